@@ -1,0 +1,64 @@
+"""Every classic gradient-descent algorithm as a Keras 3 optimizer.
+
+Each algorithm lives in its own module as a pure update rule (``*_update``)
+and a thin :class:`keras.optimizers.Optimizer` subclass that owns the slots.
+
+    >>> import gdbench.optimizers
+    >>> opt = gdbench.optimizers.get("adam", learning_rate=1e-3)
+    >>> gdbench.optimizers.names()[:3]
+    ['gd', 'momentum', 'nesterov']
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from gdbench.optimizers._base import RuleOptimizer
+from gdbench.optimizers.adam import Adam
+from gdbench.optimizers.gd import GD
+
+__all__ = ["Adam", "GD", "RuleOptimizer", "get", "names", "REGISTRY"]
+
+#: name → optimizer class, in the lectures' order.
+REGISTRY: dict[str, type[RuleOptimizer]] = {
+    "gd": GD,
+    "adam": Adam,
+}
+
+
+def names() -> list[str]:
+    """Every registered optimizer name, in the lectures' order."""
+    return list(REGISTRY)
+
+
+def get(identifier: Any, **kwargs: Any) -> keras.optimizers.Optimizer:
+    """Build an optimizer from a name, a config dict or an instance.
+
+    Args:
+        identifier: a registered name (``"adam"``), a Keras config dict
+            (``{"class_name": ..., "config": ...}``) or an optimizer instance,
+            returned as is.
+        **kwargs: the optimizer's keywords, with a name only.
+
+    Raises:
+        KeyError: unknown name; the message lists the registered names.
+        ValueError: a keyword the optimizer does not take, or a bad value.
+    """
+    if isinstance(identifier, keras.optimizers.Optimizer):
+        if kwargs:
+            raise ValueError(f"keywords {sorted(kwargs)} given with an optimizer instance")
+        return identifier
+    if isinstance(identifier, dict):
+        if kwargs:
+            raise ValueError(f"keywords {sorted(kwargs)} given with a config dict")
+        return keras.optimizers.deserialize(identifier)
+    if not isinstance(identifier, str):
+        raise TypeError(
+            f"optimizer: expected a name, a config dict or an Optimizer, got {identifier!r}"
+        )
+    key = identifier.lower()
+    if key not in REGISTRY:
+        raise KeyError(f"optimizer: unknown name {identifier!r}; registered: {', '.join(REGISTRY)}")
+    return REGISTRY[key](**kwargs)

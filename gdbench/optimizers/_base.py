@@ -1,0 +1,130 @@
+"""The Keras shell that every gdbench optimizer shares.
+
+An algorithm is a pure update rule plus a declaration of its slots and
+hyperparameters. :class:`RuleOptimizer` owns the slot variables, feeds the rule
+with the step counter and the (possibly scheduled) learning rate, and writes the
+results back. The rule itself never touches a variable, so the vectorized
+population engine can call it on stacked tensors of many trials at once.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, ClassVar
+
+import keras
+import tensorflow as tf
+
+from gdbench.optimizers import _validate
+
+#: Keywords of `keras.optimizers.Optimizer` that every gdbench optimizer passes on.
+BASE_KEYWORDS = (
+    "weight_decay", "clipnorm", "clipvalue", "global_clipnorm", "use_ema",
+    "ema_momentum", "ema_overwrite_frequency", "loss_scale_factor",
+    "gradient_accumulation_steps",
+)
+
+Rule = Callable[..., "tuple[Any, tuple[Any, ...]]"]
+
+
+class RuleOptimizer(keras.optimizers.Optimizer):
+    """Base class of gdbench optimizers: a Keras optimizer around a pure rule.
+
+    Subclasses set three class attributes and write ``__init__`` with their
+    keywords:
+
+    - ``rule``: ``rule(param, grad, slots, *, step, learning_rate, **hyper)``
+      returning ``(new_param, new_slots)``. ``step`` counts from 1.
+    - ``slot_names``: names of the per-variable slots, in the order the rule
+      takes them.
+    - ``hyperparameter_names``: keywords passed to the rule besides the
+      learning rate, stored as attributes of the same name.
+
+    Weight decay: the Keras base class would silently apply decoupled decay to
+    any optimizer given ``weight_decay``. gdbench makes the choice explicit:
+    only ``adamw`` decays weights (inside its rule); the others refuse the
+    keyword and point to ``adamw`` or to an L2 regularizer on the model.
+    """
+
+    rule: ClassVar[Rule]
+    slot_names: ClassVar[tuple[str, ...]] = ()
+    hyperparameter_names: ClassVar[tuple[str, ...]] = ()
+    decouples_weight_decay: ClassVar[bool] = False
+
+    def __init__(self, learning_rate: Any, name: str, **kwargs: Any) -> None:
+        unknown = sorted(set(kwargs) - set(BASE_KEYWORDS))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}: unknown keyword(s) {', '.join(unknown)}; "
+                f"accepted: {', '.join(self.keywords())}"
+            )
+        _validate.learning_rate(learning_rate)
+        weight_decay = kwargs.get("weight_decay")
+        if weight_decay is not None and not self.decouples_weight_decay:
+            raise ValueError(
+                f"weight_decay: {type(self).__name__} applies no weight decay "
+                f"(got weight_decay={weight_decay!r}). Use 'adamw' for decoupled "
+                "decay, or an L2 kernel_regularizer on the model for coupled decay."
+            )
+        super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+
+    @classmethod
+    def keywords(cls) -> list[str]:
+        """Every keyword the constructor accepts: its own, then the Keras base's."""
+        own = [
+            p.name for p in inspect.signature(cls.__init__).parameters.values()
+            if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"
+        ]
+        return own + [k for k in BASE_KEYWORDS if k not in own]
+
+    def slot_initial_value(self, slot_name: str) -> float:
+        """The value a slot starts at (zero unless the algorithm says otherwise)."""
+        return 0.0
+
+    def build(self, variables: list[Any]) -> None:
+        if self.built:
+            return
+        super().build(variables)
+        self._slots = [
+            tuple(
+                self.add_variable_from_reference(
+                    variable,
+                    name=slot_name,
+                    initializer=keras.initializers.Constant(
+                        self.slot_initial_value(slot_name)
+                    ),
+                )
+                for slot_name in self.slot_names
+            )
+            for variable in variables
+        ]
+
+    def rule_hyperparameters(self, variable: Any) -> dict[str, Any]:
+        """The keywords this optimizer passes to its rule for ``variable``."""
+        return {name: getattr(self, name) for name in self.hyperparameter_names}
+
+    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
+        dtype = variable.dtype
+        if isinstance(gradient, tf.IndexedSlices):
+            # Densify: duplicate indices are summed, exactly as the dense
+            # gradient of the same loss, before any nonlinear slot update.
+            gradient = tf.convert_to_tensor(gradient)
+        gradient = tf.cast(gradient, dtype)
+        slots = self._slots[self._get_variable_index(variable)]
+        new_value, new_slots = type(self).rule(
+            variable,
+            gradient,
+            tuple(slot.value for slot in slots),
+            step=tf.cast(self.iterations + 1, dtype),
+            learning_rate=tf.cast(learning_rate, dtype),
+            **self.rule_hyperparameters(variable),
+        )
+        for slot, value in zip(slots, new_slots):
+            self.assign(slot, value)
+        self.assign(variable, new_value)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({name: getattr(self, name) for name in self.hyperparameter_names})
+        return config
+
