@@ -16,15 +16,41 @@ from typing import Any
 import keras
 
 from gdbench.optimizers._base import RuleOptimizer
+from gdbench.optimizers.adadelta import Adadelta
+from gdbench.optimizers.adagrad import Adagrad
 from gdbench.optimizers.adam import Adam
+from gdbench.optimizers.adamax import Adamax
+from gdbench.optimizers.adamw import AdamW
+from gdbench.optimizers.amsgrad import AMSGrad
 from gdbench.optimizers.gd import GD
+from gdbench.optimizers.maxprop import MaxProp
+from gdbench.optimizers.momentum import Momentum
+from gdbench.optimizers.nadam import Nadam
+from gdbench.optimizers.nesterov import Nesterov
+from gdbench.optimizers.rmsprop import RMSprop
+from gdbench.optimizers.rprop import Rprop
 
-__all__ = ["Adam", "GD", "RuleOptimizer", "get", "names", "REGISTRY"]
+__all__ = [
+    "AMSGrad", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "GD", "MaxProp",
+    "Momentum", "Nadam", "Nesterov", "RMSprop", "Rprop", "RuleOptimizer",
+    "get", "names", "REGISTRY",
+]
 
 #: name → optimizer class, in the lectures' order.
 REGISTRY: dict[str, type[RuleOptimizer]] = {
     "gd": GD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adagrad": Adagrad,
+    "rmsprop": RMSprop,
+    "adadelta": Adadelta,
     "adam": Adam,
+    "adamax": Adamax,
+    "nadam": Nadam,
+    "amsgrad": AMSGrad,
+    "adamw": AdamW,
+    "maxprop": MaxProp,
+    "rprop": Rprop,
 }
 
 

@@ -45,6 +45,22 @@ def decay_rate(name: str, value: Any) -> float:
     return result
 
 
+def greater_than(name: str, value: Any, bound: float) -> float:
+    """A finite number > ``bound``."""
+    result = number(name, value)
+    if result <= bound:
+        raise ValueError(f"{name}: must be > {bound}, got {value!r}")
+    return result
+
+
+def open_interval(name: str, value: Any, low: float, high: float) -> float:
+    """A finite number strictly between ``low`` and ``high``."""
+    result = number(name, value)
+    if not low < result < high:
+        raise ValueError(f"{name}: must satisfy {low} < {name} < {high}, got {value!r}")
+    return result
+
+
 def learning_rate(value: Any) -> None:
     """η: a number > 0, a ``LearningRateSchedule``, or a callable of the step."""
     if isinstance(value, keras.optimizers.schedules.LearningRateSchedule) or callable(value):

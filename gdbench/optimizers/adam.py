@@ -9,12 +9,13 @@ from keras import ops
 
 from gdbench.optimizers import _validate
 from gdbench.optimizers._base import RuleOptimizer
+from gdbench.optimizers._moments import bias_corrected, moving_average
 
 
 def adam_moments(grad: Any, m: Any, v: Any, *, beta_1: Any, beta_2: Any) -> tuple[Any, Any]:
     """Adam's moment estimates: m ← β1 m + (1−β1) g ; v ← β2 v + (1−β2) g²."""
-    m = beta_1 * m + (1.0 - beta_1) * grad
-    v = beta_2 * v + (1.0 - beta_2) * ops.square(grad)
+    m = moving_average(m, grad, decay=beta_1)
+    v = moving_average(v, ops.square(grad), decay=beta_2)
     return m, v
 
 
@@ -24,8 +25,8 @@ def adam_direction(
 ) -> Any:
     """Adam's step direction m̂/(√v̂ + ε), with m̂, v̂ = m, v when uncorrected."""
     if bias_correction:
-        m = m / (1.0 - ops.power(beta_1, step))
-        v = v / (1.0 - ops.power(beta_2, step))
+        m = bias_corrected(m, decay=beta_1, step=step)
+        v = bias_corrected(v, decay=beta_2, step=step)
     return m / (ops.sqrt(v) + epsilon)
 
 

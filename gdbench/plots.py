@@ -1,0 +1,510 @@
+"""The lectures' pictures: error surfaces with optimizer paths, loss curves and
+effective learning rates.
+
+Every function draws one figure on its own :class:`matplotlib.figure.Figure`
+(the Agg canvas; pyplot's global state is never touched, so plots can be drawn
+from worker threads), writes it as a PNG and returns the file's path, ready to
+be logged as an artifact by a tracker.
+
+One optimizer keeps one colour in every figure: :func:`color_for` maps a
+registered optimizer name (or a label that starts with one, ``"adam η=0.1"``)
+to a fixed colour, and any other label to a colour derived from its text.
+
+    >>> import gdbench.optimizers
+    >>> from gdbench import plots, tasks
+    >>> task = tasks.get("sigmoid_neuron")
+    >>> result = task.fit(gdbench.optimizers.get("gd", learning_rate=1.0), epochs=300)
+    >>> plots.plot_trajectories(task, {"gd": result.trajectory}, "gd.png", kind="both")
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import zlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import matplotlib
+import numpy as np
+from matplotlib import colors as mcolors
+from matplotlib import ticker
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+__all__ = [
+    "color_for",
+    "plot_effective_learning_rates",
+    "plot_loss_curves",
+    "plot_trajectories",
+    "plot_trajectory_pair",
+    "TRAJECTORY_KINDS",
+]
+
+#: The accepted values of ``plot_trajectories(kind=...)``.
+TRAJECTORY_KINDS = ("contour", "surface", "both")
+
+DPI = 120
+
+_STYLE = {
+    "font.size": 10,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "legend.fontsize": 9,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "axes.grid": False,
+    "savefig.dpi": DPI,
+}
+
+#: A fixed colour per registered optimizer, in the lectures' order.
+_OPTIMIZER_COLORS = {
+    "gd": "#1f77b4",
+    "momentum": "#ff7f0e",
+    "nesterov": "#2ca02c",
+    "adagrad": "#d62728",
+    "rmsprop": "#9467bd",
+    "adadelta": "#8c564b",
+    "adam": "#e377c2",
+    "adamax": "#17becf",
+    "nadam": "#bcbd22",
+    "amsgrad": "#393b79",
+    "adamw": "#e7969c",
+    "maxprop": "#637939",
+    "rprop": "#7f7f7f",
+}
+
+# Colours for labels that name no registered optimizer: distinct from the
+# fixed ones and from each other.
+_EXTRA_COLORS = (
+    "#843c39", "#3182bd", "#31a354", "#756bb1", "#e6550d",
+    "#636363", "#a55194", "#8ca252", "#bd9e39", "#6baed6",
+)
+
+_SURFACE_CMAP = "YlGnBu_r"
+_GRID_RESOLUTION = 121
+# Contour levels go log-spaced when the surface's range dwarfs its typical
+# height above the minimum (Rosenbrock's valley, Beale's corners).
+_LOG_LEVELS_RATIO = 30.0
+_CONTOUR_LEVELS = 24
+_MAX_LINE_MARKERS = 60
+_MAX_PARAMETER_PANELS = 16
+
+
+class SurfaceTask(Protocol):
+    """What :func:`plot_trajectories` needs of a task: a toy task's interface."""
+
+    parameter_names: tuple[str, ...]
+    surface_bounds: tuple[tuple[float, float], tuple[float, float]] | None
+
+    def loss(self, params: Any, batch: Any = None) -> Any: ...
+
+
+def color_for(label: str) -> str:
+    """The colour of ``label`` in every gdbench figure.
+
+    A label whose first word is a registered optimizer name (``"adam"``,
+    ``"Adam (η=0.01)"``) gets that optimizer's fixed colour; any other label a
+    colour chosen from its text, the same in every run.
+
+    Args:
+        label: an optimizer name or a run's label.
+    """
+    if not isinstance(label, str):
+        raise TypeError(f"label: expected a string, got {label!r}")
+    first_word = re.split(r"[^0-9a-z_]+", label.strip().lower(), maxsplit=1)[0]
+    if first_word in _OPTIMIZER_COLORS:
+        return _OPTIMIZER_COLORS[first_word]
+    return _EXTRA_COLORS[zlib.crc32(label.encode("utf-8")) % len(_EXTRA_COLORS)]
+
+
+def plot_trajectories(
+    task: SurfaceTask,
+    trajectories: Mapping[str, np.ndarray],
+    path: str | os.PathLike[str],
+    *,
+    kind: str = "contour",
+    title: str | None = None,
+    resolution: int = _GRID_RESOLUTION,
+) -> Path:
+    """Draw optimizer paths on a 2-parameter task's error surface.
+
+    The surface is evaluated once, as ``task.loss`` on a ``[G, G, 2]`` grid
+    spanning ``task.surface_bounds`` (or, when the task has none, the
+    trajectories' extent with a margin). ``"contour"`` draws filled contours
+    (log-spaced levels where the range is large) with a colour bar;
+    ``"surface"`` the 3-D surface; ``"both"`` the two side by side. Each path
+    is a line from a circle (start) to a star (end); the legend, set below
+    the plot so that it covers no path, gives each label's final loss.
+
+    Args:
+        task: a toy task with exactly two parameters (``parameter_names``,
+            ``loss``, ``surface_bounds``).
+        trajectories: label → parameters after every step, ``[steps + 1, 2]``
+            (``FitResult.trajectory``).
+        path: the PNG file to write; missing folders are created.
+        kind: one of ``"contour"``, ``"surface"``, ``"both"``.
+        title: the figure's title; the task's name when omitted.
+        resolution: G, grid points per axis (≥ 10).
+
+    Returns:
+        The path of the written PNG.
+
+    Raises:
+        ValueError: a task that does not have two parameters, an unknown
+            ``kind``, a trajectory of the wrong shape, or no trajectory.
+    """
+    if kind not in TRAJECTORY_KINDS:
+        raise ValueError(f"kind: expected one of {', '.join(TRAJECTORY_KINDS)}, got {kind!r}")
+    names = tuple(getattr(task, "parameter_names", ()))
+    if len(names) != 2:
+        raise ValueError(
+            f"task: plot_trajectories draws 2-parameter toy tasks; {_task_name(task)} "
+            f"has {len(names)} parameters ({', '.join(names) or 'none'})"
+        )
+    if not isinstance(resolution, int) or resolution < 10:
+        raise ValueError(f"resolution: expected an integer ≥ 10, got {resolution!r}")
+    paths = _validated_trajectories(trajectories)
+    bounds = _surface_bounds(task, paths)
+
+    xs = np.linspace(*bounds[0], resolution)
+    ys = np.linspace(*bounds[1], resolution)
+    grid_x, grid_y = np.meshgrid(xs, ys)
+    surface = _loss_on(task, np.stack([grid_x, grid_y], axis=-1))
+    path_losses = {label: _loss_on(task, points) for label, points in paths.items()}
+    levels, norm = _contour_levels(surface)
+
+    with matplotlib.rc_context(_STYLE):
+        width = 12.8 if kind == "both" else 6.8
+        figure = Figure(figsize=(width, 5.6), layout="constrained")
+        panels = ("contour", "surface") if kind == "both" else (kind,)
+        for index, panel in enumerate(panels, start=1):
+            if panel == "contour":
+                axes = figure.add_subplot(1, len(panels), index)
+                _draw_contour(figure, axes, grid_x, grid_y, surface, levels, norm, paths)
+            else:
+                axes = figure.add_subplot(1, len(panels), index, projection="3d",
+                                          computed_zorder=False)
+                _draw_surface(axes, grid_x, grid_y, surface, norm, paths, path_losses, bounds)
+            axes.set_xlabel(names[0])
+            axes.set_ylabel(names[1])
+        handles = [
+            _path_legend_handle(label, losses[-1]) for label, losses in path_losses.items()
+        ]
+        figure.legend(
+            handles=handles, loc="outside lower center",
+            ncols=min(len(handles), 4 if kind == "both" else 2), frameon=False,
+        )
+        figure.suptitle(title if title is not None else _task_name(task))
+        return _save(figure, path)
+
+
+def plot_trajectory_pair(
+    task: SurfaceTask,
+    trajectories: Mapping[str, np.ndarray],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+) -> Path:
+    """Contours and 3-D surface side by side: ``plot_trajectories(kind="both")``.
+
+    Args:
+        task: a toy task with exactly two parameters.
+        trajectories: label → parameters after every step, ``[steps + 1, 2]``.
+        path: the PNG file to write.
+        title: the figure's title; the task's name when omitted.
+    """
+    return plot_trajectories(task, trajectories, path, kind="both", title=title)
+
+
+def plot_loss_curves(
+    histories: Mapping[str, Mapping[str, Sequence[float]]],
+    path: str | os.PathLike[str],
+    *,
+    metric: str = "loss",
+    log_scale: bool = True,
+) -> Path:
+    """Plot one metric per epoch for several runs, validation dashed.
+
+    Args:
+        histories: label → per-epoch history (``FitResult.history``), which
+            holds ``metric`` and, where there is one, ``"val_" + metric``.
+        path: the PNG file to write; missing folders are created.
+        metric: the history key to plot (``"loss"``, ``"accuracy"``, ...).
+        log_scale: a logarithmic y axis, used only when every value is > 0.
+
+    Returns:
+        The path of the written PNG.
+
+    Raises:
+        ValueError: no history, or a history without ``metric``.
+    """
+    if not isinstance(histories, Mapping) or not histories:
+        raise ValueError("histories: expected a non-empty mapping label → history")
+    curves: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    for label, history in histories.items():
+        if metric not in history:
+            raise ValueError(
+                f"metric: {metric!r} is not in the history of {label!r}; "
+                f"it has {', '.join(sorted(history)) or 'no keys'}"
+            )
+        train = np.asarray(history[metric], dtype=float)
+        validation_key = f"val_{metric}"
+        validation = (
+            np.asarray(history[validation_key], dtype=float)
+            if validation_key in history and len(history[validation_key]) else None
+        )
+        curves[label] = (train, validation)
+
+    values = np.concatenate([
+        np.concatenate([train, validation if validation is not None else []])
+        for train, validation in curves.values()
+    ])
+    finite = values[np.isfinite(values)]
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=(7.2, 4.8), layout="constrained")
+        axes = figure.add_subplot()
+        for label, (train, validation) in curves.items():
+            color = color_for(label)
+            axes.plot(np.arange(1, len(train) + 1), train, color=color, lw=1.8, label=label)
+            if validation is not None:
+                axes.plot(np.arange(1, len(validation) + 1), validation, color=color, lw=1.5,
+                          ls="--", label=f"{label} (validation)")
+        if log_scale and finite.size and np.all(finite > 0):
+            axes.set_yscale("log")
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(metric)
+        axes.grid(True, which="major", alpha=0.3)
+        axes.legend(loc="best")
+        axes.set_title(f"{metric} per epoch")
+        return _save(figure, path)
+
+
+def plot_effective_learning_rates(
+    traces: Mapping[str, np.ndarray],
+    parameter_names: Sequence[str],
+    path: str | os.PathLike[str],
+) -> Path:
+    """Plot each parameter's effective learning rate over the steps.
+
+    One panel per parameter (``w`` and ``b`` for the sigmoid neuron), one line
+    per optimizer, on a log axis where every value is > 0: the lectures'
+    picture of Adagrad's decaying and RMSProp's steadier step sizes.
+
+    Args:
+        traces: label → ``[steps, P]`` effective learning rates, as returned
+            by :func:`gdbench.tasks.trace.effective_learning_rate_trace`.
+        parameter_names: the P parameters' names, one panel each (at most 16).
+        path: the PNG file to write; missing folders are created.
+
+    Returns:
+        The path of the written PNG.
+
+    Raises:
+        ValueError: no trace, a trace that is not ``[steps, P]``, or more
+            than 16 parameters.
+    """
+    names = tuple(parameter_names)
+    if not names:
+        raise ValueError("parameter_names: expected at least one name")
+    if len(names) > _MAX_PARAMETER_PANELS:
+        raise ValueError(
+            f"parameter_names: one panel per parameter, at most {_MAX_PARAMETER_PANELS}; "
+            f"got {len(names)}"
+        )
+    if not isinstance(traces, Mapping) or not traces:
+        raise ValueError("traces: expected a non-empty mapping label → [steps, P] array")
+    arrays = {}
+    for label, trace in traces.items():
+        array = np.asarray(trace, dtype=float)
+        if array.ndim != 2 or array.shape[1] != len(names) or array.shape[0] == 0:
+            raise ValueError(
+                f"traces[{label!r}]: expected shape [steps, {len(names)}], got {array.shape}"
+            )
+        arrays[label] = array
+
+    columns = min(len(names), 3)
+    rows = math.ceil(len(names) / columns)
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=(4.4 * columns, 3.6 * rows + 0.6), layout="constrained")
+        panels = figure.subplots(rows, columns, squeeze=False, sharex=True)
+        for index, name in enumerate(names):
+            axes = panels[index // columns][index % columns]
+            column = [array[:, index] for array in arrays.values()]
+            for label, values in zip(arrays, column):
+                axes.plot(np.arange(1, len(values) + 1), values, color=color_for(label),
+                          lw=1.8, label=label)
+            stacked = np.concatenate(column)
+            finite = stacked[np.isfinite(stacked)]
+            if finite.size and np.all(finite > 0):
+                axes.set_yscale("log")
+            axes.set_title(f"parameter {name}")
+            axes.set_xlabel("step")
+            axes.set_ylabel("effective learning rate")
+            axes.grid(True, which="major", alpha=0.3)
+        for index in range(len(names), rows * columns):
+            panels[index // columns][index % columns].set_visible(False)
+        handles, labels = panels[0][0].get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center",
+                      ncols=min(len(labels), 5), frameon=False)
+        return _save(figure, path)
+
+
+def _validated_trajectories(trajectories: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    if not isinstance(trajectories, Mapping) or not trajectories:
+        raise ValueError("trajectories: expected a non-empty mapping label → [steps + 1, 2] array")
+    paths = {}
+    for label, trajectory in trajectories.items():
+        points = np.asarray(trajectory, dtype=np.float64)
+        if points.ndim != 2 or points.shape[1] != 2 or points.shape[0] == 0:
+            raise ValueError(
+                f"trajectories[{label!r}]: expected shape [steps + 1, 2], got {points.shape}"
+            )
+        paths[label] = points
+    return paths
+
+
+def _surface_bounds(
+    task: SurfaceTask, paths: Mapping[str, np.ndarray]
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    bounds = getattr(task, "surface_bounds", None)
+    if bounds is not None:
+        (x_min, x_max), (y_min, y_max) = bounds
+        return (float(x_min), float(x_max)), (float(y_min), float(y_max))
+    points = np.concatenate(list(paths.values()))
+    points = points[np.all(np.isfinite(points), axis=1)]
+    if not points.size:
+        raise ValueError("trajectories: no finite point, and the task has no surface_bounds")
+    low, high = points.min(axis=0), points.max(axis=0)
+    margin = np.maximum(0.15 * (high - low), 0.5)
+    return (
+        (float(low[0] - margin[0]), float(high[0] + margin[0])),
+        (float(low[1] - margin[1]), float(high[1] + margin[1])),
+    )
+
+
+def _loss_on(task: SurfaceTask, points: np.ndarray) -> np.ndarray:
+    # TensorFlow is imported here, not at the top: loss curves and learning
+    # rates are drawn by processes (reports from tracked runs) that never train.
+    import tensorflow as tf
+
+    values = task.loss(tf.constant(points, dtype=tf.float64))
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != points.shape[:-1]:
+        raise ValueError(
+            f"task: loss on parameters of shape {points.shape} returned shape {values.shape}; "
+            f"a toy task's loss must broadcast over leading dimensions"
+        )
+    return values
+
+
+def _contour_levels(surface: np.ndarray) -> tuple[np.ndarray, mcolors.Normalize]:
+    finite = surface[np.isfinite(surface)]
+    if not finite.size:
+        raise ValueError("task: the loss is not finite anywhere on the plotted region")
+    low, high = float(finite.min()), float(finite.max())
+    if high <= low:
+        high = low + 1.0
+    typical = float(np.median(finite)) - low
+    if typical > 0 and (high - low) / typical > _LOG_LEVELS_RATIO:
+        # Log-spaced heights above the minimum, starting a little above it so
+        # that the basin keeps a few levels of its own.
+        floor = max(float(np.percentile(finite - low, 0.5)), (high - low) * 1e-6)
+        heights = np.geomspace(floor, high - low, _CONTOUR_LEVELS)
+        levels = low + np.concatenate([[0.0], heights])
+        return levels, mcolors.BoundaryNorm(levels, ncolors=256)
+    levels = np.linspace(low, high, _CONTOUR_LEVELS + 1)
+    return levels, mcolors.Normalize(vmin=low, vmax=high)
+
+
+def _draw_contour(
+    figure: Figure, axes: Axes, grid_x: np.ndarray, grid_y: np.ndarray, surface: np.ndarray,
+    levels: np.ndarray, norm: mcolors.Normalize, paths: Mapping[str, np.ndarray],
+) -> None:
+    masked = np.ma.masked_invalid(surface)
+    filled = axes.contourf(grid_x, grid_y, masked, levels=levels, norm=norm,
+                           cmap=_SURFACE_CMAP, extend="max")
+    axes.contour(grid_x, grid_y, masked, levels=levels, colors="white", linewidths=0.4,
+                 alpha=0.5)
+    colorbar = figure.colorbar(filled, ax=axes, shrink=0.9, pad=0.02)
+    colorbar.set_label("loss")
+    if isinstance(norm, mcolors.BoundaryNorm):
+        colorbar.ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%.2g"))
+    for label, points in paths.items():
+        color = color_for(label)
+        axes.plot(points[:, 0], points[:, 1], color=color, lw=1.8, marker=".", ms=3.5,
+                  markevery=_markevery(len(points)), zorder=3)
+        _draw_endpoints(axes, points[0], points[-1], color)
+    axes.set_xlim(grid_x[0, 0], grid_x[0, -1])
+    axes.set_ylim(grid_y[0, 0], grid_y[-1, 0])
+
+
+def _draw_surface(
+    axes: Any, grid_x: np.ndarray, grid_y: np.ndarray, surface: np.ndarray,
+    norm: mcolors.Normalize, paths: Mapping[str, np.ndarray],
+    path_losses: Mapping[str, np.ndarray],
+    bounds: tuple[tuple[float, float], tuple[float, float]],
+) -> None:
+    finite = surface[np.isfinite(surface)]
+    top = float(finite.max())
+    # The 3-D axes cannot clip, so the loss is capped at the plotted maximum
+    # and parts of paths that leave the region are not drawn.
+    shown = np.where(np.isfinite(surface), surface, top)
+    axes.plot_surface(grid_x, grid_y, shown, cmap=_SURFACE_CMAP, norm=norm, rstride=2,
+                      cstride=2, linewidth=0, antialiased=False, alpha=0.85, zorder=1)
+    (x_min, x_max), (y_min, y_max) = bounds
+    for label, points in paths.items():
+        color = color_for(label)
+        losses = np.asarray(path_losses[label], dtype=float).copy()
+        inside = (
+            (points[:, 0] >= x_min) & (points[:, 0] <= x_max)
+            & (points[:, 1] >= y_min) & (points[:, 1] <= y_max) & np.isfinite(losses)
+        )
+        losses[~inside] = np.nan
+        axes.plot(points[:, 0], points[:, 1], losses, color=color, lw=1.8, marker=".", ms=3.5,
+                  markevery=_markevery(len(points)), zorder=3)
+        if inside[0]:
+            axes.scatter(*points[0], losses[0], color=color, s=36, marker="o",
+                         edgecolors="black", linewidths=0.6, zorder=4, depthshade=False)
+        if inside[-1]:
+            axes.scatter(*points[-1], losses[-1], color=color, s=110, marker="*",
+                         edgecolors="black", linewidths=0.6, zorder=4, depthshade=False)
+    axes.set_xlim(x_min, x_max)
+    axes.set_ylim(y_min, y_max)
+    axes.set_zlim(float(finite.min()), top)
+    axes.set_zlabel("loss")
+    axes.view_init(elev=32, azim=-128)
+
+
+def _draw_endpoints(axes: Axes, start: np.ndarray, end: np.ndarray, color: str) -> None:
+    axes.scatter(*start, color=color, s=40, marker="o", edgecolors="black", linewidths=0.7,
+                 zorder=4)
+    axes.scatter(*end, color=color, s=130, marker="*", edgecolors="black", linewidths=0.7,
+                 zorder=4)
+
+
+def _path_legend_handle(label: str, final_loss: float) -> Line2D:
+    return Line2D([], [], color=color_for(label), lw=2.2, marker="*", ms=10,
+                  markeredgecolor="black", markeredgewidth=0.6,
+                  label=f"{label} — final loss {final_loss:.3g}")
+
+
+def _markevery(points: int) -> int:
+    return max(1, points // _MAX_LINE_MARKERS)
+
+
+def _task_name(task: Any) -> str:
+    name = getattr(task, "name", None)
+    return name if isinstance(name, str) else type(task).__name__
+
+
+def _save(figure: Figure, path: str | os.PathLike[str]) -> Path:
+    target = Path(path)
+    if target.suffix.lower() != ".png":
+        raise ValueError(f"path: expected a .png file, got {str(path)!r}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(target, format="png", dpi=DPI)
+    return target

@@ -1,0 +1,70 @@
+"""The Keras shell that every gdbench schedule shares.
+
+A schedule is a pure rate function of the step plus a declaration of its
+keywords. :class:`RateSchedule` stores the validated keywords, casts the step to
+a float and calls the function; the function never touches the object, so the
+vectorized population engine can call it with per-trial tensors of shape
+``[K, 1]`` instead of Python floats.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Any, Callable, ClassVar
+
+import keras
+from keras import ops
+
+RateFunction = Callable[..., Any]
+
+
+def float_step(step: Any) -> Any:
+    """The step as a float tensor.
+
+    A floating step keeps its dtype (a float64 step gives a float64 rate); an
+    integer step, such as the optimizer's ``iterations`` counter, becomes
+    ``keras.config.floatx()``.
+
+    Args:
+        step: the 0-based iteration count, a number, array or tensor.
+    """
+    step = ops.convert_to_tensor(step)
+    if keras.backend.is_float_dtype(step.dtype):
+        return step
+    return ops.cast(step, keras.config.floatx())
+
+
+class RateSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Base class of gdbench schedules: a `LearningRateSchedule` around a pure function.
+
+    Subclasses set ``rate_function`` to ``f(step, **keywords)`` and write an
+    ``__init__`` whose parameters are exactly those keywords, each validated
+    and stored as an attribute of the same name. The config is then those
+    attributes, and ``from_config`` is ``cls(**config)``.
+    """
+
+    rate_function: ClassVar[RateFunction]
+
+    @classmethod
+    def keywords(cls) -> list[str]:
+        """Every keyword the constructor accepts, in signature order."""
+        return [
+            parameter.name
+            for parameter in inspect.signature(cls.__init__).parameters.values()
+            if parameter.kind is parameter.POSITIONAL_OR_KEYWORD and parameter.name != "self"
+        ]
+
+    def rate_keywords(self) -> dict[str, Any]:
+        """The keywords this schedule passes to its rate function."""
+        return {name: getattr(self, name) for name in self.keywords()}
+
+    def __call__(self, step: Any) -> Any:
+        return type(self).rate_function(float_step(step), **self.rate_keywords())
+
+    def get_config(self) -> dict[str, Any]:
+        return copy.deepcopy(self.rate_keywords())
+
+    def __repr__(self) -> str:
+        arguments = ", ".join(f"{name}={value!r}" for name, value in self.rate_keywords().items())
+        return f"{type(self).__name__}({arguments})"

@@ -1,0 +1,88 @@
+"""Keyword checks shared by every schedule: each error names its keyword.
+
+The checks run once, at construction, on Python values. The pure rate
+functions never validate: they also take per-trial tensors, on which a Python
+test of the value is impossible under XLA.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any, Sequence
+
+
+def number(name: str, value: Any) -> float:
+    """``float(value)``; refuses non-numbers, NaN and infinities, naming ``name``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a number, got {value!r}") from None
+    if not math.isfinite(result):
+        raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    return result
+
+
+def positive(name: str, value: Any) -> float:
+    """A finite number > 0."""
+    result = number(name, value)
+    if result <= 0:
+        raise ValueError(f"{name}: must be > 0, got {value!r}")
+    return result
+
+
+def non_negative(name: str, value: Any) -> float:
+    """A finite number ≥ 0."""
+    result = number(name, value)
+    if result < 0:
+        raise ValueError(f"{name}: must be >= 0, got {value!r}")
+    return result
+
+
+def in_interval(name: str, value: Any, *, low: float, high: float, low_open: bool) -> float:
+    """A finite number in (low, high] when ``low_open``, else in [low, high]."""
+    result = number(name, value)
+    inside = (low < result if low_open else low <= result) and result <= high
+    if not inside:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"{name}: must lie in {bracket}{low}, {high}], got {value!r}")
+    return result
+
+
+def integer(name: str, value: Any, *, minimum: int) -> int:
+    """A whole number ≥ ``minimum``; an integral float such as ``100.0`` is accepted."""
+    result = number(name, value)
+    if not result.is_integer():
+        raise ValueError(f"{name}: expected a whole number of steps, got {value!r}")
+    if result < minimum:
+        raise ValueError(f"{name}: must be >= {minimum}, got {value!r}")
+    return int(result)
+
+
+def at_least(name: str, value: float, *, other_name: str, other: float) -> None:
+    """Refuses ``value < other``, naming both keywords."""
+    if value < other:
+        raise ValueError(f"{name}: must be >= {other_name} ({other!r}), got {value!r}")
+
+
+def flag(name: str, value: Any) -> bool:
+    """A boolean switch; refuses anything but ``True`` and ``False``."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+    return value
+
+
+def choice(name: str, value: Any, allowed: Sequence[str]) -> str:
+    """One of ``allowed``, listing them when refused."""
+    if value not in allowed:
+        raise ValueError(f"{name}: expected one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def number_list(name: str, values: Any) -> list[float]:
+    """A list, tuple or array of finite numbers, as a list of floats."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ValueError(f"{name}: expected a list of numbers, got {values!r}")
+    return [number(f"{name}[{index}]", value) for index, value in enumerate(values)]

@@ -1,0 +1,367 @@
+"""What every task shares: the fit contract, batch sizing, and the toy-task training loop.
+
+A task owns its data, its model and its loss; an optimizer is handed to
+:meth:`Task.fit`, which trains and returns a :class:`FitResult`. Two families:
+
+- :class:`ToyTask`: a handful of parameters written as a pure TensorFlow loss
+  ``loss(params, batch)`` that broadcasts over leading dimensions, trained in
+  float64 with the trajectory of every step recorded.
+- image tasks (:mod:`gdbench.tasks.images`): Keras models trained with
+  ``model.fit`` in float32.
+
+Batch size, as in the lectures:
+
+| batch_size            | regime                 | steps per epoch |
+|-----------------------|------------------------|-----------------|
+| ``N`` (all examples)  | batch gradient descent | 1               |
+| ``1``                 | stochastic             | N               |
+| ``B`` with 1 < B < N  | mini-batch             | ⌈N / B⌉         |
+| ``None``              | the task's default     | (as above)      |
+
+A task whose ``default_batch_size`` is ``None`` trains full batch by default.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import inspect
+import math
+from typing import Any, ClassVar, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from gdbench.tasks import _options
+
+
+@dataclasses.dataclass
+class FitResult:
+    """What :meth:`Task.fit` returns.
+
+    Attributes:
+        history: per-epoch metrics, keyed as Keras logs them (``"loss"``,
+            ``"accuracy"``, ``"val_loss"``, ...) plus ``"learning_rate"``, the
+            optimizer's η at the end of each epoch.
+        metrics: the final value of every metric of ``history`` except the
+            learning rate; image tasks add ``"test_loss"`` and ``"test_accuracy"``.
+        steps_per_epoch: optimizer steps in one epoch.
+        trajectory: toy tasks only: the parameters after every step, shape
+            ``[steps + 1, P]``, row 0 the start.
+        parameter_names: toy tasks only: the name of each trajectory column.
+    """
+
+    history: dict[str, list[float]]
+    metrics: dict[str, float]
+    steps_per_epoch: int
+    trajectory: np.ndarray | None = None
+    parameter_names: tuple[str, ...] = ()
+
+    @property
+    def epochs(self) -> int:
+        """Epochs actually run (fewer than asked when training stopped early)."""
+        return len(self.history.get("loss", ()))
+
+    @property
+    def finite(self) -> bool:
+        """Whether every recorded loss is finite (a diverged run is not)."""
+        return all(math.isfinite(value) for value in self.history.get("loss", ()))
+
+
+class Task(abc.ABC):
+    """Something an optimizer trains: data, model (or loss surface) and loss.
+
+    Subclasses declare their options as keyword-only arguments of ``__init__``
+    (besides ``seed``), validate them, and pass the validated values on to
+    ``super().__init__``, which keeps them in :attr:`options`.
+
+    Attributes:
+        name: the registry name.
+        seed: drives every random choice of the task (data, splits, shuffling,
+            initial weights); two tasks with the same seed and options train
+            identically.
+        options: the validated options (without ``seed``), for logging.
+        num_examples: N, the training-set size.
+        default_epochs: epochs when :meth:`fit` is not told.
+        default_batch_size: batch size when :meth:`fit` is not told; ``None``
+            means full batch.
+        objective_metric: the history key a study minimizes by default.
+    """
+
+    name: ClassVar[str]
+    default_epochs: ClassVar[int]
+    default_batch_size: ClassVar[int | None] = None
+    objective_metric: ClassVar[str] = "loss"
+    num_examples: int
+
+    def __init__(self, *, seed: int = 0, **options: Any) -> None:
+        self.seed = _options.integer("seed", seed, low=0)
+        self.options = dict(options)
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """The options ``__init__`` accepts, ``seed`` first."""
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        names = [p.name for p in parameters if p.kind is p.KEYWORD_ONLY]
+        return ["seed"] + [name for name in names if name != "seed"]
+
+    def resolve_batch_size(self, batch_size: int | None) -> int:
+        """The concrete batch size B that ``batch_size`` asks for.
+
+        Args:
+            batch_size: ``None`` for the task's default, else 1 ≤ B ≤ N.
+
+        Raises:
+            ValueError: not an integer, or outside 1 … N.
+        """
+        if batch_size is None:
+            return self.num_examples if self.default_batch_size is None else self.default_batch_size
+        return _options.integer("batch_size", batch_size, low=1, high=self.num_examples)
+
+    def steps_per_epoch(self, batch_size: int | None = None) -> int:
+        """Optimizer steps per epoch: 1 full batch, N stochastic, ⌈N/B⌉ mini-batch.
+
+        Args:
+            batch_size: as for :meth:`fit`.
+        """
+        return math.ceil(self.num_examples / self.resolve_batch_size(batch_size))
+
+    def resolve_epochs(self, epochs: int | None) -> int:
+        """``epochs`` checked (an integer ≥ 1), or the task's default when ``None``."""
+        if epochs is None:
+            return self.default_epochs
+        return _options.integer("epochs", epochs, low=1)
+
+    @abc.abstractmethod
+    def fit(
+        self,
+        optimizer: keras.optimizers.Optimizer,
+        *,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        callbacks: Sequence[keras.callbacks.Callback] = (),
+        verbose: int = 0,
+    ) -> FitResult:
+        """Train from the task's initial state with ``optimizer``.
+
+        Callbacks get ``set_model``, ``on_train_begin``, ``on_epoch_begin``,
+        ``on_epoch_end(epoch, logs)`` with ``logs`` holding every metric and
+        ``"learning_rate"``, and ``on_train_end``. A callback may stop training
+        (``model.stop_training = True``) or raise (the exception propagates).
+        A non-finite loss ends training after that epoch without raising; the
+        history shows the NaN or infinity.
+
+        Args:
+            optimizer: a fresh Keras optimizer (one never used before).
+            epochs: epochs to run, ≥ 1; ``None`` for :attr:`default_epochs`.
+            batch_size: examples per step, 1 ≤ B ≤ N; ``None`` for
+                :attr:`default_batch_size`.
+            callbacks: Keras callbacks.
+            verbose: 0 silent, 1 or more: one line per epoch.
+
+        Raises:
+            ValueError: bad ``epochs``, ``batch_size`` or an optimizer already used.
+        """
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{key}={value!r}" for key, value in self.options.items())
+        return f"{type(self).__name__}(seed={self.seed}{', ' if options else ''}{options})"
+
+
+def check_optimizer(optimizer: Any) -> None:
+    """Refuse anything but a Keras optimizer that has not been built for other variables."""
+    if not isinstance(optimizer, keras.optimizers.Optimizer):
+        raise ValueError(f"optimizer: expected a keras.optimizers.Optimizer, got {optimizer!r}")
+    if optimizer.built:
+        raise ValueError(
+            "optimizer: already built for other variables; pass a fresh optimizer to every fit "
+            "(e.g. gdbench.optimizers.get(name, **hyperparameters))"
+        )
+
+
+def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
+    """η at the optimizer's current step (a schedule is evaluated there)."""
+    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+
+
+def final_metrics(history: dict[str, list[float]]) -> dict[str, float]:
+    """The last value of every history key but the learning rate."""
+    return {key: values[-1] for key, values in history.items() if key != "learning_rate" and values}
+
+
+class ToyModel:
+    """What a callback sees as ``model`` while a toy task trains.
+
+    Attributes:
+        optimizer: the optimizer being run.
+        stop_training: set it to ``True`` to end training after this epoch.
+        parameters: the float64 variable of shape [P] being trained.
+    """
+
+    def __init__(self, optimizer: keras.optimizers.Optimizer, parameters: keras.Variable) -> None:
+        self.optimizer = optimizer
+        self.parameters = parameters
+        self.stop_training = False
+
+    def get_weights(self) -> list[np.ndarray]:
+        """The parameters, as Keras models return weights (for e.g. ``EarlyStopping``)."""
+        return [keras.ops.convert_to_numpy(self.parameters)]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Overwrite the parameters with ``weights[0]``."""
+        self.parameters.assign(np.asarray(weights[0], dtype=np.float64))
+
+
+class ToyTask(Task):
+    """A task of a few parameters whose loss is pure TensorFlow (float64).
+
+    Subclasses implement :meth:`initial_parameters`, :meth:`loss` and, when
+    they have data, :meth:`batches`. The loss broadcasts: parameters of shape
+    ``[..., P]`` give losses of shape ``[...]``, so one call can evaluate a
+    whole population of trials or a grid over the surface.
+
+    Attributes:
+        parameter_names: the name of each of the P parameters.
+        surface_bounds: ``((x_min, x_max), (y_min, y_max))``, the window in
+            which to draw a two-parameter task's loss surface; ``None`` otherwise.
+    """
+
+    parameter_names: tuple[str, ...]
+    surface_bounds: tuple[tuple[float, float], tuple[float, float]] | None = None
+    num_examples: int = 1
+
+    @abc.abstractmethod
+    def initial_parameters(self) -> np.ndarray:
+        """The start point, shape [P], float64."""
+
+    @abc.abstractmethod
+    def loss(self, params: tf.Tensor, batch: Any = None) -> tf.Tensor:
+        """The loss at ``params`` ([..., P]) on ``batch`` (``None``: all data), shape [...]."""
+
+    def batches(self, batch_size: int | None, epoch: int) -> list[Any]:
+        """The batches of one epoch, in the order the optimizer sees them.
+
+        Deterministic in (seed, options, batch_size, epoch): every trial with
+        the same seed sees the same batches. Each item can be passed to
+        :meth:`loss`; ``None`` stands for the whole training set.
+
+        Args:
+            batch_size: as for :meth:`fit`.
+            epoch: 0-based epoch number.
+        """
+        self.resolve_batch_size(batch_size)
+        _options.integer("epoch", epoch, low=0)
+        return [None]
+
+    def metrics(self, params: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The metrics logged each epoch, on all data: ``"loss"`` and any the task adds."""
+        return {"loss": self.loss(params)}
+
+    def fit(
+        self,
+        optimizer: keras.optimizers.Optimizer,
+        *,
+        epochs: int | None = None,
+        batch_size: int | None = None,
+        callbacks: Sequence[keras.callbacks.Callback] = (),
+        verbose: int = 0,
+    ) -> FitResult:
+        """Train the parameters from :meth:`initial_parameters`; see :meth:`Task.fit`.
+
+        Each epoch runs its batches through one compiled loop (gradient by
+        ``tf.GradientTape``, ``optimizer.apply_gradients``), then logs the
+        metrics on all data at the parameters reached, and the optimizer's η.
+        Callbacks get the epoch-level hooks only; their ``model`` is a
+        :class:`ToyModel`.
+        """
+        epochs = self.resolve_epochs(epochs)
+        batch_size = self.resolve_batch_size(batch_size)
+        check_optimizer(optimizer)
+        callbacks = list(callbacks)
+        steps_per_epoch = self.steps_per_epoch(batch_size)
+
+        parameters = keras.Variable(self.initial_parameters(), dtype="float64", name="parameters")
+        optimizer.build([parameters])
+        model = ToyModel(optimizer, parameters)
+        run_steps = _compile_steps(self.loss, optimizer, parameters)
+        evaluate = tf.function(self.metrics)
+
+        for callback in callbacks:
+            callback.set_model(model)
+            callback.set_params({"epochs": epochs, "steps": steps_per_epoch, "verbose": verbose})
+        for callback in callbacks:
+            callback.on_train_begin()
+
+        rows = [np.array(parameters.numpy(), copy=True)[np.newaxis]]
+        history: dict[str, list[float]] = {}
+        for epoch in range(epochs):
+            for callback in callbacks:
+                callback.on_epoch_begin(epoch)
+            for group in _equal_shape_runs(self.batches(batch_size, epoch)):
+                rows.append(run_steps(_stack(group), tf.constant(len(group))).numpy())
+            logs = {key: float(value) for key, value in evaluate(parameters.value).items()}
+            logs["learning_rate"] = current_learning_rate(optimizer)
+            for key, value in logs.items():
+                history.setdefault(key, []).append(value)
+            if verbose:
+                print(f"epoch {epoch + 1}/{epochs} - "
+                      + " - ".join(f"{key}: {value:.6g}" for key, value in logs.items()))
+            for callback in callbacks:
+                callback.on_epoch_end(epoch, logs)
+            if not math.isfinite(logs["loss"]) or model.stop_training:
+                break
+        for callback in callbacks:
+            callback.on_train_end()
+
+        return FitResult(
+            history=history,
+            metrics=final_metrics(history),
+            steps_per_epoch=steps_per_epoch,
+            trajectory=np.concatenate(rows),
+            parameter_names=tuple(self.parameter_names),
+        )
+
+
+def _compile_steps(loss, optimizer: keras.optimizers.Optimizer, parameters: keras.Variable):
+    """A compiled loop running one optimizer step per row of stacked batches.
+
+    Returns ``run(stacked, num_steps)`` → the parameters after each step,
+    shape [num_steps, P]. ``stacked`` is the batches' structure with a leading
+    step axis (``None`` when every batch is the full data set).
+    """
+
+    @tf.function
+    def run(stacked: Any, num_steps: tf.Tensor) -> tf.Tensor:
+        rows = tf.TensorArray(tf.float64, size=num_steps)
+        for step in tf.range(num_steps):
+            batch = tf.nest.map_structure(lambda tensor: tensor[step], stacked)
+            with tf.GradientTape() as tape:
+                value = loss(parameters.value, batch)
+            gradient = tape.gradient(value, parameters.value)
+            optimizer.apply_gradients([(gradient, parameters)])
+            rows = rows.write(step, parameters.value)
+        return rows.stack()
+
+    return run
+
+
+def _equal_shape_runs(batches: list[Any]) -> list[list[Any]]:
+    """Consecutive batches split into runs of equal shapes (the last mini-batch may be short)."""
+    runs: list[list[Any]] = []
+    for batch in batches:
+        if runs and _shapes(runs[-1][0]) == _shapes(batch):
+            runs[-1].append(batch)
+        else:
+            runs.append([batch])
+    return runs
+
+
+def _shapes(batch: Any) -> list[tuple[int, ...]]:
+    return [np.shape(leaf) for leaf in tf.nest.flatten(batch)]
+
+
+def _stack(batches: list[Any]) -> Any:
+    if batches[0] is None:
+        return None
+    return tf.nest.map_structure(lambda *leaves: tf.constant(np.stack(leaves)), *batches)
