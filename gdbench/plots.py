@@ -57,7 +57,6 @@ _STYLE = {
     "xtick.labelsize": 9,
     "ytick.labelsize": 9,
     "axes.grid": False,
-    "savefig.dpi": DPI,
 }
 
 #: A fixed colour per registered optimizer, in the lectures' order.
@@ -86,8 +85,9 @@ _EXTRA_COLORS = (
 
 _SURFACE_CMAP = "YlGnBu_r"
 _GRID_RESOLUTION = 121
-# Contour levels go log-spaced when the surface's range dwarfs its typical
-# height above the minimum (Rosenbrock's valley, Beale's corners).
+# Contour levels go log-spaced when the surface's range dwarfs the height above
+# the minimum of its lowest quarter (Rosenbrock's valley, Beale's corners):
+# linear levels would paint the whole basin one colour.
 _LOG_LEVELS_RATIO = 30.0
 _CONTOUR_LEVELS = 24
 _MAX_LINE_MARKERS = 60
@@ -128,17 +128,21 @@ def plot_trajectories(
     *,
     kind: str = "contour",
     title: str | None = None,
+    bounds: tuple[tuple[float, float], tuple[float, float]] | None = None,
     resolution: int = _GRID_RESOLUTION,
+    view: tuple[float, float] = (30.0, -60.0),
 ) -> Path:
     """Draw optimizer paths on a 2-parameter task's error surface.
 
     The surface is evaluated once, as ``task.loss`` on a ``[G, G, 2]`` grid
-    spanning ``task.surface_bounds`` (or, when the task has none, the
-    trajectories' extent with a margin). ``"contour"`` draws filled contours
-    (log-spaced levels where the range is large) with a colour bar;
-    ``"surface"`` the 3-D surface; ``"both"`` the two side by side. Each path
-    is a line from a circle (start) to a star (end); the legend, set below
-    the plot so that it covers no path, gives each label's final loss.
+    spanning ``bounds``, else ``task.surface_bounds``, else (when the task
+    has none) the trajectories' extent with a margin. ``"contour"`` draws
+    filled contours (log-spaced levels where the range is large) with a colour
+    bar; ``"surface"`` the 3-D surface; ``"both"`` the two side by side. Each
+    path is a line from the start (a white circle) to a star (the end); the
+    legend, set below the plot so that it covers no path, gives each label's
+    final loss. Paths drawn later are thinner, so that a shared stretch shows
+    every colour.
 
     Args:
         task: a toy task with exactly two parameters (``parameter_names``,
@@ -148,7 +152,10 @@ def plot_trajectories(
         path: the PNG file to write; missing folders are created.
         kind: one of ``"contour"``, ``"surface"``, ``"both"``.
         title: the figure's title; the task's name when omitted.
+        bounds: ``((x_min, x_max), (y_min, y_max))``, the window drawn
+            (a zoom into the task's own ``surface_bounds``).
         resolution: G, grid points per axis (≥ 10).
+        view: the 3-D panel's (elevation, azimuth) in degrees.
 
     Returns:
         The path of the written PNG.
@@ -157,6 +164,7 @@ def plot_trajectories(
         ValueError: a task that does not have two parameters, an unknown
             ``kind``, a trajectory of the wrong shape, or no trajectory.
     """
+    target = _png_path(path)
     if kind not in TRAJECTORY_KINDS:
         raise ValueError(f"kind: expected one of {', '.join(TRAJECTORY_KINDS)}, got {kind!r}")
     names = tuple(getattr(task, "parameter_names", ()))
@@ -168,7 +176,7 @@ def plot_trajectories(
     if not isinstance(resolution, int) or resolution < 10:
         raise ValueError(f"resolution: expected an integer ≥ 10, got {resolution!r}")
     paths = _validated_trajectories(trajectories)
-    bounds = _surface_bounds(task, paths)
+    bounds = _validated_bounds(bounds) if bounds is not None else _surface_bounds(task, paths)
 
     xs = np.linspace(*bounds[0], resolution)
     ys = np.linspace(*bounds[1], resolution)
@@ -189,9 +197,13 @@ def plot_trajectories(
                 axes = figure.add_subplot(1, len(panels), index, projection="3d",
                                           computed_zorder=False)
                 _draw_surface(axes, grid_x, grid_y, surface, norm, paths, path_losses, bounds)
+                axes.view_init(elev=view[0], azim=view[1])
             axes.set_xlabel(names[0])
             axes.set_ylabel(names[1])
-        handles = [
+        # Every path starts from the task's initial parameters: one entry says so.
+        start = Line2D([], [], color="white", lw=0, marker="o", ms=7, markeredgecolor="black",
+                       markeredgewidth=0.9, label="start")
+        handles = [start] + [
             _path_legend_handle(label, losses[-1]) for label, losses in path_losses.items()
         ]
         figure.legend(
@@ -199,7 +211,7 @@ def plot_trajectories(
             ncols=min(len(handles), 4 if kind == "both" else 2), frameon=False,
         )
         figure.suptitle(title if title is not None else _task_name(task))
-        return _save(figure, path)
+        return _save(figure, target)
 
 
 def plot_trajectory_pair(
@@ -208,6 +220,7 @@ def plot_trajectory_pair(
     path: str | os.PathLike[str],
     *,
     title: str | None = None,
+    bounds: tuple[tuple[float, float], tuple[float, float]] | None = None,
 ) -> Path:
     """Contours and 3-D surface side by side: ``plot_trajectories(kind="both")``.
 
@@ -216,8 +229,9 @@ def plot_trajectory_pair(
         trajectories: label → parameters after every step, ``[steps + 1, 2]``.
         path: the PNG file to write.
         title: the figure's title; the task's name when omitted.
+        bounds: the window drawn; the task's ``surface_bounds`` when omitted.
     """
-    return plot_trajectories(task, trajectories, path, kind="both", title=title)
+    return plot_trajectories(task, trajectories, path, kind="both", title=title, bounds=bounds)
 
 
 def plot_loss_curves(
@@ -242,6 +256,7 @@ def plot_loss_curves(
     Raises:
         ValueError: no history, or a history without ``metric``.
     """
+    target = _png_path(path)
     if not isinstance(histories, Mapping) or not histories:
         raise ValueError("histories: expected a non-empty mapping label → history")
     curves: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
@@ -280,7 +295,7 @@ def plot_loss_curves(
         axes.grid(True, which="major", alpha=0.3)
         axes.legend(loc="best")
         axes.set_title(f"{metric} per epoch")
-        return _save(figure, path)
+        return _save(figure, target)
 
 
 def plot_effective_learning_rates(
@@ -307,6 +322,7 @@ def plot_effective_learning_rates(
         ValueError: no trace, a trace that is not ``[steps, P]``, or more
             than 16 parameters.
     """
+    target = _png_path(path)
     names = tuple(parameter_names)
     if not names:
         raise ValueError("parameter_names: expected at least one name")
@@ -350,12 +366,14 @@ def plot_effective_learning_rates(
         handles, labels = panels[0][0].get_legend_handles_labels()
         figure.legend(handles, labels, loc="outside lower center",
                       ncols=min(len(labels), 5), frameon=False)
-        return _save(figure, path)
+        return _save(figure, target)
 
 
 def _validated_trajectories(trajectories: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     if not isinstance(trajectories, Mapping) or not trajectories:
-        raise ValueError("trajectories: expected a non-empty mapping label → [steps + 1, 2] array")
+        raise ValueError(
+            "trajectories: expected a non-empty mapping label → [steps + 1, 2] array"
+        )
     paths = {}
     for label, trajectory in trajectories.items():
         points = np.asarray(trajectory, dtype=np.float64)
@@ -365,6 +383,21 @@ def _validated_trajectories(trajectories: Mapping[str, np.ndarray]) -> dict[str,
             )
         paths[label] = points
     return paths
+
+
+def _validated_bounds(bounds: Any) -> tuple[tuple[float, float], tuple[float, float]]:
+    try:
+        (x_min, x_max), (y_min, y_max) = ((float(a), float(b)) for a, b in bounds)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"bounds: expected ((x_min, x_max), (y_min, y_max)), got {bounds!r}"
+        ) from None
+    finite = np.all(np.isfinite([x_min, x_max, y_min, y_max]))
+    if not (finite and x_min < x_max and y_min < y_max):
+        raise ValueError(
+            f"bounds: expected finite x_min < x_max and y_min < y_max, got {bounds!r}"
+        )
+    return (x_min, x_max), (y_min, y_max)
 
 
 def _surface_bounds(
@@ -408,8 +441,8 @@ def _contour_levels(surface: np.ndarray) -> tuple[np.ndarray, mcolors.Normalize]
     low, high = float(finite.min()), float(finite.max())
     if high <= low:
         high = low + 1.0
-    typical = float(np.median(finite)) - low
-    if typical > 0 and (high - low) / typical > _LOG_LEVELS_RATIO:
+    lower_quartile = float(np.percentile(finite, 25)) - low
+    if lower_quartile > 0 and (high - low) / lower_quartile > _LOG_LEVELS_RATIO:
         # Log-spaced heights above the minimum, starting a little above it so
         # that the basin keeps a few levels of its own.
         floor = max(float(np.percentile(finite - low, 0.5)), (high - low) * 1e-6)
@@ -426,16 +459,20 @@ def _draw_contour(
 ) -> None:
     masked = np.ma.masked_invalid(surface)
     filled = axes.contourf(grid_x, grid_y, masked, levels=levels, norm=norm,
-                           cmap=_SURFACE_CMAP, extend="max")
+                           cmap=_SURFACE_CMAP)
     axes.contour(grid_x, grid_y, masked, levels=levels, colors="white", linewidths=0.4,
                  alpha=0.5)
     colorbar = figure.colorbar(filled, ax=axes, shrink=0.9, pad=0.02)
     colorbar.set_label("loss")
     if isinstance(norm, mcolors.BoundaryNorm):
-        colorbar.ax.yaxis.set_major_formatter(ticker.FormatStrFormatter("%.2g"))
-    for label, points in paths.items():
+        colorbar.locator = ticker.FixedLocator(levels[::3])
+    else:
+        colorbar.locator = ticker.MaxNLocator(nbins=8)
+    colorbar.formatter = ticker.FormatStrFormatter("%.3g")
+    colorbar.update_ticks()
+    for (label, points), width in zip(paths.items(), _line_widths(len(paths))):
         color = color_for(label)
-        axes.plot(points[:, 0], points[:, 1], color=color, lw=1.8, marker=".", ms=3.5,
+        axes.plot(points[:, 0], points[:, 1], color=color, lw=width, marker=".", ms=3.5,
                   markevery=_markevery(len(points)), zorder=3)
         _draw_endpoints(axes, points[0], points[-1], color)
     axes.set_xlim(grid_x[0, 0], grid_x[0, -1])
@@ -456,7 +493,7 @@ def _draw_surface(
     axes.plot_surface(grid_x, grid_y, shown, cmap=_SURFACE_CMAP, norm=norm, rstride=2,
                       cstride=2, linewidth=0, antialiased=False, alpha=0.85, zorder=1)
     (x_min, x_max), (y_min, y_max) = bounds
-    for label, points in paths.items():
+    for (label, points), width in zip(paths.items(), _line_widths(len(paths))):
         color = color_for(label)
         losses = np.asarray(path_losses[label], dtype=float).copy()
         inside = (
@@ -464,11 +501,11 @@ def _draw_surface(
             & (points[:, 1] >= y_min) & (points[:, 1] <= y_max) & np.isfinite(losses)
         )
         losses[~inside] = np.nan
-        axes.plot(points[:, 0], points[:, 1], losses, color=color, lw=1.8, marker=".", ms=3.5,
+        axes.plot(points[:, 0], points[:, 1], losses, color=color, lw=width, marker=".", ms=3.5,
                   markevery=_markevery(len(points)), zorder=3)
         if inside[0]:
-            axes.scatter(*points[0], losses[0], color=color, s=36, marker="o",
-                         edgecolors="black", linewidths=0.6, zorder=4, depthshade=False)
+            axes.scatter(*points[0], losses[0], color="white", s=40, marker="o",
+                         edgecolors="black", linewidths=0.8, zorder=4, depthshade=False)
         if inside[-1]:
             axes.scatter(*points[-1], losses[-1], color=color, s=110, marker="*",
                          edgecolors="black", linewidths=0.6, zorder=4, depthshade=False)
@@ -476,11 +513,10 @@ def _draw_surface(
     axes.set_ylim(y_min, y_max)
     axes.set_zlim(float(finite.min()), top)
     axes.set_zlabel("loss")
-    axes.view_init(elev=32, azim=-128)
 
 
 def _draw_endpoints(axes: Axes, start: np.ndarray, end: np.ndarray, color: str) -> None:
-    axes.scatter(*start, color=color, s=40, marker="o", edgecolors="black", linewidths=0.7,
+    axes.scatter(*start, color="white", s=44, marker="o", edgecolors="black", linewidths=0.9,
                  zorder=4)
     axes.scatter(*end, color=color, s=130, marker="*", edgecolors="black", linewidths=0.7,
                  zorder=4)
@@ -492,6 +528,15 @@ def _path_legend_handle(label: str, final_loss: float) -> Line2D:
                   label=f"{label} — final loss {final_loss:.3g}")
 
 
+def _line_widths(count: int) -> list[float]:
+    # Optimizers often share a stretch of path (sign-like first steps of the
+    # adaptive methods): each path drawn is thinner than the one beneath it,
+    # so every colour stays visible as a stripe.
+    if count == 1:
+        return [2.0]
+    return [3.4 - 2.0 * index / (count - 1) for index in range(count)]
+
+
 def _markevery(points: int) -> int:
     return max(1, points // _MAX_LINE_MARKERS)
 
@@ -501,10 +546,14 @@ def _task_name(task: Any) -> str:
     return name if isinstance(name, str) else type(task).__name__
 
 
-def _save(figure: Figure, path: str | os.PathLike[str]) -> Path:
+def _png_path(path: str | os.PathLike[str]) -> Path:
     target = Path(path)
     if target.suffix.lower() != ".png":
         raise ValueError(f"path: expected a .png file, got {str(path)!r}")
+    return target
+
+
+def _save(figure: Figure, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(target, format="png", dpi=DPI)
+    figure.savefig(target, format="png", dpi=DPI, pil_kwargs={"optimize": True})
     return target

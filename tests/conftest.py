@@ -14,6 +14,6 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _fresh_keras_session():
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     yield
     keras.mixed_precision.set_global_policy("float32")

@@ -14,8 +14,9 @@ from typing import Any, Callable, ClassVar
 
 import keras
 import tensorflow as tf
+from keras import ops
 
-from gdbench.optimizers import _validate
+from gdbench import _validate
 
 #: Keywords of `keras.optimizers.Optimizer` that every gdbench optimizer passes on.
 BASE_KEYWORDS = (
@@ -25,6 +26,23 @@ BASE_KEYWORDS = (
 )
 
 Rule = Callable[..., "tuple[Any, tuple[Any, ...]]"]
+
+
+class _Fill(keras.initializers.Initializer):
+    """Fills a slot with one value, exactly in any float type.
+
+    `keras.initializers.Constant` converts its value to float32 before casting,
+    so a float64 slot would start at 0.10000000149 instead of 0.1.
+    """
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def __call__(self, shape: Any, dtype: Any = None) -> Any:
+        return ops.full(shape, self.value, dtype=dtype)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"value": self.value}
 
 
 class RuleOptimizer(keras.optimizers.Optimizer):
@@ -90,9 +108,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
                 self.add_variable_from_reference(
                     variable,
                     name=slot_name,
-                    initializer=keras.initializers.Constant(
-                        self.slot_initial_value(slot_name)
-                    ),
+                    initializer=_Fill(self.slot_initial_value(slot_name)),
                 )
                 for slot_name in self.slot_names
             )

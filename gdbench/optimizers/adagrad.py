@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from gdbench.optimizers import _validate
+from gdbench import _validate
 from gdbench.optimizers._base import RuleOptimizer
 
 

@@ -7,9 +7,9 @@ from typing import Any
 import keras
 from keras import ops
 
-from gdbench.optimizers import _validate
+from gdbench import _validate
 from gdbench.optimizers._base import RuleOptimizer
-from gdbench.optimizers._moments import bias_corrected, moving_average
+from gdbench.optimizers._moments import moving_average
 
 
 def adam_moments(grad: Any, m: Any, v: Any, *, beta_1: Any, beta_2: Any) -> tuple[Any, Any]:
@@ -24,10 +24,13 @@ def adam_direction(
     bias_correction: bool = True,
 ) -> Any:
     """Adam's step direction m̂/(√v̂ + ε), with m̂, v̂ = m, v when uncorrected."""
-    if bias_correction:
-        m = bias_corrected(m, decay=beta_1, step=step)
-        v = bias_corrected(v, decay=beta_2, step=step)
-    return m / (ops.sqrt(v) + epsilon)
+    if not bias_correction:
+        return m / (ops.sqrt(v) + epsilon)
+    # m̂/(√v̂ + ε) = (√c2/c1) · m/(√v + ε√c2) with c = 1 − βᵗ: the corrections
+    # then cost scalar work instead of two full-size divisions per step.
+    root_c2 = ops.sqrt(1.0 - ops.power(beta_2, step))
+    scale = root_c2 / (1.0 - ops.power(beta_1, step))
+    return scale * m / (ops.sqrt(v) + epsilon * root_c2)
 
 
 def adam_update(
@@ -53,7 +56,10 @@ class Adam(RuleOptimizer):
         w_{t+1} = w_t − η m̂_t / (√v̂_t + ε)
 
     With ``bias_correction=False`` (the lectures' "Adam-No-BC"), m̂_t = m_t and
-    v̂_t = v_t: the first steps are then tiny, since m and v start at zero.
+    v̂_t = v_t. Both start at zero, but m is pulled towards zero less than √v,
+    so the early steps are (1 − β1ᵗ)/√(1 − β2ᵗ) times the corrected ones
+    (ε aside): with the default β's, 3.2 at t = 1, up to 6.6 near t = 12, and
+    still 1.3 at t = 1000.
 
     | symbol | keyword           | default |
     |--------|-------------------|---------|

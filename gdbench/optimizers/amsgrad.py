@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from gdbench.optimizers import _validate
+from gdbench import _validate
 from gdbench.optimizers._base import RuleOptimizer
 from gdbench.optimizers.adam import adam_direction, adam_moments
 
@@ -45,8 +45,9 @@ class AMSGrad(RuleOptimizer):
 
     Variant: no bias correction, as in the paper's Algorithm 2 (with a
     constant β1), plus an ε outside the root that the paper does not have;
-    the first steps are therefore small, like Adam's with
-    ``bias_correction=False``. `keras.optimizers.Adam(amsgrad=True)` (and
+    the early steps are therefore larger than bias-corrected ones, as with
+    Adam's ``bias_correction=False`` (3.2 times at t = 1 with the default
+    β's). `keras.optimizers.Adam(amsgrad=True)` (and
     PyTorch's `Adam(amsgrad=True)`) keep Adam's bias correction: Keras folds
     √(1 − β2ᵗ)/(1 − β1ᵗ) into η and adds ε to √v̂ of the uncorrected v,
     PyTorch adds ε to √(v̂/(1 − β2ᵗ)).

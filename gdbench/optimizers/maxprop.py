@@ -6,7 +6,7 @@ from typing import Any
 
 import keras
 
-from gdbench.optimizers import _validate
+from gdbench import _validate
 from gdbench.optimizers._base import RuleOptimizer
 from gdbench.optimizers._moments import moving_max
 

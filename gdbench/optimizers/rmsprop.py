@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from gdbench.optimizers import _validate
+from gdbench import _validate
 from gdbench.optimizers._base import RuleOptimizer
 from gdbench.optimizers._moments import moving_average
 
@@ -16,7 +16,10 @@ def rmsprop_update(
     param: Any, grad: Any, slots: tuple[Any], *, step: Any, learning_rate: Any,
     rho: Any, epsilon: Any,
 ) -> tuple[Any, tuple[Any]]:
-    """One RMSProp step: v ← ρ v + (1−ρ) g² ; w ← w − η g / √(v + ε). ``slots`` are (v,)."""
+    """One RMSProp step: v ← ρ v + (1−ρ) g² ; w ← w − η g / √(v + ε).
+
+    ``slots`` are (v,).
+    """
     del step
     (mean_square,) = slots
     mean_square = moving_average(mean_square, ops.square(grad), decay=rho)

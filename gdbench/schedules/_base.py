@@ -4,7 +4,8 @@ A schedule is a pure rate function of the step plus a declaration of its
 keywords. :class:`RateSchedule` stores the validated keywords, casts the step to
 a float and calls the function; the function never touches the object, so the
 vectorized population engine can call it with per-trial tensors of shape
-``[K, 1]`` instead of Python floats.
+``[K, 1]`` instead of Python floats. Such tensors must have the step's dtype;
+Python numbers take it on, so a float64 step gives a float64 rate.
 """
 
 from __future__ import annotations
@@ -47,12 +48,24 @@ class RateSchedule(keras.optimizers.schedules.LearningRateSchedule):
     rate_function: ClassVar[RateFunction]
 
     @classmethod
-    def keywords(cls) -> list[str]:
-        """Every keyword the constructor accepts, in signature order."""
+    def _parameters(cls) -> list[inspect.Parameter]:
         return [
-            parameter.name
+            parameter
             for parameter in inspect.signature(cls.__init__).parameters.values()
             if parameter.kind is parameter.POSITIONAL_OR_KEYWORD and parameter.name != "self"
+        ]
+
+    @classmethod
+    def keywords(cls) -> list[str]:
+        """Every keyword the constructor accepts, in signature order."""
+        return [parameter.name for parameter in cls._parameters()]
+
+    @classmethod
+    def required_keywords(cls) -> list[str]:
+        """The keywords without a default, in signature order."""
+        return [
+            parameter.name for parameter in cls._parameters()
+            if parameter.default is parameter.empty
         ]
 
     def rate_keywords(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from gdbench.schedules import _validate
+from gdbench import _validate
 from gdbench.schedules._base import RateSchedule
 
 
@@ -35,7 +35,10 @@ def exponential_rate(
     step: Any, *, initial_learning_rate: Any, decay_rate: Any, decay_steps: Any,
     staircase: bool = False,
 ) -> Any:
-    """η(step) = η₀ · decay_rate^(step / decay_steps), the exponent floored when ``staircase``."""
+    """η(step) = η₀ · r^(step / D), the exponent floored when ``staircase``.
+
+    r = ``decay_rate``, D = ``decay_steps``.
+    """
     return initial_learning_rate * ops.power(decay_rate, _progress(step, decay_steps, staircase))
 
 
@@ -43,7 +46,10 @@ def inverse_time_rate(
     step: Any, *, initial_learning_rate: Any, decay_rate: Any, decay_steps: Any,
     staircase: bool = False,
 ) -> Any:
-    """η(step) = η₀ / (1 + decay_rate · step / decay_steps), the ratio floored when ``staircase``."""
+    """η(step) = η₀ / (1 + r · step / D), step / D floored when ``staircase``.
+
+    r = ``decay_rate``, D = ``decay_steps``.
+    """
     return initial_learning_rate / (1.0 + decay_rate * _progress(step, decay_steps, staircase))
 
 

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 import keras
 from keras import ops
 
-from gdbench.schedules import _validate
+from gdbench import _validate
 from gdbench.schedules._base import RateSchedule
 
 

@@ -27,13 +27,17 @@ import abc
 import dataclasses
 import inspect
 import math
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from gdbench.tasks import _options
+
+
+#: Tags that keep a task's random streams apart: (seed, stream, ...) seeds each generator.
+DATA_STREAM, SHUFFLE_STREAM, NOISE_STREAM, INIT_STREAM = 1, 2, 3, 4
 
 
 @dataclasses.dataclass
@@ -110,13 +114,15 @@ class Task(abc.ABC):
         """The concrete batch size B that ``batch_size`` asks for.
 
         Args:
-            batch_size: ``None`` for the task's default, else 1 ≤ B ≤ N.
+            batch_size: ``None`` for the task's default (capped at N), else 1 ≤ B ≤ N.
 
         Raises:
             ValueError: not an integer, or outside 1 … N.
         """
         if batch_size is None:
-            return self.num_examples if self.default_batch_size is None else self.default_batch_size
+            if self.default_batch_size is None:
+                return self.num_examples
+            return min(self.default_batch_size, self.num_examples)
         return _options.integer("batch_size", batch_size, low=1, high=self.num_examples)
 
     def steps_per_epoch(self, batch_size: int | None = None) -> int:
@@ -162,6 +168,7 @@ class Task(abc.ABC):
 
         Raises:
             ValueError: bad ``epochs``, ``batch_size`` or an optimizer already used.
+            DatasetNotFoundError: (image tasks) the data set is nowhere to be had.
         """
 
     def __repr__(self) -> str:
@@ -255,7 +262,10 @@ class ToyTask(Task):
         return [None]
 
     def metrics(self, params: tf.Tensor) -> dict[str, tf.Tensor]:
-        """The metrics logged each epoch, on all data: ``"loss"`` and any the task adds."""
+        """The metrics logged each epoch, on all data: ``"loss"`` and any the task adds.
+
+        Broadcasts as :meth:`loss`: params [..., P] give metrics of shape [...].
+        """
         return {"loss": self.loss(params)}
 
     def fit(
@@ -284,8 +294,7 @@ class ToyTask(Task):
         parameters = keras.Variable(self.initial_parameters(), dtype="float64", name="parameters")
         optimizer.build([parameters])
         model = ToyModel(optimizer, parameters)
-        run_steps = _compile_steps(self.loss, optimizer, parameters)
-        evaluate = tf.function(self.metrics)
+        run_steps = _compile_steps(self.loss, self.metrics, optimizer, parameters)
 
         for callback in callbacks:
             callback.set_model(model)
@@ -299,9 +308,9 @@ class ToyTask(Task):
             for callback in callbacks:
                 callback.on_epoch_begin(epoch)
             for group in _equal_shape_runs(self.batches(batch_size, epoch)):
-                rows.append(run_steps(_stack(group), tf.constant(len(group))).numpy())
-            logs = {key: float(value) for key, value in evaluate(parameters.value).items()}
-            logs["learning_rate"] = current_learning_rate(optimizer)
+                steps, outcome = run_steps(_stack(group), len(group))
+                rows.append(steps.numpy())
+            logs = {key: float(value) for key, value in outcome.items()}
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
             if verbose:
@@ -323,25 +332,40 @@ class ToyTask(Task):
         )
 
 
-def _compile_steps(loss, optimizer: keras.optimizers.Optimizer, parameters: keras.Variable):
+def _compile_steps(loss: Callable[..., tf.Tensor], metrics: Callable[..., dict[str, tf.Tensor]],
+                   optimizer: keras.optimizers.Optimizer, parameters: keras.Variable
+                   ) -> Callable[..., tuple[tf.Tensor, dict[str, tf.Tensor]]]:
     """A compiled loop running one optimizer step per row of stacked batches.
 
-    Returns ``run(stacked, num_steps)`` → the parameters after each step,
-    shape [num_steps, P]. ``stacked`` is the batches' structure with a leading
-    step axis (``None`` when every batch is the full data set).
+    Returns ``run(stacked, num_steps)`` → (the parameters after each step,
+    shape [num_steps, P]; the metrics on all data at the last of them, and
+    the optimizer's η there as ``"learning_rate"``). ``stacked`` is the
+    batches' structure with a leading step axis (``None`` when every batch is
+    the full data set). One call instead of three per epoch keeps the
+    per-epoch overhead of a toy task small.
     """
 
+    def step(stacked: Any, index: Any) -> tf.Tensor:
+        batch = None if stacked is None else tf.nest.map_structure(lambda t: t[index], stacked)
+        with tf.GradientTape() as tape:
+            value = loss(parameters.value, batch)
+        gradient = tape.gradient(value, parameters.value)
+        optimizer.apply_gradients([(gradient, parameters)])
+        return tf.identity(parameters.value)
+
     @tf.function
-    def run(stacked: Any, num_steps: tf.Tensor) -> tf.Tensor:
-        rows = tf.TensorArray(tf.float64, size=num_steps)
-        for step in tf.range(num_steps):
-            batch = tf.nest.map_structure(lambda tensor: tensor[step], stacked)
-            with tf.GradientTape() as tape:
-                value = loss(parameters.value, batch)
-            gradient = tape.gradient(value, parameters.value)
-            optimizer.apply_gradients([(gradient, parameters)])
-            rows = rows.write(step, parameters.value)
-        return rows.stack()
+    def run(stacked: Any, num_steps: int) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
+        if num_steps == 1:
+            # A graph loop costs more than a full-batch step itself.
+            trajectory = step(stacked, 0)[tf.newaxis]
+        else:
+            rows = tf.TensorArray(tf.float64, size=num_steps)
+            for index in tf.range(num_steps):
+                rows = rows.write(index, step(stacked, index))
+            trajectory = rows.stack()
+        outcome = dict(metrics(parameters.value))
+        outcome["learning_rate"] = optimizer.learning_rate
+        return trajectory, outcome
 
     return run
 
@@ -365,3 +389,46 @@ def _stack(batches: list[Any]) -> Any:
     if batches[0] is None:
         return None
     return tf.nest.map_structure(lambda *leaves: tf.constant(np.stack(leaves)), *batches)
+
+
+class DatasetToyTask(ToyTask):
+    """A toy task with a training set of (input, target) rows, batched and shuffled per epoch.
+
+    Subclasses fill :attr:`inputs` ([N, ...]) and :attr:`targets` ([N]) in
+    float64 and implement :meth:`loss_on`. A batch is an ``(inputs, targets)``
+    pair; ``None`` is the whole set.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+
+    def __init__(self, *, seed: int = 0, shuffle: bool = True, **options: Any) -> None:
+        super().__init__(seed=seed, shuffle=_options.flag("shuffle", shuffle), **options)
+        self.shuffle = shuffle
+
+    @property
+    def num_examples(self) -> int:  # type: ignore[override]
+        return len(self.targets)
+
+    @abc.abstractmethod
+    def loss_on(self, params: tf.Tensor, inputs: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
+        """The loss at ``params`` ([..., P]) on the rows given, shape [...]."""
+
+    def loss(self, params: tf.Tensor, batch: Any = None) -> tf.Tensor:
+        inputs, targets = (self.inputs, self.targets) if batch is None else batch
+        params = tf.convert_to_tensor(params, dtype=tf.float64)
+        return self.loss_on(params, tf.convert_to_tensor(inputs, tf.float64),
+                            tf.convert_to_tensor(targets, tf.float64))
+
+    def batches(self, batch_size: int | None, epoch: int) -> list[Any]:
+        batch_size = self.resolve_batch_size(batch_size)
+        epoch = _options.integer("epoch", epoch, low=0)
+        if batch_size == self.num_examples:
+            return [None]
+        order = (np.random.default_rng((self.seed, SHUFFLE_STREAM, epoch)).permutation(self.num_examples)
+                 if self.shuffle else np.arange(self.num_examples))
+        return [
+            (self.inputs[rows], self.targets[rows])
+            for rows in np.array_split(order, range(batch_size, self.num_examples, batch_size))
+        ]
+

@@ -1,8 +1,10 @@
-"""Keyword checks shared by every schedule: each error names its keyword.
+"""Checks of user-given keywords, shared by optimizers, schedules and tasks.
 
-The checks run once, at construction, on Python values. The pure rate
-functions never validate: they also take per-trial tensors, on which a Python
-test of the value is impossible under XLA.
+Each returns the checked value (converted where that helps) or raises
+``ValueError`` whose message starts with the keyword's name and says what is
+accepted. They run once, at construction, on Python values: the pure update
+rules and rate functions never validate, since they also take per-trial
+tensors, on which a Python test of the value is impossible under XLA.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 from collections.abc import Iterable
 from typing import Any, Sequence
 
+import keras
 
 def number(name: str, value: Any) -> float:
     """``float(value)``; refuses non-numbers, NaN and infinities, naming ``name``."""
@@ -38,6 +41,30 @@ def non_negative(name: str, value: Any) -> float:
     result = number(name, value)
     if result < 0:
         raise ValueError(f"{name}: must be >= 0, got {value!r}")
+    return result
+
+
+def decay_rate(name: str, value: Any) -> float:
+    """A decay factor β with 0 ≤ β < 1."""
+    result = number(name, value)
+    if not 0 <= result < 1:
+        raise ValueError(f"{name}: must satisfy 0 <= {name} < 1, got {value!r}")
+    return result
+
+
+def greater_than(name: str, value: Any, bound: float) -> float:
+    """A finite number > ``bound``."""
+    result = number(name, value)
+    if result <= bound:
+        raise ValueError(f"{name}: must be > {bound}, got {value!r}")
+    return result
+
+
+def open_interval(name: str, value: Any, low: float, high: float) -> float:
+    """A finite number strictly between ``low`` and ``high``."""
+    result = number(name, value)
+    if not low < result < high:
+        raise ValueError(f"{name}: must satisfy {low} < {name} < {high}, got {value!r}")
     return result
 
 
@@ -86,3 +113,12 @@ def number_list(name: str, values: Any) -> list[float]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise ValueError(f"{name}: expected a list of numbers, got {values!r}")
     return [number(f"{name}[{index}]", value) for index, value in enumerate(values)]
+
+
+def learning_rate(value: Any) -> None:
+    """η: a number > 0, a ``LearningRateSchedule``, or a callable of the step."""
+    if isinstance(value, keras.optimizers.schedules.LearningRateSchedule) or callable(value):
+        return
+    if isinstance(value, keras.Variable):
+        value = value.numpy()
+    positive("learning_rate", value)

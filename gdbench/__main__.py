@@ -1,0 +1,7 @@
+"""``python -m gdbench``: the same as the ``gdbench`` command."""
+
+from __future__ import annotations
+
+from gdbench.cli import main
+
+raise SystemExit(main())

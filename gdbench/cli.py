@@ -1,0 +1,415 @@
+"""The ``gdbench`` command: run studies, look at them, list what there is.
+
+    gdbench run studies/quickstart.toml          # run (or resume) the spec's studies
+    gdbench ui                                   # MLflow, TensorBoard and optuna-dashboard
+    gdbench report quickstart_optimizers         # leaderboard and plots of a stored study
+    gdbench list                                 # optimizers, schedules and tasks
+
+A spec error, an unknown study or a bad argument prints one line to stderr
+and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["main"]
+
+#: Exit status of a command that could not start: a bad spec, study or argument.
+USAGE_ERROR = 2
+
+DEFAULT_HOME = Path("runs")
+
+#: Default ports of the three dashboards (each tool's usual one).
+DEFAULT_PORTS = {"mlflow": 5000, "tensorboard": 6006, "optuna-dashboard": 8080}
+
+
+class CommandError(Exception):
+    """A problem the user can fix, reported as one line on stderr."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gdbench`` command line.
+
+    Args:
+        argv: the arguments after the program name; ``sys.argv[1:]`` when ``None``.
+
+    Returns:
+        The exit status: 0 on success, 2 on a usage or spec error, 130 when interrupted.
+    """
+    # Before TensorFlow, matplotlib or Keras is imported by any command.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    parser = _parser()
+    arguments = parser.parse_args(argv)
+    if arguments.command is None:
+        parser.print_help()
+        return USAGE_ERROR
+    logging.basicConfig(level=logging.WARNING, format="gdbench: %(message)s")
+    for noisy in ("alembic", "mlflow", "absl"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    try:
+        return arguments.handler(arguments)
+    except KeyboardInterrupt:
+        print("gdbench: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except CommandError as error:
+        print(f"gdbench: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except Exception as error:
+        from gdbench.study import SpecError
+
+        if isinstance(error, SpecError):
+            print(f"gdbench: error: {error}", file=sys.stderr)
+            return USAGE_ERROR
+        raise
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gdbench",
+        description="Hyperparameter studies of gradient-descent optimizers: a TOML spec, "
+                    "one command, then MLflow, TensorBoard and optuna-dashboard show every trial.",
+        epilog="Start with: gdbench run studies/quickstart.toml && gdbench ui",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", help="run (or resume) the studies of a spec file",
+        description="Run the studies of SPEC until each holds its number of finished trials. "
+                    "Rerunning the same command resumes: only the missing trials run.",
+    )
+    run.add_argument("spec", type=Path, metavar="SPEC", help="a study spec (TOML), e.g. studies/quickstart.toml")
+    run.add_argument("--trials", type=int, metavar="N", help="finished trials to reach (overrides the spec)")
+    _add_location_arguments(run)
+    run.add_argument("--tracking-uri", metavar="URI",
+                     help="MLflow tracking URI (default: sqlite:///HOME/mlflow.db)")
+    run.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="local worker processes sharing each study (default 1; keep it small with SQLite)")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=_run)
+
+    worker = commands.add_parser(
+        "worker", help="join a study that 'gdbench run' created, as one more worker",
+        description="Run trials of an existing study until it holds its number of finished "
+                    "trials. Unlike 'run', leaves other processes' running trials alone and "
+                    "writes no report.",
+    )
+    worker.add_argument("spec", type=Path, metavar="SPEC", help="the study's spec file")
+    worker.add_argument("--study", metavar="NAME", help="the study's name, when SPEC holds several")
+    worker.add_argument("--trials", type=int, metavar="N", help="finished trials to reach (overrides the spec)")
+    _add_location_arguments(worker)
+    worker.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI")
+    worker.add_argument("--worker-index", type=int, default=1, metavar="I",
+                        help="offsets the sampler's seed (default 1)")
+    worker.add_argument("--progress", action="store_true", help="show a progress bar")
+    worker.set_defaults(handler=_worker)
+
+    ui = commands.add_parser(
+        "ui", help="start MLflow, TensorBoard and optuna-dashboard on the runs",
+        description="Serve HOME's MLflow store, TensorBoard logs and Optuna storage on "
+                    "127.0.0.1 until Ctrl-C.",
+    )
+    ui.add_argument("--home", type=Path, default=DEFAULT_HOME, metavar="DIR",
+                    help=f"the runs' folder (default: {DEFAULT_HOME})")
+    ui.add_argument("--port-base", type=int, metavar="P",
+                    help="use ports P, P+1, P+2 (default: 5000, 6006, 8080)")
+    ui.set_defaults(handler=_ui)
+
+    listing = commands.add_parser("list", help="list optimizers, schedules and tasks",
+                                  description="List every optimizer (keywords, defaults and "
+                                              "default search space), schedule and task.")
+    listing.set_defaults(handler=_list)
+
+    report_parser = commands.add_parser(
+        "report", help="print a stored study's leaderboard and write its plots",
+        description="Print the leaderboard of STUDY and write leaderboard.csv and Optuna's plots.",
+    )
+    report_parser.add_argument("study", metavar="STUDY", help="the study's name")
+    _add_location_arguments(report_parser)
+    report_parser.add_argument("--out", type=Path, metavar="DIR",
+                               help="where to write (default: HOME/reports/STUDY)")
+    report_parser.add_argument("--limit", type=int, default=10, metavar="N",
+                               help="leaderboard rows printed (default 10)")
+    report_parser.set_defaults(handler=_report)
+    return parser
+
+
+def _add_location_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", type=Path, default=DEFAULT_HOME, metavar="DIR",
+                        help=f"folder of optuna.db, mlflow.db, tensorboard/ and reports/ "
+                             f"(default: {DEFAULT_HOME})")
+    parser.add_argument("--storage", metavar="URL",
+                        help="Optuna storage URL (default: sqlite:///HOME/optuna.db)")
+
+
+def _check_positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise CommandError(f"{name}: expected an integer >= 1, got {value}")
+
+
+# -- run / worker ---------------------------------------------------------------
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    _check_positive("--trials", arguments.trials)
+    _check_positive("--workers", arguments.workers)
+    from gdbench.study import format_leaderboard, leaderboard, load_specs, run_study
+    from gdbench.study.runner import locations
+
+    specs = load_specs(arguments.spec)
+    for spec in specs:
+        study = run_study(
+            spec, home=arguments.home, trials=arguments.trials, storage=arguments.storage,
+            tracking_uri=arguments.tracking_uri, quiet=arguments.quiet, workers=arguments.workers,
+        )
+        where = locations(spec, home=arguments.home, storage=arguments.storage,
+                          tracking_uri=arguments.tracking_uri)
+        print(f"\nstudy {spec.name} ({spec.objective.metric}, {spec.objective.direction})")
+        print(format_leaderboard(leaderboard(study)))
+        print(f"report: {where.report_dir}")
+    print(f"\nNext: gdbench ui --home {_shell_path(arguments.home)}")
+    return 0
+
+
+def _worker(arguments: argparse.Namespace) -> int:
+    _check_positive("--trials", arguments.trials)
+    from gdbench.study import load_specs
+    from gdbench.study.runner import run_worker
+
+    specs = load_specs(arguments.spec)
+    if arguments.study is not None:
+        specs = [spec for spec in specs if spec.name == arguments.study]
+        if not specs:
+            raise CommandError(f"--study: {arguments.spec} holds no study named {arguments.study!r}")
+    elif len(specs) > 1:
+        raise CommandError(f"--study: {arguments.spec} holds several studies; name one of "
+                           + ", ".join(spec.name for spec in load_specs(arguments.spec)))
+    try:
+        run_worker(specs[0], home=arguments.home, trials=arguments.trials,
+                   storage=arguments.storage, tracking_uri=arguments.tracking_uri,
+                   worker_index=arguments.worker_index, quiet=not arguments.progress)
+    except KeyError:
+        raise CommandError(f"no study named {specs[0].name!r} yet; create it with "
+                           f"'gdbench run {arguments.spec}'") from None
+    return 0
+
+
+def _shell_path(path: Path) -> str:
+    text = str(path)
+    return text if all(c.isalnum() or c in "/._-~" for c in text) else repr(text)
+
+
+# -- report -----------------------------------------------------------------------
+
+
+def _report(arguments: argparse.Namespace) -> int:
+    import optuna
+
+    from gdbench.study import format_leaderboard, leaderboard, write_report
+
+    home = arguments.home.resolve()
+    storage = arguments.storage or f"sqlite:///{home / 'optuna.db'}"
+    if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).is_file():
+        raise CommandError(f"no Optuna storage at {storage[len('sqlite:///'):]}; "
+                           "pass --home or --storage")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    names = [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
+    if arguments.study not in names:
+        raise CommandError(f"no study named {arguments.study!r} in {storage}; "
+                           f"studies: {', '.join(names) or 'none'}")
+    study = optuna.load_study(study_name=arguments.study, storage=storage)
+    print(format_leaderboard(leaderboard(study), limit=arguments.limit))
+    out = arguments.out or home / "reports" / arguments.study
+    for path in write_report(study, out):
+        print(f"wrote {path}")
+    return 0
+
+
+# -- list -------------------------------------------------------------------------
+
+
+def _defaults_text(parameters: dict[str, Any]) -> str:
+    return ", ".join(name if default is _REQUIRED else f"{name}={default!r}"
+                     for name, default in parameters.items())
+
+
+_REQUIRED = object()
+
+
+def _signature(callable_: Any, kinds: tuple[str, ...]) -> dict[str, Any]:
+    import inspect
+
+    return {
+        p.name: (_REQUIRED if p.default is p.empty else p.default)
+        for p in inspect.signature(callable_).parameters.values()
+        if p.kind.name in kinds and p.name not in ("self", "name")
+    }
+
+
+def _domain_text(key: str, domain: Any) -> str:
+    from gdbench.study import spaces
+
+    if isinstance(domain, spaces.OneMinusLogUniform):
+        return f"{key}: 1-{key} log-uniform in [{domain.low:g}, {domain.high:g}]"
+    if isinstance(domain, spaces.LogUniform):
+        return f"{key}: log-uniform in [{domain.low:g}, {domain.high:g}]"
+    if isinstance(domain, spaces.Uniform):
+        return f"{key}: uniform in [{domain.low:g}, {domain.high:g}]"
+    if isinstance(domain, spaces.StepsRange):
+        return f"{key}: {domain.low:.0%}-{domain.high:.0%} of the run's steps"
+    if isinstance(domain, spaces.Steps):
+        return f"{key}: {domain.fraction:.0%} of the run's steps"
+    if isinstance(domain, spaces.StepsList):
+        return f"{key}: at " + ", ".join(f"{f:.0%}" for f in domain.fractions) + " of the run"
+    if isinstance(domain, spaces.Choice):
+        return f"{key}: one of {list(domain.choices)}"
+    if isinstance(domain, spaces.IntRange):
+        return f"{key}: integer in [{domain.low}, {domain.high}]"
+    return f"{key} = {domain.value!r}"
+
+
+def _list(arguments: argparse.Namespace) -> int:
+    del arguments
+    import gdbench.optimizers
+    import gdbench.schedules
+    import gdbench.tasks
+    from gdbench.study import spaces
+
+    print("Optimizers (keywords and defaults; default search space):")
+    for name, optimizer_class in gdbench.optimizers.REGISTRY.items():
+        print(f"  {name:<10} {_defaults_text(_signature(optimizer_class.__init__, ('POSITIONAL_OR_KEYWORD',)))}")
+        space = spaces.OPTIMIZER_SPACES.get(name, {})
+        if space:
+            print(f"  {'':<10} search: " + "; ".join(_domain_text(k, d) for k, d in space.items()))
+    print("\nSchedules (keywords; η is the optimizer's learning_rate; default search space):")
+    for name, schedule_class in gdbench.schedules.REGISTRY.items():
+        print(f"  {name:<18} {_defaults_text(_signature(schedule_class.__init__, ('POSITIONAL_OR_KEYWORD',)))}")
+        space = spaces.SCHEDULE_SPACES[name]
+        described = [_domain_text(k, d) for k, d in space.parameters.items()]
+        described += [derived.description for derived in space.derived.values()]
+        if space.learning_rate_keyword:
+            described.insert(0, f"{space.learning_rate_keyword} = η")
+        print(f"  {'':<18} " + "; ".join(described))
+    print("\nTasks (options; default epochs, batch size and objective):")
+    for name, task_class in gdbench.tasks.REGISTRY.items():
+        kind = "toy" if issubclass(task_class, gdbench.tasks.ToyTask) else "image"
+        batch = task_class.default_batch_size or "full"
+        print(f"  {name:<20} {kind:<5} epochs={task_class.default_epochs} batch_size={batch} "
+              f"objective={task_class.objective_metric}")
+        print(f"  {'':<20} {_defaults_text(_signature(task_class.__init__, ('KEYWORD_ONLY',)))}")
+    print("\nSamplers: tpe (default), random, grid, cmaes, gp.  "
+          "Pruners: median (default), successive_halving, hyperband, none.")
+    return 0
+
+
+# -- ui ---------------------------------------------------------------------------
+
+
+def _executable(name: str) -> str | None:
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def ui_commands(home: Path, port_base: int | None) -> list[tuple[str, int, list[str]]]:
+    """(tool, port, command line) of each dashboard serving ``home``.
+
+    Args:
+        home: the runs' folder.
+        port_base: ports ``port_base``, +1, +2; each tool's usual port when ``None``.
+    """
+    home = home.resolve()
+    ports = (dict(zip(DEFAULT_PORTS, range(port_base, port_base + 3))) if port_base is not None
+             else dict(DEFAULT_PORTS))
+    tools = []
+    if (home / "mlflow.db").is_file():
+        tools.append(("mlflow", ports["mlflow"], [
+            "mlflow", "server", "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
+            "--default-artifact-root", (home / "mlartifacts").as_uri(),
+            "--host", "127.0.0.1", "--port", str(ports["mlflow"]),
+            # One worker: on a small machine the default four start five times slower.
+            "--workers", "1",
+        ]))
+    if (home / "tensorboard").is_dir():
+        tools.append(("tensorboard", ports["tensorboard"], [
+            "tensorboard", "--logdir", str(home / "tensorboard"),
+            "--host", "127.0.0.1", "--port", str(ports["tensorboard"]),
+        ]))
+    if (home / "optuna.db").is_file():
+        tools.append(("optuna-dashboard", ports["optuna-dashboard"], [
+            "optuna-dashboard", f"sqlite:///{home / 'optuna.db'}",
+            "--host", "127.0.0.1", "--port", str(ports["optuna-dashboard"]),
+        ]))
+    return tools
+
+
+def _ui(arguments: argparse.Namespace) -> int:
+    home = arguments.home
+    if arguments.port_base is not None and not 1024 <= arguments.port_base <= 65533:
+        raise CommandError(f"--port-base: expected a port in 1024..65533, got {arguments.port_base}")
+    tools = ui_commands(home, arguments.port_base)
+    if not tools:
+        raise CommandError(f"nothing to show under {home}: no mlflow.db, tensorboard/ or "
+                           f"optuna.db; run 'gdbench run SPEC --home {_shell_path(home)}' first")
+    for tool, port, _ in tools:
+        if not _port_free(port):
+            raise CommandError(f"port {port} for {tool} is in use; pass --port-base P to use "
+                               "P, P+1 and P+2")
+    processes: list[tuple[str, int, subprocess.Popen[bytes]]] = []
+    for tool, port, command in tools:
+        executable = _executable(command[0])
+        if executable is None:
+            print(f"gdbench: {tool} is not installed; skipped", file=sys.stderr)
+            continue
+        processes.append((tool, port, subprocess.Popen([executable, *command[1:]])))
+    for tool, port, _ in processes:
+        print(f"{tool:<17} http://127.0.0.1:{port}")
+    print("Ctrl-C stops them all.", flush=True)
+    try:
+        running = list(processes)
+        while running:
+            time.sleep(0.5)
+            for tool, port, process in list(running):
+                if process.poll() is not None:
+                    print(f"gdbench: {tool} exited with status {process.returncode}",
+                          file=sys.stderr)
+                    running.remove((tool, port, process))
+        return 1
+    except KeyboardInterrupt:
+        _stop(processes)
+        return 0
+
+
+def _stop(processes: list[tuple[str, int, subprocess.Popen[bytes]]]) -> None:
+    """Terminate every child and wait for it (killing one that does not stop in 10 s)."""
+    for _, _, process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for _, _, process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

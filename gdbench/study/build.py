@@ -1,0 +1,291 @@
+"""From a trial's suggestions to the optimizer and schedule it trains with.
+
+Parameter names, in Optuna and in the trackers:
+
+| what                         | Optuna parameter                    | tracked as                 |
+|------------------------------|-------------------------------------|----------------------------|
+| the optimizer (compared)     | ``optimizer``                       | ``optimizer``              |
+| an optimizer keyword         | ``beta_1`` / ``adam.beta_1``        | ``beta_1``                 |
+| a decay rate as 1 − β        | ``one_minus_beta_2``                | ``beta_2`` (the β itself)  |
+| the schedule (compared)      | ``schedule``                        | ``schedule``               |
+| a schedule parameter         | ``schedule.drop`` / ``step_decay.drop`` | ``schedule.drop``      |
+| a warm-up target's parameter | ``schedule.target.alpha``           | ``schedule.target.alpha``  |
+
+The optimizer's name prefixes its parameters only when several optimizers
+are compared (each has its own conditional space, η of GD apart from η of
+Adam); the same goes for schedules. The trackers show one column per
+keyword, so that η of every optimizer lines up in the HParams dashboard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+from typing import Any, Mapping
+
+import keras
+
+import gdbench.optimizers
+import gdbench.schedules
+from gdbench.study import spaces
+from gdbench.study.spaces import Domain, Fixed, Suggester
+
+__all__ = ["NO_SCHEDULE", "TrialSetup", "build_schedule", "nominal", "schedule_keywords", "suggest"]
+
+#: The tracked schedule name of a trial whose η is constant.
+NO_SCHEDULE = "none"
+
+
+def optimizer_defaults(name: str) -> dict[str, Any]:
+    """η and every hyperparameter of optimizer ``name`` at its default value."""
+    optimizer_class = gdbench.optimizers.REGISTRY[name]
+    parameters = inspect.signature(optimizer_class.__init__).parameters
+    keywords = ("learning_rate",) + tuple(optimizer_class.hyperparameter_names)
+    return {keyword: parameters[keyword].default for keyword in keywords if keyword in parameters}
+
+
+def nominal(domain: Domain) -> Any:
+    """A representative value of a resolved domain: the fixed value, the first choice, the middle."""
+    if isinstance(domain, Fixed):
+        return domain.value
+    if isinstance(domain, spaces.Choice):
+        return domain.choices[0]
+    if isinstance(domain, spaces.IntRange):
+        return (domain.low + domain.high) // 2
+    if isinstance(domain, (spaces.LogUniform, spaces.OneMinusLogUniform)):
+        return domain.to_value((domain.low * domain.high) ** 0.5)
+    return (domain.low + domain.high) / 2
+
+
+def schedule_keywords(name: str, learning_rate: float, values: Mapping[str, Any],
+                      target: Any = None) -> dict[str, Any]:
+    """The keywords of schedule ``name`` from η and its parameters' values.
+
+    Args:
+        name: a registered schedule name.
+        learning_rate: η, set on the keyword the schedule's space names.
+        values: parameter → value (keywords and derived parameters, such as
+            ``base_fraction``), run-relative sizes already resolved.
+        target: ``warmup`` only: the built target schedule, or ``None`` for η.
+    """
+    space = spaces.SCHEDULE_SPACES[name]
+    keywords: dict[str, Any] = {}
+    if space.learning_rate_keyword is not None:
+        keywords[space.learning_rate_keyword] = learning_rate
+    if target is not None:
+        keywords["target"] = target
+    keywords.update({key: value for key, value in values.items() if key not in space.derived})
+    for key, value in values.items():
+        if key in space.derived:
+            rule = space.derived[key]
+            keywords[rule.keyword] = rule.compute(learning_rate, value, keywords)
+    return keywords
+
+
+def build_schedule(name: str, learning_rate: float, values: Mapping[str, Any],
+                   target: tuple[str, Mapping[str, Any]] | None = None
+                   ) -> keras.optimizers.schedules.LearningRateSchedule:
+    """The schedule ``name`` for η and its parameters' values.
+
+    Args:
+        name: a registered schedule name.
+        learning_rate: η.
+        values: its parameters' values, resolved.
+        target: ``warmup`` only: (target name, target values), or ``None``.
+
+    Raises:
+        ValueError: a value the schedule refuses; the message names the keyword.
+    """
+    built_target = None
+    if target is not None:
+        built_target = gdbench.schedules.get(
+            target[0], **schedule_keywords(target[0], learning_rate, target[1]))
+    return gdbench.schedules.get(name, **schedule_keywords(name, learning_rate, values, built_target))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialSetup:
+    """One trial's optimizer and schedule, every value set.
+
+    Attributes:
+        optimizer: the optimizer's name.
+        optimizer_values: η (``learning_rate``) and every hyperparameter of
+            the optimizer, searched, fixed or at its default.
+        schedule: the schedule's name, or ``None`` for a constant η.
+        schedule_values: the schedule's parameter values (keywords and
+            derived parameters), resolved.
+        target: ``warmup`` only: the target schedule's name, or ``None``.
+        target_values: the target's parameter values.
+    """
+
+    optimizer: str
+    optimizer_values: Mapping[str, Any]
+    schedule: str | None = None
+    schedule_values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    target: str | None = None
+    target_values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    @property
+    def learning_rate(self) -> float:
+        """η: the constant rate, or the one the schedule is built around."""
+        return float(self.optimizer_values["learning_rate"])
+
+    def optimizer_keywords(self) -> dict[str, Any]:
+        """The optimizer's keywords other than η."""
+        return {k: v for k, v in self.optimizer_values.items() if k != "learning_rate"}
+
+    def schedule_keywords(self) -> dict[str, Any]:
+        """The schedule's keywords (η included); empty without a schedule.
+
+        A warm-up's target is left out (see :meth:`build_schedule`).
+        """
+        if self.schedule is None:
+            return {}
+        return schedule_keywords(self.schedule, self.learning_rate, self.schedule_values)
+
+    def build_schedule(self) -> keras.optimizers.schedules.LearningRateSchedule | None:
+        """The schedule, or ``None`` for a constant η."""
+        if self.schedule is None:
+            return None
+        target = (self.target, self.target_values) if self.target is not None else None
+        return build_schedule(self.schedule, self.learning_rate, self.schedule_values, target)
+
+    def build_optimizer(self) -> keras.optimizers.Optimizer:
+        """A fresh optimizer with η or the schedule."""
+        schedule = self.build_schedule()
+        learning_rate = schedule if schedule is not None else self.learning_rate
+        return gdbench.optimizers.get(self.optimizer, learning_rate=learning_rate,
+                                      **self.optimizer_keywords())
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """Every value of the trial by its tracked name (see the module docstring)."""
+        values: dict[str, Any] = {"optimizer": self.optimizer, **self.optimizer_values,
+                                  "schedule": self.schedule or NO_SCHEDULE}
+        values.update({f"schedule.{k}": v for k, v in self.schedule_values.items()})
+        if self.target is not None:
+            values["schedule.target"] = self.target
+            values.update({f"schedule.target.{k}": v for k, v in self.target_values.items()})
+        return {key: _trackable(value) for key, value in values.items()}
+
+    def to_json(self) -> str:
+        """The setup as JSON (kept in the trial's user attributes to rebuild it later)."""
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> TrialSetup:
+        """The setup :meth:`to_json` wrote."""
+        return cls(**json.loads(text))
+
+
+def _trackable(value: Any) -> Any:
+    """Numbers, strings and booleans as they are; a list (piecewise boundaries) as its text."""
+    return value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
+
+
+def _sample(space: Mapping[str, Domain], trial: Suggester, prefix: str,
+            total_steps: int) -> dict[str, Any]:
+    values = {}
+    for key, domain in space.items():
+        domain = spaces.resolve(domain, total_steps)
+        if isinstance(domain, Fixed):
+            values[key] = domain.value
+        else:
+            values[key] = domain.suggest(trial, prefix + domain.parameter_name(key))
+    return values
+
+
+def suggest(trial: Suggester, spec: Any, total_steps: int) -> TrialSetup:
+    """Sample one trial's setup from ``spec``'s spaces.
+
+    Args:
+        trial: an `optuna.Trial` (asked, or handed to an objective).
+        spec: the :class:`~gdbench.study.spec.StudySpec`.
+        total_steps: the trial's optimizer steps, epochs × steps per epoch
+            (sizes the schedules).
+    """
+    names = [optimizer.name for optimizer in spec.optimizers]
+    name = trial.suggest_categorical("optimizer", names) if len(names) > 1 else names[0]
+    optimizer = spec.optimizers[names.index(name)]
+    prefix = f"{name}." if len(names) > 1 else ""
+    optimizer_values = {**optimizer_defaults(name),
+                        **_sample(optimizer.space, trial, prefix, total_steps)}
+    if not spec.schedules:
+        return TrialSetup(optimizer=name, optimizer_values=optimizer_values)
+
+    schedule_names = [schedule.name for schedule in spec.schedules]
+    schedule_name = (trial.suggest_categorical("schedule", schedule_names)
+                     if len(schedule_names) > 1 else schedule_names[0])
+    schedule = spec.schedules[schedule_names.index(schedule_name)]
+    prefix = f"{schedule_name}." if len(schedule_names) > 1 else "schedule."
+    schedule_values = _sample(schedule.space, trial, prefix, total_steps)
+    target, target_values = None, {}
+    if schedule.target is not None:
+        target = schedule.target.name
+        target_values = _sample(schedule.target.space, trial, f"{prefix}target.", total_steps)
+    return TrialSetup(optimizer=name, optimizer_values=optimizer_values, schedule=schedule_name,
+                      schedule_values=schedule_values, target=target, target_values=target_values)
+
+
+def _named_spaces(spec: Any) -> list[tuple[str, str, Mapping[str, Domain]]]:
+    """(Optuna prefix, tracked prefix, space) of every optimizer, schedule and warm-up target."""
+    found = []
+    several = len(spec.optimizers) > 1
+    for optimizer in spec.optimizers:
+        found.append((f"{optimizer.name}." if several else "", "", optimizer.space))
+    several = len(spec.schedules) > 1
+    for schedule in spec.schedules:
+        prefix = f"{schedule.name}." if several else "schedule."
+        found.append((prefix, "schedule.", schedule.space))
+        if schedule.target is not None:
+            found.append((f"{prefix}target.", "schedule.target.", schedule.target.space))
+    return found
+
+
+def parameter_grid(spec: Any) -> dict[str, list[Any]]:
+    """Every Optuna parameter of ``spec`` with its grid values (for the grid sampler).
+
+    Args:
+        spec: a spec whose searched domains all have a grid (checked when loaded).
+    """
+    grid: dict[str, list[Any]] = {}
+    if len(spec.optimizers) > 1:
+        grid["optimizer"] = [optimizer.name for optimizer in spec.optimizers]
+    if len(spec.schedules) > 1:
+        grid["schedule"] = [schedule.name for schedule in spec.schedules]
+    for prefix, _, space in _named_spaces(spec):
+        for key, domain in space.items():
+            if domain.searched:
+                grid[prefix + domain.parameter_name(key)] = domain.grid()
+    return grid
+
+
+def tracked_domains(spec: Any, total_steps: int) -> dict[str, list[Domain]]:
+    """Every tracked hyperparameter name → the domains its values come from.
+
+    Each optimizer contributes η and its hyperparameters (a keyword left
+    out of its space as a `Fixed` default); names shared by several
+    optimizers or schedules list several domains, which the trackers merge.
+
+    Args:
+        spec: the study spec.
+        total_steps: the trial's optimizer steps (sizes the schedules).
+    """
+    domains: dict[str, list[Domain]] = {
+        "optimizer": [spaces.Choice(tuple(o.name for o in spec.optimizers))],
+        "schedule": [spaces.Choice(tuple(s.name for s in spec.schedules) or (NO_SCHEDULE,))],
+    }
+    for optimizer in spec.optimizers:
+        values = {key: Fixed(value) for key, value in optimizer_defaults(optimizer.name).items()}
+        values.update(optimizer.space)
+        for key, domain in values.items():
+            domains.setdefault(key, []).append(spaces.resolve(domain, total_steps))
+    for schedule in spec.schedules:
+        for key, domain in schedule.space.items():
+            domains.setdefault(f"schedule.{key}", []).append(spaces.resolve(domain, total_steps))
+        if schedule.target is not None:
+            domains.setdefault("schedule.target", []).append(Fixed(schedule.target.name))
+            for key, domain in schedule.target.space.items():
+                domains.setdefault(f"schedule.target.{key}", []).append(
+                    spaces.resolve(domain, total_steps))
+    return domains

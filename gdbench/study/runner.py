@@ -1,0 +1,823 @@
+"""Running a study: the Optuna loop, the trackers, and the report at the end.
+
+One invocation of :func:`run_study`:
+
+1. creates (or resumes) the Optuna study named after the spec, and marks FAIL
+   the trials a stopped process left RUNNING;
+2. opens the study's MLflow parent run and TensorBoard HParams experiment;
+3. runs trials until the study holds ``trials`` finished ones (complete,
+   pruned or failed): a rerun of the same command runs only the rest;
+4. writes the report (leaderboard, Optuna's plots, the best trials' loss
+   curves and paths) and attaches it to the parent run.
+
+Image tasks run one trial at a time through ``Task.fit``, with a Keras
+callback that reports the objective to Optuna every epoch and raises
+`optuna.TrialPruned` when the pruner says so. Toy tasks run by batches: Optuna
+is asked for up to ``trials_per_batch`` trials at once, and the population
+engine trains them all in one vectorized run. A trial whose loss becomes NaN
+or infinite is told FAIL, with the reason in its ``fail_reason`` user
+attribute and its MLflow run's ``gdbench.reason`` tag; the study goes on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import logging
+import math
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import keras
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+import gdbench.tasks
+from gdbench import plots
+from gdbench.study import build, report, spaces
+from gdbench.study.build import TrialSetup
+from gdbench.study.spec import PRUNERS, SAMPLERS, StudySpec
+from gdbench.tracking import HParamDomain, StudyTracker, TrialTracker
+
+__all__ = ["Locations", "PruningCallback", "locations", "run_study", "run_worker"]
+
+logger = logging.getLogger(__name__)
+
+#: Optuna callbacks: called with the study and each trial once it is told.
+StudyCallback = Callable[[optuna.Study, FrozenTrial], None]
+
+SETUP_ATTR = "setup"
+TRACKED_ATTR = "tracked"
+SPEC_ATTR = "spec"
+STALE_REASON = "left RUNNING by a process that stopped before finishing it"
+
+#: A toy trial's per-epoch objective is reported to Optuna at about this many
+#: epochs (its MLflow and TensorBoard curves keep every epoch): one storage
+#: write per report, and a population batch has thousands of epochs in all.
+MAX_REPORTED_EPOCHS = 25
+
+#: A finished trial gets its figures (loss curve, path on the surface) when it
+#: ranks among this many best complete trials at that moment.
+FIGURE_RANK = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Locations:
+    """Where a study keeps everything.
+
+    Attributes:
+        home: the folder of the default databases and logs.
+        storage: the Optuna storage URL.
+        tracking_uri: the MLflow tracking URI, ``None`` when MLflow is off.
+        tensorboard_dir: the study's TensorBoard folder, ``None`` when off.
+        report_dir: where the report is written.
+    """
+
+    home: Path
+    storage: str
+    tracking_uri: str | None
+    tensorboard_dir: Path | None
+    report_dir: Path
+
+
+def locations(spec: StudySpec, *, home: str | Path = "runs", storage: str | None = None,
+              tracking_uri: str | None = None) -> Locations:
+    """Resolve where ``spec``'s study lives: arguments, then the spec, then defaults under ``home``.
+
+    Args:
+        spec: the study spec.
+        home: the folder of ``optuna.db``, ``mlflow.db``, ``tensorboard/`` and ``reports/``.
+        storage: the Optuna storage URL, overriding the spec's.
+        tracking_uri: the MLflow tracking URI, overriding the spec's (and
+            switching MLflow on when the spec switched it off).
+    """
+    home = Path(home).resolve()
+    storage = storage or spec.storage or f"sqlite:///{home / 'optuna.db'}"
+    if tracking_uri is None and spec.tracking.mlflow:
+        tracking_uri = spec.tracking.tracking_uri or f"sqlite:///{home / 'mlflow.db'}"
+    tensorboard_dir = None
+    if spec.tracking.tensorboard:
+        tensorboard_dir = (Path(spec.tracking.tensorboard_dir).resolve()
+                           if spec.tracking.tensorboard_dir else home / "tensorboard" / spec.name)
+    return Locations(home=home, storage=storage, tracking_uri=tracking_uri,
+                     tensorboard_dir=tensorboard_dir, report_dir=home / "reports" / spec.name)
+
+
+class PruningCallback(keras.callbacks.Callback):
+    """Reports the objective metric to Optuna after every epoch; raises `optuna.TrialPruned` on demand.
+
+    A non-finite value is not reported: the task stops training on it, and
+    the runner fails the trial.
+
+    Args:
+        trial: the Optuna trial.
+        metric: the epoch-log key of the objective (``"val_loss"``).
+    """
+
+    def __init__(self, trial: optuna.Trial, metric: str) -> None:
+        super().__init__()
+        self.trial = trial
+        self.metric = metric
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get(self.metric)
+        if value is None or not math.isfinite(value):
+            return
+        self.trial.report(float(value), epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(
+                f"pruned after epoch {epoch + 1}: {self.metric} = {float(value):.4g}")
+
+
+def run_study(
+    spec: StudySpec,
+    *,
+    home: str | Path = Path("runs"),
+    trials: int | None = None,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    quiet: bool = False,
+    workers: int = 1,
+    callbacks: Sequence[StudyCallback] = (),
+) -> optuna.Study:
+    """Run (or resume) ``spec``'s study until it holds ``trials`` finished trials.
+
+    Args:
+        spec: the study spec (:func:`~gdbench.study.load_spec`).
+        home: the folder of the default storage (``optuna.db``), MLflow store
+            (``mlflow.db``), TensorBoard logs and reports.
+        trials: finished trials to reach, overriding the spec's.
+        storage: the Optuna storage URL, overriding the spec's.
+        tracking_uri: the MLflow tracking URI, overriding the spec's.
+        quiet: no progress bar.
+        workers: local worker processes sharing the study (``gdbench
+            worker``); with SQLite keep it small (a few), since every write
+            locks the whole database.
+        callbacks: called as ``callback(study, frozen_trial)`` after each
+            trial is told (in this process; not with ``workers > 1``).
+
+    Returns:
+        The study.
+
+    Raises:
+        ValueError: a bad argument, or an existing study with another direction.
+    """
+    budget = spec.trials if trials is None else _positive_integer("trials", trials)
+    workers = _positive_integer("workers", workers)
+    if workers > 1 and spec.source is None:
+        raise ValueError("workers: worker processes reload the spec from its file; "
+                         "this spec has no source file")
+    where = locations(spec, home=home, storage=storage, tracking_uri=tracking_uri)
+    context = _Context.create(spec)
+    budget = _capped_budget(spec, budget)
+    study = _open_study(spec, where, seed_offset=0, create=True)
+    tracker = _start_tracker(spec, where, context)
+    try:
+        _fail_stale_trials(spec, study, tracker, context)
+        if workers == 1:
+            _Loop(spec, study, tracker, context, budget, callbacks,
+                  _Progress(study, budget, spec.name, quiet), _draws_figures(where)).run()
+        else:
+            _run_workers(spec, study, home, storage, tracking_uri, budget, workers, quiet)
+        paths = _write_report(spec, study, where, context)
+        tracker.log_study_artifacts(paths, "report")
+    except KeyboardInterrupt:
+        tracker.finish("KILLED", metrics=_study_metrics(study))
+        raise
+    except BaseException:
+        tracker.finish("FAILED", metrics=_study_metrics(study))
+        raise
+    tracker.finish("FINISHED", metrics=_study_metrics(study))
+    return study
+
+
+def run_worker(
+    spec: StudySpec,
+    *,
+    home: str | Path = Path("runs"),
+    trials: int | None = None,
+    storage: str | None = None,
+    tracking_uri: str | None = None,
+    worker_index: int = 0,
+    quiet: bool = True,
+) -> optuna.Study:
+    """Join ``spec``'s existing study and run trials until it holds ``trials`` finished ones.
+
+    Unlike :func:`run_study` it leaves RUNNING trials alone (they may be
+    other workers'), writes no report and leaves the MLflow parent run open.
+
+    Args:
+        spec: the study spec.
+        home: as for :func:`run_study`.
+        trials: finished trials to reach, overriding the spec's.
+        storage: the Optuna storage URL, overriding the spec's.
+        tracking_uri: the MLflow tracking URI, overriding the spec's.
+        worker_index: offsets the sampler's seed, so that workers do not
+            sample the same points.
+        quiet: no progress bar.
+
+    Raises:
+        KeyError: the study does not exist in the storage.
+    """
+    budget = spec.trials if trials is None else _positive_integer("trials", trials)
+    where = locations(spec, home=home, storage=storage, tracking_uri=tracking_uri)
+    context = _Context.create(spec)
+    budget = _capped_budget(spec, budget)
+    study = _open_study(spec, where, seed_offset=worker_index, create=False)
+    tracker = _start_tracker(spec, where, context)
+    _Loop(spec, study, tracker, context, budget, (),
+          _Progress(study, budget, spec.name, quiet), _draws_figures(where)).run()
+    return study
+
+
+def _draws_figures(where: Locations) -> bool:
+    """Per-trial figures are drawn only for a tracker to keep them."""
+    return where.tracking_uri is not None or where.tensorboard_dir is not None
+
+
+def _positive_integer(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class _Context:
+    """What every trial of a study shares: the task and the run's size."""
+
+    task: gdbench.tasks.Task
+    epochs: int
+    batch_size: int
+    steps_per_epoch: int
+    study_params: Mapping[str, Any]
+
+    @classmethod
+    def create(cls, spec: StudySpec) -> _Context:
+        task = spec.task.build()
+        epochs = task.resolve_epochs(spec.epochs)
+        batch_size = task.resolve_batch_size(spec.batch_size)
+        study_params: dict[str, Any] = {
+            "task": spec.task.name, "epochs": epochs, "batch_size": batch_size, "seed": spec.seed,
+        }
+        study_params.update({f"task.{key}": build._trackable(value)
+                             for key, value in task.options.items()})
+        return cls(task=task, epochs=epochs, batch_size=batch_size,
+                   steps_per_epoch=task.steps_per_epoch(batch_size),
+                   study_params=study_params)
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    @property
+    def draws_paths(self) -> bool:
+        """Whether trials have a path to draw on a 2-D error surface."""
+        return isinstance(self.task, gdbench.tasks.ToyTask) and len(self.task.parameter_names) == 2
+
+
+def _capped_budget(spec: StudySpec, budget: int) -> int:
+    """The grid sampler has no more points than its grid; other samplers are not capped."""
+    if spec.sampler.name != "grid":
+        return budget
+    size = math.prod(len(values) for values in build.parameter_grid(spec).values())
+    return min(budget, size)
+
+
+def _storage(url: str) -> optuna.storages.BaseStorage:
+    if url.startswith("sqlite:///"):
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        # Workers share one SQLite file: wait for its lock rather than fail.
+        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    return optuna.storages.RDBStorage(url)
+
+
+def _sampler(spec: StudySpec, seed_offset: int) -> optuna.samplers.BaseSampler:
+    sampler_class, _ = SAMPLERS[spec.sampler.name]
+    seed = spec.sampler.seed + seed_offset
+    if spec.sampler.name == "grid":
+        return sampler_class(build.parameter_grid(spec), seed=seed)
+    return sampler_class(seed=seed, **spec.sampler.options)
+
+
+def _summary(spec: StudySpec) -> str:
+    return json.dumps({
+        "task": spec.task.name, "task_options": {k: build._trackable(v) for k, v in spec.task.options.items()},
+        "metric": spec.objective.metric, "direction": spec.objective.direction,
+        "optimizers": [o.name for o in spec.optimizers],
+        "schedules": [s.name for s in spec.schedules],
+        "source": str(spec.source) if spec.source else None,
+    })
+
+
+def _open_study(spec: StudySpec, where: Locations, *, seed_offset: int, create: bool) -> optuna.Study:
+    storage = _storage(where.storage)
+    sampler = _sampler(spec, seed_offset)
+    pruner = PRUNERS[spec.pruner.name](**spec.pruner.options)
+    if not create:
+        return optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler,
+                                 pruner=pruner)
+    study = optuna.create_study(
+        study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner,
+        direction=spec.objective.direction, load_if_exists=True,
+    )
+    if study.direction.name.lower() != spec.objective.direction:
+        raise ValueError(
+            f"objective.direction: study {spec.name!r} in {where.storage} was created to "
+            f"{study.direction.name.lower()}; rename the study or use another storage")
+    if study.user_attrs.get(SPEC_ATTR) is None:
+        study.set_user_attr(SPEC_ATTR, _summary(spec))
+    return study
+
+
+def _hparam_domain(domains: Sequence[spaces.Domain]) -> HParamDomain:
+    """One HParams domain covering every domain a tracked name takes its values from."""
+    intervals = (spaces.Uniform, spaces.LogUniform, spaces.OneMinusLogUniform, spaces.IntRange)
+
+    def numeric(domain: spaces.Domain) -> bool:
+        if isinstance(domain, spaces.Fixed):
+            return isinstance(domain.value, (int, float)) and not isinstance(domain.value, bool)
+        return isinstance(domain, intervals)
+
+    if all(numeric(domain) for domain in domains) and any(d.searched for d in domains):
+        bounds = [value for domain in domains for value in domain.bounds()]
+        integer = all(isinstance(d, spaces.IntRange) or (isinstance(d, spaces.Fixed)
+                      and isinstance(d.value, int)) for d in domains)
+        log = all(isinstance(d, spaces.LogUniform) or not d.searched for d in domains) and min(bounds) > 0
+        return HParamDomain(kind="int" if integer else "float", low=min(bounds), high=max(bounds),
+                            log=log)
+    choices: dict[Any, None] = {}
+    for domain in domains:
+        for value in domain.bounds():
+            choices[build._trackable(value)] = None
+    return HParamDomain(kind="categorical", choices=tuple(choices))
+
+
+def _tracked_metrics(spec: StudySpec, context: _Context) -> list[str]:
+    if spec.population:
+        return ["loss", "learning_rate"]
+    if isinstance(context.task, gdbench.tasks.ToyTask):
+        names = list(context.task.metrics(context.task.initial_parameters()))
+        return names + ["learning_rate"]
+    return ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
+            "test_loss", "test_accuracy"]
+
+
+def _start_tracker(spec: StudySpec, where: Locations, context: _Context) -> StudyTracker:
+    tracker = StudyTracker(
+        study_name=spec.name, tracking_uri=where.tracking_uri,
+        tensorboard_dir=where.tensorboard_dir, experiment_name=spec.tracking.experiment_name,
+    )
+    domains = {name: HParamDomain.fixed(value) for name, value in context.study_params.items()}
+    domains.update({name: _hparam_domain(found)
+                    for name, found in build.tracked_domains(spec, context.total_steps).items()})
+    tracker.start(
+        hparam_domains=domains,
+        metrics=[spec.objective.metric] + _tracked_metrics(spec, context),
+        params={
+            **context.study_params, "objective": spec.objective.metric,
+            "direction": spec.objective.direction, "sampler": spec.sampler.name,
+            "pruner": spec.pruner.name, "trials": spec.trials,
+            "optimizers": ",".join(o.name for o in spec.optimizers),
+            "schedules": ",".join(s.name for s in spec.schedules) or build.NO_SCHEDULE,
+        },
+        tags={"gdbench.spec": str(spec.source) if spec.source else "",
+              "mlflow.note.content": spec.description},
+    )
+    return tracker
+
+
+def _fail_stale_trials(spec: StudySpec, study: optuna.Study, tracker: StudyTracker,
+                       context: _Context) -> None:
+    """Mark FAIL the trials a stopped process left RUNNING, so that they count as finished.
+
+    A trial whose tracker run was never opened gets one now (FAILED, with
+    the reason), so that every finished trial has exactly one.
+    """
+    declared = set(context.study_params) | set(build.tracked_domains(spec, context.total_steps))
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        # Optuna's public API sets attributes on live trials only; this one is rebuilt from its id.
+        optuna.Trial(study, trial._trial_id).set_user_attr(report.FAIL_REASON_ATTR, STALE_REASON)
+        study.tell(trial.number, state=TrialState.FAIL)
+        if not trial.user_attrs.get(TRACKED_ATTR):
+            recorded = trial.user_attrs.get(report.HYPERPARAMETERS_ATTR, {})
+            params = {key: value for key, value in {**context.study_params, **recorded}.items()
+                      if key in declared}
+            tracker.start_trial(trial.number, params).finish("FAIL", reason=STALE_REASON)
+        logger.warning("trial %d: %s; marked FAIL", trial.number, STALE_REASON)
+
+
+def _study_metrics(study: optuna.Study) -> dict[str, float]:
+    trials = study.get_trials(deepcopy=False)
+    metrics = {
+        f"trials_{state.name.lower()}": float(sum(t.state == state for t in trials))
+        for state in report.FINISHED_STATES
+    }
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    if complete:
+        metrics["best_value"] = float(study.best_value)
+    return metrics
+
+
+class _Progress:
+    """A progress bar of finished trials (tqdm) with the best value so far; silent when quiet."""
+
+    def __init__(self, study: optuna.Study, budget: int, name: str, quiet: bool) -> None:
+        self.study = study
+        self.budget = budget
+        self.bar = None
+        if quiet:
+            return
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=budget, initial=min(self.finished(), budget), desc=name,
+                        unit="trial", file=sys.stderr, dynamic_ncols=True)
+        self.refresh()
+
+    def finished(self) -> int:
+        return len(self.study.get_trials(deepcopy=False, states=report.FINISHED_STATES))
+
+    def refresh(self) -> None:
+        if self.bar is None:
+            return
+        done = min(self.finished(), self.budget)
+        self.bar.update(done - self.bar.n)
+        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if complete:
+            values = [t.value for t in complete]
+            best = max(values) if self.study.direction.name == "MAXIMIZE" else min(values)
+            self.bar.set_postfix_str(f"best={best:.4g}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def divergence_reason(history: Mapping[str, Sequence[float]], metric: str) -> str | None:
+    """Why a trial's history is not usable: the first non-finite loss or objective, else ``None``."""
+    for key in dict.fromkeys(("loss", metric)):
+        for epoch, value in enumerate(history.get(key, ())):
+            if not math.isfinite(value):
+                return f"{key} diverged: {value} at epoch {epoch + 1}"
+    return None
+
+
+class _Loop:
+    """Asks, trains, tells and tracks trials until the study holds its budget of finished ones."""
+
+    def __init__(self, spec: StudySpec, study: optuna.Study, tracker: StudyTracker,
+                 context: _Context, budget: int, callbacks: Sequence[StudyCallback],
+                 progress: _Progress, draws_figures: bool) -> None:
+        self.spec = spec
+        self.study = study
+        self.tracker = tracker
+        self.context = context
+        self.budget = budget
+        self.callbacks = tuple(callbacks)
+        self.progress = progress
+        self.metric = spec.objective.metric
+        self.maximize = spec.objective.direction == "maximize"
+        self.draws_figures = draws_figures
+        self.figure_dir = Path(tempfile.mkdtemp(prefix="gdbench-figures-"))
+
+    # -- the loop -----------------------------------------------------------
+
+    def run(self) -> None:
+        try:
+            while (free := self.free_slots()) > 0:
+                if self.spec.population:
+                    self.run_batch(min(free, self.spec.trials_per_batch))
+                else:
+                    self.run_single()
+                keras.backend.clear_session()
+                gc.collect()
+        finally:
+            self.progress.close()
+            shutil.rmtree(self.figure_dir, ignore_errors=True)
+
+    def free_slots(self) -> int:
+        """Trials still to start: the budget less finished trials and those running now."""
+        states = report.FINISHED_STATES + (TrialState.RUNNING,)
+        return self.budget - len(self.study.get_trials(deepcopy=False, states=states))
+
+    def ask(self, count: int) -> list[optuna.Trial]:
+        """``count`` new trials, the compared optimizers and schedules taking turns when balanced."""
+        combos = [(o.name, s.name if s else None) for o in self.spec.optimizers
+                  for s in (self.spec.schedules or (None,))]
+        if self.spec.balance and len(combos) > 1 and self.spec.sampler.name != "grid":
+            counts = dict.fromkeys(combos, 0)
+            for trial in self.study.get_trials(deepcopy=False):
+                fixed = trial.system_attrs.get("fixed_params", {})
+                combo = (trial.params.get("optimizer", fixed.get("optimizer", combos[0][0])),
+                         trial.params.get("schedule", fixed.get("schedule", combos[0][1])))
+                if combo in counts:
+                    counts[combo] += 1
+            for _ in range(count):
+                combo = min(combos, key=lambda c: counts[c])
+                counts[combo] += 1
+                fixed_params = {}
+                if self.spec.compares_optimizers:
+                    fixed_params["optimizer"] = combo[0]
+                if self.spec.compares_schedules:
+                    fixed_params["schedule"] = combo[1]
+                self.study.enqueue_trial(fixed_params)
+        return [self.study.ask() for _ in range(count)]
+
+    def tell(self, trial: optuna.Trial, state: TrialState, value: float | None = None,
+             reason: str | None = None) -> None:
+        if reason:
+            attr = report.PRUNE_REASON_ATTR if state == TrialState.PRUNED else report.FAIL_REASON_ATTR
+            trial.set_user_attr(attr, reason)
+        if state == TrialState.COMPLETE:
+            frozen = self.study.tell(trial, value)
+        else:
+            frozen = self.study.tell(trial, state=state)
+        self.progress.refresh()
+        if state == TrialState.FAIL:
+            logger.warning("trial %d failed: %s", trial.number, reason)
+        for callback in self.callbacks:
+            callback(self.study, frozen)
+
+    def start_tracking(self, trial: optuna.Trial, setup: TrialSetup) -> TrialTracker:
+        trial.set_user_attr(report.HYPERPARAMETERS_ATTR, setup.hyperparameters())
+        trial.set_user_attr(SETUP_ATTR, setup.to_json())
+        trial.set_user_attr(TRACKED_ATTR, True)
+        return self.tracker.start_trial(
+            trial.number, {**self.context.study_params, **setup.hyperparameters()})
+
+    def deserves_figures(self, value: float) -> bool:
+        """Whether ``value`` ranks among the best :data:`FIGURE_RANK` complete values so far."""
+        if not self.draws_figures:
+            return False
+        values = [t.value for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        values.sort(reverse=self.maximize)
+        if len(values) < FIGURE_RANK:
+            return True
+        threshold = values[FIGURE_RANK - 1]
+        return value > threshold if self.maximize else value < threshold
+
+    def log_figures(self, tracked: TrialTracker, number: int, history: Mapping[str, Sequence[float]],
+                    trajectory: np.ndarray | None) -> None:
+        label = f"trial {number}"
+        curve = plots.plot_loss_curves({label: history}, self.figure_dir / f"trial-{number}-loss.png")
+        tracked.log_figure(curve, "loss_curve")
+        if trajectory is not None and self.context.draws_paths:
+            path = plots.plot_trajectories(self.context.task, {label: trajectory},
+                                           self.figure_dir / f"trial-{number}-path.png")
+            tracked.log_figure(path, "trajectory")
+
+    # -- one trial at a time (image tasks, and toy tasks without population) --
+
+    def run_single(self) -> None:
+        (trial,) = self.ask(1)
+        setup = build.suggest(trial, self.spec, self.context.total_steps)
+        try:
+            with self.start_tracking(trial, setup) as tracked:
+                self.train_single(trial, setup, tracked)
+        except KeyboardInterrupt:
+            self.tell(trial, TrialState.FAIL, reason="interrupted (KeyboardInterrupt)")
+            raise
+
+    def train_single(self, trial: optuna.Trial, setup: TrialSetup, tracked: TrialTracker) -> None:
+        from gdbench.tracking import TrackingCallback
+
+        try:
+            result = self.context.task.fit(
+                setup.build_optimizer(), epochs=self.context.epochs,
+                batch_size=self.context.batch_size,
+                callbacks=[TrackingCallback(tracked), PruningCallback(trial, self.metric)],
+            )
+        except optuna.TrialPruned as pruned:
+            tracked.finish("PRUNED", reason=str(pruned))
+            self.tell(trial, TrialState.PRUNED, reason=str(pruned))
+            return
+        except Exception as error:  # noqa: BLE001 - one broken trial must not end the study
+            reason = f"{type(error).__name__}: {error}"
+            tracked.finish("FAIL", reason=reason)
+            self.tell(trial, TrialState.FAIL, reason=reason)
+            return
+        reason = divergence_reason(result.history, self.metric)
+        if reason is not None:
+            tracked.finish("FAIL", reason=reason)
+            self.tell(trial, TrialState.FAIL, reason=reason)
+            return
+        value = float(result.history[self.metric][-1])
+        if self.deserves_figures(value):
+            self.log_figures(tracked, trial.number, result.history, result.trajectory)
+        tracked.finish("COMPLETE", value=value, metrics=result.metrics)
+        self.tell(trial, TrialState.COMPLETE, value)
+
+    # -- batches through the population engine (toy tasks) --------------------
+
+    def run_batch(self, count: int) -> None:
+        trials = self.ask(count)
+        told: set[int] = set()
+        try:
+            setups = [build.suggest(trial, self.spec, self.context.total_steps) for trial in trials]
+            for group in _groups(setups):
+                members = [(trials[index], setups[index]) for index in group]
+                if setups[group[0]].target is not None:
+                    # A warm-up's target schedule is an object, not per-trial numbers:
+                    # these trials train one by one.
+                    for trial, setup in members:
+                        with self.start_tracking(trial, setup) as tracked:
+                            self.train_single(trial, setup, tracked)
+                        told.add(trial.number)
+                    continue
+                self.train_group(members, told)
+        except KeyboardInterrupt:
+            for trial in trials:
+                if trial.number not in told:
+                    self.tell(trial, TrialState.FAIL, reason="interrupted (KeyboardInterrupt)")
+            raise
+
+    def train_group(self, members: list[tuple[optuna.Trial, TrialSetup]], told: set[int]) -> None:
+        """Train trials sharing optimizer and schedule as one population, then tell and track each."""
+        from gdbench.tasks.population import fit_population
+
+        setups = [setup for _, setup in members]
+        first = setups[0]
+        hyperparameters = _stacked([s.optimizer_keywords() for s in setups])
+        schedule_parameters = None
+        if first.schedule is None:
+            hyperparameters["learning_rate"] = np.array([s.learning_rate for s in setups])
+        else:
+            schedule_parameters = _stacked([s.schedule_keywords() for s in setups])
+        record = self.context.draws_paths and self.draws_figures
+        try:
+            result = fit_population(
+                self.context.task, first.optimizer, hyperparameters,
+                epochs=self.context.epochs, batch_size=self.context.batch_size,
+                schedule=first.schedule, schedule_parameters=schedule_parameters,
+                record_trajectory=record,
+            )
+        except Exception as error:  # noqa: BLE001 - one broken batch must not end the study
+            reason = f"{type(error).__name__}: {error}"
+            for trial, setup in members:
+                with self.start_tracking(trial, setup) as tracked:
+                    tracked.finish("FAIL", reason=reason)
+                self.tell(trial, TrialState.FAIL, reason=reason)
+                told.add(trial.number)
+            return
+        for index, (trial, setup) in enumerate(members):
+            self.finish_population_trial(trial, setup, result.trial(index))
+            told.add(trial.number)
+
+    def finish_population_trial(self, trial: optuna.Trial, setup: TrialSetup,
+                                fit: gdbench.tasks.FitResult) -> None:
+        """Report, track and tell one trial of a population (its history ends where it diverged)."""
+        losses = fit.history["loss"]
+        reason = divergence_reason(fit.history, "loss")
+        for epoch in _reported_epochs(len(losses)):
+            if math.isfinite(losses[epoch]):
+                trial.report(losses[epoch], epoch)
+        with self.start_tracking(trial, setup) as tracked:
+            for epoch in range(len(losses)):
+                tracked.log_epoch(epoch, {key: values[epoch] for key, values in fit.history.items()})
+            if reason is not None:
+                tracked.finish("FAIL", reason=reason)
+            else:
+                if self.deserves_figures(losses[-1]):
+                    self.log_figures(tracked, trial.number, fit.history, fit.trajectory)
+                tracked.finish("COMPLETE", value=losses[-1], metrics=fit.metrics)
+        if reason is not None:
+            self.tell(trial, TrialState.FAIL, reason=reason)
+        else:
+            self.tell(trial, TrialState.COMPLETE, losses[-1])
+
+
+def _reported_epochs(epochs: int) -> list[int]:
+    """About :data:`MAX_REPORTED_EPOCHS` epochs spread over ``epochs``, the last one included."""
+    if epochs <= MAX_REPORTED_EPOCHS:
+        return list(range(epochs))
+    chosen = np.unique(np.linspace(0, epochs - 1, MAX_REPORTED_EPOCHS).round().astype(int))
+    return [int(epoch) for epoch in chosen]
+
+
+def _group_key(setup: TrialSetup) -> tuple[Any, ...]:
+    """Trials in one population share everything that cannot be a per-trial number."""
+    def fixed_part(values: Mapping[str, Any]) -> tuple[Any, ...]:
+        shared = [(key, json.dumps(value)) for key, value in values.items()
+                  if isinstance(value, (bool, str)) or value is None]
+        lengths = [(key, len(value)) for key, value in values.items() if isinstance(value, list)]
+        return tuple(sorted(shared + lengths))
+
+    return (setup.optimizer, setup.schedule, setup.target, fixed_part(setup.optimizer_values),
+            fixed_part(setup.schedule_values))
+
+
+def _groups(setups: Sequence[TrialSetup]) -> list[list[int]]:
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for index, setup in enumerate(setups):
+        groups.setdefault(_group_key(setup), []).append(index)
+    return list(groups.values())
+
+
+def _stacked(keywords: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per-trial keyword dicts → the population engine's: numbers as arrays [K], a list
+    (piecewise ``boundaries``, ``values``) as a list of arrays [K], shared values as they are."""
+    stacked: dict[str, Any] = {}
+    for key, first in keywords[0].items():
+        values = [k[key] for k in keywords]
+        if isinstance(first, (bool, str)) or first is None:
+            stacked[key] = first
+        elif isinstance(first, list):
+            stacked[key] = [np.asarray([value[item] for value in values], dtype=np.float64)
+                            for item in range(len(first))]
+        else:
+            stacked[key] = np.asarray(values, dtype=np.float64)
+    return stacked
+
+
+def _write_report(spec: StudySpec, study: optuna.Study, where: Locations,
+                  context: _Context) -> list[Path]:
+    """The report files, plus the best trial of each compared optimizer (or schedule) side by side."""
+    paths = report.write_report(study, where.report_dir)
+    best = _best_by_label(spec, study)
+    if not best:
+        return paths
+    if context.draws_paths:
+        trajectories, histories = {}, {}
+        for label, trial in best.items():
+            setup = TrialSetup.from_json(trial.user_attrs[SETUP_ATTR])
+            result = context.task.fit(setup.build_optimizer(), epochs=context.epochs,
+                                      batch_size=context.batch_size)
+            trajectories[label], histories[label] = result.trajectory, result.history
+            keras.backend.clear_session()
+        paths.append(plots.plot_trajectories(
+            context.task, trajectories, where.report_dir / "best_paths.png", kind="both",
+            title=f"{spec.task.name}: the best trial of each"))
+        paths.append(plots.plot_loss_curves(histories, where.report_dir / "best_loss_curves.png"))
+    else:
+        curves = {label: {spec.objective.metric: [trial.intermediate_values[e]
+                                                  for e in sorted(trial.intermediate_values)]}
+                  for label, trial in best.items() if trial.intermediate_values}
+        if curves:
+            paths.append(plots.plot_loss_curves(curves, where.report_dir / "best_loss_curves.png",
+                                                metric=spec.objective.metric))
+    return paths
+
+
+def _best_by_label(spec: StudySpec, study: optuna.Study) -> dict[str, FrozenTrial]:
+    """The best complete trial of each optimizer × schedule, labelled for the plots."""
+    best: dict[str, FrozenTrial] = {}
+    maximize = spec.objective.direction == "maximize"
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if SETUP_ATTR not in trial.user_attrs:
+            continue
+        setup = TrialSetup.from_json(trial.user_attrs[SETUP_ATTR])
+        parts = []
+        if spec.compares_optimizers or not spec.compares_schedules:
+            parts.append(setup.optimizer)
+        if spec.compares_schedules:
+            parts.append(setup.schedule or build.NO_SCHEDULE)
+        label = " + ".join(parts)
+        current = best.get(label)
+        if current is None or (trial.value > current.value if maximize else trial.value < current.value):
+            best[label] = trial
+    return dict(sorted(best.items()))
+
+
+def _run_workers(spec: StudySpec, study: optuna.Study, home: str | Path, storage: str | None,
+                 tracking_uri: str | None, budget: int, workers: int, quiet: bool) -> None:
+    """Start ``workers`` ``gdbench worker`` processes on the study; wait, showing progress."""
+    command = [sys.executable, "-m", "gdbench", "worker", str(spec.source), "--study", spec.name,
+               "--home", str(home), "--trials", str(budget)]
+    if storage is not None:
+        command += ["--storage", storage]
+    if tracking_uri is not None:
+        command += ["--tracking-uri", tracking_uri]
+    processes = [
+        subprocess.Popen(command + ["--worker-index", str(index + 1)])
+        for index in range(workers)
+    ]
+    progress = _Progress(study, budget, spec.name, quiet)
+    try:
+        while any(process.poll() is None for process in processes):
+            progress.refresh()
+            time.sleep(1.0)
+        progress.refresh()
+    except KeyboardInterrupt:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.terminate()
+                process.wait()
+        raise
+    finally:
+        progress.close()
+    failed = [(index + 1, p.returncode) for index, p in enumerate(processes) if p.returncode]
+    if failed:
+        raise RuntimeError("workers: " + ", ".join(
+            f"worker {index} exited with status {code}" for index, code in failed))

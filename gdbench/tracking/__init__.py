@@ -1,0 +1,55 @@
+"""Tracking of studies: every trial is one MLflow run and one TensorBoard HParams session.
+
+This package is the only part of gdbench that talks to MLflow and TensorBoard.
+It does not know Optuna: the study layer hands it plain values.
+
+    >>> from gdbench.tracking import HParamDomain, StudyTracker
+    >>> with StudyTracker(study_name="adam-digits", tracking_uri="sqlite:///mlflow.db",
+    ...                   tensorboard_dir="runs/adam-digits") as study:
+    ...     study.start(hparam_domains={"learning_rate": HParamDomain("float", 1e-4, 1e-1, log=True)},
+    ...                 metrics=["loss", "val_loss"])
+    ...     with study.start_trial(0, {"learning_rate": 1e-3}) as trial:
+    ...         trial.log_epoch(0, {"loss": 0.9, "val_loss": 1.0})
+    ...         trial.finish("COMPLETE", value=1.0)
+
+In MLflow the study is an experiment (named after the study) with one parent
+run (tags ``gdbench.study``, ``gdbench.role=parent``) and one child run per
+trial (``trial-<n>``, tags ``mlflow.parentRunId``, ``gdbench.trial_number``,
+``gdbench.state``, ``gdbench.reason``). In TensorBoard it is a log directory
+with the HParams config at its root and one run directory per trial
+(``trial-0007``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gdbench.tracking._domain import DOMAIN_KINDS, HParamDomain, HParamValue
+from gdbench.tracking.tracker import (
+    OBJECTIVE_METRIC,
+    STUDY_STATUSES,
+    TRIAL_STATES,
+    StudyTracker,
+    TrialTracker,
+)
+
+__all__ = [
+    "DOMAIN_KINDS",
+    "HParamDomain",
+    "HParamValue",
+    "OBJECTIVE_METRIC",
+    "STUDY_STATUSES",
+    "StudyTracker",
+    "TRIAL_STATES",
+    "TrackingCallback",
+    "TrialTracker",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # The Keras callback imports TensorFlow (seconds); load it only when asked for.
+    if name == "TrackingCallback":
+        from gdbench.tracking.keras_callback import TrackingCallback
+
+        return TrackingCallback
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

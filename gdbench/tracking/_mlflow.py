@@ -1,0 +1,310 @@
+"""MLflow side of a study: one parent run per study, one nested child run per trial.
+
+Everything goes through one explicit :class:`~mlflow.tracking.MlflowClient`,
+never through MLflow's global active run, so trials running in threads of one
+process do not step on each other.
+
+A trial costs five store transactions: create the run, log its parameters, its
+metrics, its final tags, terminate it (plus one metrics batch every
+``flush_interval_s`` seconds of a long trial). On SQLite each commit waits for
+the disk, so only the first is made while the trial waits, for the run id; the
+others go, in order, to one writer thread and overlap with training. The writer
+is drained when the study finishes, and at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+from mlflow.tracking import MlflowClient
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+STUDY_TAG = "gdbench.study"
+ROLE_TAG = "gdbench.role"
+TRIAL_NUMBER_TAG = "gdbench.trial_number"
+
+#: Runs searched when looking for a study's parent run (MLflow's maximum page).
+_MAX_PARENTS = 50_000
+
+_logger = logging.getLogger(__name__)
+
+
+def default_artifact_location(tracking_uri: str) -> str | None:
+    """``<folder of the database>/mlartifacts`` for a SQLite store, else ``None``.
+
+    MLflow's own default for a database store is ``./mlruns`` relative to the
+    current directory, which scatters artifacts wherever a study is started.
+    """
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix) or tracking_uri[len(prefix):] in ("", ":memory:"):
+        return None
+    database = Path(tracking_uri[len(prefix):]).resolve()
+    return (database.parent / "mlartifacts").as_uri()
+
+
+class MlflowStudy:
+    """The study's experiment and parent run in an MLflow tracking store.
+
+    Args:
+        tracking_uri: the MLflow tracking URI.
+        experiment_name: the MLflow experiment holding the study's runs.
+        study_name: the study, recorded in the ``gdbench.study`` tag.
+        artifact_location: where a new experiment keeps its artifacts;
+            ``None`` for :func:`default_artifact_location`.
+        flush_interval_s: a trial's buffered metrics are sent at most this
+            often (and always at its end).
+    """
+
+    def __init__(
+        self,
+        *,
+        tracking_uri: str,
+        experiment_name: str,
+        study_name: str,
+        artifact_location: str | None,
+        flush_interval_s: float,
+    ) -> None:
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.experiment_name = experiment_name
+        self.study_name = study_name
+        self._artifact_location = artifact_location or default_artifact_location(tracking_uri)
+        self._flush_interval_s = flush_interval_s
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gdbench-mlflow")
+        self._failures: list[BaseException] = []
+        self.experiment_id = ""
+        self.parent_run_id = ""
+
+    def start(self, params: Mapping[str, object], tags: Mapping[str, str]) -> None:
+        """Find or create the experiment and the parent run; log the study's parameters."""
+        self.experiment_id = self._get_or_create_experiment()
+        parent = self._get_or_create_parent()
+        self.parent_run_id = parent.info.run_id
+        if parent.info.status != "RUNNING":
+            self.client.update_run(self.parent_run_id, status="RUNNING")
+        self.client.log_batch(
+            self.parent_run_id,
+            params=self._params_to_add(parent, params),
+            tags=[RunTag(key, value) for key, value in tags.items()],
+        )
+
+    def start_trial(
+        self, number: int, params: Mapping[str, object], tags: Mapping[str, str]
+    ) -> MlflowTrial:
+        """Create trial ``number``'s child run under the parent and log its parameters."""
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"trial-{number}",
+            tags={
+                **tags,
+                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+                STUDY_TAG: self.study_name,
+                ROLE_TAG: "trial",
+                TRIAL_NUMBER_TAG: str(number),
+            },
+        )
+        if params:
+            self.submit(
+                self.client.log_batch,
+                run.info.run_id,
+                params=[Param(key, str(value)) for key, value in params.items()],
+            )
+        return MlflowTrial(self, run.info.run_id, self._flush_interval_s)
+
+    def submit(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Queue a write for the writer thread; writes run one at a time, in order."""
+        self._writer.submit(write, *args, **kwargs).add_done_callback(self._record_failure)
+
+    def drain(self) -> None:
+        """Wait for every queued write.
+
+        Raises:
+            RuntimeError: some writes failed; the first failure is its cause.
+        """
+        # One worker runs writes in order: once this no-op ran, all before it have.
+        self._writer.submit(lambda: None).result()
+        if self._failures:
+            failures, self._failures = self._failures, []
+            raise RuntimeError(
+                f"{len(failures)} MLflow write(s) of study {self.study_name!r} failed; "
+                f"the first: {failures[0]!r}"
+            ) from failures[0]
+
+    def log_artifacts(self, paths: Sequence[Path], artifact_path: str) -> None:
+        """Copy files and folders into the parent run's artifacts."""
+        for path in paths:
+            if path.is_dir():
+                self.client.log_artifacts(self.parent_run_id, str(path), f"{artifact_path}/{path.name}")
+            else:
+                self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
+
+    def finish(self, status: str, metrics: Mapping[str, float], tags: Mapping[str, str]) -> None:
+        """Wait for the trials' writes, log the study's results, terminate the parent run.
+
+        Raises:
+            RuntimeError: some trial writes failed (the parent run is still
+                terminated).
+        """
+        timestamp = _now_ms()
+        try:
+            self.drain()
+        finally:
+            try:
+                self.client.log_batch(
+                    self.parent_run_id,
+                    metrics=[Metric(key, value, timestamp, 0) for key, value in metrics.items()],
+                    tags=[RunTag(key, value) for key, value in tags.items()],
+                )
+            finally:
+                self.client.set_terminated(self.parent_run_id, status)
+                self._writer.shutdown()
+
+    def _record_failure(self, future: Future[Any]) -> None:
+        error = future.exception()
+        if error is not None:
+            self._failures.append(error)
+            _logger.error("MLflow write of study %r failed: %r", self.study_name, error)
+
+    def _get_or_create_experiment(self) -> str:
+        experiment = self.client.get_experiment_by_name(self.experiment_name)
+        if experiment is None:
+            try:
+                return self.client.create_experiment(
+                    self.experiment_name, artifact_location=self._artifact_location
+                )
+            except MlflowException as error:
+                if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+                    raise
+            # Another worker created it between our look-up and our creation.
+            experiment = self.client.get_experiment_by_name(self.experiment_name)
+        if experiment.lifecycle_stage != "active":
+            raise ValueError(
+                f"experiment_name: the MLflow experiment {self.experiment_name!r} is deleted; "
+                "restore it (mlflow experiments restore) or delete it for good (mlflow gc), "
+                "or choose another experiment_name"
+            )
+        return experiment.experiment_id
+
+    def _get_or_create_parent(self) -> Run:
+        """The study's parent run: the oldest one, created when there is none.
+
+        Two workers starting at once may both find none and both create one.
+        Each then sees both and keeps the oldest (start time, then run id), so
+        they agree; the younger one is deleted by the worker that created it.
+        """
+        parents = self._parents()
+        if parents:
+            return parents[0]
+        created = self.client.create_run(
+            self.experiment_id,
+            run_name=self.study_name,
+            tags={STUDY_TAG: self.study_name, ROLE_TAG: "parent"},
+        )
+        parents = self._parents()
+        if parents[0].info.run_id != created.info.run_id:
+            self.client.delete_run(created.info.run_id)
+        return parents[0]
+
+    def _parents(self) -> list[Run]:
+        # The study name is compared here rather than in the filter string,
+        # which would need it quoted and escaped.
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.`{ROLE_TAG}` = 'parent'",
+            max_results=_MAX_PARENTS,
+        )
+        mine = [run for run in runs if run.data.tags.get(STUDY_TAG) == self.study_name]
+        return sorted(mine, key=lambda run: (run.info.start_time, run.info.run_id))
+
+    def _params_to_add(self, parent: Run, params: Mapping[str, object]) -> list[Param]:
+        """The study parameters the parent run does not hold yet.
+
+        MLflow refuses to change a logged parameter: a resumed study whose
+        parameter differs keeps the first value, and a warning says so.
+        """
+        logged = parent.data.params
+        to_add = []
+        for key, value in params.items():
+            if key not in logged:
+                to_add.append(Param(key, str(value)))
+            elif logged[key] != str(value):
+                warnings.warn(
+                    f"study parameter {key!r}: the parent run of study {self.study_name!r} "
+                    f"keeps its first value {logged[key]!r}, not {str(value)!r}",
+                    stacklevel=3,
+                )
+        return to_add
+
+
+class MlflowTrial:
+    """One trial's child run, with metrics buffered between flushes.
+
+    Args:
+        study: the study whose writer thread sends this trial's writes.
+        run_id: the child run.
+        flush_interval_s: buffered metrics are sent at most this often.
+    """
+
+    def __init__(self, study: MlflowStudy, run_id: str, flush_interval_s: float) -> None:
+        self._study = study
+        self.run_id = run_id
+        self._flush_interval_s = flush_interval_s
+        self._pending: list[Metric] = []
+        self._last_flush = time.monotonic()
+
+    def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Buffer ``metrics`` at ``step``; send the buffer if the last send is old enough."""
+        timestamp = _now_ms()
+        self._pending.extend(Metric(key, value, timestamp, step) for key, value in metrics.items())
+        if time.monotonic() - self._last_flush >= self._flush_interval_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Queue the buffered metrics as one batch."""
+        if self._pending:
+            self._study.submit(self._study.client.log_batch, self.run_id, metrics=self._pending)
+            self._pending = []
+        self._last_flush = time.monotonic()
+
+    def log_artifact(self, path: Path, artifact_path: str) -> None:
+        """Copy a file into the run's artifacts (now: the file may change afterwards)."""
+        self._study.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def finish(
+        self, status: str, step: int, metrics: Mapping[str, float], tags: Mapping[str, str]
+    ) -> None:
+        """Queue buffered and final metrics with ``tags`` as one batch, then the run's end.
+
+        The run is terminated even when the batch fails, so it never stays RUNNING.
+        """
+        timestamp = _now_ms()
+        self._pending.extend(Metric(key, value, timestamp, step) for key, value in metrics.items())
+        self._study.submit(
+            _log_and_terminate,
+            self._study.client,
+            self.run_id,
+            self._pending,
+            [RunTag(key, value) for key, value in tags.items()],
+            status,
+        )
+        self._pending = []
+
+
+def _log_and_terminate(
+    client: MlflowClient, run_id: str, metrics: list[Metric], tags: list[RunTag], status: str
+) -> None:
+    try:
+        client.log_batch(run_id, metrics=metrics, tags=tags)
+    finally:
+        client.set_terminated(run_id, status)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

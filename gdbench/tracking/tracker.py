@@ -1,0 +1,461 @@
+"""Study and trial trackers: one MLflow child run and one TensorBoard session per trial.
+
+A :class:`StudyTracker` is built with either backend switched off (``None``),
+or both, in which case every method does nothing but check its arguments: the
+study runner calls the same methods whatever is tracked.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from gdbench.tracking._domain import HParamDomain
+from gdbench.tracking._tensorboard import TensorBoardStudy, TensorBoardTrial, session_name
+
+if TYPE_CHECKING:
+    from gdbench.tracking._mlflow import MlflowStudy, MlflowTrial
+
+#: The metric holding the value a trial returns to the study.
+OBJECTIVE_METRIC = "objective"
+
+#: A trial's final state → the status of its MLflow run.
+TRIAL_STATES: dict[str, str] = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+#: Accepted statuses of a study's parent run.
+STUDY_STATUSES: tuple[str, ...] = ("FINISHED", "FAILED", "KILLED")
+
+STATE_TAG = "gdbench.state"
+REASON_TAG = "gdbench.reason"
+TENSORBOARD_RUN_TAG = "gdbench.tensorboard_run"
+
+#: MLflow caps tag values at 8000 characters; a long traceback is cut to this.
+MAX_REASON_LENGTH = 5000
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+class StudyTracker:
+    """Tracks one study: an MLflow parent run and a TensorBoard HParams experiment.
+
+    Build one per study invocation (and per worker process). Resuming a study,
+    or running several workers on it, reuses the same MLflow parent run.
+
+    Args:
+        study_name: the study's name; also the MLflow experiment's by default.
+        tracking_uri: MLflow tracking URI (``sqlite:///…/mlflow.db``,
+            ``http://host:5000``); ``None`` switches MLflow off.
+        tensorboard_dir: the study's TensorBoard log directory; ``None``
+            switches TensorBoard off.
+        experiment_name: the MLflow experiment; defaults to ``study_name``.
+        artifact_location: where a newly created MLflow experiment stores
+            artifacts; defaults to ``mlartifacts`` beside a SQLite database,
+            or the tracking server's choice.
+        flush_interval_s: MLflow metrics of a trial are buffered and sent at
+            most this often (and at its end); TensorBoard is flushed every epoch.
+
+    Raises:
+        ValueError: a bad argument; the message names it.
+    """
+
+    def __init__(
+        self,
+        *,
+        study_name: str,
+        tracking_uri: str | None,
+        tensorboard_dir: str | Path | None,
+        experiment_name: str | None = None,
+        artifact_location: str | None = None,
+        flush_interval_s: float = 5.0,
+    ) -> None:
+        _check_name("study_name", study_name)
+        if experiment_name is not None:
+            _check_name("experiment_name", experiment_name)
+        if tracking_uri is not None:
+            _check_name("tracking_uri", tracking_uri)
+        if tensorboard_dir is not None and not isinstance(tensorboard_dir, (str, Path)):
+            raise ValueError(f"tensorboard_dir: expected a path or None, got {tensorboard_dir!r}")
+        if _number("flush_interval_s", flush_interval_s) < 0:
+            raise ValueError(f"flush_interval_s: expected a number >= 0, got {flush_interval_s!r}")
+        self.study_name = study_name
+        self._domains: dict[str, HParamDomain] | None = None
+        self._finished = False
+        self._mlflow: MlflowStudy | None = None
+        if tracking_uri is not None:
+            # mlflow takes seconds to import; a study without MLflow does not pay for it.
+            from gdbench.tracking._mlflow import MlflowStudy
+
+            self._mlflow = MlflowStudy(
+                tracking_uri=tracking_uri,
+                experiment_name=experiment_name or study_name,
+                study_name=study_name,
+                artifact_location=artifact_location,
+                flush_interval_s=float(flush_interval_s),
+            )
+        self._tensorboard = (
+            TensorBoardStudy(Path(tensorboard_dir)) if tensorboard_dir is not None else None
+        )
+
+    @property
+    def parent_run_id(self) -> str | None:
+        """The MLflow parent run's id once started; ``None`` without MLflow."""
+        if self._mlflow is None or not self._mlflow.parent_run_id:
+            return None
+        return self._mlflow.parent_run_id
+
+    def start(
+        self,
+        *,
+        hparam_domains: Mapping[str, HParamDomain],
+        metrics: Sequence[str],
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Open the study's parent run and write TensorBoard's HParams config.
+
+        Args:
+            hparam_domains: every hyperparameter the trials carry, searched or
+                fixed (:meth:`HParamDomain.fixed`), by name.
+            metrics: every metric shown in the HParams dashboard, by name
+                (``"val_loss"``…); :data:`OBJECTIVE_METRIC` is added first.
+            params: study-level parameters, logged on the parent run.
+            tags: tags of the parent run.
+
+        Raises:
+            ValueError: a bad argument; the message names it.
+        """
+        if not isinstance(hparam_domains, Mapping):
+            raise ValueError(f"hparam_domains: expected a mapping of name to HParamDomain, got {hparam_domains!r}")
+        for name, domain in hparam_domains.items():
+            _check_name("hparam_domains", name)
+            if not isinstance(domain, HParamDomain):
+                raise ValueError(f"hparam_domains[{name!r}]: expected an HParamDomain, got {domain!r}")
+        if isinstance(metrics, str) or not isinstance(metrics, Sequence):
+            raise ValueError(f"metrics: expected a list of metric names, got {metrics!r}")
+        for metric in metrics:
+            _check_name("metrics", metric)
+        params = _check_mapping("params", params)
+        tags = {key: str(value) for key, value in _check_mapping("tags", tags).items()}
+        self._domains = dict(hparam_domains)
+        if self._mlflow is not None:
+            self._mlflow.start(params, tags)
+        if self._tensorboard is not None:
+            shown = [OBJECTIVE_METRIC] + [m for m in dict.fromkeys(metrics) if m != OBJECTIVE_METRIC]
+            self._tensorboard.start(self._domains, shown)
+
+    def start_trial(
+        self, number: int, params: Mapping[str, Any], tags: Mapping[str, str] | None = None
+    ) -> TrialTracker:
+        """Open trial ``number``: an MLflow child run and a TensorBoard session.
+
+        Args:
+            number: the trial's number in the study (Optuna's ``trial.number``).
+            params: the trial's hyperparameters, searched and fixed, every one
+                declared in :meth:`start`'s ``hparam_domains``.
+            tags: extra tags of the MLflow child run.
+
+        Returns:
+            The trial's tracker; use it as a context manager so that the trial
+            is finished even when training raises.
+
+        Raises:
+            RuntimeError: :meth:`start` was not called.
+            ValueError: a bad argument, or a hyperparameter not declared.
+        """
+        if self._domains is None:
+            raise RuntimeError("StudyTracker.start() must be called before start_trial()")
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            raise ValueError(f"number: expected an integer >= 0, got {number!r}")
+        params = _check_mapping("params", params)
+        undeclared = sorted(set(params) - set(self._domains))
+        if undeclared:
+            raise ValueError(
+                f"params: {', '.join(undeclared)} not declared in hparam_domains; "
+                f"declared: {', '.join(self._domains) or 'none'}"
+            )
+        tags = {key: str(value) for key, value in _check_mapping("tags", tags).items()}
+        tensorboard_trial = None
+        if self._tensorboard is not None:
+            tensorboard_trial = self._tensorboard.start_trial(number, params)
+            tags[TENSORBOARD_RUN_TAG] = session_name(number)
+        mlflow_trial = None
+        if self._mlflow is not None:
+            try:
+                mlflow_trial = self._mlflow.start_trial(number, params, tags)
+            except BaseException:
+                if tensorboard_trial is not None:
+                    tensorboard_trial.finish(0, {}, {"state": "FAIL"}, success=False)
+                raise
+        return TrialTracker(number, mlflow_trial, tensorboard_trial)
+
+    def log_study_artifacts(self, paths: Sequence[str | Path], artifact_path: str = "report") -> None:
+        """Attach files or folders (leaderboard, plots…) to the MLflow parent run.
+
+        Args:
+            paths: files or folders; a folder keeps its name under ``artifact_path``.
+            artifact_path: the folder of the parent run's artifacts they go to.
+
+        Raises:
+            FileNotFoundError: a path that does not exist.
+        """
+        _check_name("artifact_path", artifact_path)
+        checked = [Path(path) for path in paths]
+        for path in checked:
+            if not path.exists():
+                raise FileNotFoundError(f"paths: {path} does not exist")
+        if self._mlflow is not None:
+            self._mlflow.log_artifacts(checked, artifact_path)
+
+    def flush(self) -> None:
+        """Wait until every MLflow write queued so far is in the tracking store.
+
+        Trials' writes go through a background thread; read the store after this.
+
+        Raises:
+            RuntimeError: some queued writes failed; the first failure is its cause.
+        """
+        if self._mlflow is not None:
+            self._mlflow.drain()
+
+    def finish(
+        self,
+        status: str = "FINISHED",
+        *,
+        metrics: Mapping[str, float] | None = None,
+        tags: Mapping[str, str] | None = None,
+    ) -> None:
+        """Wait for the trials' writes, log study-level results, terminate the parent run.
+
+        The tracker is done afterwards: start no trial with it.
+
+        Args:
+            status: ``"FINISHED"``, ``"FAILED"`` or ``"KILLED"``.
+            metrics: study-level metrics (best value, trial counts…).
+            tags: tags of the parent run.
+
+        Raises:
+            RuntimeError: some trials' MLflow writes failed (the parent run is
+                still terminated).
+        """
+        if status not in STUDY_STATUSES:
+            raise ValueError(f"status: expected one of {', '.join(STUDY_STATUSES)}, got {status!r}")
+        values = _check_metrics("metrics", metrics or {})
+        tags = {key: str(value) for key, value in _check_mapping("tags", tags).items()}
+        self._finished = True
+        # A study whose start() failed has no parent run to terminate.
+        if self._mlflow is not None and self._mlflow.parent_run_id:
+            self._mlflow.finish(status, values, tags)
+
+    def __enter__(self) -> StudyTracker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._finished:
+            return
+        if exc_type is None:
+            self.finish("FINISHED")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.finish("KILLED")
+        else:
+            self.finish("FAILED")
+
+
+class TrialTracker:
+    """Tracks one trial; build it with :meth:`StudyTracker.start_trial`.
+
+    As a context manager it finishes the trial when the block ends: as
+    ``"FAIL"`` with the exception's text when the block raises, as
+    ``"COMPLETE"`` when it ends normally, unless :meth:`finish` was called.
+
+    Attributes:
+        number: the trial's number.
+        run_id: the MLflow child run's id; ``None`` without MLflow.
+        state: the final state once finished, else ``None``.
+    """
+
+    def __init__(
+        self,
+        number: int,
+        mlflow_trial: MlflowTrial | None,
+        tensorboard_trial: TensorBoardTrial | None,
+    ) -> None:
+        self.number = number
+        self.run_id = mlflow_trial.run_id if mlflow_trial is not None else None
+        self.state: str | None = None
+        self._mlflow = mlflow_trial
+        self._tensorboard = tensorboard_trial
+        self._last_epoch = 0
+
+    def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Record one epoch's metrics (loss, accuracy, learning rate…).
+
+        TensorBoard gets them at once (flushed); MLflow gets them in batches.
+
+        Args:
+            epoch: the epoch, used as the step in both backends.
+            metrics: metric name → value; NaN and infinities are kept, they
+                are what a diverging trial looks like.
+        """
+        self._check_open()
+        epoch = _check_step("epoch", epoch)
+        values = _check_metrics("metrics", metrics)
+        self._last_epoch = epoch
+        if self._tensorboard is not None:
+            self._tensorboard.log_scalars(epoch, values)
+        if self._mlflow is not None:
+            self._mlflow.log_metrics(epoch, values)
+
+    def log_histograms(self, epoch: int, tensors: Mapping[str, np.ndarray]) -> None:
+        """TensorBoard histograms at ``epoch``, e.g. ``weights/dense/kernel``.
+
+        Args:
+            epoch: the step of the histograms.
+            tensors: histogram name → array of any shape.
+        """
+        self._check_open()
+        epoch = _check_step("epoch", epoch)
+        if not isinstance(tensors, Mapping):
+            raise ValueError(f"tensors: expected a mapping of name to array, got {tensors!r}")
+        for name in tensors:
+            _check_name("tensors", name)
+        if self._tensorboard is not None:
+            self._tensorboard.log_histograms(epoch, tensors)
+
+    def log_figure(self, path: str | Path, name: str) -> None:
+        """A PNG figure: an MLflow artifact under ``figures/`` and a TensorBoard image.
+
+        Args:
+            path: the PNG file.
+            name: the image's tag in TensorBoard.
+
+        Raises:
+            ValueError: ``path`` is not a PNG file.
+        """
+        self._check_open()
+        _check_name("name", name)
+        path = Path(path)
+        png = path.read_bytes()
+        if png[:8] != _PNG_SIGNATURE or len(png) < 24:
+            raise ValueError(f"path: expected a PNG file, got {path}")
+        width, height = struct.unpack(">II", png[16:24])
+        if self._tensorboard is not None:
+            self._tensorboard.log_png(self._last_epoch, name, png, width, height)
+        if self._mlflow is not None:
+            self._mlflow.log_artifact(path, "figures")
+
+    def finish(
+        self,
+        state: str,
+        *,
+        value: float | None = None,
+        metrics: Mapping[str, float] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """End the trial in both backends.
+
+        Args:
+            state: ``"COMPLETE"``, ``"PRUNED"`` or ``"FAIL"``; the MLflow run
+                ends ``FINISHED``, ``KILLED`` or ``FAILED``, the TensorBoard
+                session as a success (complete) or a failure (the others).
+            value: the objective value returned to the study, logged as
+                :data:`OBJECTIVE_METRIC`.
+            metrics: final metrics (test accuracy, best validation loss…).
+            reason: why the trial was pruned or failed (tag ``gdbench.reason``
+                in MLflow, text ``reason`` in TensorBoard).
+
+        Raises:
+            RuntimeError: the trial is already finished.
+            ValueError: a bad argument; the message names it.
+        """
+        self._check_open()
+        if state not in TRIAL_STATES:
+            raise ValueError(f"state: expected one of {', '.join(TRIAL_STATES)}, got {state!r}")
+        values = _check_metrics("metrics", metrics or {})
+        if value is not None:
+            values[OBJECTIVE_METRIC] = _number("value", value)
+        if reason is not None and not isinstance(reason, str):
+            raise ValueError(f"reason: expected a string or None, got {reason!r}")
+        self.state = state
+        tags = {"state": state}
+        if reason:
+            tags["reason"] = reason[:MAX_REASON_LENGTH]
+        try:
+            if self._mlflow is not None:
+                self._mlflow.finish(
+                    TRIAL_STATES[state],
+                    self._last_epoch,
+                    values,
+                    {f"gdbench.{key}": text for key, text in tags.items()},
+                )
+        finally:
+            if self._tensorboard is not None:
+                self._tensorboard.finish(self._last_epoch, values, tags, success=state == "COMPLETE")
+
+    def __enter__(self) -> TrialTracker:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self.state is not None:
+            return
+        if exc is None:
+            self.finish("COMPLETE")
+        else:
+            self.finish("FAIL", reason=f"{type(exc).__name__}: {exc}")
+
+    def _check_open(self) -> None:
+        if self.state is not None:
+            raise RuntimeError(f"trial {self.number} is already finished ({self.state})")
+
+
+def _check_name(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{field}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _check_mapping(field: str, value: Mapping[str, Any] | None) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{field}: expected a mapping of name to value, got {value!r}")
+    for key in value:
+        _check_name(field, key)
+    return dict(value)
+
+
+def _check_step(field: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{field}: expected an integer >= 0, got {value!r}")
+    return int(value)
+
+
+def _check_metrics(field: str, metrics: Mapping[str, Any]) -> dict[str, float]:
+    """``metrics`` with float values; NaN and infinities pass, non-numbers do not."""
+    return {
+        key: _number(f"{field}[{key!r}]", value)
+        for key, value in _check_mapping(field, metrics).items()
+    }
+
+
+def _number(field: str, value: Any) -> float:
+    """``float(value)`` for a number (NaN and infinities included), else a ``ValueError``."""
+    if isinstance(value, (bool, str, bytes)):
+        raise ValueError(f"{field}: expected a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{field}: expected a number, got {value!r}") from None

@@ -1,0 +1,220 @@
+"""The lectures' pictures (gdbench.plots) and the effective-learning-rate trace they draw."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+
+import gdbench.optimizers
+import gdbench.tasks
+from gdbench import plots
+from gdbench.tasks.trace import EFFECTIVE_LEARNING_RATES, effective_learning_rate_trace
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def assert_picture(path, *, width: int, height: int, min_bytes: int = 20_000) -> None:
+    """A real PNG of the expected size in pixels, with something drawn on it."""
+    assert path.exists()
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    assert path.stat().st_size > min_bytes
+    pixels = mpimg.imread(path)
+    assert pixels.shape[:2] == (height, width)
+    # A blank (single-colour) canvas has zero variance; a figure with axes,
+    # text and lines has plenty.
+    assert pixels[..., :3].std() > 0.05
+
+
+@pytest.fixture(scope="module")
+def sigmoid():
+    return gdbench.tasks.get("sigmoid_neuron")
+
+
+@pytest.fixture(scope="module")
+def sigmoid_paths():
+    start, end = np.array([-2.0, -2.0]), np.array([1.8, -2.3])
+    straight = start + np.linspace(0.0, 1.0, 40)[:, None] * (end - start)
+    bent = np.concatenate([straight[:20], straight[19:] + [0.0, 1.0]])
+    return {"gd": straight, "adam (η=0.1)": bent}
+
+
+@pytest.mark.parametrize("kind, width", [("contour", 816), ("surface", 816), ("both", 1536)])
+def test_trajectories_every_kind_renders(tmp_path, sigmoid, sigmoid_paths, kind, width):
+    path = plots.plot_trajectories(sigmoid, sigmoid_paths, tmp_path / "deep" / f"{kind}.png",
+                                   kind=kind, title=kind, resolution=40)
+    assert path == tmp_path / "deep" / f"{kind}.png"
+    assert_picture(path, width=width, height=672)
+
+
+def test_trajectories_of_real_fits_on_a_log_scaled_surface(tmp_path):
+    task = gdbench.tasks.get("rosenbrock")
+    trajectories = {
+        name: task.fit(gdbench.optimizers.get(name, learning_rate=learning_rate), epochs=30)
+        .trajectory
+        for name, learning_rate in (("gd", 1e-3), ("adam", 0.05))
+    }
+    path = plots.plot_trajectory_pair(task, trajectories, tmp_path / "rosenbrock.png")
+    assert_picture(path, width=1536, height=672)
+
+
+def test_contour_levels_go_logarithmic_only_for_a_wide_range():
+    x, y = np.meshgrid(np.linspace(-2, 2, 60), np.linspace(-1, 3, 60))
+    rosenbrock = (1 - x) ** 2 + 100 * (y - x**2) ** 2
+    bowl = x**2 + y**2
+    log_levels, _ = plots._contour_levels(rosenbrock)
+    linear_levels, _ = plots._contour_levels(bowl)
+    assert np.allclose(np.diff(linear_levels), np.diff(linear_levels)[0])
+    ratios = np.diff(log_levels[1:] - log_levels[0])
+    assert ratios[-1] / ratios[0] > 100
+    assert np.all(np.diff(log_levels) > 0)
+
+
+def test_trajectories_bounds_zoom_into_the_surface(tmp_path, sigmoid, sigmoid_paths):
+    path = plots.plot_trajectories(sigmoid, sigmoid_paths, tmp_path / "zoom.png",
+                                   bounds=((-3, 3), (-4, 1)), resolution=30)
+    assert_picture(path, width=816, height=672)
+    with pytest.raises(ValueError, match="bounds"):
+        plots.plot_trajectories(sigmoid, sigmoid_paths, tmp_path / "bad.png",
+                                bounds=((3, -3), (-4, 1)))
+
+
+class _ThreeParameters:
+    name = "three"
+    parameter_names = ("a", "b", "c")
+    surface_bounds = None
+
+    def loss(self, params, batch=None):
+        raise AssertionError("the surface of a 3-parameter task must not be evaluated")
+
+
+def test_trajectories_refuse_what_they_cannot_draw(tmp_path, sigmoid, sigmoid_paths):
+    with pytest.raises(ValueError, match="2-parameter.*3 parameters"):
+        plots.plot_trajectories(_ThreeParameters(), {"gd": np.zeros((3, 3))}, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="kind.*contour, surface, both"):
+        plots.plot_trajectories(sigmoid, sigmoid_paths, tmp_path / "x.png", kind="heatmap")
+    with pytest.raises(ValueError, match=r"trajectories\['gd'\].*\[steps \+ 1, 2\]"):
+        plots.plot_trajectories(sigmoid, {"gd": np.zeros((5, 3))}, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="trajectories"):
+        plots.plot_trajectories(sigmoid, {}, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="path.*png"):
+        plots.plot_trajectories(sigmoid, sigmoid_paths, tmp_path / "x.jpg", resolution=10)
+    assert not list(tmp_path.iterdir())
+
+
+def test_loss_curves_with_validation(tmp_path):
+    epochs = np.arange(1, 31)
+    histories = {
+        "gd": {"loss": list(1.0 / epochs), "learning_rate": [0.1] * 30},
+        "adam": {"loss": list(np.exp(-epochs / 5)), "val_loss": list(1.2 * np.exp(-epochs / 6))},
+    }
+    path = plots.plot_loss_curves(histories, tmp_path / "loss.png")
+    assert_picture(path, width=864, height=576)
+    accuracy = {"adam": {"accuracy": [0.1, 0.5, 0.8], "val_accuracy": [0.1, 0.4, 0.7]}}
+    path = plots.plot_loss_curves(accuracy, tmp_path / "accuracy.png", metric="accuracy",
+                                  log_scale=False)
+    assert_picture(path, width=864, height=576)
+
+
+def test_loss_curves_name_a_missing_metric(tmp_path):
+    with pytest.raises(ValueError, match="'accuracy'.*'gd'.*loss"):
+        plots.plot_loss_curves({"gd": {"loss": [1.0]}}, tmp_path / "x.png", metric="accuracy")
+    with pytest.raises(ValueError, match="histories"):
+        plots.plot_loss_curves({}, tmp_path / "x.png")
+
+
+def test_effective_learning_rates_one_panel_per_parameter(tmp_path):
+    steps = np.arange(1, 51)[:, None]
+    traces = {"adagrad": 0.5 / np.sqrt(steps * [1.0, 4.0]), "gd": np.full((50, 2), 0.1)}
+    path = plots.plot_effective_learning_rates(traces, ("w", "b"), tmp_path / "rates.png")
+    assert_picture(path, width=1056, height=504)
+    with pytest.raises(ValueError, match=r"traces\['gd'\].*\[steps, 3\]"):
+        plots.plot_effective_learning_rates({"gd": np.ones((5, 2))}, ("a", "b", "c"),
+                                            tmp_path / "x.png")
+
+
+def test_each_optimizer_keeps_its_colour():
+    names = gdbench.optimizers.names()
+    colours = [plots.color_for(name) for name in names]
+    assert len(set(colours)) == len(names)
+    assert plots.color_for("Adam (η=0.01)") == plots.color_for("adam")
+    assert plots.color_for("my run") == plots.color_for("my run")
+    assert plots.color_for("my run") not in colours
+
+
+# The effective learning rate traced from the optimizer's slots.
+
+SIGMOID_X = np.array([0.5, 2.5])
+SIGMOID_Y = np.array([0.2, 0.9])
+
+
+def sigmoid_gradient(w: float, b: float) -> np.ndarray:
+    """∇ of ½ Σ (σ(w x + b) − y)², the lectures' hand-written loop."""
+    f = 1.0 / (1.0 + np.exp(-(w * SIGMOID_X + b)))
+    common = (f - SIGMOID_Y) * f * (1.0 - f)
+    return np.array([np.sum(common * SIGMOID_X), np.sum(common)])
+
+
+def test_adagrad_trace_is_eta_over_root_of_summed_squares(sigmoid):
+    learning_rate, epsilon, steps = 0.5, 1e-8, 6
+    trace = effective_learning_rate_trace(
+        sigmoid, gdbench.optimizers.get("adagrad", learning_rate=learning_rate, epsilon=epsilon),
+        epochs=steps,
+    )
+    params, accumulator, expected = np.array([-2.0, -2.0]), np.zeros(2), []
+    for _ in range(steps):
+        gradient = sigmoid_gradient(*params)
+        accumulator += gradient**2
+        expected.append(learning_rate / np.sqrt(accumulator + epsilon))
+        params = params - learning_rate * gradient / np.sqrt(accumulator + epsilon)
+    assert trace.shape == (steps, 2)
+    np.testing.assert_allclose(trace, np.array(expected), rtol=1e-10)
+    assert np.all(np.diff(trace, axis=0) <= 0)
+
+
+def test_adam_and_adadelta_first_steps_by_hand(sigmoid):
+    gradient = sigmoid_gradient(-2.0, -2.0)
+    adam = effective_learning_rate_trace(
+        sigmoid, gdbench.optimizers.get("adam", learning_rate=0.1), epochs=1)
+    # At t = 1 the bias-corrected v̂ is g², so the rate is η/(|g| + ε); Keras
+    # keeps η in a float32 variable, and the step runs with that value.
+    learning_rate = float(np.float32(0.1))
+    np.testing.assert_allclose(adam[0], learning_rate / (np.abs(gradient) + 1e-8), rtol=1e-10)
+    adadelta = effective_learning_rate_trace(
+        sigmoid, gdbench.optimizers.get("adadelta", learning_rate=1.0, rho=0.95, epsilon=1e-6),
+        epochs=1)
+    # u_0 = 0, v_1 = (1 − ρ) g².
+    np.testing.assert_allclose(adadelta[0], np.sqrt(1e-6) / np.sqrt(0.05 * gradient**2 + 1e-6),
+                               rtol=1e-10)
+
+
+def test_trace_follows_a_learning_rate_schedule(sigmoid):
+    import keras
+
+    schedule = keras.optimizers.schedules.InverseTimeDecay(0.5, decay_steps=1, decay_rate=1.0)
+    trace = effective_learning_rate_trace(
+        sigmoid, gdbench.optimizers.get("gd", learning_rate=schedule), epochs=4)
+    # Step t runs with η(t − 1): 0.5/1, 0.5/2, 0.5/3, 0.5/4.
+    np.testing.assert_allclose(trace[:, 0], 0.5 / np.arange(1, 5), rtol=1e-6)
+    np.testing.assert_allclose(trace[:, 1], trace[:, 0])
+
+
+@pytest.mark.parametrize("name", gdbench.optimizers.names())
+def test_every_registered_optimizer_is_traced(sigmoid, name):
+    assert name in EFFECTIVE_LEARNING_RATES
+    trace = effective_learning_rate_trace(
+        sigmoid, gdbench.optimizers.get(name, learning_rate=0.05), epochs=3, batch_size=1)
+    assert trace.shape == (6, 2)
+    assert np.all(np.isfinite(trace)) and np.all(trace > 0)
+
+
+def test_trace_refuses_what_it_cannot_read(sigmoid):
+    import keras
+
+    with pytest.raises(ValueError, match="optimizer.*SGD.*supported: gd"):
+        effective_learning_rate_trace(sigmoid, keras.optimizers.SGD(0.1), epochs=1)
+    with pytest.raises(ValueError, match="epochs"):
+        effective_learning_rate_trace(sigmoid, gdbench.optimizers.get("gd"), epochs=0)
+    with pytest.raises(ValueError, match="task.*toy tasks"):
+        effective_learning_rate_trace(gdbench.tasks.get("digits_mlp"),
+                                      gdbench.optimizers.get("gd"), epochs=1)

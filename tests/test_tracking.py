@@ -1,0 +1,480 @@
+"""The tracking layer: one MLflow child run and one TensorBoard HParams session per trial.
+
+MLflow runs against a SQLite store in a temporary folder and is read back with
+``MlflowClient``; TensorBoard's files are read back by a real ``tensorboard``
+server through the HTTP API its HParams dashboard uses.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+from gdbench.tracking import HParamDomain, StudyTracker, TrialTracker
+from gdbench.tracking._mlflow import MlflowStudy
+
+#: Seven hyperparameters, more than the five the HParams dashboard shows at first.
+DOMAINS = {
+    "learning_rate": HParamDomain("float", 1e-4, 1e-1, log=True),
+    "beta_1": HParamDomain("float", 0.5, 0.99),
+    "decay_steps": HParamDomain("int", 10, 1000, log=True),
+    "schedule": HParamDomain("categorical", choices=("constant", "cosine")),
+    "amsgrad": HParamDomain("categorical", choices=(False, True)),
+    "batch_size": HParamDomain("categorical", choices=(32, 64, 128)),
+    "optimizer": HParamDomain.fixed("adam"),
+}
+METRICS = ["loss", "val_loss"]
+
+
+def trial_params(number: int) -> dict[str, Any]:
+    return {
+        "learning_rate": 10.0 ** -(number + 2),
+        "beta_1": 0.9,
+        "decay_steps": 100 * (number + 1),
+        "schedule": ("constant", "cosine")[number % 2],
+        "amsgrad": number == 1,
+        "batch_size": (32, 64, 128)[number],
+        "optimizer": "adam",
+    }
+
+
+def run_three_trials(tracker: StudyTracker, figure: Path | None = None) -> list[TrialTracker]:
+    """Trial 0 completes after 3 epochs, trial 1 is pruned after 2, trial 2 fails after 1.
+
+    Trial 0 also logs a weight histogram and, when given, a figure.
+    """
+    trials = []
+    for number, (state, epochs) in enumerate([("COMPLETE", 3), ("PRUNED", 2), ("FAIL", 1)]):
+        trial = tracker.start_trial(number, trial_params(number), tags={"task": "digits"})
+        for epoch in range(epochs):
+            trial.log_epoch(epoch, {"loss": 1.0 / (epoch + 1 + number), "val_loss": 2.0 / (epoch + 1)})
+        if number == 0:
+            trial.log_histograms(epochs - 1, {"weights/dense/kernel": np.linspace(-1.0, 1.0, 50)})
+            if figure is not None:
+                trial.log_figure(figure, "loss_curve")
+        if state == "COMPLETE":
+            trial.finish(state, value=0.25, metrics={"test_accuracy": 0.75})
+        else:
+            trial.finish(state, reason=f"{state.lower()} at epoch {epochs - 1}")
+        trials.append(trial)
+    return trials
+
+
+@pytest.fixture(scope="module")
+def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One SQLite store for the module: creating its schema takes seconds."""
+    home = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{home}/mlflow.db"
+    MlflowClient(tracking_uri=uri).search_experiments()
+    return uri
+
+
+def study_runs(uri: str, study: str) -> tuple[Any, list[Any]]:
+    """The study's parent run and its children, found through the store."""
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.get_experiment_by_name(study)
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("gdbench.role") == "parent"]
+    assert len(parents) == 1
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(runs) == 1 + len(children)
+    return parents[0], children
+
+
+# MLflow ------------------------------------------------------------------------------
+
+
+def test_trials_are_child_runs_of_one_parent(tracking_uri: str, tmp_path: Path) -> None:
+    tracker = StudyTracker(study_name="three-trials", tracking_uri=tracking_uri, tensorboard_dir=None)
+    tracker.start(hparam_domains=DOMAINS, metrics=METRICS, params={"task": "digits", "n_trials": 3})
+    trials = run_three_trials(tracker)
+    tracker.finish(metrics={"best_value": 0.25})
+
+    parent, children = study_runs(tracking_uri, "three-trials")
+    assert parent.info.run_id == tracker.parent_run_id
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params == {"task": "digits", "n_trials": "3"}
+    assert parent.data.metrics == {"best_value": 0.25}
+    by_number = {int(run.data.tags["gdbench.trial_number"]): run for run in children}
+    assert sorted(by_number) == [0, 1, 2]
+    assert [by_number[n].info.run_id for n in range(3)] == [t.run_id for t in trials]
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    expected = {
+        0: ("FINISHED", "COMPLETE", None, 3),
+        1: ("KILLED", "PRUNED", "pruned at epoch 1", 2),
+        2: ("FAILED", "FAIL", "fail at epoch 0", 1),
+    }
+    for number, (status, state, reason, epochs) in expected.items():
+        run = by_number[number]
+        assert run.info.run_name == f"trial-{number}"
+        assert run.info.status == status
+        assert run.data.tags["gdbench.state"] == state
+        assert run.data.tags.get("gdbench.reason") == reason
+        assert run.data.tags["task"] == "digits"
+        assert run.data.params == {key: str(value) for key, value in trial_params(number).items()}
+        history = sorted(client.get_metric_history(run.info.run_id, "loss"), key=lambda m: m.step)
+        assert [m.step for m in history] == list(range(epochs))
+        assert [m.value for m in history] == [1.0 / (e + 1 + number) for e in range(epochs)]
+    assert by_number[0].data.metrics["objective"] == 0.25
+    assert by_number[0].data.metrics["test_accuracy"] == 0.75
+    assert "objective" not in by_number[1].data.metrics
+
+    # Resuming the study: a new tracker finds the same parent and nests under it.
+    with pytest.warns(UserWarning, match="n_trials"):
+        resumed = StudyTracker(study_name="three-trials", tracking_uri=tracking_uri, tensorboard_dir=None)
+        resumed.start(hparam_domains=DOMAINS, metrics=METRICS, params={"task": "digits", "n_trials": 5})
+    assert resumed.parent_run_id == tracker.parent_run_id
+    with resumed.start_trial(3, trial_params(0)) as trial:
+        trial.finish("COMPLETE", value=0.5)
+    resumed.finish()
+    parent, children = study_runs(tracking_uri, "three-trials")
+    assert parent.info.run_id == tracker.parent_run_id
+    assert parent.data.params["n_trials"] == "3"
+    assert len(children) == 4
+
+
+def test_workers_creating_the_parent_at_once_agree_on_the_oldest(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = StudyTracker(study_name="race", tracking_uri=tracking_uri, tensorboard_dir=None)
+    first.start(hparam_domains=DOMAINS, metrics=METRICS)
+    # The second worker looked before the first one's parent existed.
+    lookups = iter([[]])
+    original = MlflowStudy._parents
+    monkeypatch.setattr(
+        MlflowStudy, "_parents", lambda self: next(lookups, None) or original(self)
+    )
+    second = StudyTracker(study_name="race", tracking_uri=tracking_uri, tensorboard_dir=None)
+    second.start(hparam_domains=DOMAINS, metrics=METRICS)
+    assert second.parent_run_id == first.parent_run_id
+    with second.start_trial(0, trial_params(0)) as trial:
+        trial.finish("COMPLETE", value=1.0)
+    second.finish()
+    parent, children = study_runs(tracking_uri, "race")  # the second parent was deleted
+    assert parent.info.run_id == first.parent_run_id
+    assert len(children) == 1
+
+
+def test_trial_block_that_raises_fails_the_run(tracking_uri: str) -> None:
+    tracker = StudyTracker(study_name="raises", tracking_uri=tracking_uri, tensorboard_dir=None)
+    tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
+    with pytest.raises(FloatingPointError, match="loss is NaN"):
+        with tracker.start_trial(0, trial_params(0)) as failing:
+            failing.log_epoch(0, {"loss": math.nan})
+            raise FloatingPointError("loss is NaN")
+    with tracker.start_trial(1, trial_params(1)) as completing:
+        completing.log_epoch(0, {"loss": 1.0})
+    tracker.flush()
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    failed = client.get_run(failing.run_id)
+    assert failed.info.status == "FAILED"
+    assert failed.data.tags["gdbench.state"] == "FAIL"
+    assert failed.data.tags["gdbench.reason"] == "FloatingPointError: loss is NaN"
+    assert math.isnan(failed.data.metrics["loss"])
+    completed = client.get_run(completing.run_id)
+    assert (completed.info.status, completed.data.tags["gdbench.state"]) == ("FINISHED", "COMPLETE")
+    assert failing.state == "FAIL" and completing.state == "COMPLETE"
+    tracker.finish()
+
+
+def test_long_trial_sends_metrics_before_it_ends(tracking_uri: str) -> None:
+    tracker = StudyTracker(
+        study_name="flushes", tracking_uri=tracking_uri, tensorboard_dir=None, flush_interval_s=0.0
+    )
+    tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
+    trial = tracker.start_trial(0, trial_params(0))
+    trial.log_epoch(0, {"loss": 3.0})
+    trial.log_epoch(1, {"loss": 2.0})
+    tracker.flush()
+    run = MlflowClient(tracking_uri=tracking_uri).get_run(trial.run_id)
+    assert run.info.status == "RUNNING"
+    assert run.data.metrics == {"loss": 2.0}
+    trial.finish("COMPLETE")
+    tracker.finish()
+
+
+def test_study_artifacts_go_to_the_parent_run(tracking_uri: str, tmp_path: Path) -> None:
+    leaderboard = tmp_path / "leaderboard.csv"
+    leaderboard.write_text("trial,value\n0,0.25\n")
+    with StudyTracker(study_name="artifacts", tracking_uri=tracking_uri, tensorboard_dir=None) as tracker:
+        tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
+        tracker.log_study_artifacts([leaderboard])
+        with pytest.raises(FileNotFoundError, match="missing.png"):
+            tracker.log_study_artifacts([tmp_path / "missing.png"])
+    client = MlflowClient(tracking_uri=tracking_uri)
+    assert [a.path for a in client.list_artifacts(tracker.parent_run_id, "report")] == [
+        "report/leaderboard.csv"
+    ]
+    assert client.get_run(tracker.parent_run_id).info.status == "FINISHED"
+    # Artifacts live beside the SQLite database, not in the current directory.
+    location = client.get_experiment_by_name("artifacts").artifact_location
+    assert location == (Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+
+
+# Arguments ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"kind": "uniform", "low": 0.0, "high": 1.0}, "kind: expected one of float, int, categorical"),
+        ({"kind": "float", "low": 1.0, "high": 0.5}, "low, high: expected low <= high"),
+        ({"kind": "float", "low": 0.0, "high": 1.0, "log": True}, "low: a log-scale domain needs low > 0"),
+        ({"kind": "int", "low": 1.5, "high": 3}, "low: expected an integer"),
+        ({"kind": "float", "low": None, "high": 1.0}, "low: expected a number"),
+        ({"kind": "categorical", "choices": ()}, "choices: a categorical domain needs at least one"),
+        ({"kind": "categorical", "choices": "abc"}, "choices: expected a list"),
+        ({"kind": "categorical", "choices": ([1],)}, "choices: expected None, bool, int, float or str"),
+        ({"kind": "categorical", "choices": (1,), "low": 0.0}, "low, high, log: only for kind"),
+    ],
+)
+def test_bad_domain_names_its_field(fields: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        HParamDomain(**fields)
+
+
+def test_tracker_without_backends_checks_arguments_and_writes_nothing(tmp_path: Path) -> None:
+    tracker = StudyTracker(study_name="off", tracking_uri=None, tensorboard_dir=None)
+    with pytest.raises(RuntimeError, match="start"):
+        tracker.start_trial(0, {})
+    tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
+    with pytest.raises(ValueError, match="params: momentum not declared in hparam_domains"):
+        tracker.start_trial(0, {"momentum": 0.9})
+    with pytest.raises(ValueError, match="number: expected an integer >= 0"):
+        tracker.start_trial(-1, {})
+    trial = tracker.start_trial(0, trial_params(0))
+    assert trial.run_id is None
+    with pytest.raises(ValueError, match=r"metrics\['loss'\]: expected a number"):
+        trial.log_epoch(0, {"loss": "low"})
+    with pytest.raises(ValueError, match="epoch: expected an integer >= 0"):
+        trial.log_epoch(-1, {"loss": 1.0})
+    with pytest.raises(ValueError, match="state: expected one of COMPLETE, PRUNED, FAIL"):
+        trial.finish("DONE")
+    trial.finish("COMPLETE", value=1.0)
+    with pytest.raises(RuntimeError, match="trial 0 is already finished"):
+        trial.finish("FAIL")
+    with pytest.raises(ValueError, match="status: expected one of FINISHED, FAILED, KILLED"):
+        tracker.finish("COMPLETE")
+    tracker.finish()
+    assert list(tmp_path.iterdir()) == []
+
+
+# TensorBoard -------------------------------------------------------------------------
+
+
+def event_values(run_dir: Path) -> list[tuple[int, str, str]]:
+    """(step, tag, plugin) of every summary value in a run directory's event files."""
+    found = []
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                found.append((event.step, value.tag, value.metadata.plugin_data.plugin_name))
+    return found
+
+
+def test_each_epoch_is_on_disk_before_the_trial_ends(tmp_path: Path) -> None:
+    tracker = StudyTracker(study_name="flush", tracking_uri=None, tensorboard_dir=tmp_path)
+    tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
+    trial = tracker.start_trial(7, trial_params(0))
+    trial.log_epoch(0, {"loss": 1.0})
+    trial.log_epoch(1, {"loss": 0.5})
+    assert [(s, t) for s, t, p in event_values(tmp_path / "trial-0007") if p == "scalars"] == [
+        (0, "loss"), (1, "loss")
+    ]
+    trial.finish("PRUNED", reason="below median")
+    values = event_values(tmp_path / "trial-0007")
+    assert (1, "reason", "text") in values
+    assert (1, "_hparams_/session_end_info", "hparams") in values
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def post_json(url: str, request: dict[str, Any]) -> Any:
+    data = json.dumps(request).encode()
+    headers = {"Content-Type": "application/json"}
+    with urllib.request.urlopen(urllib.request.Request(url, data, headers), timeout=10) as reply:
+        return json.load(reply)
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return json.load(reply)
+
+
+@pytest.fixture
+def tensorboard_server(tmp_path: Path):
+    """Start ``tensorboard`` on ``tmp_path / "tb"``; yields its base URL."""
+    logdir = tmp_path / "tb"
+    logdir.mkdir()
+    port = free_port()
+    executable = Path(sys.executable).parent / "tensorboard"
+    process = subprocess.Popen(
+        [str(executable), "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port),
+         "--reload_interval", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                get_json(f"{url}/data/runs")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"tensorboard did not start: {process.stderr.read().decode()[-2000:]}"  # type: ignore[union-attr]
+                    ) from None
+                time.sleep(0.25)
+        yield url, logdir
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+ALL_STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
+
+
+@pytest.mark.slow
+def test_tensorboard_hparams_dashboard_shows_every_trial(
+    tensorboard_server: tuple[str, Path], tmp_path: Path
+) -> None:
+    import matplotlib.pyplot as plt
+
+    url, logdir = tensorboard_server
+    figure_path = tmp_path / "loss.png"
+    figure, axes = plt.subplots(figsize=(2, 1.5), dpi=50)
+    axes.plot([1.0, 0.5, 0.25])
+    figure.savefig(figure_path)
+    plt.close(figure)
+
+    tracker = StudyTracker(study_name="tb", tracking_uri=None, tensorboard_dir=logdir)
+    tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
+    run_three_trials(tracker, figure=figure_path)
+    tracker.finish()
+
+    query = {
+        "experimentName": "",
+        "allowedStatuses": ALL_STATUSES,
+        "colParams": [],
+        "startIndex": 0,
+        "sliceSize": 100,
+        "includeMetrics": True,
+    }
+    deadline = time.monotonic() + 60
+    while True:
+        reply = post_json(f"{url}/data/plugin/hparams/session_groups", query)
+        groups = reply.get("sessionGroups", [])
+        # TensorBoard loads runs in the background: wait until every metric is in.
+        loaded = len(groups) == 3 and all(
+            len(g["sessions"][0].get("metricValues", [])) >= 2 for g in groups
+        )
+        if loaded or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+
+    by_name = {group["name"]: group for group in groups}
+    assert sorted(by_name) == ["trial-0000", "trial-0001", "trial-0002"]
+    expected = {0: ("STATUS_SUCCESS", 2.0 / 3), 1: ("STATUS_FAILURE", 1.0), 2: ("STATUS_FAILURE", 2.0)}
+    for number, (status, val_loss) in expected.items():
+        group = by_name[f"trial-{number:04d}"]
+        assert group["hparams"] == trial_params(number)
+        (session,) = group["sessions"]
+        assert session["status"] == status
+        metrics = {m["name"]["tag"]: m["value"] for m in session["metricValues"]}
+        assert metrics["val_loss"] == pytest.approx(val_loss)
+        assert metrics["loss"] == pytest.approx(1.0 / 3)
+        assert ("objective" in metrics) == (number == 0)
+    assert {m["name"]["tag"]: m["value"] for m in by_name["trial-0000"]["sessions"][0]["metricValues"]}[
+        "objective"
+    ] == pytest.approx(0.25)
+
+    experiment = post_json(
+        f"{url}/data/plugin/hparams/experiment", {"experimentName": "", "includeMetrics": True}
+    )
+    infos = {info["name"]: info for info in experiment["hparamInfos"]}
+    assert sorted(infos) == sorted(DOMAINS)
+    assert infos["learning_rate"]["domainInterval"] == pytest.approx({"minValue": 1e-4, "maxValue": 1e-1})
+    assert infos["schedule"]["domainDiscrete"] == ["constant", "cosine"]
+    assert infos["amsgrad"]["domainDiscrete"] == [False, True]
+    assert infos["batch_size"]["domainDiscrete"] == [32, 64, 128]
+    # The dashboard shows five hyperparameters at first, those that vary first.
+    assert infos["beta_1"]["differs"] and not infos["optimizer"].get("differs")
+    assert [m["name"]["tag"] for m in experiment["metricInfos"]] == ["objective", *METRICS]
+
+    assert "weights/dense/kernel" in get_json(f"{url}/data/plugin/histograms/tags")["trial-0000"]
+    assert "loss_curve" in get_json(f"{url}/data/plugin/images/tags")["trial-0000"]
+    assert "reason" in get_json(f"{url}/data/plugin/text/tags")["trial-0001"]
+
+
+# Keras --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_keras_callback_logs_epochs_and_histograms(tracking_uri: str, tmp_path: Path) -> None:
+    import keras
+
+    from gdbench.tracking import TrackingCallback
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x @ np.array([1.0, -2.0, 0.5, 0.0], dtype="float32"))[:, None]
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+
+    tracker = StudyTracker(study_name="keras", tracking_uri=tracking_uri, tensorboard_dir=tmp_path)
+    tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
+    with tracker.start_trial(0, trial_params(0)) as trial:
+        callback = TrackingCallback(trial, histogram_every=1, gradient_batch=(x[:16], y[:16]))
+        model.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, callbacks=[callback], verbose=0)
+        trial.finish("COMPLETE", value=1.0)
+    tracker.finish()
+
+    values = event_values(tmp_path / "trial-0000")
+    scalars = {(step, tag) for step, tag, plugin in values if plugin == "scalars"}
+    assert {(0, "loss"), (1, "loss"), (0, "val_loss"), (1, "val_loss")} <= scalars
+    histograms = {(step, tag) for step, tag, plugin in values if plugin == "histograms"}
+    paths = [v.path for v in model.trainable_variables]
+    assert len(paths) == 4
+    for step in (0, 1):
+        for path in paths:
+            assert (step, f"weights/{path}") in histograms
+            assert (step, f"gradients/{path}") in histograms
+    history = MlflowClient(tracking_uri=tracking_uri).get_metric_history(trial.run_id, "val_loss")
+    assert sorted(m.step for m in history) == [0, 1]
+
+
+def test_keras_callback_rejects_bad_arguments() -> None:
+    from gdbench.tracking import TrackingCallback
+
+    tracker = StudyTracker(study_name="off", tracking_uri=None, tensorboard_dir=None)
+    tracker.start(hparam_domains={}, metrics=[])
+    trial = tracker.start_trial(0, {})
+    with pytest.raises(ValueError, match="histogram_every: expected an integer >= 0"):
+        TrackingCallback(trial, histogram_every=-1)
+    with pytest.raises(ValueError, match="gradient_batch: expected a pair"):
+        TrackingCallback(trial, histogram_every=1, gradient_batch=np.zeros(3))
