@@ -57,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return USAGE_ERROR
     logging.basicConfig(level=logging.WARNING, format="gdbench: %(message)s")
-    for noisy in ("alembic", "mlflow", "absl"):
+    for noisy in ("alembic", "mlflow", "absl", "tensorflow"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     try:
         return arguments.handler(arguments)

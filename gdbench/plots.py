@@ -512,6 +512,8 @@ def _draw_surface(
     axes.set_xlim(x_min, x_max)
     axes.set_ylim(y_min, y_max)
     axes.set_zlim(float(finite.min()), top)
+    axes.zaxis.set_major_locator(ticker.MaxNLocator(nbins=5))
+    axes.zaxis.set_major_formatter(ticker.FormatStrFormatter("%.3g"))
     axes.set_zlabel("loss")
 
 

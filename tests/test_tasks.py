@@ -84,7 +84,8 @@ def test_unknown_name_lists_the_names():
 
 
 def test_unknown_option_names_it_and_the_accepted_ones():
-    with pytest.raises(ValueError, match=r"unknown option\(s\) kapa; accepted: seed, start, noise, kappa"):
+    accepted = "accepted: seed, start, noise, kappa"
+    with pytest.raises(ValueError, match=rf"unknown option\(s\) kapa; {accepted}"):
         gdbench.tasks.get("ravine", kapa=3.0)
 
 
@@ -190,7 +191,8 @@ def test_toy_task_trains_and_its_loss_falls(name):
 def test_toy_loss_broadcasts_over_leading_dimensions(name):
     task = gdbench.tasks.get(name, seed=1)
     rng = np.random.default_rng(0)
-    params = task.initial_parameters() + 0.1 * rng.standard_normal((3, 4, len(task.parameter_names)))
+    shape = (3, 4, len(task.parameter_names))
+    params = task.initial_parameters() + 0.1 * rng.standard_normal(shape)
     for batch in (None, task.batches(None, 0)[0]):
         together = task.loss(tf.constant(params), batch).numpy()
         assert together.shape == (3, 4)
@@ -233,24 +235,26 @@ def test_minibatch_trajectory_equals_a_plain_step_by_step_loop():
 
 
 def test_surface_noise_is_additive_gradient_noise_seeded_per_step():
-    task = gdbench.tasks.get("rosenbrock", noise=0.5, seed=7)
+    def noisy(seed: int) -> gdbench.tasks.Task:
+        return gdbench.tasks.get("rosenbrock", noise=0.5, seed=seed)
+
+    task = noisy(7)
     assert gdbench.tasks.get("rosenbrock").batches(None, 0) == [None]
     (noise,) = task.batches(None, 4)
-    np.testing.assert_array_equal(noise, gdbench.tasks.get("rosenbrock", noise=0.5, seed=7).batches(None, 4)[0])
+    np.testing.assert_array_equal(noise, noisy(7).batches(None, 4)[0])
     assert not np.array_equal(noise, task.batches(None, 5)[0])
-    assert not np.array_equal(noise, gdbench.tasks.get("rosenbrock", noise=0.5, seed=8).batches(None, 4)[0])
+    assert not np.array_equal(noise, noisy(8).batches(None, 4)[0])
     params = tf.constant([0.3, -0.2], tf.float64)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch(params)
-        noisy, clean = task.loss(params, noise), task.loss(params)
-    np.testing.assert_allclose(tape.gradient(noisy, params) - tape.gradient(clean, params), noise,
-                               rtol=1e-12)
-    result = task.fit(gdbench.optimizers.get("gd", learning_rate=1e-3), epochs=3)
-    again = gdbench.tasks.get("rosenbrock", noise=0.5, seed=7).fit(
-        gdbench.optimizers.get("gd", learning_rate=1e-3), epochs=3)
-    np.testing.assert_array_equal(result.trajectory, again.trajectory)
-    assert not np.allclose(result.trajectory, gdbench.tasks.get("rosenbrock").fit(
-        gdbench.optimizers.get("gd", learning_rate=1e-3), epochs=3).trajectory)
+        noisy_loss, clean_loss = task.loss(params, noise), task.loss(params)
+    difference = tape.gradient(noisy_loss, params) - tape.gradient(clean_loss, params)
+    np.testing.assert_allclose(difference, noise, rtol=1e-12)
+    def trajectory(task: gdbench.tasks.Task) -> np.ndarray:
+        return task.fit(gdbench.optimizers.get("gd", learning_rate=1e-3), epochs=3).trajectory
+
+    np.testing.assert_array_equal(trajectory(task), trajectory(noisy(7)))
+    assert not np.allclose(trajectory(task), trajectory(gdbench.tasks.get("rosenbrock")))
 
 
 def test_two_parameter_toy_tasks_have_surface_bounds():
@@ -285,7 +289,8 @@ def test_sigmoid_sparse_has_the_asked_fraction_of_zero_inputs():
 
 def test_linear_regression_bases():
     polynomial = gdbench.tasks.get("linear_regression", degree=2)
-    np.testing.assert_allclose(polynomial.inputs, np.stack([polynomial.x ** p for p in range(3)], -1))
+    powers = np.stack([polynomial.x ** power for power in range(3)], axis=-1)
+    np.testing.assert_allclose(polynomial.inputs, powers)
     gaussian = gdbench.tasks.get("linear_regression", basis="gaussian", degree=5)
     assert gaussian.parameter_names == ("w0", "w1", "w2", "w3", "w4", "w5")
     np.testing.assert_array_equal(gaussian.inputs[:, 0], 1.0)
@@ -311,7 +316,8 @@ def test_callbacks_see_every_epoch_with_loss_and_learning_rate():
 
 def test_a_callback_can_stop_toy_training():
     result = gdbench.tasks.get("sigmoid_neuron").fit(
-        gdbench.optimizers.get("gd", learning_rate=1.0), epochs=50, callbacks=[Recorder(stop_after=3)])
+        gdbench.optimizers.get("gd", learning_rate=1.0), epochs=50,
+        callbacks=[Recorder(stop_after=3)])
     assert result.epochs == 3
     assert result.trajectory.shape == (4, 2)
 

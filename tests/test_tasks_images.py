@@ -104,7 +104,8 @@ def test_a_diverging_image_task_stops_without_raising():
     ("cifar10_3c3d", 895_210),  # DeepOBS's count
 ])
 def test_models_build_offline_with_the_published_sizes(name, parameters):
-    task = gdbench.tasks.get(name, download=False) if name != "digits_mlp" else gdbench.tasks.get(name)
+    options = {} if name == "digits_mlp" else {"download": False}
+    task = gdbench.tasks.get(name, **options)
     model = task.build_model()
     assert model.count_params() == parameters
     assert all(weight.dtype == "float32" for weight in model.weights)

@@ -22,9 +22,13 @@ import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from gdbench.tracking import HParamDomain, StudyTracker, TrialTracker
 from gdbench.tracking._mlflow import MlflowStudy
+
+# MLflow's own use of SQLAlchemy, not ours.
+pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SADeprecationWarning")
 
 #: Seven hyperparameters, more than the five the HParams dashboard shows at first.
 DOMAINS = {
@@ -60,7 +64,8 @@ def run_three_trials(tracker: StudyTracker, figure: Path | None = None) -> list[
     for number, (state, epochs) in enumerate([("COMPLETE", 3), ("PRUNED", 2), ("FAIL", 1)]):
         trial = tracker.start_trial(number, trial_params(number), tags={"task": "digits"})
         for epoch in range(epochs):
-            trial.log_epoch(epoch, {"loss": 1.0 / (epoch + 1 + number), "val_loss": 2.0 / (epoch + 1)})
+            losses = {"loss": 1.0 / (epoch + 1 + number), "val_loss": 2.0 / (epoch + 1)}
+            trial.log_epoch(epoch, losses)
         if number == 0:
             trial.log_histograms(epochs - 1, {"weights/dense/kernel": np.linspace(-1.0, 1.0, 50)})
             if figure is not None:
@@ -98,7 +103,9 @@ def study_runs(uri: str, study: str) -> tuple[Any, list[Any]]:
 
 
 def test_trials_are_child_runs_of_one_parent(tracking_uri: str, tmp_path: Path) -> None:
-    tracker = StudyTracker(study_name="three-trials", tracking_uri=tracking_uri, tensorboard_dir=None)
+    tracker = StudyTracker(
+        study_name="three-trials", tracking_uri=tracking_uri, tensorboard_dir=None
+    )
     tracker.start(hparam_domains=DOMAINS, metrics=METRICS, params={"task": "digits", "n_trials": 3})
     trials = run_three_trials(tracker)
     tracker.finish(metrics={"best_value": 0.25})
@@ -135,8 +142,12 @@ def test_trials_are_child_runs_of_one_parent(tracking_uri: str, tmp_path: Path) 
 
     # Resuming the study: a new tracker finds the same parent and nests under it.
     with pytest.warns(UserWarning, match="n_trials"):
-        resumed = StudyTracker(study_name="three-trials", tracking_uri=tracking_uri, tensorboard_dir=None)
-        resumed.start(hparam_domains=DOMAINS, metrics=METRICS, params={"task": "digits", "n_trials": 5})
+        resumed = StudyTracker(
+            study_name="three-trials", tracking_uri=tracking_uri, tensorboard_dir=None
+        )
+        resumed.start(
+            hparam_domains=DOMAINS, metrics=METRICS, params={"task": "digits", "n_trials": 5}
+        )
     assert resumed.parent_run_id == tracker.parent_run_id
     with resumed.start_trial(3, trial_params(0)) as trial:
         trial.finish("COMPLETE", value=0.5)
@@ -211,7 +222,9 @@ def test_long_trial_sends_metrics_before_it_ends(tracking_uri: str) -> None:
 def test_study_artifacts_go_to_the_parent_run(tracking_uri: str, tmp_path: Path) -> None:
     leaderboard = tmp_path / "leaderboard.csv"
     leaderboard.write_text("trial,value\n0,0.25\n")
-    with StudyTracker(study_name="artifacts", tracking_uri=tracking_uri, tensorboard_dir=None) as tracker:
+    with StudyTracker(
+        study_name="artifacts", tracking_uri=tracking_uri, tensorboard_dir=None
+    ) as tracker:
         tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
         tracker.log_study_artifacts([leaderboard])
         with pytest.raises(FileNotFoundError, match="missing.png"):
@@ -223,7 +236,8 @@ def test_study_artifacts_go_to_the_parent_run(tracking_uri: str, tmp_path: Path)
     assert client.get_run(tracker.parent_run_id).info.status == "FINISHED"
     # Artifacts live beside the SQLite database, not in the current directory.
     location = client.get_experiment_by_name("artifacts").artifact_location
-    assert location == (Path(tracking_uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+    database = Path(tracking_uri.removeprefix("sqlite:///"))
+    assert location == (database.parent / "mlartifacts").as_uri()
 
 
 # Arguments ---------------------------------------------------------------------------
@@ -232,14 +246,14 @@ def test_study_artifacts_go_to_the_parent_run(tracking_uri: str, tmp_path: Path)
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"kind": "uniform", "low": 0.0, "high": 1.0}, "kind: expected one of float, int, categorical"),
+        ({"kind": "uniform", "low": 0.0, "high": 1.0}, "kind: expected one of float, int, categ"),
         ({"kind": "float", "low": 1.0, "high": 0.5}, "low, high: expected low <= high"),
-        ({"kind": "float", "low": 0.0, "high": 1.0, "log": True}, "low: a log-scale domain needs low > 0"),
+        ({"kind": "float", "low": 0.0, "high": 1.0, "log": True}, "low: a log-scale domain needs"),
         ({"kind": "int", "low": 1.5, "high": 3}, "low: expected an integer"),
         ({"kind": "float", "low": None, "high": 1.0}, "low: expected a number"),
-        ({"kind": "categorical", "choices": ()}, "choices: a categorical domain needs at least one"),
+        ({"kind": "categorical", "choices": ()}, "choices: a categorical domain needs at least"),
         ({"kind": "categorical", "choices": "abc"}, "choices: expected a list"),
-        ({"kind": "categorical", "choices": ([1],)}, "choices: expected None, bool, int, float or str"),
+        ({"kind": "categorical", "choices": ([1],)}, "choices: expected None, bool, int, float"),
         ({"kind": "categorical", "choices": (1,), "low": 0.0}, "low, high, log: only for kind"),
     ],
 )
@@ -255,6 +269,12 @@ def test_tracker_without_backends_checks_arguments_and_writes_nothing(tmp_path: 
     tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
     with pytest.raises(ValueError, match="params: momentum not declared in hparam_domains"):
         tracker.start_trial(0, {"momentum": 0.9})
+    with pytest.raises(ValueError, match=r"params\['schedule'\]: 'linear' is not one of the"):
+        tracker.start_trial(0, {**trial_params(0), "schedule": "linear"})
+    with pytest.raises(ValueError, match=r"params\['learning_rate'\]: 1.0 is outside the declared"):
+        tracker.start_trial(0, {**trial_params(0), "learning_rate": 1.0})
+    with pytest.raises(ValueError, match=r"params\['decay_steps'\]: expected an integer"):
+        tracker.start_trial(0, {**trial_params(0), "decay_steps": 12.5})
     with pytest.raises(ValueError, match="number: expected an integer >= 0"):
         tracker.start_trial(-1, {})
     trial = tracker.start_trial(0, trial_params(0))
@@ -302,6 +322,18 @@ def test_each_epoch_is_on_disk_before_the_trial_ends(tmp_path: Path) -> None:
     assert (1, "_hparams_/session_end_info", "hparams") in values
 
 
+def test_resumed_study_replaces_the_hparams_config(tmp_path: Path) -> None:
+    for domains in ({"learning_rate": DOMAINS["learning_rate"]}, DOMAINS):
+        tracker = StudyTracker(study_name="config", tracking_uri=None, tensorboard_dir=tmp_path)
+        tracker.start(hparam_domains=domains, metrics=METRICS)
+    (config,) = tmp_path.iterdir()
+    assert event_values(tmp_path) == [(0, "_hparams_/experiment", "hparams")]
+    (event,) = [e for e in EventFileLoader(str(config)).Load() if e.summary.value]
+    content = event.summary.value[0].metadata.plugin_data.content
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(content).experiment
+    assert [info.name for info in experiment.hparam_infos] == list(DOMAINS)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -342,9 +374,8 @@ def tensorboard_server(tmp_path: Path):
                 break
             except (urllib.error.URLError, ConnectionError):
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"tensorboard did not start: {process.stderr.read().decode()[-2000:]}"  # type: ignore[union-attr]
-                    ) from None
+                    errors = process.stderr.read().decode()  # type: ignore[union-attr]
+                    raise RuntimeError(f"tensorboard did not start: {errors[-2000:]}") from None
                 time.sleep(0.25)
         yield url, logdir
     finally:
@@ -399,7 +430,9 @@ def test_tensorboard_hparams_dashboard_shows_every_trial(
 
     by_name = {group["name"]: group for group in groups}
     assert sorted(by_name) == ["trial-0000", "trial-0001", "trial-0002"]
-    expected = {0: ("STATUS_SUCCESS", 2.0 / 3), 1: ("STATUS_FAILURE", 1.0), 2: ("STATUS_FAILURE", 2.0)}
+    expected = {
+        0: ("STATUS_SUCCESS", 2.0 / 3), 1: ("STATUS_FAILURE", 1.0), 2: ("STATUS_FAILURE", 2.0)
+    }
     for number, (status, val_loss) in expected.items():
         group = by_name[f"trial-{number:04d}"]
         assert group["hparams"] == trial_params(number)
@@ -408,17 +441,15 @@ def test_tensorboard_hparams_dashboard_shows_every_trial(
         metrics = {m["name"]["tag"]: m["value"] for m in session["metricValues"]}
         assert metrics["val_loss"] == pytest.approx(val_loss)
         assert metrics["loss"] == pytest.approx(1.0 / 3)
-        assert ("objective" in metrics) == (number == 0)
-    assert {m["name"]["tag"]: m["value"] for m in by_name["trial-0000"]["sessions"][0]["metricValues"]}[
-        "objective"
-    ] == pytest.approx(0.25)
+        assert metrics.get("objective") == (pytest.approx(0.25) if number == 0 else None)
 
     experiment = post_json(
         f"{url}/data/plugin/hparams/experiment", {"experimentName": "", "includeMetrics": True}
     )
     infos = {info["name"]: info for info in experiment["hparamInfos"]}
     assert sorted(infos) == sorted(DOMAINS)
-    assert infos["learning_rate"]["domainInterval"] == pytest.approx({"minValue": 1e-4, "maxValue": 1e-1})
+    interval = infos["learning_rate"]["domainInterval"]
+    assert interval == pytest.approx({"minValue": 1e-4, "maxValue": 1e-1})
     assert infos["schedule"]["domainDiscrete"] == ["constant", "cosine"]
     assert infos["amsgrad"]["domainDiscrete"] == [False, True]
     assert infos["batch_size"]["domainDiscrete"] == [32, 64, 128]
@@ -443,14 +474,18 @@ def test_keras_callback_logs_epochs_and_histograms(tracking_uri: str, tmp_path: 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 4)).astype("float32")
     y = (x @ np.array([1.0, -2.0, 0.5, 0.0], dtype="float32"))[:, None]
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(1)]
+    )
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
 
     tracker = StudyTracker(study_name="keras", tracking_uri=tracking_uri, tensorboard_dir=tmp_path)
     tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
     with tracker.start_trial(0, trial_params(0)) as trial:
         callback = TrackingCallback(trial, histogram_every=1, gradient_batch=(x[:16], y[:16]))
-        model.fit(x, y, epochs=2, batch_size=16, validation_split=0.25, callbacks=[callback], verbose=0)
+        model.fit(
+            x, y, epochs=2, batch_size=16, validation_split=0.25, callbacks=[callback], verbose=0
+        )
         trial.finish("COMPLETE", value=1.0)
     tracker.finish()
 

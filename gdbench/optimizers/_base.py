@@ -84,7 +84,27 @@ class RuleOptimizer(keras.optimizers.Optimizer):
                 f"(got weight_decay={weight_decay!r}). Use 'adamw' for decoupled "
                 "decay, or an L2 kernel_regularizer on the model for coupled decay."
             )
+        if isinstance(learning_rate, (int, float)):
+            learning_rate = float(learning_rate)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
+        if isinstance(learning_rate, float):
+            self._keep_learning_rate_in_float64(learning_rate)
+
+    def _keep_learning_rate_in_float64(self, value: float) -> None:
+        """Hold a constant η in float64 rather than Keras's float32.
+
+        A float32 η of 0.1 is 0.10000000149: float64 training (the toy tasks)
+        would then not follow the textbook recursion it documents. The rule
+        casts η to each variable's dtype, so float32 models see no change.
+        """
+        self._untrack_variable(self._learning_rate)
+        with keras.name_scope(self.name, caller=self):
+            variable = keras.Variable(
+                value, name="learning_rate", dtype="float64", trainable=False,
+                aggregation="only_first_replica",
+            )
+        self._track_variable(variable)
+        self._learning_rate = variable
 
     @classmethod
     def keywords(cls) -> list[str]:

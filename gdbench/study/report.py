@@ -28,6 +28,7 @@ FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 HYPERPARAMETERS_ATTR = "hyperparameters"
 FAIL_REASON_ATTR = "fail_reason"
 PRUNE_REASON_ATTR = "prune_reason"
+EPOCHS_RUN_ATTR = "epochs_run"
 
 _FIRST_COLUMNS = ("rank", "trial", "state", "value", "optimizer", "schedule")
 _LAST_COLUMNS = ("epochs_run", "duration_s", "reason")
@@ -84,7 +85,7 @@ def leaderboard(study: optuna.Study) -> list[dict[str, Any]]:
         }
         row.update(hyperparameters)
         row.update({
-            "epochs_run": len(trial.intermediate_values) or None,
+            "epochs_run": trial.user_attrs.get(EPOCHS_RUN_ATTR),
             "duration_s": round(duration, 3) if duration is not None else None,
             "reason": trial_reason(trial),
         })
@@ -224,7 +225,9 @@ def _save_axes(draw: Callable[[], Any], path: Path) -> Path | None:
     try:
         if not any(ax.has_data() for ax in all_axes):
             return None
-        figure.savefig(path, dpi=110, bbox_inches="tight")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            figure.savefig(path, dpi=110, bbox_inches="tight")
         return path
     finally:
         plt.close(figure)

@@ -38,6 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 import keras
 import numpy as np
 import optuna
+import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 import gdbench.tasks
@@ -62,7 +63,7 @@ STALE_REASON = "left RUNNING by a process that stopped before finishing it"
 #: A toy trial's per-epoch objective is reported to Optuna at about this many
 #: epochs (its MLflow and TensorBoard curves keep every epoch): one storage
 #: write per report, and a population batch has thousands of epochs in all.
-MAX_REPORTED_EPOCHS = 25
+MAX_REPORTED_EPOCHS = 10
 
 #: A finished trial gets its figures (loss curve, path on the surface) when it
 #: ranks among this many best complete trials at that moment.
@@ -120,14 +121,19 @@ class PruningCallback(keras.callbacks.Callback):
     Args:
         trial: the Optuna trial.
         metric: the epoch-log key of the objective (``"val_loss"``).
+
+    Attributes:
+        epochs_seen: epochs that ended so far.
     """
 
     def __init__(self, trial: optuna.Trial, metric: str) -> None:
         super().__init__()
         self.trial = trial
         self.metric = metric
+        self.epochs_seen = 0
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epochs_seen = epoch + 1
         value = (logs or {}).get(self.metric)
         if value is None or not math.isfinite(value):
             return
@@ -291,12 +297,27 @@ def _capped_budget(spec: StudySpec, budget: int) -> int:
     return min(budget, size)
 
 
+def _sqlite_pragmas(connection: Any, record: Any) -> None:
+    """Write-ahead logging: readers (optuna-dashboard, workers) never block the writer, and a
+    commit costs no disk flush (a crash of the process loses nothing; a power cut may lose
+    the last commits). A study writes thousands of small rows: per-epoch reports."""
+    del record
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 def _storage(url: str) -> optuna.storages.BaseStorage:
-    if url.startswith("sqlite:///"):
-        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        # Workers share one SQLite file: wait for its lock rather than fail.
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-    return optuna.storages.RDBStorage(url)
+    if not url.startswith("sqlite:///"):
+        return optuna.storages.RDBStorage(url)
+    Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    # Workers share one SQLite file: wait for its lock rather than fail.
+    storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
+    # Connections opened while creating the tables predate the pragmas.
+    storage.engine.dispose()
+    return storage
 
 
 def _sampler(spec: StudySpec, seed_offset: int) -> optuna.samplers.BaseSampler:
@@ -531,7 +552,9 @@ class _Loop:
         return [self.study.ask() for _ in range(count)]
 
     def tell(self, trial: optuna.Trial, state: TrialState, value: float | None = None,
-             reason: str | None = None) -> None:
+             reason: str | None = None, epochs_run: int | None = None) -> None:
+        if epochs_run is not None:
+            trial.set_user_attr(report.EPOCHS_RUN_ATTR, epochs_run)
         if reason:
             attr = report.PRUNE_REASON_ATTR if state == TrialState.PRUNED else report.FAIL_REASON_ATTR
             trial.set_user_attr(attr, reason)
@@ -552,16 +575,18 @@ class _Loop:
         return self.tracker.start_trial(
             trial.number, {**self.context.study_params, **setup.hyperparameters()})
 
-    def deserves_figures(self, value: float) -> bool:
-        """Whether ``value`` ranks among the best :data:`FIGURE_RANK` complete values so far."""
+    def figure_worthy(self, values: Sequence[float]) -> list[bool]:
+        """Which of ``values`` (new trials' objectives) rank among the best
+        :data:`FIGURE_RANK` of the study's complete trials and themselves."""
         if not self.draws_figures:
-            return False
-        values = [t.value for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-        values.sort(reverse=self.maximize)
-        if len(values) < FIGURE_RANK:
-            return True
-        threshold = values[FIGURE_RANK - 1]
-        return value > threshold if self.maximize else value < threshold
+            return [False] * len(values)
+        known = [t.value for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        ranked = sorted(known + [v for v in values if math.isfinite(v)], reverse=self.maximize)
+        if len(ranked) <= FIGURE_RANK:
+            return [math.isfinite(v) for v in values]
+        threshold = ranked[FIGURE_RANK - 1]
+        return [math.isfinite(v) and (v >= threshold if self.maximize else v <= threshold)
+                for v in values]
 
     def log_figures(self, tracked: TrialTracker, number: int, history: Mapping[str, Sequence[float]],
                     trajectory: np.ndarray | None) -> None:
@@ -588,15 +613,15 @@ class _Loop:
     def train_single(self, trial: optuna.Trial, setup: TrialSetup, tracked: TrialTracker) -> None:
         from gdbench.tracking import TrackingCallback
 
+        pruning = PruningCallback(trial, self.metric)
         try:
             result = self.context.task.fit(
                 setup.build_optimizer(), epochs=self.context.epochs,
-                batch_size=self.context.batch_size,
-                callbacks=[TrackingCallback(tracked), PruningCallback(trial, self.metric)],
+                batch_size=self.context.batch_size, callbacks=[TrackingCallback(tracked), pruning],
             )
         except optuna.TrialPruned as pruned:
             tracked.finish("PRUNED", reason=str(pruned))
-            self.tell(trial, TrialState.PRUNED, reason=str(pruned))
+            self.tell(trial, TrialState.PRUNED, reason=str(pruned), epochs_run=pruning.epochs_seen)
             return
         except Exception as error:  # noqa: BLE001 - one broken trial must not end the study
             reason = f"{type(error).__name__}: {error}"
@@ -604,15 +629,16 @@ class _Loop:
             self.tell(trial, TrialState.FAIL, reason=reason)
             return
         reason = divergence_reason(result.history, self.metric)
+        epochs_run = len(result.history["loss"])
         if reason is not None:
             tracked.finish("FAIL", reason=reason)
-            self.tell(trial, TrialState.FAIL, reason=reason)
+            self.tell(trial, TrialState.FAIL, reason=reason, epochs_run=epochs_run)
             return
         value = float(result.history[self.metric][-1])
-        if self.deserves_figures(value):
+        if self.figure_worthy([value])[0]:
             self.log_figures(tracked, trial.number, result.history, result.trajectory)
         tracked.finish("COMPLETE", value=value, metrics=result.metrics)
-        self.tell(trial, TrialState.COMPLETE, value)
+        self.tell(trial, TrialState.COMPLETE, value, epochs_run=epochs_run)
 
     # -- batches through the population engine (toy tasks) --------------------
 
@@ -666,12 +692,14 @@ class _Loop:
                 self.tell(trial, TrialState.FAIL, reason=reason)
                 told.add(trial.number)
             return
-        for index, (trial, setup) in enumerate(members):
-            self.finish_population_trial(trial, setup, result.trial(index))
+        fits = [result.trial(index) for index in range(len(members))]
+        worthy = self.figure_worthy([fit.history["loss"][-1] for fit in fits])
+        for (trial, setup), fit, figures in zip(members, fits, worthy):
+            self.finish_population_trial(trial, setup, fit, figures)
             told.add(trial.number)
 
     def finish_population_trial(self, trial: optuna.Trial, setup: TrialSetup,
-                                fit: gdbench.tasks.FitResult) -> None:
+                                fit: gdbench.tasks.FitResult, figures: bool) -> None:
         """Report, track and tell one trial of a population (its history ends where it diverged)."""
         losses = fit.history["loss"]
         reason = divergence_reason(fit.history, "loss")
@@ -684,13 +712,13 @@ class _Loop:
             if reason is not None:
                 tracked.finish("FAIL", reason=reason)
             else:
-                if self.deserves_figures(losses[-1]):
+                if figures:
                     self.log_figures(tracked, trial.number, fit.history, fit.trajectory)
                 tracked.finish("COMPLETE", value=losses[-1], metrics=fit.metrics)
         if reason is not None:
-            self.tell(trial, TrialState.FAIL, reason=reason)
+            self.tell(trial, TrialState.FAIL, reason=reason, epochs_run=len(losses))
         else:
-            self.tell(trial, TrialState.COMPLETE, losses[-1])
+            self.tell(trial, TrialState.COMPLETE, losses[-1], epochs_run=len(losses))
 
 
 def _reported_epochs(epochs: int) -> list[int]:

@@ -425,8 +425,11 @@ class DatasetToyTask(ToyTask):
         epoch = _options.integer("epoch", epoch, low=0)
         if batch_size == self.num_examples:
             return [None]
-        order = (np.random.default_rng((self.seed, SHUFFLE_STREAM, epoch)).permutation(self.num_examples)
-                 if self.shuffle else np.arange(self.num_examples))
+        if self.shuffle:
+            rng = np.random.default_rng((self.seed, SHUFFLE_STREAM, epoch))
+            order = rng.permutation(self.num_examples)
+        else:
+            order = np.arange(self.num_examples)
         return [
             (self.inputs[rows], self.targets[rows])
             for rows in np.array_split(order, range(batch_size, self.num_examples, batch_size))

@@ -43,7 +43,7 @@ def keras_cache_dir() -> Path:
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 8×8 digits (1797 images, pixel values 0 … 16); shipped with scikit-learn."""
+    """scikit-learn's 8×8 digits (1797 images, pixels 0 … 16), shipped with scikit-learn."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -80,7 +80,7 @@ def fashion_mnist(*, download: bool) -> Arrays:
 
 
 def mnist(*, download: bool) -> Arrays:
-    """MNIST through ``keras.datasets.mnist.load_data()`` (cached as ``<keras cache>/mnist.npz``)."""
+    """MNIST through ``keras.datasets.mnist.load_data()``, cached as ``<keras cache>/mnist.npz``."""
     import keras
 
     return _through_keras("MNIST", keras.datasets.mnist.load_data,

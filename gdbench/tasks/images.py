@@ -23,8 +23,8 @@ import tensorflow as tf
 
 from gdbench.tasks import _datasets, _options
 from gdbench.tasks._base import (
-    DATA_STREAM, INIT_STREAM, SHUFFLE_STREAM, FitResult, Task, check_optimizer, current_learning_rate,
-    final_metrics,
+    DATA_STREAM, INIT_STREAM, SHUFFLE_STREAM, FitResult, Task, check_optimizer,
+    current_learning_rate, final_metrics,
 )
 
 #: Batch size for validation and test evaluation (no effect on the result, only on speed).
@@ -94,7 +94,7 @@ class ImageTask(Task):
         """A fresh, uncompiled model whose initial weights depend on :attr:`seed` only."""
 
     def scale(self, images: np.ndarray) -> np.ndarray:
-        """Raw images → float32 network inputs of :attr:`image_shape` (pixels / 255 by default)."""
+        """Raw images → float32 inputs of :attr:`image_shape` (by default pixels / 255)."""
         return (images.astype(np.float32) / 255.0).reshape((-1, *self.image_shape))
 
     def data(self) -> ImageSplits:
@@ -103,7 +103,8 @@ class ImageTask(Task):
             (x_train, y_train), (x_test, y_test) = self.load_arrays()
             order = np.random.default_rng((self.seed, DATA_STREAM)).permutation(len(y_train))
             validation_size = self.options["validation_size"]
-            validation, train = order[:validation_size], order[validation_size:][: self.num_examples]
+            validation = order[:validation_size]
+            train = order[validation_size:][: self.num_examples]
             test = slice(None, self.options["test_size"])
             self._splits = ImageSplits(
                 x_train=self.scale(x_train[train]), y_train=y_train[train].astype(np.int64),
@@ -228,7 +229,7 @@ class DigitsMLP(ImageTask):
 
 
 def _mlp_1000_500_100(task: ImageTask) -> keras.Model:
-    """DeepOBS's MLP: 784 → 1000 → 500 → 100 ReLU → 10 logits, N(0, 0.03²) truncated weights."""
+    """DeepOBS's MLP: 784 → 1000 → 500 → 100 (ReLU) → 10 logits, truncated N(0, 0.03²) weights."""
     layers: list[keras.layers.Layer] = [keras.Input(task.image_shape), keras.layers.Flatten()]
     for index, units in enumerate((1000, 500, 100)):
         layers.append(keras.layers.Dense(

@@ -100,7 +100,8 @@ class LogisticRegression(DatasetToyTask):
         super().__init__(seed=seed, shuffle=shuffle)
         rng = np.random.default_rng((self.seed, DATA_STREAM))
         labels = rng.permutation(np.arange(self.size) % 2).astype(np.float64)
-        self.inputs = np.asarray(self.centres)[labels.astype(int)] + rng.standard_normal((self.size, 2))
+        means = np.asarray(self.centres)[labels.astype(int)]
+        self.inputs = means + rng.standard_normal((self.size, 2))
         self.targets = labels
 
     def initial_parameters(self) -> np.ndarray:
@@ -139,7 +140,8 @@ def random_rotation(dimension: int, rng: np.random.RandomState) -> np.ndarray:
         direction /= np.sqrt(direction.T @ direction)
         first_axis = np.zeros((size + 1, 1))
         first_axis[0, 0] = 1.0
-        mirror = (first_axis - direction) / np.sqrt((first_axis - direction).T @ (first_axis - direction))
+        difference = first_axis - direction
+        mirror = difference / np.sqrt(difference.T @ difference)
         embedded = np.eye(size + 1)
         embedded[1:, 1:] = rotation
         rotation = embedded - 2 * np.outer(mirror, mirror.T @ embedded)
@@ -189,7 +191,8 @@ class QuadraticDeep(DatasetToyTask):
         rotation = random_rotation(self.dimension, rng)
         self.eigenvalues = eigenvalues
         self.hessian = rotation.T @ np.diag(eigenvalues) @ rotation
-        self.inputs = np.random.RandomState(42).normal(0.0, noise_level, (self.size, self.dimension))
+        self.inputs = np.random.RandomState(42).normal(
+            0.0, noise_level, (self.size, self.dimension))
         # Each row's target is unused: the data enter the loss through x alone.
         self.targets = np.zeros(self.size)
         self.parameter_names = tuple(f"theta{index}" for index in range(self.dimension))
@@ -202,6 +205,7 @@ class QuadraticDeep(DatasetToyTask):
         hessian = tf.constant(self.hessian)
         h_theta = tf.linalg.matvec(hessian, params)
         mean_x = tf.reduce_mean(inputs, axis=0)
-        data_term = 0.5 * tf.reduce_mean(tf.reduce_sum(inputs * tf.linalg.matvec(hessian, inputs), -1))
+        data_term = 0.5 * tf.reduce_mean(
+            tf.reduce_sum(inputs * tf.linalg.matvec(hessian, inputs), axis=-1))
         return (0.5 * tf.reduce_sum(params * h_theta, -1)
                 - tf.reduce_sum(h_theta * mean_x, -1) + data_term)

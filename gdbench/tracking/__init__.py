@@ -4,9 +4,10 @@ This package is the only part of gdbench that talks to MLflow and TensorBoard.
 It does not know Optuna: the study layer hands it plain values.
 
     >>> from gdbench.tracking import HParamDomain, StudyTracker
+    >>> learning_rate = HParamDomain("float", 1e-4, 1e-1, log=True)
     >>> with StudyTracker(study_name="adam-digits", tracking_uri="sqlite:///mlflow.db",
     ...                   tensorboard_dir="runs/adam-digits") as study:
-    ...     study.start(hparam_domains={"learning_rate": HParamDomain("float", 1e-4, 1e-1, log=True)},
+    ...     study.start(hparam_domains={"learning_rate": learning_rate},
     ...                 metrics=["loss", "val_loss"])
     ...     with study.start_trial(0, {"learning_rate": 1e-3}) as trial:
     ...         trial.log_epoch(0, {"loss": 0.9, "val_loss": 1.0})

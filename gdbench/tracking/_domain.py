@@ -8,6 +8,7 @@ its bounds, a categorical as its list of choices).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Union
 
@@ -62,6 +63,35 @@ class HParamDomain:
         if self.kind == "categorical":
             return len(self.choices) > 1
         return self.low != self.high
+
+    def check(self, name: str, value: HParamValue) -> None:
+        """Refuse a value outside the domain.
+
+        TensorBoard's HParams dashboard hides a session whose categorical value
+        is not among the declared choices, so a mismatch is an error here.
+
+        Args:
+            name: the hyperparameter's name, for the message.
+            value: the trial's value.
+
+        Raises:
+            ValueError: ``value`` is not in the domain; the message names
+                ``name`` and the domain.
+        """
+        if self.kind == "categorical":
+            if not any(value == c and type(value) is type(c) for c in self.choices):
+                raise ValueError(
+                    f"{name}: {value!r} is not one of the declared choices {list(self.choices)}"
+                )
+            return
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(
+                f"{name}: expected a number in [{self.low}, {self.high}], got {value!r}"
+            )
+        if not self.low <= value <= self.high:  # type: ignore[operator]
+            raise ValueError(f"{name}: {value!r} is outside the declared [{self.low}, {self.high}]")
+        if self.kind == "int" and value != int(value):
+            raise ValueError(f"{name}: expected an integer, got {value!r}")
 
     def _check_categorical(self) -> None:
         if self.low is not None or self.high is not None or self.log:

@@ -104,7 +104,7 @@ class MlflowStudy:
             run_name=f"trial-{number}",
             tags={
                 **tags,
-                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+
                 STUDY_TAG: self.study_name,
                 ROLE_TAG: "trial",
                 TRIAL_NUMBER_TAG: str(number),
@@ -141,7 +141,8 @@ class MlflowStudy:
         """Copy files and folders into the parent run's artifacts."""
         for path in paths:
             if path.is_dir():
-                self.client.log_artifacts(self.parent_run_id, str(path), f"{artifact_path}/{path.name}")
+                folder = f"{artifact_path}/{path.name}"
+                self.client.log_artifacts(self.parent_run_id, str(path), folder)
             else:
                 self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
 

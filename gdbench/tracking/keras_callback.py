@@ -42,12 +42,18 @@ class TrackingCallback(keras.callbacks.Callback):
         super().__init__()
         if not isinstance(trial, TrialTracker):
             raise ValueError(f"trial: expected a TrialTracker, got {trial!r}")
-        if isinstance(histogram_every, bool) or not isinstance(histogram_every, int) or histogram_every < 0:
+        if (
+            isinstance(histogram_every, bool)
+            or not isinstance(histogram_every, int)
+            or histogram_every < 0
+        ):
             raise ValueError(f"histogram_every: expected an integer >= 0, got {histogram_every!r}")
         if gradient_batch is not None and (
             not isinstance(gradient_batch, (tuple, list)) or len(gradient_batch) != 2
         ):
-            raise ValueError(f"gradient_batch: expected a pair (x, y) or None, got {gradient_batch!r}")
+            raise ValueError(
+                f"gradient_batch: expected a pair (x, y) or None, got {gradient_batch!r}"
+            )
         self.trial = trial
         self.histogram_every = histogram_every
         self.gradient_batch = gradient_batch

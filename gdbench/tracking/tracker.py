@@ -128,24 +128,24 @@ class StudyTracker:
         Raises:
             ValueError: a bad argument; the message names it.
         """
-        if not isinstance(hparam_domains, Mapping):
-            raise ValueError(f"hparam_domains: expected a mapping of name to HParamDomain, got {hparam_domains!r}")
-        for name, domain in hparam_domains.items():
-            _check_name("hparam_domains", name)
+        for name, domain in _check_mapping("hparam_domains", hparam_domains).items():
             if not isinstance(domain, HParamDomain):
-                raise ValueError(f"hparam_domains[{name!r}]: expected an HParamDomain, got {domain!r}")
+                raise ValueError(
+                    f"hparam_domains[{name!r}]: expected an HParamDomain, got {domain!r}"
+                )
         if isinstance(metrics, str) or not isinstance(metrics, Sequence):
             raise ValueError(f"metrics: expected a list of metric names, got {metrics!r}")
         for metric in metrics:
             _check_name("metrics", metric)
         params = _check_mapping("params", params)
         tags = {key: str(value) for key, value in _check_mapping("tags", tags).items()}
-        self._domains = dict(hparam_domains)
+        domains = dict(hparam_domains)
         if self._mlflow is not None:
             self._mlflow.start(params, tags)
         if self._tensorboard is not None:
-            shown = [OBJECTIVE_METRIC] + [m for m in dict.fromkeys(metrics) if m != OBJECTIVE_METRIC]
-            self._tensorboard.start(self._domains, shown)
+            others = [m for m in dict.fromkeys(metrics) if m != OBJECTIVE_METRIC]
+            self._tensorboard.start(domains, [OBJECTIVE_METRIC, *others])
+        self._domains = domains
 
     def start_trial(
         self, number: int, params: Mapping[str, Any], tags: Mapping[str, str] | None = None
@@ -164,7 +164,8 @@ class StudyTracker:
 
         Raises:
             RuntimeError: :meth:`start` was not called.
-            ValueError: a bad argument, or a hyperparameter not declared.
+            ValueError: a bad argument, or a hyperparameter not declared or
+                outside its domain.
         """
         if self._domains is None:
             raise RuntimeError("StudyTracker.start() must be called before start_trial()")
@@ -177,6 +178,8 @@ class StudyTracker:
                 f"params: {', '.join(undeclared)} not declared in hparam_domains; "
                 f"declared: {', '.join(self._domains) or 'none'}"
             )
+        for name, value in params.items():
+            self._domains[name].check(f"params[{name!r}]", value)
         tags = {key: str(value) for key, value in _check_mapping("tags", tags).items()}
         tensorboard_trial = None
         if self._tensorboard is not None:
@@ -192,7 +195,9 @@ class StudyTracker:
                 raise
         return TrialTracker(number, mlflow_trial, tensorboard_trial)
 
-    def log_study_artifacts(self, paths: Sequence[str | Path], artifact_path: str = "report") -> None:
+    def log_study_artifacts(
+        self, paths: Sequence[str | Path], artifact_path: str = "report"
+    ) -> None:
         """Attach files or folders (leaderboard, plots…) to the MLflow parent run.
 
         Args:
@@ -241,6 +246,8 @@ class StudyTracker:
             RuntimeError: some trials' MLflow writes failed (the parent run is
                 still terminated).
         """
+        if self._finished:
+            raise RuntimeError(f"study {self.study_name!r}: the tracker is already finished")
         if status not in STUDY_STATUSES:
             raise ValueError(f"status: expected one of {', '.join(STUDY_STATUSES)}, got {status!r}")
         values = _check_metrics("metrics", metrics or {})
@@ -398,7 +405,9 @@ class TrialTracker:
                 )
         finally:
             if self._tensorboard is not None:
-                self._tensorboard.finish(self._last_epoch, values, tags, success=state == "COMPLETE")
+                self._tensorboard.finish(
+                    self._last_epoch, values, tags, success=state == "COMPLETE"
+                )
 
     def __enter__(self) -> TrialTracker:
         return self
