@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     parser = _parser()
     arguments = parser.parse_args(argv)
     if arguments.command is None:
@@ -169,6 +170,7 @@ def _run(arguments: argparse.Namespace) -> int:
     from gdbench.study.runner import locations
 
     specs = load_specs(arguments.spec)
+    _quiet_optuna()
     for spec in specs:
         study = run_study(
             spec, home=arguments.home, trials=arguments.trials, storage=arguments.storage,
@@ -183,12 +185,20 @@ def _run(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_optuna() -> None:
+    """Optuna's per-study info lines would interleave with the progress bar."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
 def _worker(arguments: argparse.Namespace) -> int:
     _check_positive("--trials", arguments.trials)
     from gdbench.study import load_specs
     from gdbench.study.runner import run_worker
 
     specs = load_specs(arguments.spec)
+    _quiet_optuna()
     if arguments.study is not None:
         specs = [spec for spec in specs if spec.name == arguments.study]
         if not specs:
@@ -224,7 +234,7 @@ def _report(arguments: argparse.Namespace) -> int:
     if storage.startswith("sqlite:///") and not Path(storage[len("sqlite:///"):]).is_file():
         raise CommandError(f"no Optuna storage at {storage[len('sqlite:///'):]}; "
                            "pass --home or --storage")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    _quiet_optuna()
     names = [summary.study_name for summary in optuna.get_all_study_summaries(storage)]
     if arguments.study not in names:
         raise CommandError(f"no study named {arguments.study!r} in {storage}; "

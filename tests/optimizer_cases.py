@@ -20,12 +20,17 @@ class OptimizerRow:
         defaults: every keyword of DESIGN.md's table with its default value.
         variants: keyword sets besides the defaults; each is merged over
             ``defaults``.
+        averaged: the decay keywords ρ of moving averages ρ a + (1 − ρ) x.
         bias_corrected: the decay keywords β whose moments the rule divides by
-            1 − βᵗ (float32 loses precision there when β is close to 1).
+            1 − βᵗ.
+
+    ``averaged`` and ``bias_corrected`` say where float32 loses precision
+    when a decay is close to 1: 1 − ρ and 1 − βᵗ cancel.
     """
 
     defaults: dict[str, Any]
     variants: tuple[dict[str, Any], ...]
+    averaged: tuple[str, ...] = ()
     bias_corrected: tuple[str, ...] = ()
 
 
@@ -69,6 +74,7 @@ OPTIMIZERS: dict[str, OptimizerRow] = {
             {"learning_rate": 0.01, "rho": 0.999, "epsilon": 1e-3},
             {"learning_rate": 0.003, "rho": 0.5},
         ),
+        averaged=("rho",),
     ),
     "adadelta": OptimizerRow(
         defaults={"learning_rate": 1.0, "rho": 0.95, "epsilon": 1e-6},
@@ -76,6 +82,7 @@ OPTIMIZERS: dict[str, OptimizerRow] = {
             {"rho": 0.999, "epsilon": 1e-3},
             {"learning_rate": 0.5, "rho": 0.5, "epsilon": 1e-8},
         ),
+        averaged=("rho",),
     ),
     "adam": OptimizerRow(
         defaults={**_ADAM_DEFAULTS, "bias_correction": True},
@@ -83,24 +90,30 @@ OPTIMIZERS: dict[str, OptimizerRow] = {
             {**_ADAM_LIKE_VARIANTS[0], "bias_correction": False},
             _ADAM_LIKE_VARIANTS[1],
         ),
+        averaged=("beta_1", "beta_2"),
         bias_corrected=("beta_1", "beta_2"),
     ),
     "adamax": OptimizerRow(
         defaults={**_ADAM_DEFAULTS, "learning_rate": 0.002},
         variants=_ADAM_LIKE_VARIANTS,
+        averaged=("beta_1",),
         bias_corrected=("beta_1",),
     ),
     "nadam": OptimizerRow(
         defaults=dict(_ADAM_DEFAULTS), variants=_ADAM_LIKE_VARIANTS,
+        averaged=("beta_1", "beta_2"),
         bias_corrected=("beta_1", "beta_2"),
     ),
-    "amsgrad": OptimizerRow(defaults=dict(_ADAM_DEFAULTS), variants=_ADAM_LIKE_VARIANTS),
+    "amsgrad": OptimizerRow(
+        defaults=dict(_ADAM_DEFAULTS), variants=_ADAM_LIKE_VARIANTS, averaged=("beta_1", "beta_2")
+    ),
     "adamw": OptimizerRow(
         defaults={**_ADAM_DEFAULTS, "weight_decay": 0.01},
         variants=(
             {**_ADAM_LIKE_VARIANTS[0], "weight_decay": 0.1},
             {**_ADAM_LIKE_VARIANTS[1], "weight_decay": 2.0},
         ),
+        averaged=("beta_1", "beta_2"),
         bias_corrected=("beta_1", "beta_2"),
     ),
     "maxprop": OptimizerRow(
@@ -160,6 +173,11 @@ class OptimizerCase:
     def rule_hyperparameters(self) -> dict[str, Any]:
         """The hyperparameters other than η, as the reference rules take them."""
         return {k: v for k, v in self.hyperparameters.items() if k != "learning_rate"}
+
+    @property
+    def averaged_decays(self) -> list[float]:
+        """The values of the moving averages' decays ρ in this case."""
+        return [float(self.hyperparameters[k]) for k in OPTIMIZERS[self.name].averaged]
 
     @property
     def bias_corrected_decays(self) -> list[float]:

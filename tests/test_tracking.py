@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ def run_three_trials(tracker: StudyTracker, figure: Path | None = None) -> list[
             if figure is not None:
                 trial.log_figure(figure, "loss_curve")
         if state == "COMPLETE":
-            trial.finish(state, value=0.25, metrics={"test_accuracy": 0.75})
+            trial.finish(state, value=0.25, metrics={"test_accuracy": 0.75, **losses})
         else:
             trial.finish(state, reason=f"{state.lower()} at epoch {epochs - 1}")
         trials.append(trial)
@@ -180,6 +181,32 @@ def test_workers_creating_the_parent_at_once_agree_on_the_oldest(
     assert len(children) == 1
 
 
+def test_trials_in_threads_keep_their_own_runs(tracking_uri: str) -> None:
+    tracker = StudyTracker(study_name="threads", tracking_uri=tracking_uri, tensorboard_dir=None)
+    tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
+
+    def trial(number: int) -> str:
+        with tracker.start_trial(number, trial_params(number % 3)) as tracked:
+            for epoch in range(5):
+                tracked.log_epoch(epoch, {"loss": number + epoch / 10})
+            tracked.finish("COMPLETE", value=float(number))
+        return tracked.run_id  # type: ignore[return-value]
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        run_ids = list(pool.map(trial, range(6)))
+    tracker.finish()
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    _, children = study_runs(tracking_uri, "threads")
+    assert sorted(run.info.run_id for run in children) == sorted(run_ids)
+    for number, run_id in enumerate(run_ids):
+        run = client.get_run(run_id)
+        assert run.data.tags["gdbench.trial_number"] == str(number)
+        assert run.data.metrics["objective"] == number
+        history = sorted(client.get_metric_history(run_id, "loss"), key=lambda m: m.step)
+        assert [m.value for m in history] == [number + epoch / 10 for epoch in range(5)]
+
+
 def test_trial_block_that_raises_fails_the_run(tracking_uri: str) -> None:
     tracker = StudyTracker(study_name="raises", tracking_uri=tracking_uri, tensorboard_dir=None)
     tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
@@ -271,8 +298,10 @@ def test_tracker_without_backends_checks_arguments_and_writes_nothing(tmp_path: 
         tracker.start_trial(0, {"momentum": 0.9})
     with pytest.raises(ValueError, match=r"params\['schedule'\]: 'linear' is not one of the"):
         tracker.start_trial(0, {**trial_params(0), "schedule": "linear"})
-    with pytest.raises(ValueError, match=r"params\['learning_rate'\]: 1.0 is outside the declared"):
-        tracker.start_trial(0, {**trial_params(0), "learning_rate": 1.0})
+    with pytest.raises(ValueError, match=r"params\['amsgrad'\]: 1 is not one of the"):
+        tracker.start_trial(0, {**trial_params(0), "amsgrad": 1})
+    with pytest.raises(ValueError, match=r"params\['learning_rate'\]: expected a number"):
+        tracker.start_trial(0, {**trial_params(0), "learning_rate": "0.1"})
     with pytest.raises(ValueError, match=r"params\['decay_steps'\]: expected an integer"):
         tracker.start_trial(0, {**trial_params(0), "decay_steps": 12.5})
     with pytest.raises(ValueError, match="number: expected an integer >= 0"):

@@ -109,7 +109,7 @@ class TrialSetup:
     """One trial's optimizer and schedule, every value set.
 
     Attributes:
-        optimizer: the optimizer's name.
+        optimizer: the optimizer's registered name.
         optimizer_values: η (``learning_rate``) and every hyperparameter of
             the optimizer, searched, fixed or at its default.
         schedule: the schedule's name, or ``None`` for a constant η.
@@ -117,6 +117,8 @@ class TrialSetup:
             derived parameters), resolved.
         target: ``warmup`` only: the target schedule's name, or ``None``.
         target_values: the target's parameter values.
+        label: the optimizer's label in the study (its name unless the spec
+            compares variants of one algorithm).
     """
 
     optimizer: str
@@ -125,6 +127,12 @@ class TrialSetup:
     schedule_values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     target: str | None = None
     target_values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    label: str = ""
+
+    @property
+    def optimizer_label(self) -> str:
+        """The optimizer's label in the study."""
+        return self.label or self.optimizer
 
     @property
     def learning_rate(self) -> float:
@@ -160,7 +168,7 @@ class TrialSetup:
 
     def hyperparameters(self) -> dict[str, Any]:
         """Every value of the trial by its tracked name (see the module docstring)."""
-        values: dict[str, Any] = {"optimizer": self.optimizer, **self.optimizer_values,
+        values: dict[str, Any] = {"optimizer": self.optimizer_label, **self.optimizer_values,
                                   "schedule": self.schedule or NO_SCHEDULE}
         values.update({f"schedule.{k}": v for k, v in self.schedule_values.items()})
         if self.target is not None:
@@ -204,14 +212,14 @@ def suggest(trial: Suggester, spec: Any, total_steps: int) -> TrialSetup:
         total_steps: the trial's optimizer steps, epochs × steps per epoch
             (sizes the schedules).
     """
-    names = [optimizer.name for optimizer in spec.optimizers]
-    name = trial.suggest_categorical("optimizer", names) if len(names) > 1 else names[0]
-    optimizer = spec.optimizers[names.index(name)]
-    prefix = f"{name}." if len(names) > 1 else ""
-    optimizer_values = {**optimizer_defaults(name),
+    labels = [optimizer.label for optimizer in spec.optimizers]
+    label = trial.suggest_categorical("optimizer", labels) if len(labels) > 1 else labels[0]
+    optimizer = spec.optimizers[labels.index(label)]
+    prefix = f"{label}." if len(labels) > 1 else ""
+    optimizer_values = {**optimizer_defaults(optimizer.name),
                         **_sample(optimizer.space, trial, prefix, total_steps)}
     if not spec.schedules:
-        return TrialSetup(optimizer=name, optimizer_values=optimizer_values)
+        return TrialSetup(optimizer=optimizer.name, optimizer_values=optimizer_values, label=label)
 
     schedule_names = [schedule.name for schedule in spec.schedules]
     schedule_name = (trial.suggest_categorical("schedule", schedule_names)
@@ -223,8 +231,9 @@ def suggest(trial: Suggester, spec: Any, total_steps: int) -> TrialSetup:
     if schedule.target is not None:
         target = schedule.target.name
         target_values = _sample(schedule.target.space, trial, f"{prefix}target.", total_steps)
-    return TrialSetup(optimizer=name, optimizer_values=optimizer_values, schedule=schedule_name,
-                      schedule_values=schedule_values, target=target, target_values=target_values)
+    return TrialSetup(optimizer=optimizer.name, optimizer_values=optimizer_values,
+                      schedule=schedule_name, schedule_values=schedule_values, target=target,
+                      target_values=target_values, label=label)
 
 
 def _named_spaces(spec: Any) -> list[tuple[str, str, Mapping[str, Domain]]]:
@@ -232,7 +241,7 @@ def _named_spaces(spec: Any) -> list[tuple[str, str, Mapping[str, Domain]]]:
     found = []
     several = len(spec.optimizers) > 1
     for optimizer in spec.optimizers:
-        found.append((f"{optimizer.name}." if several else "", "", optimizer.space))
+        found.append((f"{optimizer.label}." if several else "", "", optimizer.space))
     several = len(spec.schedules) > 1
     for schedule in spec.schedules:
         prefix = f"{schedule.name}." if several else "schedule."
@@ -250,7 +259,7 @@ def parameter_grid(spec: Any) -> dict[str, list[Any]]:
     """
     grid: dict[str, list[Any]] = {}
     if len(spec.optimizers) > 1:
-        grid["optimizer"] = [optimizer.name for optimizer in spec.optimizers]
+        grid["optimizer"] = [optimizer.label for optimizer in spec.optimizers]
     if len(spec.schedules) > 1:
         grid["schedule"] = [schedule.name for schedule in spec.schedules]
     for prefix, _, space in _named_spaces(spec):
@@ -272,7 +281,7 @@ def tracked_domains(spec: Any, total_steps: int) -> dict[str, list[Domain]]:
         total_steps: the trial's optimizer steps (sizes the schedules).
     """
     domains: dict[str, list[Domain]] = {
-        "optimizer": [spaces.Choice(tuple(o.name for o in spec.optimizers))],
+        "optimizer": [spaces.Choice(tuple(o.label for o in spec.optimizers))],
         "schedule": [spaces.Choice(tuple(s.name for s in spec.schedules) or (NO_SCHEDULE,))],
     }
     for optimizer in spec.optimizers:

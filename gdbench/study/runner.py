@@ -320,11 +320,23 @@ def _storage(url: str) -> optuna.storages.BaseStorage:
     return storage
 
 
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, less its ``study.stop()`` once the grid is covered.
+
+    That call is meant for ``study.optimize`` and raises under ask-and-tell;
+    the runner caps the budget at the grid's size instead.
+    """
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        del study, trial, state, values
+
+
 def _sampler(spec: StudySpec, seed_offset: int) -> optuna.samplers.BaseSampler:
     sampler_class, _ = SAMPLERS[spec.sampler.name]
     seed = spec.sampler.seed + seed_offset
     if spec.sampler.name == "grid":
-        return sampler_class(build.parameter_grid(spec), seed=seed)
+        return _GridSampler(build.parameter_grid(spec), seed=seed)
     return sampler_class(seed=seed, **spec.sampler.options)
 
 
@@ -332,7 +344,7 @@ def _summary(spec: StudySpec) -> str:
     return json.dumps({
         "task": spec.task.name, "task_options": {k: build._trackable(v) for k, v in spec.task.options.items()},
         "metric": spec.objective.metric, "direction": spec.objective.direction,
-        "optimizers": [o.name for o in spec.optimizers],
+        "optimizers": [o.label for o in spec.optimizers],
         "schedules": [s.name for s in spec.schedules],
         "source": str(spec.source) if spec.source else None,
     })
@@ -406,7 +418,7 @@ def _start_tracker(spec: StudySpec, where: Locations, context: _Context) -> Stud
             **context.study_params, "objective": spec.objective.metric,
             "direction": spec.objective.direction, "sampler": spec.sampler.name,
             "pruner": spec.pruner.name, "trials": spec.trials,
-            "optimizers": ",".join(o.name for o in spec.optimizers),
+            "optimizers": ",".join(o.label for o in spec.optimizers),
             "schedules": ",".join(s.name for s in spec.schedules) or build.NO_SCHEDULE,
         },
         tags={"gdbench.spec": str(spec.source) if spec.source else "",
@@ -507,6 +519,8 @@ class _Loop:
         self.maximize = spec.objective.direction == "maximize"
         self.draws_figures = draws_figures
         self.figure_dir = Path(tempfile.mkdtemp(prefix="gdbench-figures-"))
+        self.tracked: set[int] = set()
+        self.told: set[int] = set()
 
     # -- the loop -----------------------------------------------------------
 
@@ -530,7 +544,7 @@ class _Loop:
 
     def ask(self, count: int) -> list[optuna.Trial]:
         """``count`` new trials, the compared optimizers and schedules taking turns when balanced."""
-        combos = [(o.name, s.name if s else None) for o in self.spec.optimizers
+        combos = [(o.label, s.name if s else None) for o in self.spec.optimizers
                   for s in (self.spec.schedules or (None,))]
         if self.spec.balance and len(combos) > 1 and self.spec.sampler.name != "grid":
             counts = dict.fromkeys(combos, 0)
@@ -562,6 +576,7 @@ class _Loop:
             frozen = self.study.tell(trial, value)
         else:
             frozen = self.study.tell(trial, state=state)
+        self.told.add(trial.number)
         self.progress.refresh()
         if state == TrialState.FAIL:
             logger.warning("trial %d failed: %s", trial.number, reason)
@@ -572,8 +587,22 @@ class _Loop:
         trial.set_user_attr(report.HYPERPARAMETERS_ATTR, setup.hyperparameters())
         trial.set_user_attr(SETUP_ATTR, setup.to_json())
         trial.set_user_attr(TRACKED_ATTR, True)
+        self.tracked.add(trial.number)
         return self.tracker.start_trial(
             trial.number, {**self.context.study_params, **setup.hyperparameters()})
+
+    def fail_interrupted(self, trial: optuna.Trial, setup: TrialSetup | None) -> None:
+        """Fail a trial that an interrupt stopped (or kept from starting), tracker run included."""
+        reason = "interrupted (KeyboardInterrupt)"
+        if trial.number not in self.tracked:
+            params = dict(self.context.study_params)
+            if setup is not None:
+                trial.set_user_attr(report.HYPERPARAMETERS_ATTR, setup.hyperparameters())
+                params.update(setup.hyperparameters())
+            trial.set_user_attr(TRACKED_ATTR, True)
+            self.tracked.add(trial.number)
+            self.tracker.start_trial(trial.number, params).finish("FAIL", reason=reason)
+        self.tell(trial, TrialState.FAIL, reason=reason)
 
     def figure_worthy(self, values: Sequence[float]) -> list[bool]:
         """Which of ``values`` (new trials' objectives) rank among the best
@@ -602,12 +631,14 @@ class _Loop:
 
     def run_single(self) -> None:
         (trial,) = self.ask(1)
-        setup = build.suggest(trial, self.spec, self.context.total_steps)
+        setup = None
         try:
+            setup = build.suggest(trial, self.spec, self.context.total_steps)
             with self.start_tracking(trial, setup) as tracked:
                 self.train_single(trial, setup, tracked)
         except KeyboardInterrupt:
-            self.tell(trial, TrialState.FAIL, reason="interrupted (KeyboardInterrupt)")
+            if trial.number not in self.told:
+                self.fail_interrupted(trial, setup)
             raise
 
     def train_single(self, trial: optuna.Trial, setup: TrialSetup, tracked: TrialTracker) -> None:
@@ -644,9 +675,10 @@ class _Loop:
 
     def run_batch(self, count: int) -> None:
         trials = self.ask(count)
-        told: set[int] = set()
+        setups: list[TrialSetup] = []
         try:
-            setups = [build.suggest(trial, self.spec, self.context.total_steps) for trial in trials]
+            for trial in trials:
+                setups.append(build.suggest(trial, self.spec, self.context.total_steps))
             for group in _groups(setups):
                 members = [(trials[index], setups[index]) for index in group]
                 if setups[group[0]].target is not None:
@@ -655,16 +687,15 @@ class _Loop:
                     for trial, setup in members:
                         with self.start_tracking(trial, setup) as tracked:
                             self.train_single(trial, setup, tracked)
-                        told.add(trial.number)
                     continue
-                self.train_group(members, told)
+                self.train_group(members)
         except KeyboardInterrupt:
-            for trial in trials:
-                if trial.number not in told:
-                    self.tell(trial, TrialState.FAIL, reason="interrupted (KeyboardInterrupt)")
+            for index, trial in enumerate(trials):
+                if trial.number not in self.told:
+                    self.fail_interrupted(trial, setups[index] if index < len(setups) else None)
             raise
 
-    def train_group(self, members: list[tuple[optuna.Trial, TrialSetup]], told: set[int]) -> None:
+    def train_group(self, members: list[tuple[optuna.Trial, TrialSetup]]) -> None:
         """Train trials sharing optimizer and schedule as one population, then tell and track each."""
         from gdbench.tasks.population import fit_population
 
@@ -690,13 +721,11 @@ class _Loop:
                 with self.start_tracking(trial, setup) as tracked:
                     tracked.finish("FAIL", reason=reason)
                 self.tell(trial, TrialState.FAIL, reason=reason)
-                told.add(trial.number)
             return
         fits = [result.trial(index) for index in range(len(members))]
         worthy = self.figure_worthy([fit.history["loss"][-1] for fit in fits])
         for (trial, setup), fit, figures in zip(members, fits, worthy):
             self.finish_population_trial(trial, setup, fit, figures)
-            told.add(trial.number)
 
     def finish_population_trial(self, trial: optuna.Trial, setup: TrialSetup,
                                 fit: gdbench.tasks.FitResult, figures: bool) -> None:
@@ -803,7 +832,7 @@ def _best_by_label(spec: StudySpec, study: optuna.Study) -> dict[str, FrozenTria
         setup = TrialSetup.from_json(trial.user_attrs[SETUP_ATTR])
         parts = []
         if spec.compares_optimizers or not spec.compares_schedules:
-            parts.append(setup.optimizer)
+            parts.append(setup.optimizer_label)
         if spec.compares_schedules:
             parts.append(setup.schedule or build.NO_SCHEDULE)
         label = " + ".join(parts)

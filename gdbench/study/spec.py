@@ -160,10 +160,17 @@ class OptimizerSpec:
         name: a registered optimizer name.
         space: keyword → domain (fixed or searched); keywords absent keep
             the optimizer's defaults.
+        label: what the study calls it: the name, unless the spec compares
+            variants of one algorithm (``label = "adam_no_bc"``).
     """
 
     name: str
     space: Mapping[str, Domain]
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -511,12 +518,18 @@ class _Reader:
             if not isinstance(listed, list) or not listed:
                 raise self.error(field, f"expected a non-empty list of optimizer names, got {listed!r}")
             entries = [(item, _join(field, index)) for index, item in enumerate(listed)]
-        result = []
+        result: list[OptimizerSpec] = []
         for value, field in entries:
             name, own, _ = self.named(value, field, registered, "optimizer")
-            if any(spec.name == name for spec in result):
-                raise self.error(field, f"{name!r} is listed twice")
-            result.append(self.optimizer(name, own, field, search, _join(prefix, "search"), tune))
+            label = own.pop("label", name)
+            if not isinstance(label, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_\-]*", label):
+                raise self.error(_join(field, "label"),
+                                 f"expected a name of letters, digits, '_' and '-', got {label!r}")
+            if any(spec.label == label for spec in result):
+                raise self.error(field, f"{label!r} is listed twice; to compare variants of one "
+                                        "optimizer give each a distinct label = \"...\"")
+            spec = self.optimizer(name, own, field, search, _join(prefix, "search"), tune)
+            result.append(dataclasses.replace(spec, label=label))
         return tuple(result)
 
     def optimizer(self, name: str, own: dict[str, Any], field: str, search: dict[str, Any],
@@ -524,7 +537,7 @@ class _Reader:
         optimizer_class = gdbench.optimizers.REGISTRY[name]
         accepted = [keyword for keyword in optimizer_class.keywords() if keyword != "name"]
         defaults = _signature_defaults(optimizer_class.__init__)
-        self.check_keys(own, accepted, field)
+        self.check_keys(own, accepted + ["label"], field)
         default_space = spaces.OPTIMIZER_SPACES.get(name, {})
         space: dict[str, Domain] = {
             keyword: domain for keyword, domain in default_space.items()
@@ -812,7 +825,7 @@ def _candidates(domain: Domain, field: str) -> list[tuple[Any, str]]:
 def _searched_domains(spec: StudySpec) -> list[tuple[str, Domain]]:
     found: list[tuple[str, Domain]] = []
     for optimizer in spec.optimizers:
-        found += [(f"{optimizer.name}.{k}", d) for k, d in optimizer.space.items() if d.searched]
+        found += [(f"{optimizer.label}.{k}", d) for k, d in optimizer.space.items() if d.searched]
     stack = list(spec.schedules)
     while stack:
         schedule = stack.pop()

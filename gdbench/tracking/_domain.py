@@ -65,21 +65,23 @@ class HParamDomain:
         return self.low != self.high
 
     def check(self, name: str, value: HParamValue) -> None:
-        """Refuse a value outside the domain.
+        """Refuse a value that does not fit the domain.
 
-        TensorBoard's HParams dashboard hides a session whose categorical value
-        is not among the declared choices, so a mismatch is an error here.
+        A categorical value must be one of the choices: TensorBoard's HParams
+        dashboard hides a session whose value is not among them. An interval
+        takes any number (a value a rounding away from a bound is no error);
+        an ``"int"`` interval takes only integral ones.
 
         Args:
             name: the hyperparameter's name, for the message.
             value: the trial's value.
 
         Raises:
-            ValueError: ``value`` is not in the domain; the message names
-                ``name`` and the domain.
+            ValueError: ``value`` does not fit; the message names ``name`` and
+                the domain.
         """
         if self.kind == "categorical":
-            if not any(value == c and type(value) is type(c) for c in self.choices):
+            if not any(_same_choice(value, choice) for choice in self.choices):
                 raise ValueError(
                     f"{name}: {value!r} is not one of the declared choices {list(self.choices)}"
                 )
@@ -88,8 +90,6 @@ class HParamDomain:
             raise ValueError(
                 f"{name}: expected a number in [{self.low}, {self.high}], got {value!r}"
             )
-        if not self.low <= value <= self.high:  # type: ignore[operator]
-            raise ValueError(f"{name}: {value!r} is outside the declared [{self.low}, {self.high}]")
         if self.kind == "int" and value != int(value):
             raise ValueError(f"{name}: expected an integer, got {value!r}")
 
@@ -117,6 +117,11 @@ class HParamDomain:
             raise ValueError(f"low, high: expected low <= high, got low={low!r} > high={high!r}")
         if self.log and low <= 0:
             raise ValueError(f"low: a log-scale domain needs low > 0, got {low!r}")
+
+
+def _same_choice(value: HParamValue, choice: HParamValue) -> bool:
+    """Equal, and not merely as ``True == 1``."""
+    return value == choice and isinstance(value, bool) == isinstance(choice, bool)
 
 
 def _bound(name: str, value: object, kind: str) -> float:

@@ -104,7 +104,7 @@ class MlflowStudy:
             run_name=f"trial-{number}",
             tags={
                 **tags,
-
+                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
                 STUDY_TAG: self.study_name,
                 ROLE_TAG: "trial",
                 TRIAL_NUMBER_TAG: str(number),

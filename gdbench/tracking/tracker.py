@@ -301,6 +301,7 @@ class TrialTracker:
         self._mlflow = mlflow_trial
         self._tensorboard = tensorboard_trial
         self._last_epoch = 0
+        self._last_epoch_metrics: dict[str, float] = {}
 
     def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
         """Record one epoch's metrics (loss, accuracy, learning rate…).
@@ -316,6 +317,7 @@ class TrialTracker:
         epoch = _check_step("epoch", epoch)
         values = _check_metrics("metrics", metrics)
         self._last_epoch = epoch
+        self._last_epoch_metrics = values
         if self._tensorboard is not None:
             self._tensorboard.log_scalars(epoch, values)
         if self._mlflow is not None:
@@ -375,7 +377,9 @@ class TrialTracker:
                 session as a success (complete) or a failure (the others).
             value: the objective value returned to the study, logged as
                 :data:`OBJECTIVE_METRIC`.
-            metrics: final metrics (test accuracy, best validation loss…).
+            metrics: final metrics (test accuracy, best validation loss…),
+                logged at the last epoch's step; one equal to that epoch's
+                value of the same name is not logged twice.
             reason: why the trial was pruned or failed (tag ``gdbench.reason``
                 in MLflow, text ``reason`` in TensorBoard).
 
@@ -389,24 +393,27 @@ class TrialTracker:
         values = _check_metrics("metrics", metrics or {})
         if value is not None:
             values[OBJECTIVE_METRIC] = _number("value", value)
+        # A final metric equal to the last epoch's is already logged at that step.
+        values = {
+            key: number for key, number in values.items()
+            if self._last_epoch_metrics.get(key) != number
+        }
         if reason is not None and not isinstance(reason, str):
             raise ValueError(f"reason: expected a string or None, got {reason!r}")
         self.state = state
-        tags = {"state": state}
+        texts = {"state": state}
         if reason:
-            tags["reason"] = reason[:MAX_REASON_LENGTH]
+            texts["reason"] = reason[:MAX_REASON_LENGTH]
         try:
             if self._mlflow is not None:
-                self._mlflow.finish(
-                    TRIAL_STATES[state],
-                    self._last_epoch,
-                    values,
-                    {f"gdbench.{key}": text for key, text in tags.items()},
-                )
+                tags = {STATE_TAG: state}
+                if reason:
+                    tags[REASON_TAG] = texts["reason"]
+                self._mlflow.finish(TRIAL_STATES[state], self._last_epoch, values, tags)
         finally:
             if self._tensorboard is not None:
                 self._tensorboard.finish(
-                    self._last_epoch, values, tags, success=state == "COMPLETE"
+                    self._last_epoch, values, texts, success=state == "COMPLETE"
                 )
 
     def __enter__(self) -> TrialTracker:
