@@ -396,6 +396,8 @@ def _ui(arguments: argparse.Namespace) -> int:
     for tool, port, _ in processes:
         print(f"{tool:<17} http://127.0.0.1:{port}")
     print("Ctrl-C stops them all.", flush=True)
+    # A service manager (or `kill`) stops with SIGTERM: the dashboards go with it.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         running = list(processes)
         while running:
@@ -409,6 +411,11 @@ def _ui(arguments: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _stop(processes)
         return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    del signum, frame
+    raise KeyboardInterrupt
 
 
 def _stop(processes: list[tuple[str, int, subprocess.Popen[bytes]]]) -> None:

@@ -11,9 +11,10 @@ the cache lives in this module, which Python imports once.
 Run as a script, the module is a ``gdbench worker`` that stalls on purpose,
 so that a test can kill it in the middle of a trial::
 
-    python tests/servers.py --stall-at 3 --stall-file F -- worker --study S --storage URL ...
+    python tests/servers.py --stall-at 2 --stall-file F -- worker SPEC --storage URL ...
 
-The worker's third trial writes its number to F, then sleeps until killed.
+The worker's second trial writes its number to F at its third epoch, then
+sleeps until killed.
 """
 
 from __future__ import annotations
@@ -106,15 +107,32 @@ def wait_until(what: str, ready: Callable[[], bool], process: subprocess.Popen[b
 
 def stop_process(process: subprocess.Popen[bytes], first_signal: int = signal.SIGTERM,
                  grace_s: float = 15.0) -> None:
-    """Send ``first_signal``, wait ``grace_s``, then kill; reap the process either way."""
-    if process.poll() is None:
+    """Send ``first_signal``, wait ``grace_s``, then kill; reap the process either way.
+
+    A process started in its own session (``start_new_session=True``) is
+    signalled with its whole group: ``mlflow server`` runs its web server
+    as a child process.
+    """
+    own_group = os.getpgid(process.pid) == process.pid if process.poll() is None else False
+
+    def send(signal_number: int) -> None:
         with contextlib.suppress(ProcessLookupError):
-            process.send_signal(first_signal)
+            if own_group:
+                os.killpg(process.pid, signal_number)
+            else:
+                process.send_signal(signal_number)
+
+    if process.poll() is None:
+        send(first_signal)
         try:
             process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
-            process.kill()
+            send(signal.SIGKILL)
             process.wait()
+    if own_group:
+        # The group's other members (the web server's workers) may outlive its leader.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def http_ok(url: str, host: str | None = None) -> bool:
@@ -176,7 +194,6 @@ def start_postgres(stack: Stack, binaries: Path) -> None:
     folder = stack.root / "postgres"
     folder.mkdir()
     if os.geteuid() == 0:
-        shutil.chown(stack.root, "postgres", "postgres")
         shutil.chown(folder, "postgres", "postgres")
     data, log = folder / "data", folder / "server.log"
     subprocess.run(
@@ -202,12 +219,13 @@ def start_postgres(stack: Stack, binaries: Path) -> None:
     import psycopg2
 
     def accepts() -> bool:
-        with contextlib.closing(psycopg2.connect(host="127.0.0.1", port=port, user="gdbench",
-                                                 dbname="postgres", connect_timeout=3)) as db:
-            db.autocommit = True
-            with db.cursor() as cursor:
-                cursor.execute("SELECT 1")
-        return True
+        try:
+            with contextlib.closing(psycopg2.connect(host="127.0.0.1", port=port, user="gdbench",
+                                                     dbname="postgres", connect_timeout=3)):
+                return True
+        except psycopg2.OperationalError:
+            # Refused, or "the database system is starting up".
+            return False
 
     wait_until("postgres", accepts, process, log)
     with contextlib.closing(psycopg2.connect(host="127.0.0.1", port=port, user="gdbench",
@@ -216,7 +234,7 @@ def start_postgres(stack: Stack, binaries: Path) -> None:
         with db.cursor() as cursor:
             cursor.execute("CREATE DATABASE optuna")
             cursor.execute("CREATE DATABASE mlflow")
-    stack.postgres_url = f"postgresql://gdbench@127.0.0.1:{port}/optuna"
+    stack.postgres_url = f"postgresql+psycopg2://gdbench@127.0.0.1:{port}/optuna"
 
 
 def compose_allowed_hosts() -> list[str]:
@@ -327,6 +345,106 @@ def cached(key: str, build: Callable[[], Any]) -> Any:
     return _shared[key]
 
 
+# -- workers ----------------------------------------------------------------------
+
+#: A toy study: 30 epochs of Adam on Rosenbrock's valley, a fraction of a second a trial.
+TOY_SPEC = """\
+name = "{name}"
+task = "rosenbrock"
+optimizer = "adam"
+epochs = 30
+trials = {trials}
+sampler = "random"
+pruner = "none"
+population = false
+
+[search]
+learning_rate = {{low = 0.001, high = 0.1}}
+"""
+
+#: Heartbeats every second, dead after three: the tests wait seconds, not minutes.
+HEARTBEAT_ARGS = ("--heartbeat-interval", "1", "--grace-period", "3")
+
+
+def write_toy_spec(stack: Stack, name: str, trials: int) -> Path:
+    """A toy study's spec file in the stack's folder."""
+    path = stack.root / f"{name}.toml"
+    path.write_text(TOY_SPEC.format(name=name, trials=trials))
+    return path
+
+
+def worker_environment() -> dict[str, str]:
+    """The environment of a worker process: quiet TensorFlow, on the CPU."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow",
+            "MPLBACKEND": "Agg", "CUDA_VISIBLE_DEVICES": ""}
+
+
+def worker_command(stack: Stack, spec_path: Path) -> list[str]:
+    """``gdbench worker`` on the stack's PostgreSQL, MLflow server and TensorBoard folder."""
+    return ["worker", str(spec_path), "--storage", stack.postgres_url,
+            "--tracking-uri", stack.mlflow_uri, "--home", str(stack.home), *HEARTBEAT_ARGS]
+
+
+def start_worker(stack: Stack, arguments: Sequence[str], log: Path,
+                 runner: Sequence[str] = ("-m", "gdbench.study.worker")) -> subprocess.Popen[bytes]:
+    """One worker process, its output in ``log``."""
+    with open(log, "wb") as log_file:
+        return subprocess.Popen([sys.executable, *runner, *arguments], stdout=log_file,
+                                stderr=subprocess.STDOUT, cwd=stack.root, env=worker_environment())
+
+
+def wait_for_workers(processes: Sequence[subprocess.Popen[bytes]], logs: Sequence[Path],
+                     timeout_s: float) -> None:
+    """Wait for every worker; fail with the logs of any that failed or hung (and kill it)."""
+    deadline = time.monotonic() + timeout_s
+    failures = []
+    for process, log in zip(processes, logs):
+        try:
+            process.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            stop_process(process)
+            failures.append(f"{log.name} still running after {timeout_s:.0f} s")
+        if process.returncode:
+            failures.append(f"{log.name} exited with status {process.returncode}")
+    if failures:
+        tails = "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}" for log in logs)
+        raise AssertionError("; ".join(failures) + "\n" + tails)
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyRun:
+    """A study that several workers ran to its budget on the stack.
+
+    Attributes:
+        name: the study's name.
+        budget: its trial budget.
+        workers: the worker processes' ids.
+        seconds: wall time from the first worker's start to the last one's end.
+    """
+
+    name: str
+    budget: int
+    workers: tuple[int, ...]
+    seconds: float
+
+
+def three_worker_study(stack: Stack) -> StudyRun:
+    """Study ``three_workers``: created once, then three workers on a budget of 30 trials."""
+    from gdbench.study import load_spec
+    from gdbench.study.worker import create_study
+
+    name, budget = "three_workers", 30
+    spec_path = write_toy_spec(stack, name, budget)
+    create_study(load_spec(spec_path), stack.postgres_url, home=stack.home,
+                 tracking_uri=stack.mlflow_uri)
+    logs = [stack.root / f"{name}-worker-{index}.log" for index in range(3)]
+    started = time.monotonic()
+    processes = [start_worker(stack, worker_command(stack, spec_path), log) for log in logs]
+    wait_for_workers(processes, logs, timeout_s=240)
+    return StudyRun(name=name, budget=budget, workers=tuple(p.pid for p in processes),
+                    seconds=time.monotonic() - started)
+
+
 # -- a worker that stalls on purpose -----------------------------------------------
 
 
@@ -344,8 +462,7 @@ def _stalling_main(argv: Sequence[str]) -> int:
     if gdbench_args[:1] == ["--"]:
         gdbench_args = gdbench_args[1:]
 
-    from gdbench import cli
-    from gdbench.study import runner
+    from gdbench.study import runner, worker
 
     started: list[int] = []
     original = runner.PruningCallback.on_epoch_end
@@ -361,7 +478,7 @@ def _stalling_main(argv: Sequence[str]) -> int:
             time.sleep(3600)
 
     runner.PruningCallback.on_epoch_end = on_epoch_end  # type: ignore[method-assign]
-    return cli.main(gdbench_args)
+    return worker.main(gdbench_args)
 
 
 if __name__ == "__main__":

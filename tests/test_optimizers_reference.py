@@ -135,13 +135,20 @@ def _learning_rate(case: OptimizerCase, kind: str) -> tuple[Any, Callable[[int],
     A constant η is exact: gdbench keeps it in float64 (Keras's built-ins round
     it to float32). Keras's schedules compute in float32, so a float64 model
     steps with a scheduled η rounded to float32: the reference is handed
-    exactly the schedule's values.
+    exactly the schedule's values, evaluated in graph mode like the
+    optimizer's (TensorFlow's float32 ``pow`` differs in its last bit between
+    eager and graph execution for a few steps).
     """
     if kind == "constant":
         return case.learning_rate, lambda step0: case.learning_rate
     schedule = _schedule(case.learning_rate)
-    rates = [float(schedule(step0)) for step0 in range(STEPS)]
-    return schedule, rates.__getitem__
+    return schedule, _graph_rates(case.learning_rate).__getitem__
+
+
+@functools.cache
+def _graph_rates(initial_learning_rate: float) -> list[float]:
+    evaluate = tf.function(_schedule(initial_learning_rate))
+    return [float(evaluate(tf.constant(step0, tf.int64))) for step0 in range(STEPS)]
 
 
 VARIABLES = [(sequence, dtype) for sequence in SEQUENCES for dtype in DTYPES]

@@ -16,11 +16,12 @@ initialised as the class initialises them, ``step`` counting from 1, the
 schedule evaluated at the 0-based iteration count, the same batches in the same
 order, and the per-epoch loss on all data at the parameters reached.
 
-Precision: everything here is float64, η included. Keras keeps a constant η in
-a variable of ``keras.config.floatx()`` and evaluates schedules in that dtype,
-so under the default floatx (float32) :meth:`ToyTask.fit` steps with η rounded
-to float32; the two then agree to about 1e-7 relative rather than to rounding
-of float64, as they do under ``keras.config.set_floatx("float64")``.
+Precision: everything here is float64, η included, as :meth:`ToyTask.fit`
+computes with a constant η (gdbench optimizers hold it in float64). Keras
+evaluates a schedule at the step cast to ``keras.config.floatx()``, though, so
+under the default float32 a scheduled :meth:`ToyTask.fit` steps with η computed
+in float32: the two then agree to about 1e-7 relative, and to float64 rounding
+under ``keras.config.set_floatx("float64")``.
 
     >>> import gdbench.tasks
     >>> from gdbench.tasks.population import fit_population
@@ -144,11 +145,11 @@ def fit_population(
     ``target``) is shared by the population. Keywords left out take the
     class's default.
 
-    Values are checked by the classes' own validation: each schedule row is
-    built once; the optimizer is built at the smallest and at the largest value
-    of every keyword, which checks each keyword's range exactly but a
-    constraint between two keywords (Rprop's ``min_step ≤ max_step``) only
-    at those two points.
+    Values are checked by the classes' own validation: the schedule is built
+    once per trial; the optimizer is built at the smallest and at the largest
+    value of every keyword, which checks each keyword's range exactly but a
+    constraint between two keywords (Rprop's ``min_step ≤ max_step``) only at
+    those two points.
 
     Args:
         task: a :class:`ToyTask` (its loss must broadcast over ``[K, P]``).
@@ -192,7 +193,7 @@ def fit_population(
     _check_learning_rate_source(hyperparameters, schedule_class)
     sequences = _sequence_keywords(schedule_class) if schedule_class is not None else set()
     size = _population_size({
-        **{name: value for name, value in hyperparameters.items()},
+        **hyperparameters,
         **{f"schedule_parameters.{field}": item
            for name, value in schedule_parameters.items()
            for field, item in _leaves(name, value, name in sequences)},
@@ -275,7 +276,7 @@ def _check_learning_rate_source(
 
 
 def _is_discrete(value: Any) -> bool:
-    """A value that selects a variant (a flag, a mode, a target schedule): never varied per trial."""
+    """A value that selects a variant (a flag, a mode, a target schedule), shared by all trials."""
     return value is None or isinstance(value, (bool, np.bool_, str)) or callable(value)
 
 
@@ -286,7 +287,9 @@ def _numeric(field: str, value: Any) -> np.ndarray:
     except (TypeError, ValueError):
         raise ValueError(f"{field}: expected a number or K numbers, got {value!r}") from None
     if array.ndim > 1:
-        raise ValueError(f"{field}: expected a number or K numbers (shape [K]), got shape {array.shape}")
+        raise ValueError(
+            f"{field}: expected a number or K numbers (shape [K]), got shape {array.shape}"
+        )
     return array
 
 
@@ -497,7 +500,9 @@ class _BatchLayout:
         return sum(self.run_lengths)
 
 
-def _batch_layout(task: ToyTask, batch_size: int, epochs: int) -> tuple[_BatchLayout, tuple[Any, ...]]:
+def _batch_layout(
+    task: ToyTask, batch_size: int, epochs: int
+) -> tuple[_BatchLayout, tuple[Any, ...]]:
     """The layout and, per run, the batches stacked as [epochs (or 1), run length, ...]."""
     per_epoch = [task.batches(batch_size, epoch) for epoch in range(epochs)]
     first = per_epoch[0]
@@ -644,7 +649,8 @@ def _training_loop(
 
 def _tensors(inputs: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        name: [tf.constant(item) for item in value] if isinstance(value, list) else tf.constant(value)
+        name: ([tf.constant(item) for item in value] if isinstance(value, list)
+               else tf.constant(value))
         for name, value in inputs.items()
     }
 

@@ -82,7 +82,8 @@ def random_search(
 
     def step(parameters: np.ndarray, batch: Any) -> tuple[np.ndarray, float]:
         direction = delta * directions.standard_normal(parameters.shape)
-        plus, minus = loss(np.stack([parameters + direction, parameters - direction]), batch).numpy()
+        probes = np.stack([parameters + direction, parameters - direction])
+        plus, minus = loss(probes, batch).numpy()
         return parameters - alpha * (plus - minus) * direction, alpha
 
     return _train(task, step, loss, epochs, batch_size)
@@ -122,7 +123,9 @@ def line_search(
     if isinstance(learning_rates, (str, bytes)) or not hasattr(learning_rates, "__len__") or not (
         len(learning_rates)
     ):
-        raise ValueError(f"learning_rates: expected a non-empty sequence of η > 0, got {learning_rates!r}")
+        raise ValueError(
+            f"learning_rates: expected a non-empty sequence of η > 0, got {learning_rates!r}"
+        )
     rates = np.array([
         _options.number(f"learning_rates[{index}]", rate, low=0.0, low_open=True)
         for index, rate in enumerate(learning_rates)

@@ -1,0 +1,121 @@
+"""The ``gdbench`` command: list, run, report, ui, and its one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pytest
+
+from gdbench import cli
+
+UNTRACKED_TOY_SPEC = """
+task = "sigmoid_neuron"
+optimizers = ["gd", "momentum"]
+epochs = 10
+trials = 8
+[tracking]
+mlflow = false
+tensorboard = false
+"""
+
+
+def test_list_prints_every_optimizer_schedule_and_task(capsys: pytest.CaptureFixture[str]) -> None:
+    import gdbench.optimizers
+    import gdbench.schedules
+    import gdbench.tasks
+
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    for name in gdbench.optimizers.names() + gdbench.schedules.names() + gdbench.tasks.names():
+        assert any(line.split()[:1] == [name] for line in lines), name
+    assert "beta_2=0.999" in out  # keywords with their defaults
+    assert "1-beta_2 log-uniform" in out  # the default search space
+    assert "warmup_steps" in out and "subset=None" in out
+
+
+def test_run_with_trials_resumes_and_report_prints_the_leaderboard(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = tmp_path / "toy.toml"
+    spec.write_text(UNTRACKED_TOY_SPEC, encoding="utf-8")
+    home = tmp_path / "runs"
+
+    assert cli.main(["run", str(spec), "--trials", "3", "--home", str(home), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "study toy (loss, minimize)" in out
+    assert "rank  trial  state" in out
+    assert out.rstrip().endswith(f"Next: gdbench ui --home {home}")
+    storage = f"sqlite:///{home / 'optuna.db'}"
+    assert len(optuna.load_study(study_name="toy", storage=storage).trials) == 3
+
+    assert cli.main(["run", str(spec), "--trials", "5", "--home", str(home), "--quiet"]) == 0
+    capsys.readouterr()
+    trials = optuna.load_study(study_name="toy", storage=storage).trials
+    assert sorted(trial.number for trial in trials) == [0, 1, 2, 3, 4]
+
+    out_dir = tmp_path / "report"
+    assert cli.main(["report", "toy", "--home", str(home), "--out", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("COMPLETE") == 5
+    assert f"wrote {out_dir / 'leaderboard.csv'}" in out
+    rows = (out_dir / "leaderboard.csv").read_text().splitlines()
+    assert rows[0].startswith("rank,trial,state,value,optimizer,schedule")
+    assert len(rows) == 6
+
+
+def test_report_of_an_unknown_study_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["report", "nothing", "--home", str(tmp_path)]) == cli.USAGE_ERROR
+    assert capsys.readouterr().err.startswith("gdbench: error: no Optuna storage at ")
+
+    optuna.create_study(study_name="other", storage=f"sqlite:///{tmp_path / 'optuna.db'}")
+    assert cli.main(["report", "nothing", "--home", str(tmp_path)]) == cli.USAGE_ERROR
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "no study named 'nothing'" in error and "studies: other" in error
+
+
+def test_bad_spec_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.toml"
+    spec.write_text('task = "sigmoid_neuron"\noptimizer = "adam"\n[search]\nbeta_1 = {low = 0.9, high = 1.5}\n')
+    home = tmp_path / "home"
+    done = subprocess.run(
+        [sys.executable, "-m", "gdbench", "run", str(spec), "--home", str(home)],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("gdbench")]
+    assert errors == [f"gdbench: error: {spec}: search.beta_1.high: beta_1 is a decay rate: a "
+                      "range needs 0 <= low < high < 1 (sampled as 1 - beta_1 on a log scale); "
+                      "got [0.9, 1.5]"]
+    assert "Traceback" not in done.stderr
+    assert not home.exists()
+
+
+def test_help_lists_the_commands() -> None:
+    done = subprocess.run([sys.executable, "-m", "gdbench", "--help"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0
+    for command in ("run", "worker", "ui", "list", "report"):
+        assert f"    {command} " in done.stdout
+
+
+def test_ui_commands_serve_the_home_on_localhost(tmp_path: Path) -> None:
+    assert cli.ui_commands(tmp_path, None) == []
+    (tmp_path / "mlflow.db").touch()
+    (tmp_path / "optuna.db").touch()
+    (tmp_path / "tensorboard").mkdir()
+    tools = {tool: (port, command) for tool, port, command in cli.ui_commands(tmp_path, 7000)}
+    assert {tool: port for tool, (port, _) in tools.items()} == {
+        "mlflow": 7000, "tensorboard": 7001, "optuna-dashboard": 7002}
+    mlflow = tools["mlflow"][1]
+    assert mlflow[:2] == ["mlflow", "server"]
+    assert mlflow[mlflow.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    assert mlflow[mlflow.index("--workers") + 1] == "1"
+    for _, command in tools.values():
+        assert command[command.index("--host") + 1] == "127.0.0.1"
+    assert tools["tensorboard"][1][tools["tensorboard"][1].index("--logdir") + 1] == str(
+        tmp_path.resolve() / "tensorboard")
