@@ -2,8 +2,12 @@
 
     gdbench run studies/quickstart.toml          # run (or resume) the spec's studies
     gdbench ui                                   # MLflow, TensorBoard and optuna-dashboard
-    gdbench report quickstart_optimizers         # leaderboard and plots of a stored study
+    gdbench report quickstart_sigmoid            # leaderboard and plots of a stored study
     gdbench list                                 # optimizers, schedules and tasks
+    gdbench create SPEC --storage URL            # a study shared by workers (many machines)
+    gdbench worker SPEC --storage URL            # one more worker on it
+
+``create`` and ``worker`` live in :mod:`gdbench.study.worker`.
 
 A spec error, an unknown study or a bad argument prints one line to stderr
 and exits with status 2.
@@ -30,6 +34,12 @@ USAGE_ERROR = 2
 
 DEFAULT_HOME = Path("runs")
 
+#: The commands of :mod:`gdbench.study.worker` (a study shared by workers), with their help.
+WORKER_COMMANDS = {
+    "create": "create a study in a shared storage, for workers to join",
+    "worker": "join a study as one more worker, until its budget is used up",
+}
+
 #: Default ports of the three dashboards (each tool's usual one).
 DEFAULT_PORTS = {"mlflow": 5000, "tensorboard": 6006, "optuna-dashboard": 8080}
 
@@ -52,7 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    parser = _parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser(with_worker_commands=bool(argv) and argv[0] in WORKER_COMMANDS)
     arguments = parser.parse_args(argv)
     if arguments.command is None:
         parser.print_help()
@@ -77,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(with_worker_commands: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gdbench",
         description="Hyperparameter studies of gradient-descent optimizers: a TOML spec, "
@@ -97,25 +108,19 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tracking-uri", metavar="URI",
                      help="MLflow tracking URI (default: sqlite:///HOME/mlflow.db)")
     run.add_argument("--workers", type=int, default=1, metavar="N",
-                     help="local worker processes sharing each study (default 1; keep it small with SQLite)")
+                     help="local 'gdbench worker' processes sharing each study "
+                          "(default 1; keep it small with SQLite)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_run)
 
-    worker = commands.add_parser(
-        "worker", help="join a study that 'gdbench run' created, as one more worker",
-        description="Run trials of an existing study until it holds its number of finished "
-                    "trials. Unlike 'run', leaves other processes' running trials alone and "
-                    "writes no report.",
-    )
-    worker.add_argument("spec", type=Path, metavar="SPEC", help="the study's spec file")
-    worker.add_argument("--study", metavar="NAME", help="the study's name, when SPEC holds several")
-    worker.add_argument("--trials", type=int, metavar="N", help="finished trials to reach (overrides the spec)")
-    _add_location_arguments(worker)
-    worker.add_argument("--tracking-uri", metavar="URI", help="MLflow tracking URI")
-    worker.add_argument("--worker-index", type=int, default=1, metavar="I",
-                        help="offsets the sampler's seed (default 1)")
-    worker.add_argument("--progress", action="store_true", help="show a progress bar")
-    worker.set_defaults(handler=_worker)
+    if with_worker_commands:
+        from gdbench.study.worker import add_worker_commands
+
+        add_worker_commands(commands)
+    else:
+        # Listed for --help; built (TensorFlow imported) only when one of them runs.
+        for name, text in WORKER_COMMANDS.items():
+            commands.add_parser(name, help=text)
 
     ui = commands.add_parser(
         "ui", help="start MLflow, TensorBoard and optuna-dashboard on the runs",
@@ -160,7 +165,7 @@ def _check_positive(name: str, value: int | None) -> None:
         raise CommandError(f"{name}: expected an integer >= 1, got {value}")
 
 
-# -- run / worker ---------------------------------------------------------------
+# -- run ------------------------------------------------------------------------
 
 
 def _run(arguments: argparse.Namespace) -> int:
@@ -190,30 +195,6 @@ def _quiet_optuna() -> None:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def _worker(arguments: argparse.Namespace) -> int:
-    _check_positive("--trials", arguments.trials)
-    from gdbench.study import load_specs
-    from gdbench.study.runner import run_worker
-
-    specs = load_specs(arguments.spec)
-    _quiet_optuna()
-    if arguments.study is not None:
-        specs = [spec for spec in specs if spec.name == arguments.study]
-        if not specs:
-            raise CommandError(f"--study: {arguments.spec} holds no study named {arguments.study!r}")
-    elif len(specs) > 1:
-        raise CommandError(f"--study: {arguments.spec} holds several studies; name one of "
-                           + ", ".join(spec.name for spec in load_specs(arguments.spec)))
-    try:
-        run_worker(specs[0], home=arguments.home, trials=arguments.trials,
-                   storage=arguments.storage, tracking_uri=arguments.tracking_uri,
-                   worker_index=arguments.worker_index, quiet=not arguments.progress)
-    except KeyError:
-        raise CommandError(f"no study named {specs[0].name!r} yet; create it with "
-                           f"'gdbench run {arguments.spec}'") from None
-    return 0
 
 
 def _shell_path(path: Path) -> str:

@@ -188,6 +188,7 @@ class OptimizerCase:
 
     @property
     def id(self) -> str:
+        """The pytest id: the name and the keywords given."""
         if not self.keywords:
             return f"{self.name}-defaults"
         return self.name + "-" + ",".join(f"{k}={v}" for k, v in self.keywords.items())

@@ -51,7 +51,9 @@ def _rate(lr: LearningRate, step0: int, dtype: Any) -> Any:
     return np.dtype(dtype).type(lr(step0))
 
 
-def gd(param: Any, grads: Sequence[Any], *, lr: LearningRate, dtype: Any = np.float64) -> np.ndarray:
+def gd(
+    param: Any, grads: Sequence[Any], *, lr: LearningRate, dtype: Any = np.float64
+) -> np.ndarray:
     """w ← w − η g."""
     w, grads, _ = _setup(param, grads, dtype)
     out = []
@@ -96,7 +98,7 @@ def adagrad(
     param: Any, grads: Sequence[Any], *, lr: LearningRate, epsilon: float,
     initial_accumulator_value: float, dtype: Any = np.float64,
 ) -> np.ndarray:
-    """v ← v + g² ; w ← w − η g / √(v + ε), v starting at ``initial_accumulator_value``."""
+    """v ← v + g² ; w ← w − η g / √(v + ε), v from ``initial_accumulator_value``."""
     w, grads, h = _setup(
         param, grads, dtype, epsilon=epsilon, initial_accumulator_value=initial_accumulator_value
     )
@@ -129,7 +131,7 @@ def adadelta(
     param: Any, grads: Sequence[Any], *, lr: LearningRate, rho: float, epsilon: float,
     dtype: Any = np.float64,
 ) -> np.ndarray:
-    """v ← ρv + (1−ρ)g² ; Δ ← √(u+ε)/√(v+ε)·g ; u ← ρu + (1−ρ)Δ² ; w ← w − η Δ."""
+    """v ← ρv + (1−ρ)g² ; Δ ← √(u+ε)/√(v+ε)·g ; u ← ρu + (1−ρ)Δ² ; w ← w − ηΔ."""
     w, grads, h = _setup(param, grads, dtype, rho=rho, epsilon=epsilon)
     one = np.dtype(dtype).type(1)
     rho, eps = h["rho"], h["epsilon"]
@@ -196,7 +198,7 @@ def nadam(
     param: Any, grads: Sequence[Any], *, lr: LearningRate, beta_1: float, beta_2: float,
     epsilon: float, dtype: Any = np.float64,
 ) -> np.ndarray:
-    """m, v, m̂, v̂ as Adam ; w ← w − η/(√v̂ + ε) · (β1 m̂ + (1−β1) g/(1−β1ᵗ))."""
+    """m, v, m̂, v̂ as Adam ; w ← w − η/(√v̂ + ε)·(β1 m̂ + (1−β1) g/(1−β1ᵗ))."""
     w, grads, h = _setup(param, grads, dtype, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
     one = np.dtype(dtype).type(1)
     b1, b2, eps = h["beta_1"], h["beta_2"], h["epsilon"]

@@ -19,6 +19,7 @@ import pytest
 import tensorflow as tf
 
 import gdbench.optimizers
+import gdbench.schedules
 import reference_optimizers as reference
 from optimizer_cases import CASES, NAMES, OptimizerCase
 
@@ -56,6 +57,7 @@ def test_fit_lowers_the_loss(name: str, jit_compile: bool) -> None:
     model = _regression_model()
     model.compile(optimizer=gdbench.optimizers.get(name), loss="mse", jit_compile=jit_compile)
     history = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history["loss"]
+    assert model.jit_compile is jit_compile
     assert np.all(np.isfinite(history))
     assert history[-1] < history[0]
 
@@ -72,11 +74,39 @@ def test_mixed_precision_trains_without_nan(name: str, policy: str) -> None:
     x, y = _regression_data()
     model = _regression_model()
     model.compile(optimizer=gdbench.optimizers.get(name), loss="mse", jit_compile=False)
+    if policy == "mixed_float16":
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     history = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history["loss"]
     assert np.all(np.isfinite(history))
     assert history[-1] < history[0]
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
     assert model.layers[0].kernel.dtype == "float32"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_learning_rate_can_be_set_between_steps(name: str) -> None:
+    """``optimizer.learning_rate = η`` (as ReduceLROnPlateau does) takes effect at once.
+
+    Two steps at the constructor's η, then three at η/4: the reference is fed
+    the same piecewise rate. For rprop only the first step's η counts.
+    """
+    case = DEFAULT_CASES[name]
+    grads = list(np.random.default_rng(6).normal(size=(5, 2, 3)))
+    initial = np.random.default_rng(8).normal(size=(2, 3))
+    variable = keras.Variable(initial, dtype="float64")
+    optimizer = gdbench.optimizers.get(name)
+    trajectory = []
+    for step, grad in enumerate(grads):
+        if step == 2:
+            optimizer.learning_rate = case.learning_rate / 4
+        optimizer.apply_gradients([(tf.constant(grad), variable)])
+        trajectory.append(np.asarray(variable))
+    expected = reference.run(
+        name, initial, grads,
+        lr=lambda step0: case.learning_rate if step0 < 2 else case.learning_rate / 4,
+        **case.rule_hyperparameters,
+    )
+    np.testing.assert_allclose(np.stack(trajectory), expected, rtol=1e-9, atol=1e-12)
 
 
 # --- configs and files --------------------------------------------------------
@@ -136,7 +166,9 @@ def test_keras_file_round_trip_mid_training(name: str, lr_kind: str, tmp_path: A
     learning_rate = _schedule() if lr_kind == "schedule" else DEFAULT_CASES[name].learning_rate
     model = _regression_model()
     model.compile(
-        optimizer=gdbench.optimizers.get(name, learning_rate=learning_rate), loss="mse", run_eagerly=True
+        optimizer=gdbench.optimizers.get(name, learning_rate=learning_rate),
+        loss="mse",
+        run_eagerly=True,
     )
     model.fit(x[:32], y[:32], batch_size=8, epochs=1, shuffle=False, verbose=0)
     path = tmp_path / "model.keras"
@@ -174,7 +206,8 @@ def _embedding_steps(
     initial embedding.
     """
     layer = keras.layers.Embedding(
-        VOCABULARY, WIDTH, dtype="float64", embeddings_initializer=keras.initializers.RandomNormal(seed=3)
+        VOCABULARY, WIDTH, dtype="float64",
+        embeddings_initializer=keras.initializers.RandomNormal(seed=3),
     )
     layer.build(IDS.shape)
     initial = np.asarray(layer.embeddings)
@@ -189,7 +222,8 @@ def _embedding_steps(
         dense = np.zeros((VOCABULARY, WIDTH))
         np.add.at(dense, grad.indices.numpy(), grad.values.numpy())
         dense_grads.append(dense)
-        optimizer.apply_gradients([(tf.convert_to_tensor(grad) if densify else grad, layer.embeddings)])
+        fed = tf.convert_to_tensor(grad) if densify else grad
+        optimizer.apply_gradients([(fed, layer.embeddings)])
         trajectory.append(np.asarray(layer.embeddings))
     return trajectory, dense_grads, initial
 
@@ -219,7 +253,9 @@ def test_sparse_gradient_gives_the_dense_formula(name: str) -> None:
     ],
     ids=["Adam", "RMSprop", "Adagrad"],
 )
-def test_keras_builtins_differ_on_duplicate_indices(make_optimizer: Callable[[], keras.optimizers.Optimizer]) -> None:
+def test_keras_builtins_differ_on_duplicate_indices(
+    make_optimizer: Callable[[], keras.optimizers.Optimizer],
+) -> None:
     """Keras's Adam, RMSprop and Adagrad square each slice, not each index's sum.
 
     On ``IndexedSlices`` they accumulate Σᵢ gᵢ² for a repeated index where the
@@ -258,7 +294,12 @@ def test_gradient_clipping_is_honoured(name: str, kind: str) -> None:
     shapes = [(3, 4), (4,)]
     grads = [[rng.normal(scale=2.0, size=shape) for shape in shapes] for _ in range(CLIP_STEPS)]
     clipped = [_clip(kind, step) for step in grads]
-    assert sum(not np.allclose(c, g) for step, step_clipped in zip(grads, clipped) for c, g in zip(step_clipped, step)) >= CLIP_STEPS
+    clipped_count = sum(
+        not np.allclose(c, g)
+        for step, step_clipped in zip(grads, clipped)
+        for c, g in zip(step_clipped, step)
+    )
+    assert clipped_count >= CLIP_STEPS
     initial = [rng.normal(size=shape) for shape in shapes]
     variables = [keras.Variable(value, dtype="float64") for value in initial]
     optimizer = gdbench.optimizers.get(name, **{kind: CLIP_THRESHOLD})
@@ -305,13 +346,17 @@ def test_adamw_excluded_variables_are_not_decayed() -> None:
     grads = [(rng.normal(size=kernel.shape), rng.normal(size=bias.shape)) for _ in range(6)]
     trajectory = []
     for kernel_grad, bias_grad in grads:
-        optimizer.apply_gradients([(tf.constant(kernel_grad), layer.kernel), (tf.constant(bias_grad), layer.bias)])
+        optimizer.apply_gradients(
+            [(tf.constant(kernel_grad), layer.kernel), (tf.constant(bias_grad), layer.bias)]
+        )
         trajectory.append((np.asarray(layer.kernel), np.asarray(layer.bias)))
     adam_keywords = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
     constant = lambda step0: eta  # noqa: E731
     np.testing.assert_allclose(
         np.stack([k for k, _ in trajectory]),
-        reference.adamw(kernel, [g for g, _ in grads], lr=constant, weight_decay=lam, **adam_keywords),
+        reference.adamw(
+            kernel, [g for g, _ in grads], lr=constant, weight_decay=lam, **adam_keywords
+        ),
         rtol=1e-9,
     )
     np.testing.assert_allclose(
@@ -320,3 +365,14 @@ def test_adamw_excluded_variables_are_not_decayed() -> None:
         rtol=1e-9,
     )
 
+
+
+def test_get_from_a_config_dict_leaves_the_dict_untouched() -> None:
+    """Keras's from_config replaces a nested schedule config by the schedule object;
+    gdbench.optimizers.get deserializes a copy, so the caller's dict stays reusable."""
+    schedule = gdbench.schedules.get("cosine", initial_learning_rate=0.1, decay_steps=10)
+    config = keras.optimizers.serialize(gdbench.optimizers.get("adam", learning_rate=schedule))
+    before = copy.deepcopy(config)
+    first, second = gdbench.optimizers.get(config), gdbench.optimizers.get(config)
+    assert config == before
+    assert first.get_config() == second.get_config()

@@ -59,9 +59,9 @@ def _post(url: str, request: dict[str, Any]) -> Any:
 
 def _answers(url: str) -> bool:
     try:
-        _get(url)
-        return True
-    except (urllib.error.URLError, ConnectionError, TimeoutError, json.JSONDecodeError):
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            return reply.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
         return False
 
 

@@ -180,3 +180,24 @@ pruner = "none"
     assert len(study.trials) == 100
     growth = rss[100] - rss[20]
     assert growth < 150 * 2**20, f"RSS grew by {growth / 2**20:.0f} MB from trial 20 to 100"
+
+
+@pytest.mark.slow
+def test_workers_share_one_study_parent_run_and_budget(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, """
+task = "sigmoid_neuron"
+optimizers = ["gd", "adam"]
+epochs = 10
+trials = 8
+trials_per_batch = 2
+""", "workers"))
+    home = tmp_path / "home"
+    study = run_study(spec, home=home, quiet=True, workers=2)
+
+    assert len(study.trials) == 8
+    assert all(trial.state.is_finished() for trial in study.trials)
+    parents, children = mlflow_runs(home, "workers")
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    per_trial = collections.Counter(int(run.data.tags["gdbench.trial_number"]) for run in children)
+    assert per_trial == {number: 1 for number in range(8)}
+    assert (home / "reports" / "workers" / "leaderboard.csv").is_file()

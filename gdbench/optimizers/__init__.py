@@ -11,6 +11,8 @@ and a thin :class:`keras.optimizers.Optimizer` subclass that owns the slots.
 
 from __future__ import annotations
 
+import copy
+
 from typing import Any
 
 import keras
@@ -79,7 +81,7 @@ def get(identifier: Any, **kwargs: Any) -> keras.optimizers.Optimizer:
     if isinstance(identifier, dict):
         if kwargs:
             raise ValueError(f"keywords {sorted(kwargs)} given with a config dict")
-        return keras.optimizers.deserialize(identifier)
+        return keras.optimizers.deserialize(copy.deepcopy(identifier))
     if not isinstance(identifier, str):
         raise TypeError(
             f"optimizer: expected a name, a config dict or an Optimizer, got {identifier!r}"

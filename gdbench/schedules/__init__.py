@@ -19,6 +19,8 @@ Modules by family: :mod:`~gdbench.schedules.piecewise` (constant rates),
 
 from __future__ import annotations
 
+import copy
+
 from typing import Any
 
 import keras
@@ -127,7 +129,7 @@ def get(identifier: Any, **kwargs: Any) -> keras.optimizers.schedules.LearningRa
     if isinstance(identifier, dict):
         if kwargs:
             raise ValueError(f"keywords {sorted(kwargs)} given with a config dict")
-        return keras.optimizers.schedules.deserialize(identifier)
+        return keras.optimizers.schedules.deserialize(copy.deepcopy(identifier))
     if not isinstance(identifier, str):
         raise TypeError(
             f"schedule: expected a name, a config dict or a LearningRateSchedule, got {identifier!r}"

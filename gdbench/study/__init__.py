@@ -11,7 +11,8 @@ This package is the only part of gdbench that imports Optuna.
 Modules: :mod:`~gdbench.study.spec` (the spec and its checks),
 :mod:`~gdbench.study.spaces` (the default search spaces),
 :mod:`~gdbench.study.build` (from suggestions to optimizer and schedule),
-:mod:`~gdbench.study.runner` (the loop) and :mod:`~gdbench.study.report`.
+:mod:`~gdbench.study.runner` (the loop), :mod:`~gdbench.study.report`, and
+:mod:`~gdbench.study.worker` (a study shared by workers on several machines).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from gdbench.study import spaces
 from gdbench.study.build import TrialSetup
 from gdbench.study.report import format_leaderboard, leaderboard, write_report
-from gdbench.study.runner import Locations, PruningCallback, locations, run_study, run_worker
+from gdbench.study.runner import Locations, PruningCallback, locations, run_study
 from gdbench.study.spec import (
     ObjectiveSpec,
     OptimizerSpec,
@@ -53,7 +54,6 @@ __all__ = [
     "load_specs",
     "locations",
     "run_study",
-    "run_worker",
     "spaces",
     "write_report",
 ]

@@ -119,6 +119,7 @@ class TrialSetup:
         target_values: the target's parameter values.
         label: the optimizer's label in the study (its name unless the spec
             compares variants of one algorithm).
+        schedule_label: the schedule's label in the study.
     """
 
     optimizer: str
@@ -128,11 +129,17 @@ class TrialSetup:
     target: str | None = None
     target_values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     label: str = ""
+    schedule_label: str = ""
 
     @property
     def optimizer_label(self) -> str:
         """The optimizer's label in the study."""
         return self.label or self.optimizer
+
+    @property
+    def tracked_schedule(self) -> str:
+        """The schedule's label in the study; :data:`NO_SCHEDULE` without one."""
+        return self.schedule_label or self.schedule or NO_SCHEDULE
 
     @property
     def learning_rate(self) -> float:
@@ -169,7 +176,7 @@ class TrialSetup:
     def hyperparameters(self) -> dict[str, Any]:
         """Every value of the trial by its tracked name (see the module docstring)."""
         values: dict[str, Any] = {"optimizer": self.optimizer_label, **self.optimizer_values,
-                                  "schedule": self.schedule or NO_SCHEDULE}
+                                  "schedule": self.tracked_schedule}
         values.update({f"schedule.{k}": v for k, v in self.schedule_values.items()})
         if self.target is not None:
             values["schedule.target"] = self.target
@@ -221,19 +228,19 @@ def suggest(trial: Suggester, spec: Any, total_steps: int) -> TrialSetup:
     if not spec.schedules:
         return TrialSetup(optimizer=optimizer.name, optimizer_values=optimizer_values, label=label)
 
-    schedule_names = [schedule.name for schedule in spec.schedules]
-    schedule_name = (trial.suggest_categorical("schedule", schedule_names)
-                     if len(schedule_names) > 1 else schedule_names[0])
-    schedule = spec.schedules[schedule_names.index(schedule_name)]
-    prefix = f"{schedule_name}." if len(schedule_names) > 1 else "schedule."
+    schedule_labels = [schedule.label for schedule in spec.schedules]
+    schedule_label = (trial.suggest_categorical("schedule", schedule_labels)
+                      if len(schedule_labels) > 1 else schedule_labels[0])
+    schedule = spec.schedules[schedule_labels.index(schedule_label)]
+    prefix = f"{schedule_label}." if len(schedule_labels) > 1 else "schedule."
     schedule_values = _sample(schedule.space, trial, prefix, total_steps)
     target, target_values = None, {}
     if schedule.target is not None:
         target = schedule.target.name
         target_values = _sample(schedule.target.space, trial, f"{prefix}target.", total_steps)
     return TrialSetup(optimizer=optimizer.name, optimizer_values=optimizer_values,
-                      schedule=schedule_name, schedule_values=schedule_values, target=target,
-                      target_values=target_values, label=label)
+                      schedule=schedule.name, schedule_values=schedule_values, target=target,
+                      target_values=target_values, label=label, schedule_label=schedule_label)
 
 
 def _named_spaces(spec: Any) -> list[tuple[str, str, Mapping[str, Domain]]]:
@@ -244,7 +251,7 @@ def _named_spaces(spec: Any) -> list[tuple[str, str, Mapping[str, Domain]]]:
         found.append((f"{optimizer.label}." if several else "", "", optimizer.space))
     several = len(spec.schedules) > 1
     for schedule in spec.schedules:
-        prefix = f"{schedule.name}." if several else "schedule."
+        prefix = f"{schedule.label}." if several else "schedule."
         found.append((prefix, "schedule.", schedule.space))
         if schedule.target is not None:
             found.append((f"{prefix}target.", "schedule.target.", schedule.target.space))
@@ -261,7 +268,7 @@ def parameter_grid(spec: Any) -> dict[str, list[Any]]:
     if len(spec.optimizers) > 1:
         grid["optimizer"] = [optimizer.label for optimizer in spec.optimizers]
     if len(spec.schedules) > 1:
-        grid["schedule"] = [schedule.name for schedule in spec.schedules]
+        grid["schedule"] = [schedule.label for schedule in spec.schedules]
     for prefix, _, space in _named_spaces(spec):
         for key, domain in space.items():
             if domain.searched:
@@ -282,7 +289,7 @@ def tracked_domains(spec: Any, total_steps: int) -> dict[str, list[Domain]]:
     """
     domains: dict[str, list[Domain]] = {
         "optimizer": [spaces.Choice(tuple(o.label for o in spec.optimizers))],
-        "schedule": [spaces.Choice(tuple(s.name for s in spec.schedules) or (NO_SCHEDULE,))],
+        "schedule": [spaces.Choice(tuple(s.label for s in spec.schedules) or (NO_SCHEDULE,))],
     }
     for optimizer in spec.optimizers:
         values = {key: Fixed(value) for key, value in optimizer_defaults(optimizer.name).items()}

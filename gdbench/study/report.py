@@ -107,31 +107,38 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def format_leaderboard(rows: Sequence[dict[str, Any]], *, limit: int = 10,
-                       columns: Sequence[str] | None = None) -> str:
+def format_leaderboard(rows: Sequence[dict[str, Any]], *, limit: int = 10) -> str:
     """The first ``limit`` rows as a plain-text table.
 
-    Columns that never vary (a fixed hyperparameter) are left out, except
-    the first ones (rank … schedule); the reason column is cut to 60 characters.
+    Columns: rank, trial, state, value; the optimizer and the schedule when
+    they vary; every hyperparameter that varies, as ``name=value`` in one
+    column; the epochs run when they vary; and the reason (cut to 60
+    characters). The CSV of :func:`write_report` holds every column.
 
     Args:
         rows: :func:`leaderboard`'s rows.
         limit: rows shown.
-        columns: the columns to show; all that vary when ``None``.
     """
     if not rows:
         return "(no finished trial)"
-    shown_rows = list(rows[:limit])
-    if columns is None:
-        columns = [
-            column for column in _columns(rows)
-            if column in _FIRST_COLUMNS[:4] or column == "reason"
-            or len({_cell(row.get(column)) for row in rows}) > 1
-        ]
-    table = [list(columns)] + [
-        [_cell(row.get(column))[:60] for column in columns] for row in shown_rows
-    ]
-    widths = [max(len(line[index]) for line in table) for index in range(len(columns))]
+
+    def varies(column: str) -> bool:
+        return len({_cell(row.get(column)) for row in rows}) > 1
+
+    shown = list(rows[:limit])
+    columns = ["rank", "trial", "state", "value"]
+    columns += [column for column in ("optimizer", "schedule") if varies(column)]
+    searched = [column for column in _columns(rows)
+                if column not in _FIRST_COLUMNS and column not in _LAST_COLUMNS and varies(column)]
+    table = [columns + ["hyperparameters"] + (["epochs"] if varies("epochs_run") else []) + ["reason"]]
+    for row in shown:
+        values = " ".join(f"{column.removeprefix('schedule.')}={_cell(row[column])}"
+                          for column in searched if row.get(column) is not None)
+        line = [_cell(row.get(column)) for column in columns] + [values]
+        if varies("epochs_run"):
+            line.append(_cell(row.get("epochs_run")))
+        table.append(line + [_cell(row.get("reason"))[:60]])
+    widths = [max(len(line[index]) for line in table) for index in range(len(table[0]))]
     lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
              for line in table]
     lines.insert(1, "  ".join("-" * width for width in widths))

@@ -48,7 +48,7 @@ from gdbench.study.build import TrialSetup
 from gdbench.study.spec import PRUNERS, SAMPLERS, StudySpec
 from gdbench.tracking import HParamDomain, StudyTracker, TrialTracker
 
-__all__ = ["Locations", "PruningCallback", "locations", "run_study", "run_worker"]
+__all__ = ["Locations", "PruningCallback", "divergence_reason", "locations", "run_study"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +64,11 @@ STALE_REASON = "left RUNNING by a process that stopped before finishing it"
 #: epochs (its MLflow and TensorBoard curves keep every epoch): one storage
 #: write per report, and a population batch has thousands of epochs in all.
 MAX_REPORTED_EPOCHS = 10
+
+#: Heartbeat of the local workers of ``run_study(workers=N)``: seconds between two
+#: beats, and of silence before a worker's trial is taken for dead (see gdbench.study.worker).
+LOCAL_HEARTBEAT_INTERVAL_S = 5
+LOCAL_GRACE_PERIOD_S = 30
 
 #: A finished trial gets its figures (loss curve, path on the surface) when it
 #: ranks among this many best complete trials at that moment.
@@ -165,7 +170,8 @@ def run_study(
         tracking_uri: the MLflow tracking URI, overriding the spec's.
         quiet: no progress bar.
         workers: local worker processes sharing the study (``gdbench
-            worker``); with SQLite keep it small (a few), since every write
+            worker``, :mod:`gdbench.study.worker`), started once the study
+            exists; with SQLite keep it small (a few), since every write
             locks the whole database.
         callbacks: called as ``callback(study, frozen_trial)`` after each
             trial is told (in this process; not with ``workers > 1``).
@@ -181,6 +187,8 @@ def run_study(
     if workers > 1 and spec.source is None:
         raise ValueError("workers: worker processes reload the spec from its file; "
                          "this spec has no source file")
+    if workers > 1 and callbacks:
+        raise ValueError("callbacks: run in this process only; not with workers > 1")
     where = locations(spec, home=home, storage=storage, tracking_uri=tracking_uri)
     context = _Context.create(spec)
     budget = _capped_budget(spec, budget)
@@ -192,7 +200,7 @@ def run_study(
             _Loop(spec, study, tracker, context, budget, callbacks,
                   _Progress(study, budget, spec.name, quiet), _draws_figures(where)).run()
         else:
-            _run_workers(spec, study, home, storage, tracking_uri, budget, workers, quiet)
+            _run_workers(spec, study, where, home, tracking_uri, budget, workers, quiet)
         paths = _write_report(spec, study, where, context)
         tracker.log_study_artifacts(paths, "report")
     except KeyboardInterrupt:
@@ -202,45 +210,6 @@ def run_study(
         tracker.finish("FAILED", metrics=_study_metrics(study))
         raise
     tracker.finish("FINISHED", metrics=_study_metrics(study))
-    return study
-
-
-def run_worker(
-    spec: StudySpec,
-    *,
-    home: str | Path = Path("runs"),
-    trials: int | None = None,
-    storage: str | None = None,
-    tracking_uri: str | None = None,
-    worker_index: int = 0,
-    quiet: bool = True,
-) -> optuna.Study:
-    """Join ``spec``'s existing study and run trials until it holds ``trials`` finished ones.
-
-    Unlike :func:`run_study` it leaves RUNNING trials alone (they may be
-    other workers'), writes no report and leaves the MLflow parent run open.
-
-    Args:
-        spec: the study spec.
-        home: as for :func:`run_study`.
-        trials: finished trials to reach, overriding the spec's.
-        storage: the Optuna storage URL, overriding the spec's.
-        tracking_uri: the MLflow tracking URI, overriding the spec's.
-        worker_index: offsets the sampler's seed, so that workers do not
-            sample the same points.
-        quiet: no progress bar.
-
-    Raises:
-        KeyError: the study does not exist in the storage.
-    """
-    budget = spec.trials if trials is None else _positive_integer("trials", trials)
-    where = locations(spec, home=home, storage=storage, tracking_uri=tracking_uri)
-    context = _Context.create(spec)
-    budget = _capped_budget(spec, budget)
-    study = _open_study(spec, where, seed_offset=worker_index, create=False)
-    tracker = _start_tracker(spec, where, context)
-    _Loop(spec, study, tracker, context, budget, (),
-          _Progress(study, budget, spec.name, quiet), _draws_figures(where)).run()
     return study
 
 
@@ -272,6 +241,7 @@ class _Context:
         batch_size = task.resolve_batch_size(spec.batch_size)
         study_params: dict[str, Any] = {
             "task": spec.task.name, "epochs": epochs, "batch_size": batch_size, "seed": spec.seed,
+            "task.seed": task.seed,
         }
         study_params.update({f"task.{key}": build._trackable(value)
                              for key, value in task.options.items()})
@@ -345,7 +315,7 @@ def _summary(spec: StudySpec) -> str:
         "task": spec.task.name, "task_options": {k: build._trackable(v) for k, v in spec.task.options.items()},
         "metric": spec.objective.metric, "direction": spec.objective.direction,
         "optimizers": [o.label for o in spec.optimizers],
-        "schedules": [s.name for s in spec.schedules],
+        "schedules": [s.label for s in spec.schedules],
         "source": str(spec.source) if spec.source else None,
     })
 
@@ -419,7 +389,7 @@ def _start_tracker(spec: StudySpec, where: Locations, context: _Context) -> Stud
             "direction": spec.objective.direction, "sampler": spec.sampler.name,
             "pruner": spec.pruner.name, "trials": spec.trials,
             "optimizers": ",".join(o.label for o in spec.optimizers),
-            "schedules": ",".join(s.name for s in spec.schedules) or build.NO_SCHEDULE,
+            "schedules": ",".join(s.label for s in spec.schedules) or build.NO_SCHEDULE,
         },
         tags={"gdbench.spec": str(spec.source) if spec.source else "",
               "mlflow.note.content": spec.description},
@@ -552,7 +522,7 @@ class _Loop:
 
     def ask(self, count: int) -> list[optuna.Trial]:
         """``count`` new trials, the compared optimizers and schedules taking turns when balanced."""
-        combos = [(o.label, s.name if s else None) for o in self.spec.optimizers
+        combos = [(o.label, s.label if s else None) for o in self.spec.optimizers
                   for s in (self.spec.schedules or (None,))]
         if self.spec.balance and len(combos) > 1 and self.spec.sampler.name != "grid":
             counts = dict.fromkeys(combos, 0)
@@ -842,7 +812,7 @@ def _best_by_label(spec: StudySpec, study: optuna.Study) -> dict[str, FrozenTria
         if spec.compares_optimizers or not spec.compares_schedules:
             parts.append(setup.optimizer_label)
         if spec.compares_schedules:
-            parts.append(setup.schedule or build.NO_SCHEDULE)
+            parts.append(setup.tracked_schedule)
         label = " + ".join(parts)
         current = best.get(label)
         if current is None or (trial.value > current.value if maximize else trial.value < current.value):
@@ -850,13 +820,14 @@ def _best_by_label(spec: StudySpec, study: optuna.Study) -> dict[str, FrozenTria
     return dict(sorted(best.items()))
 
 
-def _run_workers(spec: StudySpec, study: optuna.Study, home: str | Path, storage: str | None,
+def _run_workers(spec: StudySpec, study: optuna.Study, where: Locations, home: str | Path,
                  tracking_uri: str | None, budget: int, workers: int, quiet: bool) -> None:
     """Start ``workers`` ``gdbench worker`` processes on the study; wait, showing progress."""
     command = [sys.executable, "-m", "gdbench", "worker", str(spec.source), "--study", spec.name,
-               "--home", str(home), "--trials", str(budget)]
-    if storage is not None:
-        command += ["--storage", storage]
+               "--storage", where.storage, "--home", str(home), "--trials", str(budget),
+               # Local workers: a dead one is noticed (and its trial rerun) within seconds.
+               "--heartbeat-interval", str(LOCAL_HEARTBEAT_INTERVAL_S),
+               "--grace-period", str(LOCAL_GRACE_PERIOD_S)]
     if tracking_uri is not None:
         command += ["--tracking-uri", tracking_uri]
     processes = [

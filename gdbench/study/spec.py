@@ -16,9 +16,9 @@ Every key, with its default:
 | `epochs`            | epochs per trial                                                      | the task's default       |
 | `batch_size`        | examples per step                                                     | the task's default       |
 | `optimizer`         | one optimizer: a name or a table `{name = "...", <keyword> = ...}`    | one of the two required  |
-| `optimizers`        | several to compare: a list of names or tables                         |                          |
+| `optimizers`        | several to compare: a list of names or tables (with a `label` each)   |                          |
 | `schedule`          | a learning-rate schedule: a name or a table `{name, <keyword> = ...}` | none (η constant)        |
-| `schedules`         | several schedules to compare                                          |                          |
+| `schedules`         | several schedules to compare (each may carry a `label`)               |                          |
 | `search`            | `<keyword> = value or range` for every optimizer that takes it        | the default spaces       |
 | `tune`              | the only keywords the default spaces search; others keep defaults     | all of them              |
 | `objective`         | a metric name, or `{metric = "...", direction = "..."}`               | the task's (see below)   |
@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import importlib.util
 import inspect
 import math
@@ -183,11 +184,18 @@ class ScheduleSpec:
             domains (`StepsRange`, ...) are sized when a trial runs.
         target: ``warmup`` only: the schedule ramped up into, ``None`` for a
             constant η.
+        label: what the study calls it: the name, unless the spec compares
+            variants of one schedule (``label = "warmup_cosine"``).
     """
 
     name: str
     space: Mapping[str, Domain]
     target: ScheduleSpec | None = None
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -404,11 +412,19 @@ class _Reader:
                                          f"accepted: {', '.join(registered)}")
         return name.lower(), rest, name_field
 
+    def label(self, own: dict[str, Any], name: str, field: str) -> str:
+        """The entry's ``label`` (popped from ``own``), its name when it has none."""
+        label = own.pop("label", name)
+        if not isinstance(label, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_\-]*", label):
+            raise self.error(_join(field, "label"),
+                             f"expected a name of letters, digits, '_' and '-', got {label!r}")
+        return label
+
     # -- the study ----------------------------------------------------------
 
     def study(self, table: dict[str, Any], prefix: str, *, default_name: str) -> StudySpec:
         self.check_keys(table, _STUDY_KEYS, prefix)
-        field = lambda key: _join(prefix, key)  # noqa: E731
+        field = functools.partial(_join, prefix)
 
         name = self.string(table.get("name", default_name), field("name"))
         if not _NAME_PATTERN.match(name):
@@ -474,7 +490,7 @@ class _Reader:
         name, options, name_field = self.named(value, field, gdbench.tasks.names(), "task")
         task_class = gdbench.tasks.REGISTRY[name]
         accepted = task_class.option_names()
-        self.check_keys(options, accepted, field if isinstance(value, dict) else f"{field}.(options)")
+        self.check_keys(options, accepted, field)
         options = {"seed": seed, **options}
         try:
             task = gdbench.tasks.get(name, **options)
@@ -521,10 +537,7 @@ class _Reader:
         result: list[OptimizerSpec] = []
         for value, field in entries:
             name, own, _ = self.named(value, field, registered, "optimizer")
-            label = own.pop("label", name)
-            if not isinstance(label, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_\-]*", label):
-                raise self.error(_join(field, "label"),
-                                 f"expected a name of letters, digits, '_' and '-', got {label!r}")
+            label = self.label(own, name, field)
             if any(spec.label == label for spec in result):
                 raise self.error(field, f"{label!r} is listed twice; to compare variants of one "
                                         "optimizer give each a distinct label = \"...\"")
@@ -642,7 +655,8 @@ class _Reader:
                 raise self.error(_join(field, "high" if high >= 1 else "low"),
                                  f"{keyword} is a decay rate: a range needs 0 <= low < high < 1 "
                                  f"(sampled as 1 - {keyword} on a log scale); got [{low}, {high}]")
-            return OneMinusLogUniform(1.0 - high, 1.0 - low)
+            # Rounded so that β = 0.9999 gives 1e-4, not 9.99999999999989e-05.
+            return OneMinusLogUniform(round(1.0 - high, 12), round(1.0 - low, 12))
         if log:
             if low <= 0:
                 raise self.error(_join(field, "low"),
@@ -671,14 +685,16 @@ class _Reader:
         result: list[ScheduleSpec] = []
         for value, field in entries:
             spec = self.schedule(value, field, tune)
-            if any(other.name == spec.name for other in result):
-                raise self.error(field, f"{spec.name!r} is listed twice")
+            if any(other.label == spec.label for other in result):
+                raise self.error(field, f"{spec.label!r} is listed twice; to compare variants of "
+                                        "one schedule give each a distinct label = \"...\"")
             result.append(spec)
         return tuple(result)
 
     def schedule(self, value: Any, field: str, tune: frozenset[str] | None,
                  nested: bool = False) -> ScheduleSpec:
         name, own, _ = self.named(value, field, gdbench.schedules.names(), "schedule")
+        label = name if nested else self.label(own, name, field)
         schedule_class = gdbench.schedules.REGISTRY[name]
         space_data = spaces.SCHEDULE_SPACES[name]
         keywords = schedule_class.keywords()
@@ -700,9 +716,11 @@ class _Reader:
             if target.name == "warmup":
                 raise self.error(_join(field, "target"), "a warm-up cannot ramp into another warm-up")
 
+        # A schedule has no defaults for most keywords: a parameter left out of
+        # `tune` is held at the middle of its default range rather than dropped.
         space: dict[str, Domain] = {
-            key: domain for key, domain in space_data.parameters.items()
-            if tune is None or key in tune or not domain.searched
+            key: domain if tune is None or key in tune else _middle(domain)
+            for key, domain in space_data.parameters.items()
         }
         origins: dict[str, str] = {}
         for key, item in own.items():
@@ -728,7 +746,7 @@ class _Reader:
                     build_schedule(name, _NOMINAL_LEARNING_RATE, values, target_setup)
                 except (ValueError, TypeError, KeyError) as error:
                     raise self.error(candidate_field, f"{name}: {error}") from None
-        return ScheduleSpec(name=name, space=MappingProxyType(space), target=target)
+        return ScheduleSpec(name=name, space=MappingProxyType(space), target=target, label=label)
 
     # -- the rest -----------------------------------------------------------
 
@@ -806,6 +824,16 @@ class _Reader:
                                         f"this one is {type(domain).__name__}")
 
 
+def _middle(domain: Domain) -> Domain:
+    """``domain`` held at its middle (geometric on a log scale); fixed domains as they are."""
+    if isinstance(domain, StepsRange):
+        middle = math.sqrt(domain.low * domain.high) if domain.log else (domain.low + domain.high) / 2
+        return Steps(middle)
+    if not domain.searched:
+        return domain
+    return Fixed(nominal(domain))
+
+
 def _option_names(cls: type) -> list[str]:
     return [p.name for p in inspect.signature(cls).parameters.values()
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
@@ -829,7 +857,7 @@ def _searched_domains(spec: StudySpec) -> list[tuple[str, Domain]]:
     stack = list(spec.schedules)
     while stack:
         schedule = stack.pop()
-        found += [(f"{schedule.name}.{k}", d) for k, d in schedule.space.items() if d.searched]
+        found += [(f"{schedule.label}.{k}", d) for k, d in schedule.space.items() if d.searched]
         if schedule.target is not None:
             stack.append(schedule.target)
     return found

@@ -362,6 +362,8 @@ def run_worker(
         worker_index = zlib.crc32(f"{socket.gethostname()}:{os.getpid()}".encode()) % 1_000_000
     elif isinstance(worker_index, bool) or not isinstance(worker_index, int) or worker_index < 0:
         raise ValueError(f"worker_index: expected an integer >= 0, got {worker_index!r}")
+    if trials is not None:
+        trials = _positive_integer("trials", trials)
     if spec is None:
         spec = load_study_spec(study_name, storage_url)
     elif spec.name != study_name:
@@ -377,7 +379,7 @@ def run_worker(
     _check_same_spec(spec, study)
     stored_budget = study.user_attrs.get(BUDGET_ATTR)
     if trials is not None:
-        budget = _positive_integer("trials", trials)
+        budget = trials
     else:
         budget = stored_budget if stored_budget is not None else spec.trials
     budget = runner._capped_budget(spec, budget)
