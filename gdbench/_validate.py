@@ -15,8 +15,9 @@ from typing import Any, Sequence
 
 import keras
 
-def number(name: str, value: Any) -> float:
-    """``float(value)``; refuses non-numbers, NaN and infinities, naming ``name``."""
+def number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
+           low_open: bool = False) -> float:
+    """A finite ``float`` inside the given bounds (``low`` excluded when ``low_open``)."""
     if isinstance(value, bool):
         raise ValueError(f"{name}: expected a number, got {value!r}")
     try:
@@ -25,6 +26,10 @@ def number(name: str, value: Any) -> float:
         raise ValueError(f"{name}: expected a number, got {value!r}") from None
     if not math.isfinite(result):
         raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    too_low = low is not None and (result <= low if low_open else result < low)
+    if too_low or (high is not None and result > high):
+        bound = f"{name} > {low}" if low_open and high is None else range_text(low, high)
+        raise ValueError(f"{name}: must satisfy {bound}, got {value!r}")
     return result
 
 
@@ -122,3 +127,11 @@ def learning_rate(value: Any) -> None:
     if isinstance(value, keras.Variable):
         value = value.numpy()
     positive("learning_rate", value)
+
+
+def range_text(low: float | None, high: float | None) -> str:
+    if low is not None and high is not None:
+        return f"{low} <= value <= {high}"
+    if low is not None:
+        return f"value >= {low}"
+    return f"value <= {high}"

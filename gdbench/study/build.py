@@ -8,13 +8,14 @@ Parameter names, in Optuna and in the trackers:
 | an optimizer keyword         | ``beta_1`` / ``adam.beta_1``        | ``beta_1``                 |
 | a decay rate as 1 − β        | ``one_minus_beta_2``                | ``beta_2`` (the β itself)  |
 | the schedule (compared)      | ``schedule``                        | ``schedule``               |
-| a schedule parameter         | ``schedule.drop`` / ``step_decay.drop`` | ``schedule.drop``      |
+| a schedule parameter         | ``schedule.drop`` / ``step_decay.drop`` | ``schedule.drop``     |
 | a warm-up target's parameter | ``schedule.target.alpha``           | ``schedule.target.alpha``  |
 
-The optimizer's name prefixes its parameters only when several optimizers
-are compared (each has its own conditional space, η of GD apart from η of
-Adam); the same goes for schedules. The trackers show one column per
-keyword, so that η of every optimizer lines up in the HParams dashboard.
+The optimizer's label (its name, unless the spec compares variants of one
+algorithm) prefixes its parameters only when several optimizers are
+compared: each has its own conditional space, η of GD apart from η of Adam.
+The same goes for schedules. The trackers show one column per keyword, so
+that η of every optimizer lines up in the HParams dashboard.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ import gdbench.schedules
 from gdbench.study import spaces
 from gdbench.study.spaces import Domain, Fixed, Suggester
 
-__all__ = ["NO_SCHEDULE", "TrialSetup", "build_schedule", "nominal", "schedule_keywords", "suggest"]
+__all__ = [
+    "NO_SCHEDULE", "TrialSetup", "build_schedule", "nominal", "optimizer_defaults",
+    "parameter_grid", "schedule_keywords", "suggest", "trackable", "tracked_domains",
+]
 
 #: The tracked schedule name of a trial whose η is constant.
 NO_SCHEDULE = "none"
@@ -46,7 +50,7 @@ def optimizer_defaults(name: str) -> dict[str, Any]:
 
 
 def nominal(domain: Domain) -> Any:
-    """A representative value of a resolved domain: the fixed value, the first choice, the middle."""
+    """A representative value of a resolved domain: fixed value, first choice, or middle."""
     if isinstance(domain, Fixed):
         return domain.value
     if isinstance(domain, spaces.Choice):
@@ -101,7 +105,8 @@ def build_schedule(name: str, learning_rate: float, values: Mapping[str, Any],
     if target is not None:
         built_target = gdbench.schedules.get(
             target[0], **schedule_keywords(target[0], learning_rate, target[1]))
-    return gdbench.schedules.get(name, **schedule_keywords(name, learning_rate, values, built_target))
+    keywords = schedule_keywords(name, learning_rate, values, built_target)
+    return gdbench.schedules.get(name, **keywords)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,7 +186,7 @@ class TrialSetup:
         if self.target is not None:
             values["schedule.target"] = self.target
             values.update({f"schedule.target.{k}": v for k, v in self.target_values.items()})
-        return {key: _trackable(value) for key, value in values.items()}
+        return {key: trackable(value) for key, value in values.items()}
 
     def to_json(self) -> str:
         """The setup as JSON (kept in the trial's user attributes to rebuild it later)."""
@@ -193,7 +198,7 @@ class TrialSetup:
         return cls(**json.loads(text))
 
 
-def _trackable(value: Any) -> Any:
+def trackable(value: Any) -> Any:
     """Numbers, strings and booleans as they are; a list (piecewise boundaries) as its text."""
     return value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
 

@@ -43,7 +43,8 @@ def trial_hyperparameters(trial: FrozenTrial) -> dict[str, Any]:
 
 def trial_reason(trial: FrozenTrial) -> str:
     """Why a trial failed or was pruned; empty for a complete one."""
-    return str(trial.user_attrs.get(FAIL_REASON_ATTR) or trial.user_attrs.get(PRUNE_REASON_ATTR) or "")
+    reason = trial.user_attrs.get(FAIL_REASON_ATTR) or trial.user_attrs.get(PRUNE_REASON_ATTR)
+    return str(reason or "")
 
 
 def leaderboard(study: optuna.Study) -> list[dict[str, Any]]:
@@ -130,12 +131,13 @@ def format_leaderboard(rows: Sequence[dict[str, Any]], *, limit: int = 10) -> st
     columns += [column for column in ("optimizer", "schedule") if varies(column)]
     searched = [column for column in _columns(rows)
                 if column not in _FIRST_COLUMNS and column not in _LAST_COLUMNS and varies(column)]
-    table = [columns + ["hyperparameters"] + (["epochs"] if varies("epochs_run") else []) + ["reason"]]
+    epochs = ["epochs"] if varies("epochs_run") else []
+    table = [columns + ["hyperparameters"] + epochs + ["reason"]]
     for row in shown:
         values = " ".join(f"{column.removeprefix('schedule.')}={_cell(row[column])}"
                           for column in searched if row.get(column) is not None)
         line = [_cell(row.get(column)) for column in columns] + [values]
-        if varies("epochs_run"):
+        if epochs:
             line.append(_cell(row.get("epochs_run")))
         table.append(line + [_cell(row.get("reason"))[:60]])
     widths = [max(len(line[index]) for line in table) for index in range(len(table[0]))]

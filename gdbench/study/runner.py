@@ -118,7 +118,7 @@ def locations(spec: StudySpec, *, home: str | Path = "runs", storage: str | None
 
 
 class PruningCallback(keras.callbacks.Callback):
-    """Reports the objective metric to Optuna after every epoch; raises `optuna.TrialPruned` on demand.
+    """Reports the objective to Optuna after every epoch; raises `optuna.TrialPruned` on demand.
 
     A non-finite value is not reported: the task stops training on it, and
     the runner fails the trial.
@@ -243,7 +243,7 @@ class _Context:
             "task": spec.task.name, "epochs": epochs, "batch_size": batch_size, "seed": spec.seed,
             "task.seed": task.seed,
         }
-        study_params.update({f"task.{key}": build._trackable(value)
+        study_params.update({f"task.{key}": build.trackable(value)
                              for key, value in task.options.items()})
         return cls(task=task, epochs=epochs, batch_size=batch_size,
                    steps_per_epoch=task.steps_per_epoch(batch_size),
@@ -312,7 +312,8 @@ def _sampler(spec: StudySpec, seed_offset: int) -> optuna.samplers.BaseSampler:
 
 def _summary(spec: StudySpec) -> str:
     return json.dumps({
-        "task": spec.task.name, "task_options": {k: build._trackable(v) for k, v in spec.task.options.items()},
+        "task": spec.task.name,
+        "task_options": {key: build.trackable(value) for key, value in spec.task.options.items()},
         "metric": spec.objective.metric, "direction": spec.objective.direction,
         "optimizers": [o.label for o in spec.optimizers],
         "schedules": [s.label for s in spec.schedules],
@@ -320,7 +321,8 @@ def _summary(spec: StudySpec) -> str:
     })
 
 
-def _open_study(spec: StudySpec, where: Locations, *, seed_offset: int, create: bool) -> optuna.Study:
+def _open_study(spec: StudySpec, where: Locations, *, seed_offset: int,
+                create: bool) -> optuna.Study:
     storage = _storage(where.storage)
     sampler = _sampler(spec, seed_offset)
     pruner = PRUNERS[spec.pruner.name](**spec.pruner.options)
@@ -353,13 +355,14 @@ def _hparam_domain(domains: Sequence[spaces.Domain]) -> HParamDomain:
         bounds = [value for domain in domains for value in domain.bounds()]
         integer = all(isinstance(d, spaces.IntRange) or (isinstance(d, spaces.Fixed)
                       and isinstance(d.value, int)) for d in domains)
-        log = all(isinstance(d, spaces.LogUniform) or not d.searched for d in domains) and min(bounds) > 0
+        log = min(bounds) > 0 and all(isinstance(d, spaces.LogUniform) or not d.searched
+                                      for d in domains)
         return HParamDomain(kind="int" if integer else "float", low=min(bounds), high=max(bounds),
                             log=log)
     choices: dict[Any, None] = {}
     for domain in domains:
         for value in domain.bounds():
-            choices[build._trackable(value)] = None
+            choices[build.trackable(value)] = None
     return HParamDomain(kind="categorical", choices=tuple(choices))
 
 
@@ -464,7 +467,7 @@ class _Progress:
 
 
 def divergence_reason(history: Mapping[str, Sequence[float]], metric: str) -> str | None:
-    """Why a trial's history is not usable: the first non-finite loss or objective, else ``None``."""
+    """Why a trial's history is unusable: its first non-finite loss or objective; else ``None``."""
     for key in dict.fromkeys(("loss", metric)):
         for epoch, value in enumerate(history.get(key, ())):
             if not math.isfinite(value):
@@ -521,7 +524,7 @@ class _Loop:
         return self.budget - len(self.study.get_trials(deepcopy=False, states=states))
 
     def ask(self, count: int) -> list[optuna.Trial]:
-        """``count`` new trials, the compared optimizers and schedules taking turns when balanced."""
+        """``count`` new trials; the compared optimizers and schedules take turns when balanced."""
         combos = [(o.label, s.label if s else None) for o in self.spec.optimizers
                   for s in (self.spec.schedules or (None,))]
         if self.spec.balance and len(combos) > 1 and self.spec.sampler.name != "grid":
@@ -548,8 +551,9 @@ class _Loop:
         if epochs_run is not None:
             trial.set_user_attr(report.EPOCHS_RUN_ATTR, epochs_run)
         if reason:
-            attr = report.PRUNE_REASON_ATTR if state == TrialState.PRUNED else report.FAIL_REASON_ATTR
-            trial.set_user_attr(attr, reason)
+            pruned = state == TrialState.PRUNED
+            trial.set_user_attr(report.PRUNE_REASON_ATTR if pruned else report.FAIL_REASON_ATTR,
+                                reason)
         if state == TrialState.COMPLETE:
             frozen = self.study.tell(trial, value)
         else:
@@ -587,7 +591,8 @@ class _Loop:
         :data:`FIGURE_RANK` of the study's complete trials and themselves."""
         if not self.draws_figures:
             return [False] * len(values)
-        known = [t.value for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        known = [trial.value for trial in complete]
         ranked = sorted(known + [v for v in values if math.isfinite(v)], reverse=self.maximize)
         if len(ranked) <= FIGURE_RANK:
             return [math.isfinite(v) for v in values]
@@ -595,10 +600,11 @@ class _Loop:
         return [math.isfinite(v) and (v >= threshold if self.maximize else v <= threshold)
                 for v in values]
 
-    def log_figures(self, tracked: TrialTracker, number: int, history: Mapping[str, Sequence[float]],
-                    trajectory: np.ndarray | None) -> None:
+    def log_figures(self, tracked: TrialTracker, number: int,
+                    history: Mapping[str, Sequence[float]], trajectory: np.ndarray | None) -> None:
         label = f"trial {number}"
-        curve = plots.plot_loss_curves({label: history}, self.figure_dir / f"trial-{number}-loss.png")
+        curve = plots.plot_loss_curves({label: history},
+                                       self.figure_dir / f"trial-{number}-loss.png")
         tracked.log_figure(curve, "loss_curve")
         if trajectory is not None and self.context.draws_paths:
             path = plots.plot_trajectories(self.context.task, {label: trajectory},
@@ -674,7 +680,7 @@ class _Loop:
             raise
 
     def train_group(self, members: list[tuple[optuna.Trial, TrialSetup]]) -> None:
-        """Train trials sharing optimizer and schedule as one population, then tell and track each."""
+        """Train trials sharing optimizer and schedule as one population; tell and track each."""
         from gdbench.tasks.population import fit_population
 
         setups = [setup for _, setup in members]
@@ -715,7 +721,7 @@ class _Loop:
                 trial.report(losses[epoch], epoch)
         with self.start_tracking(trial, setup) as tracked:
             for epoch in range(len(losses)):
-                tracked.log_epoch(epoch, {key: values[epoch] for key, values in fit.history.items()})
+                tracked.log_epoch(epoch, {key: value[epoch] for key, value in fit.history.items()})
             if reason is not None:
                 tracked.finish("FAIL", reason=reason)
             else:
@@ -773,7 +779,7 @@ def _stacked(keywords: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def _write_report(spec: StudySpec, study: optuna.Study, where: Locations,
                   context: _Context) -> list[Path]:
-    """The report files, plus the best trial of each compared optimizer (or schedule) side by side."""
+    """The report files, and the best trial of each compared optimizer (or schedule) side by side."""
     paths = report.write_report(study, where.report_dir)
     best = _best_by_label(spec, study)
     if not best:
@@ -815,7 +821,9 @@ def _best_by_label(spec: StudySpec, study: optuna.Study) -> dict[str, FrozenTria
             parts.append(setup.tracked_schedule)
         label = " + ".join(parts)
         current = best.get(label)
-        if current is None or (trial.value > current.value if maximize else trial.value < current.value):
+        better = current is None or (
+            trial.value > current.value if maximize else trial.value < current.value)
+        if better:
             best[label] = trial
     return dict(sorted(best.items()))
 

@@ -264,7 +264,8 @@ class StepsList:
     def resolve(self, total_steps: int) -> Fixed:
         boundaries: list[int] = []
         for fraction in self.fractions:
-            boundaries.append(max(round(fraction * total_steps), boundaries[-1] + 1 if boundaries else 1))
+            lowest = boundaries[-1] + 1 if boundaries else 1
+            boundaries.append(max(round(fraction * total_steps), lowest))
         return Fixed(boundaries)
 
 
@@ -413,7 +414,8 @@ SCHEDULE_SPACES: Mapping[str, ScheduleSpace] = MappingProxyType({
         None,
         MappingProxyType({"boundaries": StepsList((1 / 3, 2 / 3)), "drop": Uniform(0.05, 0.5)}),
         MappingProxyType({"drop": Derived(
-            "values", _piecewise_values, "values = η, η·drop, η·drop², … (one per interval)")}),
+            "values", _piecewise_values,
+            "values = η, η·drop, η·drop², … (one per interval)")}),
     ),
     # η is the peak; two cycles at least.
     "cyclical": ScheduleSpace(
