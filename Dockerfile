@@ -17,7 +17,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN pip install \
-        "mlflow==3.17.2" \
+        "mlflow[auth]==3.17.2" \
         "optuna==5.0.0" \
         "optuna-dashboard==0.21.0" \
         "tensorboard==2.21.0" \

@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m gdbench.demo
+	$(BIN)/gdbench run studies/quickstart.toml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -71,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="gdbench: %(message)s")
     for noisy in ("alembic", "mlflow", "absl", "tensorflow"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    if arguments.command in WORKER_COMMANDS:
+        _quiet_optuna()
     try:
         return arguments.handler(arguments)
     except KeyboardInterrupt:
@@ -102,8 +104,10 @@ def _parser(with_worker_commands: bool = False) -> argparse.ArgumentParser:
         description="Run the studies of SPEC until each holds its number of finished trials. "
                     "Rerunning the same command resumes: only the missing trials run.",
     )
-    run.add_argument("spec", type=Path, metavar="SPEC", help="a study spec (TOML), e.g. studies/quickstart.toml")
-    run.add_argument("--trials", type=int, metavar="N", help="finished trials to reach (overrides the spec)")
+    run.add_argument("spec", type=Path, metavar="SPEC",
+                     help="a study spec (TOML), e.g. studies/quickstart.toml")
+    run.add_argument("--trials", type=int, metavar="N",
+                     help="finished trials to reach (overrides the spec)")
     _add_location_arguments(run)
     run.add_argument("--tracking-uri", metavar="URI",
                      help="MLflow tracking URI (default: sqlite:///HOME/mlflow.db)")
@@ -177,17 +181,30 @@ def _run(arguments: argparse.Namespace) -> int:
     specs = load_specs(arguments.spec)
     _quiet_optuna()
     for spec in specs:
-        study = run_study(
-            spec, home=arguments.home, trials=arguments.trials, storage=arguments.storage,
-            tracking_uri=arguments.tracking_uri, quiet=arguments.quiet, workers=arguments.workers,
-        )
+        try:
+            study = run_study(
+                spec, home=arguments.home, trials=arguments.trials, storage=arguments.storage,
+                tracking_uri=arguments.tracking_uri, quiet=arguments.quiet,
+                workers=arguments.workers,
+            )
+        except ValueError as error:
+            # An existing study that does not fit the spec (another direction, say).
+            raise CommandError(str(error)) from None
         where = locations(spec, home=arguments.home, storage=arguments.storage,
                           tracking_uri=arguments.tracking_uri)
         print(f"\nstudy {spec.name} ({spec.objective.metric}, {spec.objective.direction})")
         print(format_leaderboard(leaderboard(study)))
         print(f"report: {where.report_dir}")
-    print(f"\nNext: gdbench ui --home {_shell_path(arguments.home)}")
+    print(f"\nNext: {_command_name()} ui --home {_shell_path(arguments.home)}")
     return 0
+
+
+def _command_name() -> str:
+    """How to call gdbench again: ``gdbench`` where it is on PATH, else the path it was run by."""
+    program = Path(sys.argv[0])
+    if program.name == "gdbench" and shutil.which("gdbench") is None:
+        return _shell_path(program)
+    return "gdbench"
 
 
 def _quiet_optuna() -> None:
@@ -280,13 +297,15 @@ def _list(arguments: argparse.Namespace) -> int:
 
     print("Optimizers (keywords and defaults; default search space):")
     for name, optimizer_class in gdbench.optimizers.REGISTRY.items():
-        print(f"  {name:<10} {_defaults_text(_signature(optimizer_class.__init__, ('POSITIONAL_OR_KEYWORD',)))}")
+        keywords = _signature(optimizer_class.__init__, ("POSITIONAL_OR_KEYWORD",))
+        print(f"  {name:<10} {_defaults_text(keywords)}")
         space = spaces.OPTIMIZER_SPACES.get(name, {})
         if space:
             print(f"  {'':<10} search: " + "; ".join(_domain_text(k, d) for k, d in space.items()))
     print("\nSchedules (keywords; η is the optimizer's learning_rate; default search space):")
     for name, schedule_class in gdbench.schedules.REGISTRY.items():
-        print(f"  {name:<18} {_defaults_text(_signature(schedule_class.__init__, ('POSITIONAL_OR_KEYWORD',)))}")
+        keywords = _signature(schedule_class.__init__, ("POSITIONAL_OR_KEYWORD",))
+        print(f"  {name:<18} {_defaults_text(keywords)}")
         space = spaces.SCHEDULE_SPACES[name]
         described = [_domain_text(k, d) for k, d in space.parameters.items()]
         described += [derived.description for derived in space.derived.values()]
@@ -358,7 +377,8 @@ def ui_commands(home: Path, port_base: int | None) -> list[tuple[str, int, list[
 def _ui(arguments: argparse.Namespace) -> int:
     home = arguments.home
     if arguments.port_base is not None and not 1024 <= arguments.port_base <= 65533:
-        raise CommandError(f"--port-base: expected a port in 1024..65533, got {arguments.port_base}")
+        raise CommandError(
+            f"--port-base: expected a port in 1024..65533, got {arguments.port_base}")
     tools = ui_commands(home, arguments.port_base)
     if not tools:
         raise CommandError(f"nothing to show under {home}: no mlflow.db, tensorboard/ or "
@@ -373,12 +393,17 @@ def _ui(arguments: argparse.Namespace) -> int:
         if executable is None:
             print(f"gdbench: {tool} is not installed; skipped", file=sys.stderr)
             continue
-        processes.append((tool, port, subprocess.Popen([executable, *command[1:]])))
+        # Each tool leads its own process group, so that stopping it stops its
+        # workers too (mlflow server forks uvicorn and job runners).
+        processes.append((tool, port, subprocess.Popen([executable, *command[1:]],
+                                                       start_new_session=True)))
     for tool, port, _ in processes:
         print(f"{tool:<17} http://127.0.0.1:{port}")
     print("Ctrl-C stops them all.", flush=True)
-    # A service manager (or `kill`) stops with SIGTERM: the dashboards go with it.
+    # Ctrl-C, or SIGTERM from a service manager or `kill`: the dashboards go with it.
+    # SIGINT is set explicitly: a shell starting gdbench in the background ignores it.
     signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         running = list(processes)
         while running:
@@ -400,14 +425,22 @@ def _interrupt(signum: int, frame: Any) -> None:
 
 
 def _stop(processes: list[tuple[str, int, subprocess.Popen[bytes]]]) -> None:
-    """Terminate every child and wait for it (killing one that does not stop in 10 s)."""
+    """Terminate every tool's process group and wait (killing one that does not stop in 10 s)."""
     for _, _, process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+        _signal_group(process, signal.SIGTERM)
     deadline = time.monotonic() + 10
     for _, _, process in processes:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            process.kill()
+            _signal_group(process, signal.SIGKILL)
             process.wait()
+        # Workers of a tool that exited on its own may still hold a port.
+        _signal_group(process, signal.SIGKILL)
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass

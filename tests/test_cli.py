@@ -67,7 +67,9 @@ def test_run_with_trials_resumes_and_report_prints_the_leaderboard(
     assert len(rows) == 6
 
 
-def test_report_of_an_unknown_study_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_of_an_unknown_study_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.main(["report", "nothing", "--home", str(tmp_path)]) == cli.USAGE_ERROR
     assert capsys.readouterr().err.startswith("gdbench: error: no Optuna storage at ")
 
@@ -80,7 +82,8 @@ def test_report_of_an_unknown_study_exits_2(tmp_path: Path, capsys: pytest.Captu
 
 def test_bad_spec_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
     spec = tmp_path / "bad.toml"
-    spec.write_text('task = "sigmoid_neuron"\noptimizer = "adam"\n[search]\nbeta_1 = {low = 0.9, high = 1.5}\n')
+    spec.write_text('task = "sigmoid_neuron"\noptimizer = "adam"\n'
+                    '[search]\nbeta_1 = {low = 0.9, high = 1.5}\n')
     home = tmp_path / "home"
     done = subprocess.run(
         [sys.executable, "-m", "gdbench", "run", str(spec), "--home", str(home)],
@@ -113,7 +116,8 @@ def test_ui_commands_serve_the_home_on_localhost(tmp_path: Path) -> None:
         "mlflow": 7000, "tensorboard": 7001, "optuna-dashboard": 7002}
     mlflow = tools["mlflow"][1]
     assert mlflow[:2] == ["mlflow", "server"]
-    assert mlflow[mlflow.index("--backend-store-uri") + 1] == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    store = mlflow[mlflow.index("--backend-store-uri") + 1]
+    assert store == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
     assert mlflow[mlflow.index("--workers") + 1] == "1"
     for _, command in tools.values():
         assert command[command.index("--host") + 1] == "127.0.0.1"

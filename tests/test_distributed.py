@@ -270,44 +270,51 @@ def test_a_killed_workers_trial_is_failed_and_run_again(stack: servers.Stack) ->
 
 
 @pytest.mark.slow
-def test_the_claim_lock_excludes_other_processes(stack: servers.Stack) -> None:
-    storage = optuna.storages.RDBStorage(stack.postgres_url)
-    lock = _ClaimLock(storage, "lock_probe")
-    holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time, optuna\n"
-         "from gdbench.study.worker import _ClaimLock\n"
-         "lock = _ClaimLock(optuna.storages.RDBStorage(sys.argv[1]), 'lock_probe')\n"
-         "with lock.held():\n"
-         "    print('held', flush=True)\n"
-         "    time.sleep(float(sys.argv[2]))\n",
-         stack.postgres_url, "3"],
-        stdout=subprocess.PIPE, env=servers.worker_environment())
-    assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+def test_the_claim_lock_excludes_other_sessions(stack: servers.Stack) -> None:
+    # Two storages, two PostgreSQL sessions: as two workers are.
+    holder = _ClaimLock(optuna.storages.RDBStorage(stack.postgres_url), "lock_probe")
+    waiter = _ClaimLock(optuna.storages.RDBStorage(stack.postgres_url), "lock_probe")
+    other_study = _ClaimLock(optuna.storages.RDBStorage(stack.postgres_url), "another_study")
+    held = threading.Event()
+
+    def hold() -> None:
+        with holder.held():
+            held.set()
+            time.sleep(2.0)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(30)
     started = time.monotonic()
-    with lock.held():
+    with other_study.held():
+        assert time.monotonic() - started < 1.0
+    with waiter.held():
         waited = time.monotonic() - started
-    holder.wait(timeout=30)
+    thread.join()
     assert waited > 1.5
-    # A holder that dies releases the lock with its connection.
+
+
+@pytest.mark.slow
+def test_the_claim_lock_dies_with_its_holder(stack: servers.Stack) -> None:
+    lock = _ClaimLock(optuna.storages.RDBStorage(stack.postgres_url), "lock_probe")
+    # A process that takes the same advisory lock, then is killed holding it.
     holder = subprocess.Popen(
         [sys.executable, "-c",
-         "import sys, time, optuna\n"
-         "from gdbench.study.worker import _ClaimLock\n"
-         "lock = _ClaimLock(optuna.storages.RDBStorage(sys.argv[1]), 'lock_probe')\n"
-         "with lock.held():\n"
-         "    print('held', flush=True)\n"
-         "    time.sleep(600)\n",
-         stack.postgres_url],
-        stdout=subprocess.PIPE, env=servers.worker_environment())
+         "import sys, time, psycopg2\n"
+         "connection = psycopg2.connect(sys.argv[1])\n"
+         "connection.cursor().execute('SELECT pg_advisory_lock(%s)', (int(sys.argv[2]),))\n"
+         "print('held', flush=True)\n"
+         "time.sleep(600)\n",
+         stack.postgres_url.replace("+psycopg2", ""), str(lock.key)],
+        stdout=subprocess.PIPE)
     assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
     killer = threading.Timer(1.0, os.kill, (holder.pid, signal.SIGKILL))
     killer.start()
     started = time.monotonic()
     with lock.held():
         waited = time.monotonic() - started
-    holder.wait(timeout=30)
     killer.join()
+    holder.wait(timeout=30)
     assert 0.5 < waited < 30
 
 

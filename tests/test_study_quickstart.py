@@ -80,7 +80,9 @@ def quickstart_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.slow
-def test_quickstart_shows_every_trial_in_optuna_mlflow_and_tensorboard(quickstart_home: Path) -> None:
+def test_quickstart_shows_every_trial_in_optuna_mlflow_and_tensorboard(
+    quickstart_home: Path,
+) -> None:
     from mlflow.tracking import MlflowClient
 
     home = quickstart_home
@@ -103,7 +105,8 @@ def test_quickstart_shows_every_trial_in_optuna_mlflow_and_tensorboard(quickstar
         printed = [ui.stdout.readline().split() for _ in range(3)]  # type: ignore[union-attr]
         assert printed == [["mlflow", mlflow_url], ["tensorboard", tensorboard_url],
                            ["optuna-dashboard", dashboard_url]]
-        waiting = {mlflow_url: f"{mlflow_url}/health", tensorboard_url: f"{tensorboard_url}/data/runs",
+        waiting = {mlflow_url: f"{mlflow_url}/health",
+                   tensorboard_url: f"{tensorboard_url}/data/runs",
                    dashboard_url: f"{dashboard_url}/api/studies"}
         deadline = time.monotonic() + 120
         while waiting and time.monotonic() < deadline:
@@ -125,7 +128,8 @@ def test_quickstart_shows_every_trial_in_optuna_mlflow_and_tensorboard(quickstar
             children = [run for run in runs
                         if run.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
             assert len(children) == len(runs) - 1
-            numbers = collections.Counter(int(r.data.tags["gdbench.trial_number"]) for r in children)
+            numbers = collections.Counter(
+                int(run.data.tags["gdbench.trial_number"]) for run in children)
             assert numbers == {number: 1 for number in range(trials)}
             assert all("learning_rate" in run.data.params for run in children)
 

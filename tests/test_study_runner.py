@@ -171,7 +171,8 @@ pruner = "none"
     rss: dict[int, int] = {}
 
     def measure(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        finished = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)))
+        states = (TrialState.COMPLETE, TrialState.FAIL)
+        finished = len(study.get_trials(deepcopy=False, states=states))
         if finished in (20, 100):
             gc.collect()
             rss[finished] = process.memory_info().rss

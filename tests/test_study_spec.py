@@ -60,6 +60,11 @@ BROKEN_SPECS = [
     (MINIMAL + "[tracking]\nmlfow = false\n", "tracking.mlfow", "did you mean 'mlflow'"),
     (MINIMAL + 'tune = ["learnin_rate"]\n', "tune[0]", "did you mean 'learning_rate'"),
     ('task = "sigmoid_neuron"\noptimizers = ["gd", "gd"]\n', "optimizers[1]", "twice"),
+    (MINIMAL.replace("optimizer", "optimizers").replace('"adam"', '["adam", {name = "adam"}]'),
+     "optimizers[1]", "label"),
+    (MINIMAL + 'schedules = ["cosine", "cosine"]\n', "schedules[1]", "label"),
+    (MINIMAL + 'schedules = ["cosine", {name = "cosine", label = "2nd"}]\n',
+     "schedules[1].label", "letters"),
     (MINIMAL + "trials = [\n", "(syntax)", "TOML"),
     ('[[study]]\ntask = "sigmoid_neuron"\noptimizer = "gd"\n[[study]]\nname = "b"\n'
      'task = "sigmoid_neuron"\noptimizer = "gd"\n', "study[0].name", "several studies"),
@@ -151,10 +156,38 @@ warmup_steps = {low = 5, high = 10}
 
 
 def test_variants_of_one_optimizer_by_label(tmp_path: Path) -> None:
+    import optuna
+
     spec = load_spec(STUDIES / "adam_bias_correction.toml")
     assert [o.label for o in spec.optimizers] == ["adam", "adam_no_bc"]
     assert {o.name for o in spec.optimizers} == {"adam"}
     assert spec.optimizers[1].space["bias_correction"] == Fixed(False)
+    study = optuna.create_study()
+    study.enqueue_trial({"optimizer": "adam_no_bc"})
+    trial = study.ask()
+    setup = suggest(trial, spec, total_steps=100)
+    assert (setup.optimizer, setup.optimizer_label) == ("adam", "adam_no_bc")
+    assert setup.hyperparameters()["optimizer"] == "adam_no_bc"
+    assert setup.build_optimizer().bias_correction is False
+    assert "adam_no_bc.learning_rate" in trial.params
+
+
+def test_variants_of_one_schedule_by_label_and_tune(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, MINIMAL + """
+tune = ["learning_rate"]
+[[schedules]]
+name = "warmup"
+[[schedules]]
+name = "warmup"
+label = "warmup_cosine"
+target = "cosine"
+"""))
+    plain, cosine = spec.schedules
+    assert (plain.label, cosine.label) == ("warmup", "warmup_cosine")
+    assert cosine.target is not None and plain.target is None
+    # Left out of `tune`: held at the middle of the default range, not searched.
+    assert cosine.space["warmup_steps"] == spaces.Steps(pytest.approx(math.sqrt(0.01 * 0.2)))
+    assert set(spec.optimizers[0].space) == {"learning_rate"}
 
 
 @pytest.mark.parametrize(("text", "field", "word"), BROKEN_SPECS,

@@ -351,6 +351,52 @@ def test_each_epoch_is_on_disk_before_the_trial_ends(tmp_path: Path) -> None:
     assert (1, "_hparams_/session_end_info", "hparams") in values
 
 
+def session_group_name(run_dir: Path) -> str:
+    """The HParams session group a run directory's session starts in."""
+    for path in run_dir.glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.tag == "_hparams_/session_start_info":
+                    content = value.metadata.plugin_data.content
+                    data = plugin_data_pb2.HParamsPluginData.FromString(content)
+                    return data.session_start_info.group_name
+    raise AssertionError(f"no session start in {run_dir}")
+
+
+def test_session_groups_of_two_studies_in_one_folder_differ(tmp_path: Path) -> None:
+    # TensorBoard pointed at the folder merges sessions of one group name into one row.
+    for study in ("first", "second"):
+        tracker = StudyTracker(
+            study_name=study, tracking_uri=None, tensorboard_dir=tmp_path / study
+        )
+        tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
+        tracker.start_trial(3, trial_params(0)).finish("COMPLETE", value=1.0)
+        tracker.finish()
+    assert session_group_name(tmp_path / "first" / "trial-0003") == "first/trial-0003"
+    assert session_group_name(tmp_path / "second" / "trial-0003") == "second/trial-0003"
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_a_loss_beyond_float32_is_written_as_infinity(tmp_path: Path) -> None:
+    tracker = StudyTracker(study_name="huge", tracking_uri=None, tensorboard_dir=tmp_path)
+    tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
+    trial = tracker.start_trial(0, trial_params(0))
+    trial.log_epoch(0, {"loss": 1e300, "val_loss": -1e300})
+    trial.log_epoch(1, {"loss": math.inf, "val_loss": math.nan})
+    trial.finish("FAIL", reason="diverged")
+    tracker.finish()
+    written = {}
+    for path in (tmp_path / "trial-0000").glob("events.out.tfevents.*"):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "scalars":
+                    written[(event.step, value.tag)] = value.tensor.float_val[0]
+    assert written[(0, "loss")] == math.inf
+    assert written[(0, "val_loss")] == -math.inf
+    assert written[(1, "loss")] == math.inf
+    assert math.isnan(written[(1, "val_loss")])
+
+
 def test_resumed_study_replaces_the_hparams_config(tmp_path: Path) -> None:
     for domains in ({"learning_rate": DOMAINS["learning_rate"]}, DOMAINS):
         tracker = StudyTracker(study_name="config", tracking_uri=None, tensorboard_dir=tmp_path)
@@ -458,12 +504,12 @@ def test_tensorboard_hparams_dashboard_shows_every_trial(
         time.sleep(0.5)
 
     by_name = {group["name"]: group for group in groups}
-    assert sorted(by_name) == ["trial-0000", "trial-0001", "trial-0002"]
+    assert sorted(by_name) == ["tb/trial-0000", "tb/trial-0001", "tb/trial-0002"]
     expected = {
         0: ("STATUS_SUCCESS", 2.0 / 3), 1: ("STATUS_FAILURE", 1.0), 2: ("STATUS_FAILURE", 2.0)
     }
     for number, (status, val_loss) in expected.items():
-        group = by_name[f"trial-{number:04d}"]
+        group = by_name[f"tb/trial-{number:04d}"]
         assert group["hparams"] == trial_params(number)
         (session,) = group["sessions"]
         assert session["status"] == status

@@ -339,6 +339,8 @@ def _open_study(spec: StudySpec, where: Locations, *, seed_offset: int,
             f"{study.direction.name.lower()}; rename the study or use another storage")
     if study.user_attrs.get(SPEC_ATTR) is None:
         study.set_user_attr(SPEC_ATTR, _summary(spec))
+        # optuna-dashboard and Optuna's plots then label the axis "val_loss", not "Objective 0".
+        study.set_metric_names([spec.objective.metric])
     return study
 
 
@@ -779,7 +781,7 @@ def _stacked(keywords: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def _write_report(spec: StudySpec, study: optuna.Study, where: Locations,
                   context: _Context) -> list[Path]:
-    """The report files, and the best trial of each compared optimizer (or schedule) side by side."""
+    """The report files, and the best trial of each compared optimizer or schedule side by side."""
     paths = report.write_report(study, where.report_dir)
     best = _best_by_label(spec, study)
     if not best:

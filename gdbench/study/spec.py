@@ -26,8 +26,8 @@ Every key, with its default:
 | `sampler`           | `tpe`, `random`, `grid`, `cmaes`, `gp`, or a table with options       | `tpe`                    |
 | `pruner`            | `median`, `successive_halving`, `hyperband`, `none`, or a table       | `median`                 |
 | `storage`           | the Optuna storage URL                                                | sqlite:///HOME/optuna.db |
-| `tracking`          | `{mlflow, tracking_uri, tensorboard, tensorboard_dir, experiment_name}` | both on, under HOME    |
-| `seed`              | seeds the sampler and the task (unless they set their own)           | 0                        |
+| `tracking`          | `mlflow`, `tracking_uri`, `tensorboard`, `tensorboard_dir`, `experiment_name` | on, under HOME   |
+| `seed`              | seeds the sampler and the task (unless they set their own)            | 0                        |
 | `population`        | evaluate toy-task trials as one vectorized batch                      | true for toy tasks       |
 | `trials_per_batch`  | trials per population batch                                           | 32                       |
 | `balance`           | give every optimizer × schedule the same number of trials             | true                     |
@@ -48,9 +48,13 @@ the derived parameters of :data:`gdbench.study.spaces.SCHEDULE_SPACES` (such as
 A file may hold several studies as an array of tables, ``[[study]]``, each
 with its own ``name``; they run one after the other.
 
-The default objective is the task's own (``val_loss`` for image tasks,
-``loss`` for toy tasks), minimized; a metric with ``accuracy`` in its name
-is maximized.
+An entry of ``optimizers`` or ``schedules`` may carry a ``label`` to
+compare variants of one algorithm (``adam`` and ``adam_no_bc``); the label
+then names it in Optuna, the trackers and the report.
+
+The objective is the metric's value at the last epoch run. By default it is
+the task's own (``val_loss`` for image tasks, ``loss`` for toy tasks),
+minimized; a metric with ``accuracy`` in its name is maximized.
 """
 
 from __future__ import annotations
@@ -377,7 +381,8 @@ class _Reader:
 
     def integer(self, value: Any, field: str, low: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(field, f"expected an integer >= {low}, got {_type_name(value)} {value!r}")
+            raise self.error(field, f"expected an integer >= {low}, "
+                                    f"got {_type_name(value)} {value!r}")
         if value < low:
             raise self.error(field, f"expected an integer >= {low}, got {value}")
         return value
@@ -466,13 +471,15 @@ class _Reader:
         trials = self.integer(table.get("trials", 20), field("trials"), 1)
         balance = self.flag(table.get("balance", True), field("balance"))
         sampler = self.sampler(table.get("sampler", "tpe"), field("sampler"), seed)
-        pruner = self.pruner(table.get("pruner", "median"), field("pruner"), epochs or task.default_epochs)
+        pruner = self.pruner(table.get("pruner", "median"), field("pruner"),
+                             epochs or task.default_epochs)
         storage = table.get("storage")
         if storage is not None:
             storage = self.string(storage, field("storage"))
             if "://" not in storage:
                 raise self.error(field("storage"),
-                                 f"expected a database URL such as sqlite:///runs/optuna.db, got {storage!r}")
+                                 "expected a database URL such as sqlite:///runs/optuna.db, "
+                                 f"got {storage!r}")
         tracking = self.tracking(table.get("tracking", {}), field("tracking"))
 
         spec = StudySpec(
@@ -507,14 +514,16 @@ class _Reader:
         value = table["tune"]
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise self.error(field, f"expected a list of keyword names, got {value!r}")
-        known = sorted({keyword for space in spaces.OPTIMIZER_SPACES.values() for keyword in space}
-                       | {key for space in spaces.SCHEDULE_SPACES.values() for key in space.parameters})
+        known = sorted(
+            {keyword for space in spaces.OPTIMIZER_SPACES.values() for keyword in space}
+            | {key for space in spaces.SCHEDULE_SPACES.values() for key in space.parameters})
         for index, item in enumerate(value):
             if item not in known:
                 close = difflib.get_close_matches(item, known, n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 raise self.error(_join(field, index),
-                                 f"{item!r} is in no default space; {hint}accepted: {', '.join(known)}")
+                                 f"{item!r} is in no default space; {hint}"
+                                 f"accepted: {', '.join(known)}")
         return frozenset(value)
 
     # -- optimizers ---------------------------------------------------------
@@ -532,7 +541,8 @@ class _Reader:
             listed = table["optimizers"]
             field = _join(prefix, "optimizers")
             if not isinstance(listed, list) or not listed:
-                raise self.error(field, f"expected a non-empty list of optimizer names, got {listed!r}")
+                raise self.error(field, "expected a non-empty list of optimizer names, "
+                                        f"got {listed!r}")
             entries = [(item, _join(field, index)) for index, item in enumerate(listed)]
         result: list[OptimizerSpec] = []
         for value, field in entries:
@@ -608,10 +618,12 @@ class _Reader:
         if "choices" in value:
             extra = sorted(set(value) - {"choices"})
             if extra:
-                raise self.error(_join(field, extra[0]), "a table with 'choices' takes nothing else")
+                raise self.error(_join(field, extra[0]),
+                                 "a table with 'choices' takes nothing else")
             choices = value["choices"]
             if not isinstance(choices, list) or not choices:
-                raise self.error(_join(field, "choices"), f"expected a non-empty list, got {choices!r}")
+                raise self.error(_join(field, "choices"),
+                                 f"expected a non-empty list, got {choices!r}")
             for index, choice in enumerate(choices):
                 if not isinstance(choice, (bool, int, float, str)):
                     raise self.error(_join(_join(field, "choices"), index),
@@ -624,8 +636,8 @@ class _Reader:
             if bound not in value:
                 raise self.error(_join(field, bound), "required in a range {low, high}")
             if not _is_number(value[bound]) or not math.isfinite(value[bound]):
-                raise self.error(_join(field, bound),
-                                 f"expected a finite number, got {_type_name(value[bound])} {value[bound]!r}")
+                raise self.error(_join(field, bound), "expected a finite number, "
+                                 f"got {_type_name(value[bound])} {value[bound]!r}")
         low, high = value["low"], value["high"]
         if not low < high:
             raise self.error(_join(field, "low"),
@@ -638,7 +650,8 @@ class _Reader:
         if step is not None and (not _is_number(step) or step <= 0):
             raise self.error(_join(field, "step"), f"expected a number > 0, got {step!r}")
         if step is not None and log:
-            raise self.error(_join(field, "step"), "a log-scale range takes no step; set log = false")
+            raise self.error(_join(field, "step"),
+                             "a log-scale range takes no step; set log = false")
 
         integer = isinstance(default, (IntRange, StepsRange, Steps)) or (
             isinstance(reference, int) and not isinstance(reference, bool))
@@ -671,14 +684,16 @@ class _Reader:
                   ) -> tuple[ScheduleSpec, ...]:
         if "schedule" in table and "schedules" in table:
             raise self.error(_join(prefix, "schedule"),
-                             "give at most one of 'schedule' (one) or 'schedules' (a list to compare)")
+                             "give at most one of 'schedule' (one) or 'schedules' "
+                             "(a list to compare)")
         if "schedule" in table:
             entries = [(table["schedule"], _join(prefix, "schedule"))]
         elif "schedules" in table:
             listed = table["schedules"]
             field = _join(prefix, "schedules")
             if not isinstance(listed, list) or not listed:
-                raise self.error(field, f"expected a non-empty list of schedule names, got {listed!r}")
+                raise self.error(field, "expected a non-empty list of schedule names, "
+                                        f"got {listed!r}")
             entries = [(item, _join(field, index)) for index, item in enumerate(listed)]
         else:
             return ()
@@ -711,10 +726,12 @@ class _Reader:
         target = None
         if "target" in own:
             if nested:
-                raise self.error(_join(field, "target"), "a warm-up target cannot itself have a target")
+                raise self.error(_join(field, "target"),
+                                 "a warm-up target cannot itself have a target")
             target = self.schedule(own["target"], _join(field, "target"), tune, nested=True)
             if target.name == "warmup":
-                raise self.error(_join(field, "target"), "a warm-up cannot ramp into another warm-up")
+                raise self.error(_join(field, "target"),
+                                 "a warm-up cannot ramp into another warm-up")
 
         # A schedule has no defaults for most keywords: a parameter left out of
         # `tune` is held at the middle of its default range rather than dropped.
@@ -738,7 +755,8 @@ class _Reader:
                                           for key, domain in target.space.items()})
         for key, domain in space.items():
             where = origins.get(key, f"(default space of {name}).{key}")
-            for candidate, candidate_field in _candidates(spaces.resolve(domain, _NOMINAL_STEPS), where):
+            resolved = spaces.resolve(domain, _NOMINAL_STEPS)
+            for candidate, candidate_field in _candidates(resolved, where):
                 values = {other: nominal(spaces.resolve(d, _NOMINAL_STEPS))
                           for other, d in space.items() if other != key}
                 values[key] = candidate
@@ -757,7 +775,8 @@ class _Reader:
         elif isinstance(value, str):
             value = {"metric": value}
         elif not isinstance(value, dict):
-            raise self.error(field, f"expected a metric name or {{metric, direction}}, got {value!r}")
+            raise self.error(field,
+                             f"expected a metric name or {{metric, direction}}, got {value!r}")
         self.check_keys(value, ("metric", "direction"), field)
         if isinstance(task, gdbench.tasks.ToyTask):
             metrics = ["loss"] if population else sorted(task.metrics(task.initial_parameters()))
@@ -767,7 +786,8 @@ class _Reader:
         if metric not in metrics:
             why = " (the population engine records the loss only)" if population else ""
             raise self.error(_join(field, "metric") if "metric" in value else field,
-                             f"{task.name} does not log {metric!r}{why}; accepted: {', '.join(metrics)}")
+                             f"{task.name} does not log {metric!r}{why}; "
+                             f"accepted: {', '.join(metrics)}")
         direction = value.get("direction", "maximize" if "accuracy" in metric else "minimize")
         if direction not in DIRECTIONS:
             raise self.error(_join(field, "direction"),
@@ -778,9 +798,10 @@ class _Reader:
         name, options, name_field = self.named(value, field, list(SAMPLERS), "sampler")
         sampler_class, package = SAMPLERS[name]
         if package is not None and importlib.util.find_spec(package) is None:
-            raise self.error(name_field, f"the {name} sampler needs the {package!r} package, which "
-                                         f"is not installed (pip install {package}); or use "
-                                         f"{', '.join(n for n, (_, p) in SAMPLERS.items() if p is None)}")
+            ready = ", ".join(other for other, (_, needs) in SAMPLERS.items() if needs is None)
+            raise self.error(name_field, f"the {name} sampler needs the {package!r} package, "
+                                         f"which is not installed (pip install {package}); "
+                                         f"or use {ready}")
         accepted = [k for k in _option_names(sampler_class)
                     if k not in ("search_space", "independent_sampler", "constraints_func",
                                  "gamma", "weights", "x0", "source_trials")]
@@ -827,8 +848,9 @@ class _Reader:
 def _middle(domain: Domain) -> Domain:
     """``domain`` held at its middle (geometric on a log scale); fixed domains as they are."""
     if isinstance(domain, StepsRange):
-        middle = math.sqrt(domain.low * domain.high) if domain.log else (domain.low + domain.high) / 2
-        return Steps(middle)
+        if domain.log:
+            return Steps(math.sqrt(domain.low * domain.high))
+        return Steps((domain.low + domain.high) / 2)
     if not domain.searched:
         return domain
     return Fixed(nominal(domain))

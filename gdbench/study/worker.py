@@ -42,6 +42,7 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
 import tempfile
@@ -464,6 +465,7 @@ class _WorkerLoop(runner._Loop):
                 gc.collect()
         finally:
             self.progress.close()
+            shutil.rmtree(self.figure_dir, ignore_errors=True)
 
     def claim(self) -> list[optuna.Trial] | None:
         """Under the lock: fail stale trials, then take as many trials as the budget allows.
@@ -520,11 +522,13 @@ class _WorkerLoop(runner._Loop):
         client = self.mlflow_client()
         if client is None:
             return
+        from gdbench.tracking._mlflow import TRIAL_NUMBER_TAG
+
         failed = {trial.number: trial for trial in self.study.get_trials(
             deepcopy=False, states=(TrialState.FAIL,))
             if report.FAIL_REASON_ATTR not in trial.user_attrs}
         for run in self.trial_runs(client, status="RUNNING"):
-            number = int(run.data.tags.get(_trial_number_tag(), "-1"))
+            number = int(run.data.tags.get(TRIAL_NUMBER_TAG, "-1"))
             if number in failed:
                 self.close_trial_tracking(failed[number])
 
@@ -576,13 +580,13 @@ class _WorkerLoop(runner._Loop):
     def trial_runs(self, client: MlflowClient, *, number: int | None = None,
                    status: str | None = None) -> list[Any]:
         """The study's trial runs, of trial ``number`` or in ``status`` when given."""
-        from gdbench.tracking._mlflow import ROLE_TAG, STUDY_TAG
+        from gdbench.tracking._mlflow import ROLE_TAG, STUDY_TAG, TRIAL_NUMBER_TAG
 
         if self._experiment_id is None:
             return []
         conditions = [f"tags.`{STUDY_TAG}` = '{self.spec.name}'", f"tags.`{ROLE_TAG}` = 'trial'"]
         if number is not None:
-            conditions.append(f"tags.`{_trial_number_tag()}` = '{number}'")
+            conditions.append(f"tags.`{TRIAL_NUMBER_TAG}` = '{number}'")
         if status is not None:
             conditions.append(f"attributes.status = '{status}'")
         runs: list[Any] = []
@@ -594,12 +598,6 @@ class _WorkerLoop(runner._Loop):
             page_token = page.token
             if not page_token:
                 return runs
-
-
-def _trial_number_tag() -> str:
-    from gdbench.tracking._mlflow import TRIAL_NUMBER_TAG
-
-    return TRIAL_NUMBER_TAG
 
 
 def _check_storage_url(url: Any) -> None:

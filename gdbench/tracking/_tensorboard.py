@@ -56,15 +56,27 @@ def session_name(number: int) -> str:
     return f"trial-{number:04d}"
 
 
+def session_group(study_name: str, number: int) -> str:
+    """The HParams session group of trial ``number``: ``<study>/trial-0007``.
+
+    The dashboard merges sessions of one group name into one row; with the
+    study in the name, a log directory holding several studies keeps their
+    trials apart.
+    """
+    return f"{study_name}/{session_name(number)}"
+
+
 class TensorBoardStudy:
     """The HParams experiment of one study, in ``directory``.
 
     Args:
         directory: the study's TensorBoard log directory, created if missing.
+        study_name: the study, the first part of its sessions' group names.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, study_name: str) -> None:
         self.directory = directory
+        self.study_name = study_name
         self._domains: dict[str, HParamDomain] = {}
 
     def start(self, domains: Mapping[str, HParamDomain], metrics: Sequence[str]) -> None:
@@ -104,17 +116,24 @@ class TensorBoardStudy:
         values = {
             name: tensorboard_value(self._domains[name], value) for name, value in hparams.items()
         }
-        return TensorBoardTrial(self.directory / session_name(number), session_name(number), values)
+        return TensorBoardTrial(
+            self.directory / session_name(number), session_group(self.study_name, number), values
+        )
 
 
 class TensorBoardTrial:
     """One HParams session: a run directory with one event file.
 
     Every ``log_*`` method flushes, so a killed trial loses nothing already logged.
+
+    Args:
+        directory: the trial's run directory, created if missing.
+        group: the session's group name in the HParams dashboard.
+        hparams: the trial's hyperparameters, as :func:`tensorboard_value` gives them.
     """
 
     def __init__(
-        self, directory: Path, session: str, hparams: Mapping[str, bool | float | str]
+        self, directory: Path, group: str, hparams: Mapping[str, bool | float | str]
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         file_name = (
@@ -123,7 +142,7 @@ class TensorBoardTrial:
         )
         self._events = _EventFile(open(directory / file_name, "wb"))
         start_info = plugin_data_pb2.SessionStartInfo(
-            group_name=session, start_time_secs=time.time()
+            group_name=group, start_time_secs=time.time()
         )
         for name, value in hparams.items():
             _set_proto_value(start_info.hparams[name], value)
@@ -257,8 +276,11 @@ def _hparams_value(tag: str, data: plugin_data_pb2.HParamsPluginData) -> summary
 
 def _scalar_value(tag: str, value: float) -> summary_pb2.Summary.Value:
     # float32: TensorBoard's fast loader drops float64 scalars without a word.
+    # A diverged loss beyond float32's range is meant to show as ±inf.
+    with np.errstate(over="ignore"):
+        single = np.float32(value)
     return summary_pb2.Summary.Value(
-        tag=tag, metadata=_SCALAR_METADATA, tensor=tensor_util.make_tensor_proto(np.float32(value))
+        tag=tag, metadata=_SCALAR_METADATA, tensor=tensor_util.make_tensor_proto(single)
     )
 
 

@@ -97,7 +97,9 @@ class StudyTracker:
                 flush_interval_s=float(flush_interval_s),
             )
         self._tensorboard = (
-            TensorBoardStudy(Path(tensorboard_dir)) if tensorboard_dir is not None else None
+            TensorBoardStudy(Path(tensorboard_dir), study_name)
+            if tensorboard_dir is not None
+            else None
         )
 
     @property
