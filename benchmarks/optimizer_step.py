@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20, help="steps per timed fit")
     parser.add_argument("--repeats", type=int, default=7, help="paired repetitions")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--xla", nargs="*", default=["on", "off"], choices=["on", "off"])
     parser.add_argument("--quick", action="store_true", help="3 repeats of 5 steps, 1M model")
     args = parser.parse_args()
     if args.quick:
@@ -146,7 +147,7 @@ def main() -> None:
     print("| algorithm | model | XLA | gdbench ms/step | Keras ms/step | ratio |")
     print("|---|---|---|---:|---:|---:|")
     for size in args.sizes:
-        for jit in (True, False):
+        for jit in [setting == "on" for setting in args.xla]:
             for name in args.only:
                 row = measure(name, SIZES[size], jit, steps=args.steps, repeats=args.repeats,
                               batch_size=args.batch_size)

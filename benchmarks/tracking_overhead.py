@@ -1,29 +1,35 @@
 """What tracking a study in MLflow and TensorBoard costs its trials.
 
 A ``digits_mlp`` study (Adam, η and β1 searched by a seeded random sampler, no
-pruner, batch 64, a few epochs per trial) runs with tracking ON (the
-defaults: MLflow in a SQLite store under the study's home, TensorBoard) and
-OFF (``tracking = {mlflow = false, tensorboard = false}``). Both arms train the
-same trials: the benchmark checks that their hyperparameters agree.
+pruner, batch 64, a few epochs per trial) runs in three arms:
+
+- ``ON``: tracking as by default, MLflow in a SQLite store under the study's
+  home and TensorBoard; the runner then also draws a loss-curve figure for
+  every trial that ranks among the best three so far, and logs it;
+- ``ON, no per-trial figures``: the same, with the runner's figures left
+  out, to tell the tracking layer's cost from the drawing's;
+- ``OFF``: ``tracking = {mlflow = false, tensorboard = false}``.
+
+Every arm trains the same trials: the benchmark checks that their
+hyperparameters agree.
 
 Two numbers are measured:
 
-1. The overhead on trial time: the time the study's trial loop takes ON
-   against OFF (the runner's ``_Loop.run``: asking, training, telling and
-   tracking every trial), and the whole ``run_study`` call beside it (which
-   adds the per-study costs: a fresh MLflow store, the parent run, the report
-   and its upload). Arms run in pairs, ON and OFF in alternating order, each
-   in a fresh home folder, all in one process after one warm-up study of each
-   arm, so that importing TensorFlow and MLflow is left out and the load of a
-   shared machine hits both alike. The overhead is the median of the pairs'
-   ON/OFF ratios.
+1. The overhead on trial time: the time the study's trial loop takes (the
+   runner's ``_Loop.run``: asking, training, telling and tracking every trial)
+   against OFF's, in wall and in process CPU time, and the whole
+   ``run_study`` call beside it (which adds the per-study costs: a fresh
+   MLflow store, the parent run, the report and its upload). The arms run in
+   rounds, in rotating order, each study in a fresh home folder, all in one
+   process after one warm-up study ON and one OFF, so that importing TensorFlow
+   and MLflow is left out and the load of a shared machine hits the arms
+   alike. The overhead is the median over rounds of the ratio to OFF.
 2. The fixed cost of one tracked trial: every call the trial loop makes into
    the tracking layer (``start_trial``, each epoch's ``log_epoch``, the
-   figures the runner draws for a trial ranking among the best three, and
-   ``finish``) is timed by a thin wrapper and summed per trial; median and
-   p90 over every ON trial. MLflow's writer thread works beside training; its
-   busy time per trial is reported apart (it is off the trial's path but
-   competes for the cores).
+   figures the runner draws and logs, ``finish``) is timed by a thin wrapper
+   and summed per trial; median and p90 over every trial. MLflow's writer
+   thread works beside training; its busy time per trial is reported apart
+   (off the trial's path, but it competes for the cores).
 
     python benchmarks/tracking_overhead.py                # the recorded table
     python benchmarks/tracking_overhead.py --quick        # a smoke run
@@ -43,6 +49,7 @@ import tempfile
 import time
 import warnings
 from collections import defaultdict
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable
 
@@ -79,6 +86,9 @@ TRACKING_OFF = "tracking = {mlflow = false, tensorboard = false}"
 #: The parts of a trial's tracking work, in the order of the table.
 PARTS = ("start_trial", "log_epoch", "figures", "finish")
 
+#: The arms: tracking on as by default; on, without the runner's per-trial figures; off.
+ON, ON_NO_FIGURES, OFF = "ON", "ON, no per-trial figures", "OFF"
+
 
 class TrackingClock:
     """Times the trial loop's calls into the tracking layer, per trial and per study.
@@ -92,6 +102,7 @@ class TrackingClock:
         self.per_study: dict[str, float] = defaultdict(float)
         self.per_study_cpu: dict[str, float] = defaultdict(float)
         self.writer_busy = 0.0
+        self.writer_cpu = 0.0
         self._depth = 0
         self._current_trial = -1
 
@@ -100,6 +111,7 @@ class TrackingClock:
         self.per_study.clear()
         self.per_study_cpu.clear()
         self.writer_busy = 0.0
+        self.writer_cpu = 0.0
         self._current_trial = -1
 
     def install(self) -> None:
@@ -113,6 +125,8 @@ class TrackingClock:
         # Drawn only when a tracker keeps them: the ranking query, the plot, the upload.
         self._wrap(runner._Loop, "figure_worthy", "figures", lambda args: self._current_trial)
         self._wrap(runner._Loop, "log_figures", "figures", lambda args: args[2])
+        # Inside "figures": the tracker's share (TensorBoard image, MLflow artifact).
+        self._wrap(TrialTracker, "log_figure", "log_figure", trial_of_tracker, nested=True)
         self._wrap(runner, "_start_tracker", "study start", None)
         self._wrap(StudyTracker, "log_study_artifacts", "study end", None)
         self._wrap(StudyTracker, "finish", "study end", None)
@@ -121,22 +135,25 @@ class TrackingClock:
         clock = self
 
         def submit(study: MlflowStudy, write: Callable[..., Any], *args: Any,
-                   **kwargs: Any) -> None:
+                   **kwargs: Any) -> Future[Any]:
             @functools.wraps(write)
             def timed_write(*write_args: Any, **write_kwargs: Any) -> Any:
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.thread_time()
                 try:
                     return write(*write_args, **write_kwargs)
                 finally:
                     # One writer thread per study: no two writes add at once.
                     clock.writer_busy += time.perf_counter() - start
+                    clock.writer_cpu += time.thread_time() - start_cpu
 
-            original_submit(study, timed_write, *args, **kwargs)
+            return original_submit(study, timed_write, *args, **kwargs)
 
         MlflowStudy.submit = submit  # type: ignore[method-assign]
 
     def _wrap(self, owner: Any, name: str, part: str,
-              trial_of: Callable[[tuple[Any, ...]], int] | None) -> None:
+              trial_of: Callable[[tuple[Any, ...]], int] | None, nested: bool = False) -> None:
+        """Time ``owner.name`` into ``part``: per study when ``trial_of`` is ``None``, else per
+        trial, outermost calls only unless ``nested`` (a part counted inside another)."""
         original = getattr(owner, name)
         clock = self
 
@@ -144,15 +161,16 @@ class TrackingClock:
         def timed(*args: Any, **kwargs: Any) -> Any:
             if trial_of is None:
                 return clock._timed_study_part(part, original, args, kwargs)
-            if clock._depth:
+            if clock._depth and not nested:
                 return original(*args, **kwargs)
-            clock._depth += 1
+            depth = 0 if nested else 1
+            clock._depth += depth
             start = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
                 elapsed = time.perf_counter() - start
-                clock._depth -= 1
+                clock._depth -= depth
                 number = trial_of(args)
                 if part == "start_trial":
                     clock._current_trial = number
@@ -171,16 +189,28 @@ class TrackingClock:
             self.per_study_cpu[part] += time.process_time() - start_cpu
 
 
-def run_arm(spec_path: Path, clock: TrackingClock) -> dict[str, Any]:
-    """One study in a fresh home folder: its times, its trials, its tracking costs."""
+def run_arm(spec_path: Path, clock: TrackingClock, figures: bool) -> dict[str, Any]:
+    """One study in a fresh home folder: its times, its trials, its tracking costs.
+
+    Args:
+        spec_path: the study's spec.
+        clock: the installed clock.
+        figures: whether the runner draws its per-trial figures (it does
+            whenever a tracker is on); ``False`` shows tracking's cost
+            without them.
+    """
     spec = load_spec(spec_path)
     home = Path(tempfile.mkdtemp(prefix="gdbench-tracking-"))
     clock.reset()
+    draws_figures = runner._draws_figures
+    if not figures:
+        runner._draws_figures = lambda where: False
     try:
         start = time.perf_counter()
         study = run_study(spec, home=home, quiet=True)
         wall = time.perf_counter() - start
     finally:
+        runner._draws_figures = draws_figures
         shutil.rmtree(home, ignore_errors=True)
     trials = study.get_trials(deepcopy=False)
     return {
@@ -190,6 +220,7 @@ def run_arm(spec_path: Path, clock: TrackingClock) -> dict[str, Any]:
         "study_start": clock.per_study["study start"],
         "study_end": clock.per_study["study end"],
         "writer_busy": clock.writer_busy,
+        "writer_cpu": clock.writer_cpu,
         "per_trial": {number: dict(parts) for number, parts in clock.per_trial.items()},
         "params": [trial.params for trial in trials],
         "values": [trial.value for trial in trials],
@@ -220,111 +251,151 @@ def machine() -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=5, help="ON/OFF pairs timed")
+    parser.add_argument("--repetitions", type=int, default=5,
+                        help="rounds of the three arms timed")
     parser.add_argument("--trials", type=int, default=10, help="trials per study")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per trial")
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 pairs of 4 trials")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: 2 rounds of 4 trials of 2 epochs")
     args = parser.parse_args()
     if args.quick:
-        args.pairs, args.trials, args.epochs = 2, 4, 2
+        args.repetitions, args.trials, args.epochs = 2, 4, 2
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", module="mlflow")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     folder = Path(tempfile.mkdtemp(prefix="gdbench-tracking-specs-"))
-    specs = {}
-    for arm, tracking in (("ON", ""), ("OFF", TRACKING_OFF)):
-        specs[arm] = folder / f"{arm.lower()}.toml"
-        specs[arm].write_text(SPEC.format(epochs=args.epochs, trials=args.trials,
-                                          tracking=tracking))
+    spec_on, spec_off = folder / "on.toml", folder / "off.toml"
+    spec_on.write_text(SPEC.format(epochs=args.epochs, trials=args.trials, tracking=""))
+    spec_off.write_text(SPEC.format(epochs=args.epochs, trials=args.trials,
+                                    tracking=TRACKING_OFF))
+    arms = {ON: (spec_on, True), ON_NO_FIGURES: (spec_on, False), OFF: (spec_off, False)}
     clock = TrackingClock()
     clock.install()
 
     load_before = os.getloadavg()
-    for arm in ("ON", "OFF"):  # warm-up: first imports, first traces, first store schema
-        run_arm(specs[arm], clock)
-    pairs = []
-    for index in range(args.pairs):
-        order = ("ON", "OFF") if index % 2 == 0 else ("OFF", "ON")
-        pair = {arm: run_arm(specs[arm], clock) for arm in order}
-        if pair["ON"]["params"] != pair["OFF"]["params"]:
-            raise RuntimeError(f"pair {index}: the two arms trained different trials")
-        pair["load"] = os.getloadavg()[0]
-        pairs.append(pair)
-        print(f"pair {index + 1}/{args.pairs} ({order[0]} first): loop ON "
-              f"{pair['ON']['loop']:.2f} s, OFF {pair['OFF']['loop']:.2f} s; "
-              f"load {pair['load']:.2f}", file=sys.stderr)
+    # Warm-up: first imports, first traces, the store's first schema; the arm
+    # without figures runs the same code as ON, less some.
+    for arm in (ON, OFF):
+        run_arm(arms[arm][0], clock, arms[arm][1])
+    rounds = []
+    for index in range(args.repetitions):
+        order = list(arms)[index % 3:] + list(arms)[:index % 3]
+        results = {arm: run_arm(arms[arm][0], clock, arms[arm][1]) for arm in order}
+        for arm in (ON, ON_NO_FIGURES):
+            if results[arm]["params"] != results[OFF]["params"]:
+                raise RuntimeError(f"round {index + 1}: {arm} and {OFF} trained other trials")
+        results["load"] = os.getloadavg()[0]
+        rounds.append(results)
+        print(f"round {index + 1}/{args.repetitions} ({', '.join(order)}): trial loop "
+              + ", ".join(f"{arm} {results[arm]['loop']:.2f} s" for arm in arms)
+              + f"; load {results['load']:.2f}", file=sys.stderr)
     load_after = os.getloadavg()
     shutil.rmtree(folder, ignore_errors=True)
+    print(report(rounds, args, load_before, load_after))
 
+
+def report(rounds: list[dict[str, Any]], args: argparse.Namespace,
+           load_before: tuple[float, float, float],
+           load_after: tuple[float, float, float]) -> str:
+    """The markdown tables and notes of the measurement."""
     def median_of(key: str, arm: str) -> float:
-        return statistics.median(pair[arm][key] for pair in pairs)
+        return statistics.median(results[arm][key] for results in rounds)
 
-    loop_ratios = [pair["ON"]["loop"] / pair["OFF"]["loop"] for pair in pairs]
-    cpu_ratios = [pair["ON"]["loop_cpu"] / pair["OFF"]["loop_cpu"] for pair in pairs]
-    wall_ratios = [pair["ON"]["wall"] / pair["OFF"]["wall"] for pair in pairs]
-    loop_gaps = [(pair["ON"]["loop"] - pair["OFF"]["loop"]) / args.trials for pair in pairs]
-    trial_costs = [parts for pair in pairs for parts in pair["ON"]["per_trial"].values()]
-    totals = [1e3 * sum(parts.values()) for parts in trial_costs]
-    off_totals = [1e3 * sum(parts.values()) for pair in pairs
-                  for parts in pair["OFF"]["per_trial"].values()]
-    figured = sum(1 for parts in trial_costs if parts.get("figures", 0) > 0.01)
-    value_gap = max(abs(a - b) for pair in pairs
-                    for a, b in zip(pair["ON"]["values"], pair["OFF"]["values"])
+    def overhead(key: str, arm: str) -> str:
+        ratios = [results[arm][key] / results[OFF][key] for results in rounds]
+        each = ", ".join(f"{100 * (ratio - 1):+.1f}" for ratio in ratios)
+        return f"**{100 * (statistics.median(ratios) - 1):+.1f} %** ({each})"
+
+    lines = [
+        f"digits_mlp, Adam (η, β1 searched), {args.trials} trials × {args.epochs} epochs, "
+        f"batch 64, random sampler (seed 7), no pruner; {args.repetitions} rounds of the three "
+        f"arms in rotating order, each study in a fresh home folder, after one warm-up study "
+        f"ON and one OFF",
+        "",
+        f"| measure (median of rounds) | {ON} | {ON_NO_FIGURES} | {OFF} |",
+        "|---|---:|---:|---:|",
+    ]
+    for key, label, digits in (("loop", "trial loop, wall (s)", 2),
+                               ("loop_cpu", "trial loop, process CPU (s)", 2),
+                               ("wall", "whole run_study, wall (s)", 2)):
+        lines.append(f"| {label} | " + " | ".join(
+            f"{median_of(key, arm):.{digits}f}" for arm in (ON, ON_NO_FIGURES, OFF)) + " |")
+    lines.append(f"| trial time, wall (s per trial) | " + " | ".join(
+        f"{median_of('loop', arm) / args.trials:.3f}" for arm in (ON, ON_NO_FIGURES, OFF))
+        + " |")
+    for key, label in (("loop", "overhead on trial time, wall: median of rounds (each round)"),
+                       ("loop_cpu", "overhead on trial time, process CPU"),
+                       ("wall", "overhead on the whole run_study, wall")):
+        lines.append(f"| {label} | {overhead(key, ON)} | {overhead(key, ON_NO_FIGURES)} | |")
+    gaps = {arm: [1e3 * (results[arm]["loop"] - results[OFF]["loop"]) / args.trials
+                  for results in rounds] for arm in (ON, ON_NO_FIGURES)}
+    lines.append("| (trial loop − OFF's) / trials (ms per trial) | "
+                 f"{statistics.median(gaps[ON]):.0f} | "
+                 f"{statistics.median(gaps[ON_NO_FIGURES]):.0f} | |")
+    lines += ["", "Target: overhead ≤ 3 % of trial time.", ""]
+
+    costs = {arm: [parts for results in rounds for parts in results[arm]["per_trial"].values()]
+             for arm in (ON, ON_NO_FIGURES, OFF)}
+
+    def row(label: str, arm: str, measure: Callable[[dict[str, float]], float],
+            only: Callable[[dict[str, float]], bool] = lambda parts: True) -> str:
+        values = [1e3 * measure(parts) for parts in costs[arm] if only(parts)]
+        if not values:
+            return f"| {label} | 0 | | |"
+        return (f"| {label} | {len(values)} | {statistics.median(values):.1f} | "
+                f"{percentile(values, 0.9):.1f} |")
+
+    def calls(parts: dict[str, float]) -> float:
+        return sum(parts.get(part, 0.0) for part in PARTS)
+
+    def drawn(parts: dict[str, float]) -> bool:
+        return parts.get("figures", 0.0) > 0.01
+
+    def not_drawing(parts: dict[str, float]) -> float:
+        return calls(parts) - parts.get("figures", 0.0) + parts.get("log_figure", 0.0)
+
+    lines += [
+        "Time the trial loop spends in tracking, per trial (milliseconds, over every trial of "
+        "the timed rounds):",
+        "",
+        "| tracking work of one trial | trials | median (ms) | p90 (ms) |",
+        "|---|---:|---:|---:|",
+        row(f"{ON}: every call (start_trial, log_epoch, figures, finish)", ON, calls),
+        *[row(f"… {part}", ON, lambda parts, part=part: parts.get(part, 0.0)) for part in PARTS],
+        row("… figures, in the trials that drew them", ON,
+            lambda parts: parts.get("figures", 0.0), drawn),
+        row("… … of which TrialTracker.log_figure (TensorBoard image, MLflow artifact)", ON,
+            lambda parts: parts.get("log_figure", 0.0), drawn),
+        row(f"{ON}: every call, less the drawing of figures (the tracking layer's own)", ON,
+            not_drawing),
+        row(f"{ON_NO_FIGURES}: every call", ON_NO_FIGURES, calls),
+        row(f"{OFF}: every call (the tracker's argument checks)", OFF, calls),
+        "",
+        "Target: ≤ 50 ms per trial.",
+        "",
+    ]
+    writer = [1e3 * results[ON]["writer_busy"] / args.trials for results in rounds]
+    writer_cpu = [1e3 * results[ON]["writer_cpu"] / args.trials for results in rounds]
+    value_gap = max(abs(a - b) for results in rounds for arm in (ON, ON_NO_FIGURES)
+                    for a, b in zip(results[arm]["values"], results[OFF]["values"])
                     if a is not None and b is not None)
-
-    print(f"digits_mlp, Adam, {args.trials} trials × {args.epochs} epochs, batch 64, random "
-          f"sampler (seed 7), no pruner; {args.pairs} ON/OFF pairs, alternating order, after "
-          f"one warm-up study of each arm\n")
-    print("| measure | tracking ON | tracking OFF | ON / OFF, median of pairs | target |")
-    print("|---|---:|---:|---:|---|")
-    print(f"| trial loop, median (s) | {median_of('loop', 'ON'):.2f} | "
-          f"{median_of('loop', 'OFF'):.2f} | {statistics.median(loop_ratios):.3f} "
-          f"(overhead {100 * (statistics.median(loop_ratios) - 1):+.1f} %; pairs "
-          f"{', '.join(f'{100 * (r - 1):+.1f}' for r in loop_ratios)} %) | ≤ +3 % |")
-    print(f"| trial loop, process CPU time, median (s) | {median_of('loop_cpu', 'ON'):.2f} | "
-          f"{median_of('loop_cpu', 'OFF'):.2f} | {statistics.median(cpu_ratios):.3f} "
-          f"(overhead {100 * (statistics.median(cpu_ratios) - 1):+.1f} %; pairs "
-          f"{', '.join(f'{100 * (r - 1):+.1f}' for r in cpu_ratios)} %) | |")
-    print(f"| whole run_study, median (s) | {median_of('wall', 'ON'):.2f} | "
-          f"{median_of('wall', 'OFF'):.2f} | {statistics.median(wall_ratios):.3f} "
-          f"(overhead {100 * (statistics.median(wall_ratios) - 1):+.1f} %) | |")
-    print(f"| trial time, median (s/trial) | {median_of('loop', 'ON') / args.trials:.3f} | "
-          f"{median_of('loop', 'OFF') / args.trials:.3f} | | |")
-    print()
-    print("Per tracked trial (ON; milliseconds; median and p90 over "
-          f"{len(trial_costs)} trials):\n")
-    print("| tracking work of one trial | median (ms) | p90 (ms) | target |")
-    print("|---|---:|---:|---|")
-    print(f"| all calls of the trial loop into tracking | {statistics.median(totals):.1f} | "
-          f"{percentile(totals, 0.9):.1f} | ≤ 50 ms |")
-    for part in PARTS:
-        values = [1e3 * parts.get(part, 0.0) for parts in trial_costs]
-        print(f"| of which {part} | {statistics.median(values):.1f} | "
-              f"{percentile(values, 0.9):.1f} | |")
-    figure_times = [1e3 * parts["figures"] for parts in trial_costs
-                    if parts.get("figures", 0) > 0.01]
-    if figure_times:
-        print(f"| figures, of the {figured} trials that drew them | "
-              f"{statistics.median(figure_times):.1f} | {percentile(figure_times, 0.9):.1f} | |")
-    print(f"| (loop ON − loop OFF) / trials, median of pairs | "
-          f"{1e3 * statistics.median(loop_gaps):.1f} | | |")
-    writer = [1e3 * pair["ON"]["writer_busy"] / args.trials for pair in pairs]
-    print(f"| MLflow writer thread busy, per trial (beside training) | "
-          f"{statistics.median(writer):.1f} | | |")
-    print()
-    print("Per study (ON; seconds; median of pairs): tracker start (fresh SQLite store, "
-          f"experiment, parent run, HParams config) {median_of('study_start', 'ON'):.2f}; "
-          f"report upload and finish {median_of('study_end', 'ON'):.2f}.")
-    print(f"Tracker calls with tracking OFF: median {statistics.median(off_totals):.2f} ms "
-          "per trial.")
-    print(f"Both arms trained the same hyperparameters; objective values differ by at most "
-          f"{value_gap:.1e}; trial states ON: {sorted(set(pairs[0]['ON']['states']))}.")
-    print("\n".join(machine()))
-    pair_loads = ", ".join(f"{pair['load']:.2f}" for pair in pairs)
-    print(f"- load average (1, 5, 15 min): before {tuple(round(x, 2) for x in load_before)}, "
-          f"after {tuple(round(x, 2) for x in load_after)}; 1 min after each pair: {pair_loads}")
+    loads = ", ".join(f"{results['load']:.2f}" for results in rounds)
+    lines += [
+        f"- MLflow writer thread, beside training ({ON}): busy {statistics.median(writer):.0f} "
+        f"ms per trial, of which {statistics.median(writer_cpu):.0f} ms on its CPU clock",
+        f"- per study ({ON}): tracker start (new SQLite store, experiment, parent run, HParams "
+        f"config) {median_of('study_start', ON):.2f} s; report upload and finish "
+        f"{median_of('study_end', ON):.2f} s",
+        f"- the arms trained the same hyperparameters; objective values differ by at most "
+        f"{value_gap:.1e}",
+        *machine(),
+        f"- load average (1, 5, 15 min): before {tuple(round(x, 2) for x in load_before)}, "
+        f"after {tuple(round(x, 2) for x in load_after)}; 1 min after each round: {loads}",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ trials finished between the first trial's start and the last trial's end,
 as the storage recorded them: the workers' start-up (importing TensorFlow,
 seconds) is left out. Measurements with 1 and 2 workers alternate (1, 2, then
 2, 1, ...) so that the load of a shared machine hits both alike; the table
-reports medians and the load average around each measurement.
+reports medians, and how many cores other processes kept busy during each
+measurement (``/proc/stat`` less the workers' own CPU time).
 
     python benchmarks/workers_scaling.py                 # the recorded table
     python benchmarks/workers_scaling.py --repetitions 1 --trials 16   # a smoke run
@@ -29,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,26 +55,47 @@ learning_rate = {{low = 0.001, high = 0.1}}
 """
 
 
+def busy_seconds() -> float:
+    """CPU seconds every process of the machine spent so far (``/proc/stat``), all cores together."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(stack: servers.Stack, name: str, workers: int, trials: int) -> dict[str, float]:
-    """Run a fresh study of ``trials`` trials with ``workers`` workers; its rate and the load."""
+    """Run a fresh study of ``trials`` trials with ``workers`` workers.
+
+    Returns:
+        ``rate`` (trials per minute), ``seconds`` (first start to last end),
+        ``others`` (cores busy with other processes than the workers while
+        they ran, PostgreSQL included: the load of a shared machine).
+    """
     spec_path = stack.root / f"{name}.toml"
     spec_path.write_text(SPEC.format(name=name, trials=trials))
     environment = {**servers.worker_environment(), "TF_NUM_INTRAOP_THREADS": "1",
                    "TF_NUM_INTEROP_THREADS": "1"}
-    module = [sys.executable, "-m", "gdbench.study.worker"]
+    module = [sys.executable, "-m", "gdbench"]
     subprocess.run([*module, "create", str(spec_path), "--storage", stack.postgres_url,
                     "--home", str(stack.home)], check=True, capture_output=True, env=environment)
-    load_before = os.getloadavg()[0]
-    processes = [
-        subprocess.Popen([*module, "worker", str(spec_path), "--storage", stack.postgres_url,
-                          "--home", str(stack.home), "--worker-index", str(index)],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment)
-        for index in range(workers)
-    ]
-    for process in processes:
-        _, errors = process.communicate(timeout=1800)
+    logs = [stack.root / f"{name}-{index}.log" for index in range(workers)]
+    busy_before, wall_before = busy_seconds(), time.monotonic()
+    processes = []
+    for index, log in enumerate(logs):
+        with open(log, "wb") as output:
+            processes.append(subprocess.Popen(
+                [*module, "worker", str(spec_path), "--storage", stack.postgres_url,
+                 "--home", str(stack.home), "--worker-index", str(index)],
+                stdout=output, stderr=subprocess.STDOUT, env=environment))
+    workers_cpu = 0.0
+    for process, log in zip(processes, logs):
+        # wait4, not Popen.wait: the worker's own CPU time comes with its status.
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        workers_cpu += usage.ru_utime + usage.ru_stime
         if process.returncode:
-            raise RuntimeError(f"a worker exited with {process.returncode}: {errors.decode()[-2000:]}")
+            raise RuntimeError(f"a worker exited with {process.returncode}: "
+                               f"{log.read_text(errors='replace')[-2000:]}")
+    others = (busy_seconds() - busy_before - workers_cpu) / (time.monotonic() - wall_before)
     study = optuna.load_study(study_name=name, storage=stack.postgres_url)
     finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     if len(finished) != trials:
@@ -80,8 +103,7 @@ def measure(stack: servers.Stack, name: str, workers: int, trials: int) -> dict[
     start = min(t.datetime_start for t in finished)
     end = max(t.datetime_complete for t in finished)
     seconds = (end - start).total_seconds()
-    return {"rate": 60.0 * trials / seconds, "seconds": seconds,
-            "load": (load_before + os.getloadavg()[0]) / 2}
+    return {"rate": 60.0 * trials / seconds, "seconds": seconds, "others": max(others, 0.0)}
 
 
 def main() -> None:
@@ -108,7 +130,7 @@ def main() -> None:
                 results[workers].append(result)
                 print(f"repetition {repetition + 1}, {workers} worker(s): "
                       f"{result['rate']:.1f} trials/min over {result['seconds']:.1f} s, "
-                      f"load {result['load']:.2f}", flush=True)
+                      f"other processes {result['others']:.2f} cores", flush=True)
     finally:
         stack.stop()
 
@@ -118,11 +140,11 @@ def main() -> None:
     print(f"\n{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, optuna {optuna.__version__}; "
           f"{arguments.trials} trials per measurement, medians of {arguments.repetitions}\n")
-    print("| workers | trials/min (median) | runs (trials/min) | load average |")
+    print("| workers | trials/min (median) | runs (trials/min) | cores busy with other processes |")
     print("|---|---|---|---|")
     for workers, median in ((1, one), (2, two)):
         runs = ", ".join(f"{r['rate']:.1f}" for r in results[workers])
-        loads = ", ".join(f"{r['load']:.1f}" for r in results[workers])
+        loads = ", ".join(f"{r['others']:.2f}" for r in results[workers])
         print(f"| {workers} | {median:.1f} | {runs} | {loads} |")
     print(f"\nspeed-up with 2 workers: {two / one:.2f}x (median of pairs: "
           f"{statistics.median(ratios):.2f}x; pairs: {', '.join(f'{r:.2f}' for r in ratios)})")

@@ -309,7 +309,7 @@ def missing_prerequisite() -> str | None:
     return None
 
 
-_shared: dict[str, Stack] = {}
+_shared: dict[str, Any] = {}
 
 
 def shared_stack(request: pytest.FixtureRequest) -> Stack:
@@ -386,7 +386,7 @@ def worker_command(stack: Stack, spec_path: Path) -> list[str]:
 
 
 def start_worker(stack: Stack, arguments: Sequence[str], log: Path,
-                 runner: Sequence[str] = ("-m", "gdbench.study.worker")) -> subprocess.Popen[bytes]:
+                 runner: Sequence[str] = ("-m", "gdbench")) -> subprocess.Popen[bytes]:
     """One worker process, its output in ``log``."""
     with open(log, "wb") as log_file:
         return subprocess.Popen([sys.executable, *runner, *arguments], stdout=log_file,
@@ -462,7 +462,8 @@ def _stalling_main(argv: Sequence[str]) -> int:
     if gdbench_args[:1] == ["--"]:
         gdbench_args = gdbench_args[1:]
 
-    from gdbench.study import runner, worker
+    from gdbench import cli
+    from gdbench.study import runner
 
     started: list[int] = []
     original = runner.PruningCallback.on_epoch_end
@@ -478,7 +479,7 @@ def _stalling_main(argv: Sequence[str]) -> int:
             time.sleep(3600)
 
     runner.PruningCallback.on_epoch_end = on_epoch_end  # type: ignore[method-assign]
-    return worker.main(gdbench_args)
+    return cli.main(gdbench_args)
 
 
 if __name__ == "__main__":

@@ -223,10 +223,19 @@ def test_a_killed_workers_trial_is_failed_and_run_again(stack: servers.Stack) ->
         stalled = int(stall_file.read_text())
         study = load(stack, name)
         assert study.trials[stalled].state == TrialState.RUNNING
-        (run,) = [r for r in search_runs(stack, name) if tags(r).get("gdbench.trial_number") == str(stalled)]
-        assert run["info"]["status"] == "RUNNING"
         finished_by_the_dead = [t.number for t in study.trials if t.state == TrialState.COMPLETE]
         assert finished_by_the_dead
+
+        def mlflow_caught_up() -> bool:
+            # The worker's MLflow writes go through a background thread: let it send
+            # what it has (the stalled trial's run, the earlier trial's end) before the kill.
+            status = {int(tags(r)["gdbench.trial_number"]): r["info"]["status"]
+                      for r in search_runs(stack, name) if tags(r).get("gdbench.role") == "trial"}
+            return status.get(stalled) == "RUNNING" and all(
+                status.get(number) == "FINISHED" for number in finished_by_the_dead)
+
+        servers.wait_until("the stalled worker's MLflow writes", mlflow_caught_up, stalling,
+                           stalling_log, timeout_s=60)
     finally:
         stalling.send_signal(signal.SIGKILL)
         stalling.wait()

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from tensorboard.plugins.hparams import plugin_data_pb2
@@ -244,6 +245,55 @@ def test_long_trial_sends_metrics_before_it_ends(tracking_uri: str) -> None:
     assert run.data.metrics == {"loss": 2.0}
     trial.finish("COMPLETE")
     tracker.finish()
+
+
+def test_a_figure_is_kept_though_its_file_goes_at_once(tracking_uri: str, tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    figure_path = tmp_path / "trial-0-loss.png"
+    figure, axes = plt.subplots(figsize=(2, 1.5), dpi=50)
+    axes.plot([1.0, 0.5])
+    figure.savefig(figure_path)
+    plt.close(figure)
+    content = figure_path.read_bytes()
+    tracker = StudyTracker(study_name="figures", tracking_uri=tracking_uri, tensorboard_dir=None)
+    tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
+    with tracker.start_trial(0, trial_params(0)) as trial:
+        trial.log_figure(figure_path, "loss_curve")
+        # The runner draws figures in a folder it removes when its loop ends.
+        figure_path.unlink()
+    tracker.finish()
+    client = MlflowClient(tracking_uri=tracking_uri)
+    assert [a.path for a in client.list_artifacts(trial.run_id, "figures")] == [
+        "figures/trial-0-loss.png"
+    ]
+    downloaded = client.download_artifacts(trial.run_id, "figures/trial-0-loss.png", str(tmp_path))
+    assert Path(downloaded).read_bytes() == content
+
+
+def test_a_run_the_store_refuses_fails_the_flush_not_the_trial(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = StudyTracker(study_name="refused", tracking_uri=tracking_uri, tensorboard_dir=None)
+    tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise MlflowException("the store is read-only")
+
+    monkeypatch.setattr(MlflowClient, "create_run", refuse)
+    # The run is created by the writer thread: the trial itself goes on.
+    with tracker.start_trial(0, trial_params(0)) as trial:
+        trial.log_epoch(0, {"loss": 1.0})
+    with pytest.raises(MlflowException, match="read-only"):
+        trial.run_id  # noqa: B018 - the property raises
+    failed = "MLflow write\\(s\\) of study 'refused' failed"
+    with pytest.raises(RuntimeError, match=failed) as raised:
+        tracker.flush()
+    assert isinstance(raised.value.__cause__, MlflowException)
+    monkeypatch.undo()
+    tracker.finish()
+    _, children = study_runs(tracking_uri, "refused")
+    assert children == []
 
 
 def test_study_artifacts_go_to_the_parent_run(tracking_uri: str, tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -340,7 +341,9 @@ def _open_study(spec: StudySpec, where: Locations, *, seed_offset: int,
     if study.user_attrs.get(SPEC_ATTR) is None:
         study.set_user_attr(SPEC_ATTR, _summary(spec))
         # optuna-dashboard and Optuna's plots then label the axis "val_loss", not "Objective 0".
-        study.set_metric_names([spec.objective.metric])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([spec.objective.metric])
     return study
 
 
@@ -406,19 +409,18 @@ def _fail_stale_trials(spec: StudySpec, study: optuna.Study, tracker: StudyTrack
                        context: _Context) -> None:
     """Mark FAIL the trials a stopped process left RUNNING, so that they count as finished.
 
-    A trial whose tracker run was never opened gets one now (FAILED, with
-    the reason), so that every finished trial has exactly one.
+    Their tracker runs end FAILED with the reason (a trial whose run was
+    never opened gets one), so that every finished trial has exactly one.
     """
     declared = set(context.study_params) | set(build.tracked_domains(spec, context.total_steps))
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         # Optuna's public API sets attributes on live trials only; this one is rebuilt from its id.
         optuna.Trial(study, trial._trial_id).set_user_attr(report.FAIL_REASON_ATTR, STALE_REASON)
         study.tell(trial.number, state=TrialState.FAIL)
-        if not trial.user_attrs.get(TRACKED_ATTR):
-            recorded = trial.user_attrs.get(report.HYPERPARAMETERS_ATTR, {})
-            params = {key: value for key, value in {**context.study_params, **recorded}.items()
-                      if key in declared}
-            tracker.start_trial(trial.number, params).finish("FAIL", reason=STALE_REASON)
+        recorded = trial.user_attrs.get(report.HYPERPARAMETERS_ATTR, {})
+        params = {key: value for key, value in {**context.study_params, **recorded}.items()
+                  if key in declared}
+        tracker.fail_trial(trial.number, params, STALE_REASON)
         logger.warning("trial %d: %s; marked FAIL", trial.number, STALE_REASON)
 
 

@@ -44,31 +44,27 @@ import logging
 import os
 import shutil
 import socket
-import sys
 import tempfile
 import threading
 import time
 import warnings
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import keras
 import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
-from gdbench.cli import DEFAULT_HOME, USAGE_ERROR, CommandError
+from gdbench.cli import DEFAULT_HOME, CommandError
 from gdbench.study import build, report, runner
 from gdbench.study.spec import SpecError, StudySpec, load_specs
 from gdbench.tracking import StudyTracker
 
-if TYPE_CHECKING:
-    from mlflow.tracking import MlflowClient
-
 __all__ = [
     "DEFAULT_GRACE_PERIOD_S", "DEFAULT_HEARTBEAT_INTERVAL_S", "STALE_REASON", "add_worker_commands",
-    "budget_used", "create_study", "load_study_spec", "main", "run_worker",
+    "budget_used", "create_study", "load_study_spec", "run_worker",
 ]
 
 logger = logging.getLogger(__name__)
@@ -440,9 +436,6 @@ class _WorkerLoop(runner._Loop):
         self.claimed: list[optuna.Trial] = []
         self.declared = set(context.study_params) | set(
             build.tracked_domains(spec, context.total_steps))
-        self._tensorboard_only: StudyTracker | None = None
-        self._mlflow_client: MlflowClient | None = None
-        self._experiment_id: str | None = None
 
     def run_until_done(self) -> bool:
         """Claim and run trials until the budget is used up and nothing runs; ``True`` then."""
@@ -519,85 +512,22 @@ class _WorkerLoop(runner._Loop):
         A worker that found a stale trial and died before closing its run
         leaves this to the last worker.
         """
-        client = self.mlflow_client()
-        if client is None:
-            return
-        from gdbench.tracking._mlflow import TRIAL_NUMBER_TAG
-
         failed = {trial.number: trial for trial in self.study.get_trials(
             deepcopy=False, states=(TrialState.FAIL,))
             if report.FAIL_REASON_ATTR not in trial.user_attrs}
-        for run in self.trial_runs(client, status="RUNNING"):
-            number = int(run.data.tags.get(TRIAL_NUMBER_TAG, "-1"))
-            if number in failed:
-                self.close_trial_tracking(failed[number])
+        for number in self.tracker.open_trial_numbers() & set(failed):
+            self.close_trial_tracking(failed[number])
 
     def close_trial_tracking(self, trial: FrozenTrial) -> None:
         """End trial ``trial``'s MLflow run (FAILED, with :data:`STALE_REASON`) and TensorBoard session.
 
         A trial whose worker died before opening its MLflow run gets one, failed.
         """
-        from gdbench.tracking.tracker import REASON_TAG, STATE_TAG
-
         params = {key: value for key, value in {
             **self.context.study_params, **trial.user_attrs.get(report.HYPERPARAMETERS_ATTR, {}),
         }.items() if key in self.declared}
-        client = self.mlflow_client()
-        if client is not None:
-            from mlflow.entities import RunTag
+        self.tracker.fail_trial(trial.number, params, STALE_REASON)
 
-            runs = self.trial_runs(client, number=trial.number)
-            if not runs:
-                self.tracker.start_trial(trial.number, params).finish("FAIL", reason=STALE_REASON)
-                return
-            for run in runs:
-                if run.info.status == "RUNNING":
-                    client.log_batch(run.info.run_id, tags=[
-                        RunTag(STATE_TAG, "FAIL"), RunTag(REASON_TAG, STALE_REASON)])
-                    client.set_terminated(run.info.run_id, "FAILED")
-        if self.where.tensorboard_dir is not None:
-            self.tensorboard_only().start_trial(trial.number, params).finish(
-                "FAIL", reason=STALE_REASON)
-
-    def tensorboard_only(self) -> StudyTracker:
-        if self._tensorboard_only is None:
-            self._tensorboard_only = runner._start_tracker(
-                self.spec, dataclasses.replace(self.where, tracking_uri=None), self.context)
-        return self._tensorboard_only
-
-    def mlflow_client(self) -> MlflowClient | None:
-        if self.where.tracking_uri is None:
-            return None
-        if self._mlflow_client is None:
-            from mlflow.tracking import MlflowClient
-
-            self._mlflow_client = MlflowClient(tracking_uri=self.where.tracking_uri)
-            experiment = self._mlflow_client.get_experiment_by_name(
-                self.spec.tracking.experiment_name or self.spec.name)
-            self._experiment_id = experiment.experiment_id if experiment is not None else None
-        return self._mlflow_client
-
-    def trial_runs(self, client: MlflowClient, *, number: int | None = None,
-                   status: str | None = None) -> list[Any]:
-        """The study's trial runs, of trial ``number`` or in ``status`` when given."""
-        from gdbench.tracking._mlflow import ROLE_TAG, STUDY_TAG, TRIAL_NUMBER_TAG
-
-        if self._experiment_id is None:
-            return []
-        conditions = [f"tags.`{STUDY_TAG}` = '{self.spec.name}'", f"tags.`{ROLE_TAG}` = 'trial'"]
-        if number is not None:
-            conditions.append(f"tags.`{TRIAL_NUMBER_TAG}` = '{number}'")
-        if status is not None:
-            conditions.append(f"attributes.status = '{status}'")
-        runs: list[Any] = []
-        page_token = None
-        while True:
-            page = client.search_runs([self._experiment_id], " AND ".join(conditions),
-                                      max_results=1000, page_token=page_token)
-            runs += list(page)
-            page_token = page.token
-            if not page_token:
-                return runs
 
 
 def _check_storage_url(url: Any) -> None:
@@ -730,30 +660,3 @@ def _worker_command(arguments: argparse.Namespace) -> int:
             raise
         raise CommandError(str(error)) from None
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m gdbench.study.worker create|worker ...``: the two commands on their own.
-
-    Args:
-        argv: the arguments after the program name; ``sys.argv[1:]`` when ``None``.
-
-    Returns:
-        The exit status: 0 on success, 2 on a usage or spec error.
-    """
-    parser = argparse.ArgumentParser(prog="python -m gdbench.study.worker",
-                                     description="Create a shared study; join it as a worker.")
-    add_worker_commands(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
-    arguments = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="gdbench: %(message)s")
-    for noisy in ("alembic", "mlflow", "absl", "tensorflow"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
-    try:
-        return arguments.handler(arguments)
-    except (CommandError, SpecError) as error:
-        print(f"gdbench: error: {error}", file=sys.stderr)
-        return USAGE_ERROR
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,15 +6,20 @@ process do not step on each other.
 
 A trial costs five store transactions: create the run, log its parameters, its
 metrics, its final tags, terminate it (plus one metrics batch every
-``flush_interval_s`` seconds of a long trial). On SQLite each commit waits for
-the disk, so only the first is made while the trial waits, for the run id; the
-others go, in order, to one writer thread and overlap with training. The writer
-is drained when the study finishes, and at interpreter exit.
+``flush_interval_s`` seconds of a long trial, and one per figure). Each takes
+milliseconds of CPU, and on SQLite each commit waits for the disk and for the
+database lock, so none is made while the trial waits: they go, in order, to
+one writer thread and overlap with training. A trial's run id is known once
+the writer has created its run. The writer is drained when the study
+finishes, and at interpreter exit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
+import tempfile
 import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,17 +42,46 @@ _MAX_PARENTS = 50_000
 _logger = logging.getLogger(__name__)
 
 
+def sqlite_database(tracking_uri: str) -> Path | None:
+    """The database file of a SQLite tracking store, else ``None``."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix) or tracking_uri[len(prefix):] in ("", ":memory:"):
+        return None
+    return Path(tracking_uri[len(prefix):]).resolve()
+
+
 def default_artifact_location(tracking_uri: str) -> str | None:
     """``<folder of the database>/mlartifacts`` for a SQLite store, else ``None``.
 
     MLflow's own default for a database store is ``./mlruns`` relative to the
     current directory, which scatters artifacts wherever a study is started.
     """
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix) or tracking_uri[len(prefix):] in ("", ":memory:"):
-        return None
-    database = Path(tracking_uri[len(prefix):]).resolve()
-    return (database.parent / "mlartifacts").as_uri()
+    database = sqlite_database(tracking_uri)
+    return None if database is None else (database.parent / "mlartifacts").as_uri()
+
+
+def use_write_ahead_log(database: Path) -> None:
+    """Put a SQLite tracking store in write-ahead-log mode, creating the file if missing.
+
+    In its default (rollback journal) mode every commit creates, syncs and
+    deletes a journal file: a trial's writes cost about twice the CPU time
+    and several times the wall time, and creating a new store's schema takes
+    seconds. The mode is kept in the file, so this is done once per store;
+    readers (the MLflow UI, other workers on this host) no longer block the
+    writer. As with the Optuna storage, the file must be on a local disk.
+    """
+    database.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # Another worker may be writing: wait for its lock as MLflow would.
+        with contextlib.closing(sqlite3.connect(database, timeout=60)) as connection:
+            mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    except sqlite3.Error as error:
+        _logger.warning("MLflow store %s: write-ahead log not enabled (%s); "
+                        "tracking goes on in the default journal mode", database, error)
+        return
+    if mode != "wal":
+        _logger.warning("MLflow store %s stays in journal mode %r: tracking is slower",
+                        database, mode)
 
 
 class MlflowStudy:
@@ -84,6 +118,9 @@ class MlflowStudy:
 
     def start(self, params: Mapping[str, object], tags: Mapping[str, str]) -> None:
         """Find or create the experiment and the parent run; log the study's parameters."""
+        database = sqlite_database(self.client.tracking_uri)
+        if database is not None:
+            use_write_ahead_log(database)
         self.experiment_id = self._get_or_create_experiment()
         parent = self._get_or_create_parent()
         self.parent_run_id = parent.info.run_id
@@ -98,29 +135,77 @@ class MlflowStudy:
     def start_trial(
         self, number: int, params: Mapping[str, object], tags: Mapping[str, str]
     ) -> MlflowTrial:
-        """Create trial ``number``'s child run under the parent and log its parameters."""
-        run = self.client.create_run(
-            self.experiment_id,
-            run_name=f"trial-{number}",
-            tags={
-                **tags,
-                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
-                STUDY_TAG: self.study_name,
-                ROLE_TAG: "trial",
-                TRIAL_NUMBER_TAG: str(number),
-            },
-        )
-        if params:
-            self.submit(
-                self.client.log_batch,
-                run.info.run_id,
-                params=[Param(key, str(value)) for key, value in params.items()],
-            )
-        return MlflowTrial(self, run.info.run_id, self._flush_interval_s)
+        """Queue the creation of trial ``number``'s child run, with its parameters.
 
-    def submit(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Queue a write for the writer thread; writes run one at a time, in order."""
-        self._writer.submit(write, *args, **kwargs).add_done_callback(self._record_failure)
+        The run starts now (its start time), whenever the writer creates it.
+        """
+        start_time = _now_ms()
+        run_tags = {
+            **tags,
+            MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+            STUDY_TAG: self.study_name,
+            ROLE_TAG: "trial",
+            TRIAL_NUMBER_TAG: str(number),
+        }
+        run_params = [Param(key, str(value)) for key, value in params.items()]
+
+        def create_run() -> str:
+            run = self.client.create_run(
+                self.experiment_id, start_time=start_time, run_name=f"trial-{number}",
+                tags=run_tags,
+            )
+            if run_params:
+                self.client.log_batch(run.info.run_id, params=run_params)
+            return run.info.run_id
+
+        return MlflowTrial(self, self.submit(create_run), self._flush_interval_s)
+
+    def trial_runs(self, *, number: int | None = None, status: str | None = None) -> list[Run]:
+        """The study's trial runs, of trial ``number`` and in ``status`` where given."""
+        conditions = [f"tags.`{ROLE_TAG}` = 'trial'"]
+        if number is not None:
+            conditions.append(f"tags.`{TRIAL_NUMBER_TAG}` = '{number}'")
+        if status is not None:
+            conditions.append(f"attributes.status = '{status}'")
+        runs: list[Run] = []
+        page_token = None
+        while True:
+            page = self.client.search_runs([self.experiment_id], " AND ".join(conditions),
+                                           max_results=1000, page_token=page_token)
+            # The study name is compared here rather than in the filter string,
+            # which would need it quoted and escaped.
+            runs += [run for run in page if run.data.tags.get(STUDY_TAG) == self.study_name]
+            page_token = page.token
+            if not page_token:
+                return runs
+
+    def open_trial_numbers(self) -> set[int]:
+        """Numbers of the trials whose run is still RUNNING."""
+        return {int(run.data.tags[TRIAL_NUMBER_TAG]) for run in self.trial_runs(status="RUNNING")}
+
+    def fail_open_runs(self, number: int, tags: Mapping[str, str]) -> bool:
+        """Terminate trial ``number``'s runs left RUNNING as FAILED, with ``tags``.
+
+        Returns:
+            Whether the trial has any run at all.
+        """
+        runs = self.trial_runs(number=number)
+        for run in runs:
+            if run.info.status == "RUNNING":
+                self.client.log_batch(run.info.run_id,
+                                      tags=[RunTag(key, value) for key, value in tags.items()])
+                self.client.set_terminated(run.info.run_id, "FAILED")
+        return bool(runs)
+
+    def submit(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        """Queue a write for the writer thread; writes run one at a time, in order.
+
+        Returns:
+            The write's future; a failure is also logged, and raised by :meth:`drain`.
+        """
+        future = self._writer.submit(write, *args, **kwargs)
+        future.add_done_callback(self._record_failure)
+        return future
 
     def drain(self) -> None:
         """Wait for every queued write.
@@ -249,16 +334,27 @@ class MlflowTrial:
 
     Args:
         study: the study whose writer thread sends this trial's writes.
-        run_id: the child run.
+        created_run: the queued creation of the child run, giving its id.
         flush_interval_s: buffered metrics are sent at most this often.
     """
 
-    def __init__(self, study: MlflowStudy, run_id: str, flush_interval_s: float) -> None:
+    def __init__(
+        self, study: MlflowStudy, created_run: Future[str], flush_interval_s: float
+    ) -> None:
         self._study = study
-        self.run_id = run_id
+        self._created_run = created_run
         self._flush_interval_s = flush_interval_s
         self._pending: list[Metric] = []
         self._last_flush = time.monotonic()
+
+    @property
+    def run_id(self) -> str:
+        """The child run's id, once the writer thread has created the run (waits for it).
+
+        Raises:
+            Exception: the error that kept the run from being created.
+        """
+        return self._created_run.result()
 
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         """Buffer ``metrics`` at ``step``; send the buffer if the last send is old enough."""
@@ -270,13 +366,17 @@ class MlflowTrial:
     def flush(self) -> None:
         """Queue the buffered metrics as one batch."""
         if self._pending:
-            self._study.submit(self._study.client.log_batch, self.run_id, metrics=self._pending)
+            self._submit_to_run(self._study.client.log_batch, metrics=self._pending)
             self._pending = []
         self._last_flush = time.monotonic()
 
-    def log_artifact(self, path: Path, artifact_path: str) -> None:
-        """Copy a file into the run's artifacts (now: the file may change afterwards)."""
-        self._study.client.log_artifact(self.run_id, str(path), artifact_path)
+    def log_artifact(self, content: bytes, file_name: str, artifact_path: str) -> None:
+        """Queue ``content`` as the run's artifact ``<artifact_path>/<file_name>``.
+
+        The content is taken now: the file it was read from may change or go
+        before the writer gets to it.
+        """
+        self._submit_to_run(self._write_artifact, content, file_name, artifact_path)
 
     def finish(
         self, status: str, step: int, metrics: Mapping[str, float], tags: Mapping[str, str]
@@ -287,24 +387,42 @@ class MlflowTrial:
         """
         timestamp = _now_ms()
         self._pending.extend(Metric(key, value, timestamp, step) for key, value in metrics.items())
-        self._study.submit(
-            _log_and_terminate,
-            self._study.client,
-            self.run_id,
+        self._submit_to_run(
+            self._log_and_terminate,
             self._pending,
             [RunTag(key, value) for key, value in tags.items()],
             status,
         )
         self._pending = []
 
+    def _submit_to_run(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Queue ``write(run_id, *args, **kwargs)``.
 
-def _log_and_terminate(
-    client: MlflowClient, run_id: str, metrics: list[Metric], tags: list[RunTag], status: str
-) -> None:
-    try:
-        client.log_batch(run_id, metrics=metrics, tags=tags)
-    finally:
-        client.set_terminated(run_id, status)
+        The run's creation was queued first, and the writer runs writes in
+        order: by the time this one runs, the run id is known (or its
+        creation failed, and so does this write, with the same error).
+        """
+
+        def write_to_run() -> Any:
+            return write(self._created_run.result(), *args, **kwargs)
+
+        self._study.submit(write_to_run)
+
+    def _write_artifact(
+        self, run_id: str, content: bytes, file_name: str, artifact_path: str
+    ) -> None:
+        with tempfile.TemporaryDirectory(prefix="gdbench-artifact-") as folder:
+            path = Path(folder) / file_name
+            path.write_bytes(content)
+            self._study.client.log_artifact(run_id, str(path), artifact_path)
+
+    def _log_and_terminate(
+        self, run_id: str, metrics: list[Metric], tags: list[RunTag], status: str
+    ) -> None:
+        try:
+            self._study.client.log_batch(run_id, metrics=metrics, tags=tags)
+        finally:
+            self._study.client.set_terminated(run_id, status)
 
 
 def _now_ms() -> int:

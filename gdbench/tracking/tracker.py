@@ -154,6 +154,10 @@ class StudyTracker:
     ) -> TrialTracker:
         """Open trial ``number``: an MLflow child run and a TensorBoard session.
 
+        The TensorBoard session is on disk when this returns; the MLflow run
+        is created by the background writer, like every MLflow write of the
+        trial, so that the trial does not wait for the store.
+
         Args:
             number: the trial's number in the study (Optuna's ``trial.number``).
             params: the trial's hyperparameters, searched and fixed, every one
@@ -196,6 +200,33 @@ class StudyTracker:
                     tensorboard_trial.finish(0, {}, {"state": "FAIL"}, success=False)
                 raise
         return TrialTracker(number, mlflow_trial, tensorboard_trial)
+
+    def fail_trial(self, number: int, params: Mapping[str, Any], reason: str) -> None:
+        """Close trial ``number`` as failed where a process that died left it open.
+
+        Its MLflow runs still RUNNING end FAILED with ``reason``; a trial that
+        has no run yet gets one, failed; its TensorBoard session ends as a
+        failure with ``reason``. For a worker that finds a trial whose owner
+        died, or a study resumed after a killed process.
+
+        Args:
+            number: the trial's number in the study.
+            params: its hyperparameters (for a run or session created now).
+            reason: why it failed (``gdbench.reason``, TensorBoard text ``reason``).
+        """
+        if self._domains is None:
+            raise RuntimeError("StudyTracker.start() must be called before fail_trial()")
+        texts = {"state": "FAIL", "reason": reason[:MAX_REASON_LENGTH]}
+        if self._mlflow is None or not self._mlflow.fail_open_runs(
+                number, {STATE_TAG: "FAIL", REASON_TAG: texts["reason"]}):
+            self.start_trial(number, params).finish("FAIL", reason=reason)
+            return
+        if self._tensorboard is not None:
+            self._tensorboard.start_trial(number, params).finish(0, {}, texts, success=False)
+
+    def open_trial_numbers(self) -> set[int]:
+        """Numbers of the trials whose MLflow run is still RUNNING (none without MLflow)."""
+        return set() if self._mlflow is None else self._mlflow.open_trial_numbers()
 
     def log_study_artifacts(
         self, paths: Sequence[str | Path], artifact_path: str = "report"
@@ -287,7 +318,6 @@ class TrialTracker:
 
     Attributes:
         number: the trial's number.
-        run_id: the MLflow child run's id; ``None`` without MLflow.
         state: the final state once finished, else ``None``.
     """
 
@@ -298,12 +328,23 @@ class TrialTracker:
         tensorboard_trial: TensorBoardTrial | None,
     ) -> None:
         self.number = number
-        self.run_id = mlflow_trial.run_id if mlflow_trial is not None else None
         self.state: str | None = None
         self._mlflow = mlflow_trial
         self._tensorboard = tensorboard_trial
         self._last_epoch = 0
         self._last_epoch_metrics: dict[str, float] = {}
+
+    @property
+    def run_id(self) -> str | None:
+        """The MLflow child run's id; ``None`` without MLflow.
+
+        The run is created in the background: asking for its id waits until
+        it exists.
+
+        Raises:
+            Exception: the MLflow error that kept the run from being created.
+        """
+        return self._mlflow.run_id if self._mlflow is not None else None
 
     def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
         """Record one epoch's metrics (loss, accuracy, learning rate…).
@@ -361,7 +402,7 @@ class TrialTracker:
         if self._tensorboard is not None:
             self._tensorboard.log_png(self._last_epoch, name, png, width, height)
         if self._mlflow is not None:
-            self._mlflow.log_artifact(path, "figures")
+            self._mlflow.log_artifact(png, path.name, "figures")
 
     def finish(
         self,
