@@ -372,13 +372,13 @@ def _hparam_domain(domains: Sequence[spaces.Domain]) -> HParamDomain:
 
 
 def _tracked_metrics(spec: StudySpec, context: _Context) -> list[str]:
+    """The metrics of the HParams table. The per-epoch η is logged as a scalar but
+    left out here: beside the hyperparameter of the same name it would show twice."""
     if spec.population:
-        return ["loss", "learning_rate"]
+        return ["loss"]
     if isinstance(context.task, gdbench.tasks.ToyTask):
-        names = list(context.task.metrics(context.task.initial_parameters()))
-        return names + ["learning_rate"]
-    return ["loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
-            "test_loss", "test_accuracy"]
+        return list(context.task.metrics(context.task.initial_parameters()))
+    return ["loss", "accuracy", "val_loss", "val_accuracy", "test_loss", "test_accuracy"]
 
 
 def _start_tracker(spec: StudySpec, where: Locations, context: _Context) -> StudyTracker:

