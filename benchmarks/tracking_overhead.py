@@ -209,10 +209,10 @@ def run_arm(spec_path: Path, clock: TrackingClock, figures: bool) -> dict[str, A
         start = time.perf_counter()
         study = run_study(spec, home=home, quiet=True)
         wall = time.perf_counter() - start
+        trials = study.get_trials(deepcopy=False)
     finally:
         runner._draws_figures = draws_figures
         shutil.rmtree(home, ignore_errors=True)
-    trials = study.get_trials(deepcopy=False)
     return {
         "wall": wall,
         "loop": clock.per_study["trial loop"],
@@ -224,7 +224,6 @@ def run_arm(spec_path: Path, clock: TrackingClock, figures: bool) -> dict[str, A
         "per_trial": {number: dict(parts) for number, parts in clock.per_trial.items()},
         "params": [trial.params for trial in trials],
         "values": [trial.value for trial in trials],
-        "states": [trial.state.name for trial in trials],
     }
 
 

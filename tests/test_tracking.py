@@ -296,24 +296,6 @@ def test_a_run_the_store_refuses_fails_the_flush_not_the_trial(
     assert children == []
 
 
-def test_a_new_sqlite_store_keeps_a_write_ahead_log(tmp_path: Path) -> None:
-    import sqlite3
-
-    database = tmp_path / "new" / "mlflow.db"
-    with StudyTracker(
-        study_name="wal", tracking_uri=f"sqlite:///{database}", tensorboard_dir=None
-    ) as tracker:
-        tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
-        tracker.start_trial(0, trial_params(0)).finish("COMPLETE", value=1.0)
-    connection = sqlite3.connect(database)
-    try:
-        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    finally:
-        connection.close()
-    _, children = study_runs(f"sqlite:///{database}", "wal")
-    assert len(children) == 1
-
-
 def test_study_artifacts_go_to_the_parent_run(tracking_uri: str, tmp_path: Path) -> None:
     leaderboard = tmp_path / "leaderboard.csv"
     leaderboard.write_text("trial,value\n0,0.25\n")

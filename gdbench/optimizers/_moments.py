@@ -21,6 +21,10 @@ def moving_max(maximum: Any, grad: Any, *, decay: Any) -> Any:
     return ops.maximum(decay * maximum, ops.abs(grad))
 
 
-def bias_corrected(moment: Any, *, decay: Any, step: Any) -> Any:
-    """A zero-initialised moving average divided by 1 − βᵗ."""
-    return moment / (1.0 - ops.power(decay, step))
+def debiasing_factor(*, decay: Any, step: Any) -> Any:
+    """1 − βᵗ: the weight a zero-started moving average has gathered by step t.
+
+    Dividing the average by it removes its bias towards zero. It is a scalar
+    (one per trial), so rules apply it to η rather than to a full-size moment.
+    """
+    return 1.0 - ops.power(decay, step)

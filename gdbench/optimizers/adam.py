@@ -9,7 +9,7 @@ from keras import ops
 
 from gdbench import _validate
 from gdbench.optimizers._base import RuleOptimizer
-from gdbench.optimizers._moments import moving_average
+from gdbench.optimizers._moments import debiasing_factor, moving_average
 
 
 def adam_moments(grad: Any, m: Any, v: Any, *, beta_1: Any, beta_2: Any) -> tuple[Any, Any]:
@@ -28,8 +28,8 @@ def adam_direction(
         return m / (ops.sqrt(v) + epsilon)
     # m̂/(√v̂ + ε) = (√c2/c1) · m/(√v + ε√c2) with c = 1 − βᵗ: the corrections
     # then cost scalar work instead of two full-size divisions per step.
-    root_c2 = ops.sqrt(1.0 - ops.power(beta_2, step))
-    scale = root_c2 / (1.0 - ops.power(beta_1, step))
+    root_c2 = ops.sqrt(debiasing_factor(decay=beta_2, step=step))
+    scale = root_c2 / debiasing_factor(decay=beta_1, step=step)
     return scale * m / (ops.sqrt(v) + epsilon * root_c2)
 
 

@@ -8,7 +8,7 @@ import keras
 
 from gdbench import _validate
 from gdbench.optimizers._base import RuleOptimizer
-from gdbench.optimizers._moments import bias_corrected, moving_average, moving_max
+from gdbench.optimizers._moments import debiasing_factor, moving_average, moving_max
 
 
 def adamax_update(
@@ -19,8 +19,9 @@ def adamax_update(
     m, v = slots
     m = moving_average(m, grad, decay=beta_1)
     v = moving_max(v, grad, decay=beta_2)
-    m_hat = bias_corrected(m, decay=beta_1, step=step)
-    return param - learning_rate * m_hat / (v + epsilon), (m, v)
+    # η m̂/(v + ε) with m̂ = m/(1 − β1ᵗ), the correction folded into the scalar η.
+    step_size = learning_rate / debiasing_factor(decay=beta_1, step=step)
+    return param - step_size * m / (v + epsilon), (m, v)
 
 
 @keras.saving.register_keras_serializable(package="gdbench")

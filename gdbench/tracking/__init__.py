@@ -18,7 +18,7 @@ run (tags ``gdbench.study``, ``gdbench.role=parent``) and one child run per
 trial (``trial-<n>``, tags ``mlflow.parentRunId``, ``gdbench.trial_number``,
 ``gdbench.state``, ``gdbench.reason``). In TensorBoard it is a log directory
 with the HParams config at its root and one run directory per trial
-(``trial-0007``).
+(``trial-0007``), its session grouped as ``<study>/trial-0007``.
 """
 
 from __future__ import annotations

@@ -11,15 +11,12 @@ milliseconds of CPU, and on SQLite each commit waits for the disk and for the
 database lock, so none is made while the trial waits: they go, in order, to
 one writer thread and overlap with training. A trial's run id is known once
 the writer has created its run. The writer is drained when the study
-finishes, and at interpreter exit. A SQLite store is kept in write-ahead-log
-mode (:func:`use_write_ahead_log`), which halves the CPU time of a commit.
+finishes, and at interpreter exit.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import sqlite3
 import tempfile
 import time
 import warnings
@@ -43,46 +40,17 @@ _MAX_PARENTS = 50_000
 _logger = logging.getLogger(__name__)
 
 
-def sqlite_database(tracking_uri: str) -> Path | None:
-    """The database file of a SQLite tracking store, else ``None``."""
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix) or tracking_uri[len(prefix):] in ("", ":memory:"):
-        return None
-    return Path(tracking_uri[len(prefix):]).resolve()
-
-
 def default_artifact_location(tracking_uri: str) -> str | None:
     """``<folder of the database>/mlartifacts`` for a SQLite store, else ``None``.
 
     MLflow's own default for a database store is ``./mlruns`` relative to the
     current directory, which scatters artifacts wherever a study is started.
     """
-    database = sqlite_database(tracking_uri)
-    return None if database is None else (database.parent / "mlartifacts").as_uri()
-
-
-def use_write_ahead_log(database: Path) -> None:
-    """Put a SQLite tracking store in write-ahead-log mode, creating the file if missing.
-
-    In its default (rollback journal) mode every commit creates, syncs and
-    deletes a journal file: a trial's writes cost about twice the CPU time
-    and several times the wall time, and creating a new store's schema takes
-    seconds. The mode is kept in the file, so this is done once per store;
-    readers (the MLflow UI, other workers on this host) no longer block the
-    writer. As with the Optuna storage, the file must be on a local disk.
-    """
-    database.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        # Another worker may be writing: wait for its lock as MLflow would.
-        with contextlib.closing(sqlite3.connect(database, timeout=60)) as connection:
-            mode = connection.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-    except sqlite3.Error as error:
-        _logger.warning("MLflow store %s: write-ahead log not enabled (%s); "
-                        "tracking goes on in the default journal mode", database, error)
-        return
-    if mode != "wal":
-        _logger.warning("MLflow store %s stays in journal mode %r: tracking is slower",
-                        database, mode)
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix) or tracking_uri[len(prefix):] in ("", ":memory:"):
+        return None
+    database = Path(tracking_uri[len(prefix):]).resolve()
+    return (database.parent / "mlartifacts").as_uri()
 
 
 class MlflowStudy:
@@ -107,10 +75,6 @@ class MlflowStudy:
         artifact_location: str | None,
         flush_interval_s: float,
     ) -> None:
-        database = sqlite_database(tracking_uri)
-        if database is not None:
-            # Before the client, which creates the store (and its schema) at once.
-            use_write_ahead_log(database)
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.experiment_name = experiment_name
         self.study_name = study_name

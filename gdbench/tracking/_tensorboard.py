@@ -8,6 +8,9 @@ Layout under the study's TensorBoard directory::
                                          status), per-epoch scalars, histograms,
                                          images, final metrics
 
+Trial 7's session is in the HParams group ``<study>/trial-0007``, so that a
+dashboard over a folder of several studies keeps each study's trials apart.
+
 Events are written with TensorBoard's own protos and record writer, straight to
 a file, without TensorFlow's summary machinery: no TensorFlow import, no writer
 thread, and a flush puts every event so far into the operating system's hands.
