@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import gdbench.optimizers  # noqa: E402
+from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
 
 #: gdbench name → (gdbench keywords, Keras built-in of the same algorithm).
 PAIRS: dict[str, tuple[dict, Callable[[], keras.optimizers.Optimizer]]] = {
@@ -116,12 +117,7 @@ def measure(name: str, hidden, jit: bool, *, steps: int, repeats: int, batch_siz
 
 
 def machine() -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            cpu = next(line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     gpus = tf.config.list_physical_devices("GPU")
     device = f"{len(gpus)} GPU(s)" if gpus else "CPU only"
     return (f"{cpu}, {os.cpu_count()} cores, {device}; Python {platform.python_version()}, "

@@ -43,6 +43,7 @@ import tensorflow as tf  # noqa: E402
 import gdbench.optimizers  # noqa: E402
 import gdbench.tasks  # noqa: E402
 from gdbench.tasks import population  # noqa: E402
+from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
 
 X = np.array([0.5, 2.5])
 Y = np.array([0.2, 0.9])
@@ -240,13 +241,7 @@ def benchmark(name: str, args: argparse.Namespace, task) -> list[dict[str, objec
 
 
 def machine() -> list[str]:
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo
-                         if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    model = cpu_model()
     gpus = tf.config.list_physical_devices("GPU")
     return [
         f"- CPU: {model}, {os.cpu_count()} cores (nproc); GPU: "

@@ -67,6 +67,7 @@ from gdbench.study import load_spec, run_study  # noqa: E402
 from gdbench.study import runner  # noqa: E402
 from gdbench.tracking import StudyTracker, TrialTracker  # noqa: E402
 from gdbench.tracking._mlflow import MlflowStudy  # noqa: E402
+from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
 
 SPEC = """\
 name = "tracking_overhead"
@@ -232,13 +233,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def machine() -> list[str]:
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            model = next(line.split(":", 1)[1].strip() for line in cpuinfo
-                         if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    model = cpu_model()
     return [
         f"- CPU: {model}, {os.cpu_count()} cores (nproc); no GPU used",
         f"- Python {platform.python_version()}, TensorFlow {tf.__version__}, "
