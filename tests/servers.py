@@ -463,12 +463,12 @@ def _stalling_main(argv: Sequence[str]) -> int:
         gdbench_args = gdbench_args[1:]
 
     from gdbench import cli
-    from gdbench.study import runner
+    from gdbench.study import loop
 
     started: list[int] = []
-    original = runner.PruningCallback.on_epoch_end
+    original = loop.PruningCallback.on_epoch_end
 
-    def on_epoch_end(self: runner.PruningCallback, epoch: int, logs: Any = None) -> None:
+    def on_epoch_end(self: loop.PruningCallback, epoch: int, logs: Any = None) -> None:
         original(self, epoch, logs)
         if self.trial.number not in started:
             started.append(self.trial.number)
@@ -478,7 +478,7 @@ def _stalling_main(argv: Sequence[str]) -> int:
             partial.replace(arguments.stall_file)
             time.sleep(3600)
 
-    runner.PruningCallback.on_epoch_end = on_epoch_end  # type: ignore[method-assign]
+    loop.PruningCallback.on_epoch_end = on_epoch_end  # type: ignore[method-assign]
     return cli.main(gdbench_args)
 
 

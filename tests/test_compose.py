@@ -9,7 +9,6 @@ created before any worker starts.
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from importlib import resources
@@ -166,10 +165,9 @@ def test_mlflow_serves_artifacts_from_postgres_for_small_hosts(compose: dict[str
 
 
 def test_the_commands_are_those_of_gdbench(compose: dict[str, Any]) -> None:
-    from gdbench.study.worker import add_worker_commands
+    from gdbench.cli import build_parser
 
-    parser = argparse.ArgumentParser(prog="gdbench")
-    add_worker_commands(parser.add_subparsers(dest="command"))
+    parser = build_parser()
     storage = "postgresql+psycopg2://gdbench:secret@postgres:5432/optuna"
     for name in ("create", "worker"):
         command = compose["services"][name]["command"]

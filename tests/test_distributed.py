@@ -23,9 +23,9 @@ from optuna.trial import TrialState
 
 import servers
 from gdbench.study import load_spec
-from gdbench.study.worker import (
-    STALE_REASON, _ClaimLock, budget_used, create_study, load_study_spec, run_worker,
-)
+from gdbench.study.session import STALE_REASON
+from gdbench.study.storage import ClaimLock, budget_used
+from gdbench.study.worker import create_study, load_study_spec, run_worker
 
 ALL_STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
 
@@ -281,9 +281,9 @@ def test_a_killed_workers_trial_is_failed_and_run_again(stack: servers.Stack) ->
 @pytest.mark.slow
 def test_the_claim_lock_excludes_other_sessions(stack: servers.Stack) -> None:
     # Two storages, two PostgreSQL sessions: as two workers are.
-    holder = _ClaimLock(optuna.storages.RDBStorage(stack.postgres_url), "lock_probe")
-    waiter = _ClaimLock(optuna.storages.RDBStorage(stack.postgres_url), "lock_probe")
-    other_study = _ClaimLock(optuna.storages.RDBStorage(stack.postgres_url), "another_study")
+    holder = ClaimLock(optuna.storages.RDBStorage(stack.postgres_url), "lock_probe")
+    waiter = ClaimLock(optuna.storages.RDBStorage(stack.postgres_url), "lock_probe")
+    other_study = ClaimLock(optuna.storages.RDBStorage(stack.postgres_url), "another_study")
     held = threading.Event()
 
     def hold() -> None:
@@ -305,7 +305,7 @@ def test_the_claim_lock_excludes_other_sessions(stack: servers.Stack) -> None:
 
 @pytest.mark.slow
 def test_the_claim_lock_dies_with_its_holder(stack: servers.Stack) -> None:
-    lock = _ClaimLock(optuna.storages.RDBStorage(stack.postgres_url), "lock_probe")
+    lock = ClaimLock(optuna.storages.RDBStorage(stack.postgres_url), "lock_probe")
     # A process that takes the same advisory lock, then is killed holding it.
     holder = subprocess.Popen(
         [sys.executable, "-c",
@@ -360,7 +360,7 @@ def test_budget_counts_a_retried_trial_once() -> None:
 
 
 @pytest.mark.parametrize(("keywords", "message"), [
-    ({"storage_url": "mysql://db/optuna"}, "storage: expected a postgresql"),
+    ({"storage_url": "mysql://db/optuna"}, "storage: mysql is not supported"),
     ({"heartbeat_interval": 0}, "heartbeat_interval: expected an integer >= 1, got 0"),
     ({"heartbeat_interval": 10, "grace_period": 10},
      r"grace_period: expected more than heartbeat_interval \(10 s\), got 10"),

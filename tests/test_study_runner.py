@@ -5,14 +5,15 @@ from __future__ import annotations
 import collections
 import gc
 import math
+import time
 from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from gdbench.study import leaderboard, load_spec, run_study
-from gdbench.study.report import FAIL_REASON_ATTR
+from gdbench.study import Interrupted, leaderboard, load_spec, run_study
+from gdbench.study.session import FAIL_REASON_ATTR, STALE_REASON, interrupted_reason
 
 
 def write(tmp_path: Path, text: str, name: str) -> Path:
@@ -81,46 +82,68 @@ learning_rate = {{choices = [1e-4, 100.0]}}
     assert by_number[complete.number].data.metrics["objective"] == pytest.approx(complete.value)
 
 
-def test_interrupted_study_resumes_to_exactly_its_budget(tmp_path: Path, home: Path) -> None:
-    spec = load_spec(write(tmp_path, """
+@pytest.mark.parametrize("population", [True, False], ids=["population", "one_by_one"])
+def test_interrupted_trials_are_queued_again_and_the_budget_is_met(
+        tmp_path: Path, population: bool) -> None:
+    home = tmp_path / "home"
+    spec = load_spec(write(tmp_path, f"""
 task = "sigmoid_neuron"
 optimizers = ["gd", "adam"]
 epochs = 20
 trials = 12
 trials_per_batch = 4
+population = {str(population).lower()}
 """, "resume"))
     told = []
 
     def interrupt_after_five(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         told.append(trial.number)
         if len(told) == 5:
-            raise KeyboardInterrupt
+            raise Interrupted("SIGTERM")
 
     with pytest.raises(KeyboardInterrupt):
         run_study(spec, home=home, quiet=True, callbacks=[interrupt_after_five])
     storage = f"sqlite:///{home / 'optuna.db'}"
     first = optuna.load_study(study_name="resume", storage=storage).trials
-    # Five told, and the three asked with them in the second batch failed as interrupted.
-    assert len(first) == 8
-    assert all(trial.state.is_finished() for trial in first)
-    interrupted = [t for t in first if "interrupted" in t.user_attrs.get(FAIL_REASON_ATTR, "")]
-    assert len(interrupted) == 3
+    # A batch: five told, the three claimed with the fifth failed and queued again.
+    # One by one: the interrupt comes as the fifth is told, so nothing else was claimed.
+    interrupted = [t for t in first if t.state == TrialState.FAIL]
+    assert len(interrupted) == (3 if population else 0)
+    reason = interrupted_reason("SIGTERM")
+    assert all(t.user_attrs[FAIL_REASON_ATTR] == reason for t in interrupted)
+    waiting = [t for t in first if t.state == TrialState.WAITING]
+    assert sorted(t.system_attrs["retry_history"][-1] for t in waiting) == [
+        t.number for t in interrupted]
+    assert [t.params for t in waiting] == [t.params for t in interrupted]
     assert run_study_parent_status(home, "resume") == "KILLED"
 
     study = run_study(spec, home=home, quiet=True)
-    finished = [t for t in study.trials if t.state.is_finished()]
-    assert len(study.trials) == len(finished) == 12
-    numbers = [trial.number for trial in study.trials]
-    assert sorted(numbers) == list(range(12))
+    counted = [row["trial"] for row in leaderboard(study)]
+    assert len(counted) == 12
+    # One by one, the median pruner may prune a trial; none fails.
+    ends = {TrialState.COMPLETE} if population else {TrialState.COMPLETE, TrialState.PRUNED}
+    assert {study.trials[n].state for n in counted} <= ends
+    assert not {t.number for t in interrupted} & set(counted)
     # The comparison stays balanced: both optimizers got their half.
-    assert collections.Counter(t.params["optimizer"] for t in study.trials) == {"gd": 6, "adam": 6}
+    assert collections.Counter(study.trials[n].params["optimizer"] for n in counted) == {
+        "gd": 6, "adam": 6}
+    # Every trial with intermediate values, as reported to Optuna.
+    assert all(study.trials[n].intermediate_values for n in counted)
 
     parents, children = mlflow_runs(home, "resume")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    per_trial = collections.Counter(int(run.data.tags["gdbench.trial_number"]) for run in children)
-    assert per_trial == {number: 1 for number in range(12)}
-    statuses = {int(run.data.tags["gdbench.trial_number"]): run.info.status for run in children}
-    assert all(statuses[trial.number] == "FAILED" for trial in interrupted)
+    by_trial = {int(run.data.tags["gdbench.trial_number"]): run for run in children}
+    assert len(by_trial) == len(children) == len(study.trials)
+    mlflow_status = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED"}
+    for number in counted:
+        trial, run = study.trials[number], by_trial[number]
+        assert run.info.status == mlflow_status[trial.state]
+        assert run.data.tags["gdbench.state"] == trial.state.name
+    for trial in interrupted:
+        run = by_trial[trial.number]
+        assert run.info.status == "FAILED"
+        assert run.data.tags["gdbench.reason"] == reason
+        assert run.data.tags["gdbench.state"] == "FAIL"
 
 
 def run_study_parent_status(home: Path, name: str) -> str:
@@ -129,24 +152,35 @@ def run_study_parent_status(home: Path, name: str) -> str:
     return parent.info.status
 
 
-def test_stale_running_trial_is_failed_on_resume(tmp_path: Path, home: Path) -> None:
+def test_a_trial_whose_heartbeat_expired_is_failed_and_run_again(tmp_path: Path) -> None:
+    home = tmp_path / "home"
     spec = load_spec(write(tmp_path, """
 task = "sigmoid_neuron"
 optimizer = "gd"
 epochs = 5
 trials = 3
 """, "stale"))
-    storage = f"sqlite:///{home / 'optuna.db'}"
-    study = optuna.create_study(study_name="stale", storage=storage)
-    study.ask()  # as a killed process leaves it: RUNNING, never told
+    run_study(spec, home=home, quiet=True, trials=1)
+    storage = optuna.storages.RDBStorage(f"sqlite:///{home / 'optuna.db'}",
+                                         heartbeat_interval=1, grace_period=2)
+    study = optuna.load_study(study_name="stale", storage=storage)
+    dead = study.ask()  # as a killed process leaves it: RUNNING, its heartbeat stopped
+    dead.suggest_float("learning_rate", 1e-3, 10.0, log=True)
+    storage.record_heartbeat(dead._trial_id)
+    time.sleep(2.5)
 
-    study = run_study(spec, home=home, quiet=True)
-    assert len(study.trials) == 3
-    stale = study.trials[0]
-    assert stale.state == TrialState.FAIL
-    assert "left RUNNING" in stale.user_attrs[FAIL_REASON_ATTR]
+    study = run_study(spec, home=home, quiet=True, heartbeat_interval=1, grace_period=2)
+    rows = leaderboard(study)
+    assert len(rows) == 3 and all(row["state"] == "COMPLETE" for row in rows)
+    failed = study.trials[dead.number]
+    assert failed.state == TrialState.FAIL
+    retry = [t for t in study.trials if dead.number in t.system_attrs.get("retry_history", ())]
+    assert len(retry) == 1 and retry[0].params == failed.params
     _, children = mlflow_runs(home, "stale")
-    assert sorted(int(run.data.tags["gdbench.trial_number"]) for run in children) == [0, 1, 2]
+    by_trial = {int(run.data.tags["gdbench.trial_number"]): run for run in children}
+    assert by_trial[dead.number].info.status == "FAILED"
+    assert by_trial[dead.number].data.tags["gdbench.reason"] == STALE_REASON
+    assert not [run for run in children if run.info.status == "RUNNING"]
 
 
 @pytest.mark.slow

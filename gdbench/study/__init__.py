@@ -2,58 +2,58 @@
 
 This package is the only part of gdbench that imports Optuna.
 
-    >>> from gdbench.study import load_spec, run_study, leaderboard
-    >>> spec = load_spec("studies/quickstart.toml")     # doctest: +SKIP
-    >>> study = run_study(spec, home="runs")              # doctest: +SKIP
-    >>> leaderboard(study)[0]["optimizer"]                # doctest: +SKIP
-    'adam'
+    from gdbench.study import load_spec, run_study, leaderboard
+    spec = load_spec("studies/quickstart.toml")
+    study = run_study(spec, home="runs")
+    leaderboard(study)[0]["optimizer"]
 
-Modules: :mod:`~gdbench.study.spec` (the spec and its checks),
-:mod:`~gdbench.study.spaces` (the default search spaces),
-:mod:`~gdbench.study.build` (from suggestions to optimizer and schedule),
-:mod:`~gdbench.study.runner` (the loop), :mod:`~gdbench.study.report`, and
-:mod:`~gdbench.study.worker` (a study shared by workers on several machines).
+Modules, by job:
+
+| module      | what it holds                                                              |
+|-------------|----------------------------------------------------------------------------|
+| `spec`      | the frozen dataclasses of a spec (`_reader` turns TOML into them)          |
+| `domains`   | search-space domains: suggest, bounds, grid, describe, nominal, HParams    |
+| `spaces`    | the default search space of every optimizer and schedule                   |
+| `build`     | a trial's optimizer and schedule from a spec and its hyperparameters       |
+| `samplers`  | Optuna's samplers and pruners by name; asking for (balanced) trials        |
+| `session`   | locations under HOME, attribute keys, reasons, opening study and trackers  |
+| `storage`   | RDB storage, heartbeats, the claim lock, retries of interrupted trials     |
+| `loop`      | the one trial loop, used alike by `run` and `worker`                       |
+| `batches`   | toy trials grouped into populations for the vectorized engine              |
+| `runner`    | `run_study`: a study on this machine                                       |
+| `worker`    | `create_study`, `run_worker`: a study shared by workers                    |
+| `report`    | leaderboard and figures from stored results                                |
+
+Names are loaded when first used, so that a command that needs none of them
+(``gdbench --help``) does not import TensorFlow.
 """
 
 from __future__ import annotations
 
-from gdbench.study import spaces
-from gdbench.study.build import TrialSetup
-from gdbench.study.report import format_leaderboard, leaderboard, write_report
-from gdbench.study.runner import Locations, PruningCallback, locations, run_study
-from gdbench.study.spec import (
-    ObjectiveSpec,
-    OptimizerSpec,
-    PrunerSpec,
-    SamplerSpec,
-    ScheduleSpec,
-    SpecError,
-    StudySpec,
-    TaskSpec,
-    TrackingSpec,
-    load_spec,
-    load_specs,
-)
+import importlib
+from typing import Any
 
 __all__ = [
-    "Locations",
-    "ObjectiveSpec",
-    "OptimizerSpec",
-    "PrunerSpec",
-    "PruningCallback",
-    "SamplerSpec",
-    "ScheduleSpec",
-    "SpecError",
-    "StudySpec",
-    "TaskSpec",
-    "TrackingSpec",
-    "TrialSetup",
-    "format_leaderboard",
-    "leaderboard",
-    "load_spec",
-    "load_specs",
-    "locations",
-    "run_study",
-    "spaces",
-    "write_report",
+    "Interrupted", "Locations", "ObjectiveSpec", "OptimizerSpec", "PrunerSpec", "PruningCallback",
+    "SamplerSpec", "ScheduleSpec", "SpecError", "StudyError", "StudySpec", "TaskSpec",
+    "TrackingSpec", "TrialSetup", "format_leaderboard", "leaderboard", "load_spec", "load_specs",
+    "locations", "run_study", "spaces", "write_report",
 ]
+
+_HOMES = {
+    "Interrupted": "errors", "SpecError": "errors", "StudyError": "errors",
+    "Locations": "session", "locations": "session",
+    "ObjectiveSpec": "spec", "OptimizerSpec": "spec", "PrunerSpec": "spec",
+    "SamplerSpec": "spec", "ScheduleSpec": "spec", "StudySpec": "spec", "TaskSpec": "spec",
+    "TrackingSpec": "spec", "load_spec": "spec", "load_specs": "spec",
+    "PruningCallback": "loop", "TrialSetup": "build", "run_study": "runner",
+    "format_leaderboard": "report", "leaderboard": "report", "write_report": "report",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "spaces":
+        return importlib.import_module("gdbench.study.spaces")
+    if name in _HOMES:
+        return getattr(importlib.import_module(f"gdbench.study.{_HOMES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -31,9 +31,10 @@ import gdbench.optimizers
 import gdbench.schedules
 from gdbench.study import spaces
 from gdbench.study.spaces import Domain, Fixed, Suggester
+from gdbench.study.spec import StudySpec
 
 __all__ = [
-    "NO_SCHEDULE", "TrialSetup", "build_schedule", "nominal", "optimizer_defaults",
+    "NO_SCHEDULE", "TrialSetup", "build_schedule", "optimizer_defaults",
     "parameter_grid", "schedule_keywords", "suggest", "trackable", "tracked_domains",
 ]
 
@@ -47,19 +48,6 @@ def optimizer_defaults(name: str) -> dict[str, Any]:
     parameters = inspect.signature(optimizer_class.__init__).parameters
     keywords = ("learning_rate",) + tuple(optimizer_class.hyperparameter_names)
     return {keyword: parameters[keyword].default for keyword in keywords if keyword in parameters}
-
-
-def nominal(domain: Domain) -> Any:
-    """A representative value of a resolved domain: fixed value, first choice, or middle."""
-    if isinstance(domain, Fixed):
-        return domain.value
-    if isinstance(domain, spaces.Choice):
-        return domain.choices[0]
-    if isinstance(domain, spaces.IntRange):
-        return (domain.low + domain.high) // 2
-    if isinstance(domain, (spaces.LogUniform, spaces.OneMinusLogUniform)):
-        return domain.to_value((domain.low * domain.high) ** 0.5)
-    return (domain.low + domain.high) / 2
 
 
 def schedule_keywords(name: str, learning_rate: float, values: Mapping[str, Any],
@@ -215,7 +203,7 @@ def _sample(space: Mapping[str, Domain], trial: Suggester, prefix: str,
     return values
 
 
-def suggest(trial: Suggester, spec: Any, total_steps: int) -> TrialSetup:
+def suggest(trial: Suggester, spec: StudySpec, total_steps: int) -> TrialSetup:
     """Sample one trial's setup from ``spec``'s spaces.
 
     Args:
@@ -248,7 +236,7 @@ def suggest(trial: Suggester, spec: Any, total_steps: int) -> TrialSetup:
                       target_values=target_values, label=label, schedule_label=schedule_label)
 
 
-def _named_spaces(spec: Any) -> list[tuple[str, str, Mapping[str, Domain]]]:
+def _named_spaces(spec: StudySpec) -> list[tuple[str, str, Mapping[str, Domain]]]:
     """(Optuna prefix, tracked prefix, space) of every optimizer, schedule and warm-up target."""
     found = []
     several = len(spec.optimizers) > 1
@@ -263,7 +251,7 @@ def _named_spaces(spec: Any) -> list[tuple[str, str, Mapping[str, Domain]]]:
     return found
 
 
-def parameter_grid(spec: Any) -> dict[str, list[Any]]:
+def parameter_grid(spec: StudySpec) -> dict[str, list[Any]]:
     """Every Optuna parameter of ``spec`` with its grid values (for the grid sampler).
 
     Args:
@@ -281,7 +269,7 @@ def parameter_grid(spec: Any) -> dict[str, list[Any]]:
     return grid
 
 
-def tracked_domains(spec: Any, total_steps: int) -> dict[str, list[Domain]]:
+def tracked_domains(spec: StudySpec, total_steps: int) -> dict[str, list[Domain]]:
     """Every tracked hyperparameter name → the domains its values come from.
 
     Each optimizer contributes η and its hyperparameters (a keyword left

@@ -1,34 +1,44 @@
-"""A study's report: the leaderboard (printed and CSV) and Optuna's own plots.
+"""A study's report: the leaderboard (printed and CSV), Optuna's own plots, the best of each.
 
-Everything here reads the Optuna study only, so ``gdbench report STUDY`` can
-redraw it at any time from the storage, without the spec or the trackers.
+:func:`leaderboard` and :func:`write_report` read the Optuna study only, so
+``gdbench report STUDY`` can redraw them at any time from the storage, without
+the spec or the trackers. :func:`write_study_report` adds the best trial of
+each compared optimizer or schedule side by side. Files are written whole
+(to a temporary name, then renamed), so that processes finishing one study
+together never leave a torn file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import json
 import logging
 import math
+import os
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["FINISHED_STATES", "format_leaderboard", "leaderboard", "write_report"]
+from gdbench.study.build import TrialSetup
+from gdbench.study.session import (
+    EPOCHS_RUN_ATTR,
+    FAIL_REASON_ATTR,
+    HYPERPARAMETERS_ATTR,
+    PRUNE_REASON_ATTR,
+    SETUP_ATTR,
+    STALE_REASON,
+    Locations,
+    StudyContext,
+)
+from gdbench.study.spec import StudySpec
+from gdbench.study.storage import counted_trials
+
+__all__ = ["format_leaderboard", "leaderboard", "write_report", "write_study_report"]
 
 logger = logging.getLogger(__name__)
-
-#: Trial states that count toward a study's budget.
-FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-#: User attributes the runner sets on every trial.
-HYPERPARAMETERS_ATTR = "hyperparameters"
-FAIL_REASON_ATTR = "fail_reason"
-PRUNE_REASON_ATTR = "prune_reason"
-EPOCHS_RUN_ATTR = "epochs_run"
 
 _FIRST_COLUMNS = ("rank", "trial", "state", "value", "optimizer", "schedule")
 _LAST_COLUMNS = ("epochs_run", "duration_s", "reason")
@@ -42,13 +52,22 @@ def trial_hyperparameters(trial: FrozenTrial) -> dict[str, Any]:
 
 
 def trial_reason(trial: FrozenTrial) -> str:
-    """Why a trial failed or was pruned; empty for a complete one."""
+    """Why a trial failed or was pruned; empty for a complete one.
+
+    A trial that failed with no recorded reason was failed by the storage's
+    heartbeat check: its process stopped.
+    """
     reason = trial.user_attrs.get(FAIL_REASON_ATTR) or trial.user_attrs.get(PRUNE_REASON_ATTR)
+    if not reason and trial.state == TrialState.FAIL:
+        return STALE_REASON
     return str(reason or "")
 
 
 def leaderboard(study: optuna.Study) -> list[dict[str, Any]]:
-    """Every finished trial, best first: complete by value, then pruned, then failed.
+    """Every finished trial that counts, best first: complete by value, then pruned, then failed.
+
+    A trial that a retry replaces (it was interrupted, or its process died)
+    is left out: its retry is the trial that counts.
 
     Each row holds ``rank`` (1 for the best complete trial; none for the
     others), ``trial``, ``state``, ``value``, ``optimizer``, ``schedule``,
@@ -59,7 +78,7 @@ def leaderboard(study: optuna.Study) -> list[dict[str, Any]]:
         study: the study.
     """
     sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
-    trials = study.get_trials(deepcopy=False, states=FINISHED_STATES)
+    trials = counted_trials(study)
 
     def order(trial: FrozenTrial) -> tuple[int, float, int]:
         if trial.state == TrialState.COMPLETE:
@@ -149,10 +168,21 @@ def format_leaderboard(rows: Sequence[dict[str, Any]], *, limit: int = 10) -> st
     return "\n".join(lines)
 
 
+@contextlib.contextmanager
+def _whole(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` (same suffix) to write to; renamed to ``path`` at the end."""
+    partial = path.with_name(f".{os.getpid()}.{path.name}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def write_leaderboard_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """Every row of the leaderboard as CSV, one column per field."""
     columns = _columns(rows)
-    with open(path, "w", newline="", encoding="utf-8") as file:
+    with _whole(path) as partial, open(partial, "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=columns)
         writer.writeheader()
         for row in rows:
@@ -234,15 +264,73 @@ def _save_axes(draw: Callable[[], Any], path: Path) -> Path | None:
     try:
         if not any(ax.has_data() for ax in all_axes):
             return None
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _whole(path) as partial:
             warnings.simplefilter("ignore")
-            figure.savefig(path, dpi=110, bbox_inches="tight")
+            figure.savefig(partial, dpi=110, bbox_inches="tight")
         return path
     finally:
         plt.close(figure)
 
 
-def study_summary(study: optuna.Study) -> dict[str, Any]:
-    """The spec summary the runner stored on the study (task, objective, ...); empty if none."""
-    text = study.user_attrs.get("spec")
-    return json.loads(text) if isinstance(text, str) else {}
+def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
+                       context: StudyContext) -> list[Path]:
+    """:func:`write_report`, and the best trial of each compared optimizer or schedule side by side.
+
+    Toy tasks: the best trials are trained again (milliseconds) for their
+    paths, drawn on the error surface (``best_paths.png``) with their loss
+    curves (``best_loss_curves.png``). Image tasks: the objective's curve as
+    reported to Optuna.
+    """
+    import keras
+
+    from gdbench import plots
+
+    paths = write_report(study, where.report_dir)
+    best = _best_by_label(spec, study)
+    if not best:
+        return paths
+    if context.draws_paths:
+        trajectories, histories = {}, {}
+        for label, trial in best.items():
+            setup = TrialSetup.from_json(trial.user_attrs[SETUP_ATTR])
+            result = context.task.fit(setup.build_optimizer(), epochs=context.epochs,
+                                      batch_size=context.batch_size)
+            trajectories[label], histories[label] = result.trajectory, result.history
+            keras.backend.clear_session(free_memory=False)
+        with _whole(where.report_dir / "best_paths.png") as partial:
+            plots.plot_trajectories(context.task, trajectories, partial, kind="both",
+                                    title=f"{spec.task.name}: the best trial of each")
+        with _whole(where.report_dir / "best_loss_curves.png") as partial:
+            plots.plot_loss_curves(histories, partial)
+        paths += [where.report_dir / "best_paths.png", where.report_dir / "best_loss_curves.png"]
+        return paths
+    curves = {label: {spec.objective.metric: [trial.intermediate_values[e]
+                                              for e in sorted(trial.intermediate_values)]}
+              for label, trial in best.items() if trial.intermediate_values}
+    if curves:
+        with _whole(where.report_dir / "best_loss_curves.png") as partial:
+            plots.plot_loss_curves(curves, partial, metric=spec.objective.metric)
+        paths.append(where.report_dir / "best_loss_curves.png")
+    return paths
+
+
+def _best_by_label(spec: StudySpec, study: optuna.Study) -> dict[str, FrozenTrial]:
+    """The best complete trial of each optimizer × schedule, labelled for the plots."""
+    best: dict[str, FrozenTrial] = {}
+    maximize = spec.objective.direction == "maximize"
+    for trial in counted_trials(study):
+        if trial.state != TrialState.COMPLETE or SETUP_ATTR not in trial.user_attrs:
+            continue
+        setup = TrialSetup.from_json(trial.user_attrs[SETUP_ATTR])
+        parts = []
+        if spec.compares_optimizers or not spec.compares_schedules:
+            parts.append(setup.optimizer_label)
+        if spec.compares_schedules:
+            parts.append(setup.tracked_schedule)
+        label = " + ".join(parts)
+        current = best.get(label)
+        better = current is None or (
+            trial.value > current.value if maximize else trial.value < current.value)
+        if better:
+            best[label] = trial
+    return dict(sorted(best.items()))

@@ -1,19 +1,8 @@
 """Search spaces: the ranges a study samples, as data beside each algorithm.
 
 A space maps a keyword (or a schedule's derived parameter, such as
-``base_fraction``) to a *domain*: a fixed value, a range or a set of choices.
-Each domain is sampled on the scale that suits it:
-
-| domain               | sampled                        | typical use                      |
-|----------------------|--------------------------------|----------------------------------|
-| `LogUniform`         | log-uniform in [low, high]     | η, ε, weight decay               |
-| `OneMinusLogUniform` | 1 − β, log-uniform             | β1, β2, ρ, γ close to 1          |
-| `Uniform`            | uniform (or on a grid of step) | drop factors, Rprop's η₋ and η₊  |
-| `IntRange`           | integers (log or linear)       | step counts given by the user    |
-| `StepsRange`         | integers, fractions of the run | decay steps, periods, warm-up    |
-| `Steps`              | a fixed fraction of the run    | ``decay_steps`` = the whole run  |
-| `Choice`             | one of a few values            | a flag, a cyclical mode          |
-| `Fixed`              | never: the value is set        | anything the spec pins           |
+``base_fraction``) to a *domain* of :mod:`gdbench.study.domains`: a fixed
+value, a range or a set of choices, each sampled on the scale that suits it.
 
 `OneMinusLogUniform(1e-4, 1e-1)` samples x = 1 − β2 log-uniformly, so that
 β2 = 0.999 and β2 = 0.9999 are as far apart as 0.9 and 0.99: the Optuna
@@ -30,260 +19,29 @@ warm-up).
 from __future__ import annotations
 
 import dataclasses
-import math
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, Protocol, Sequence, Union
+from typing import Any, Callable, Mapping
+
+from gdbench.study.domains import (
+    Choice,
+    Domain,
+    Fixed,
+    IntRange,
+    LogUniform,
+    OneMinusLogUniform,
+    Steps,
+    StepsList,
+    StepsRange,
+    Suggester,
+    Uniform,
+    resolve,
+)
 
 __all__ = [
-    "Choice",
-    "DECAY_KEYWORDS",
-    "Derived",
-    "Domain",
-    "Fixed",
-    "IntRange",
-    "LogUniform",
-    "OPTIMIZER_SPACES",
-    "OneMinusLogUniform",
-    "SCHEDULE_SPACES",
-    "ScheduleSpace",
-    "Steps",
-    "StepsList",
-    "StepsRange",
-    "Suggester",
-    "Uniform",
-    "resolve",
+    "Choice", "DECAY_KEYWORDS", "Derived", "Domain", "Fixed", "IntRange", "LogUniform",
+    "OPTIMIZER_SPACES", "OneMinusLogUniform", "SCHEDULE_SPACES", "ScheduleSpace", "Steps",
+    "StepsList", "StepsRange", "Suggester", "Uniform", "resolve",
 ]
-
-
-class Suggester(Protocol):
-    """The part of `optuna.Trial` a domain uses to sample itself."""
-
-    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
-                      log: bool = False) -> float: ...
-
-    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
-                    log: bool = False) -> int: ...
-
-    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class Fixed:
-    """A value that is set, not searched."""
-
-    value: Any
-
-    searched = False
-
-    def parameter_name(self, name: str) -> str:
-        return name
-
-    def bounds(self) -> tuple[Any, ...]:
-        return (self.value,)
-
-
-@dataclasses.dataclass(frozen=True)
-class Uniform:
-    """A float, uniform in [low, high]; on the grid low, low + step, ... when ``step`` is set."""
-
-    low: float
-    high: float
-    step: float | None = None
-
-    searched = True
-
-    def parameter_name(self, name: str) -> str:
-        return name
-
-    def suggest(self, trial: Suggester, name: str) -> float:
-        return trial.suggest_float(name, self.low, self.high, step=self.step)
-
-    def to_value(self, sample: Any) -> float:
-        return float(sample)
-
-    def bounds(self) -> tuple[float, float]:
-        return (self.low, self.high)
-
-    def grid(self) -> list[float] | None:
-        if self.step is None:
-            return None
-        count = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
-        return [self.low + index * self.step for index in range(count)]
-
-
-@dataclasses.dataclass(frozen=True)
-class LogUniform:
-    """A float > 0, log-uniform in [low, high]."""
-
-    low: float
-    high: float
-
-    searched = True
-
-    def parameter_name(self, name: str) -> str:
-        return name
-
-    def suggest(self, trial: Suggester, name: str) -> float:
-        return trial.suggest_float(name, self.low, self.high, log=True)
-
-    def to_value(self, sample: Any) -> float:
-        return float(sample)
-
-    def bounds(self) -> tuple[float, float]:
-        return (self.low, self.high)
-
-    def grid(self) -> None:
-        return None
-
-
-@dataclasses.dataclass(frozen=True)
-class OneMinusLogUniform:
-    """A decay rate β < 1 sampled as x = 1 − β, log-uniform in [low, high].
-
-    ``low`` and ``high`` bound x, not β: `OneMinusLogUniform(1e-4, 1e-1)`
-    gives β in [0.9, 0.9999].
-    """
-
-    low: float
-    high: float
-
-    searched = True
-
-    def parameter_name(self, name: str) -> str:
-        return f"one_minus_{name}"
-
-    def suggest(self, trial: Suggester, name: str) -> float:
-        return self.to_value(trial.suggest_float(name, self.low, self.high, log=True))
-
-    def to_value(self, sample: Any) -> float:
-        return 1.0 - float(sample)
-
-    def bounds(self) -> tuple[float, float]:
-        return (1.0 - self.high, 1.0 - self.low)
-
-    def grid(self) -> None:
-        return None
-
-
-@dataclasses.dataclass(frozen=True)
-class IntRange:
-    """An integer in [low, high], log-uniform when ``log``."""
-
-    low: int
-    high: int
-    log: bool = False
-    step: int = 1
-
-    searched = True
-
-    def parameter_name(self, name: str) -> str:
-        return name
-
-    def suggest(self, trial: Suggester, name: str) -> int:
-        return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
-
-    def to_value(self, sample: Any) -> int:
-        return int(sample)
-
-    def bounds(self) -> tuple[int, int]:
-        return (self.low, self.high)
-
-    def grid(self) -> list[int] | None:
-        return None if self.log else list(range(self.low, self.high + 1, self.step))
-
-
-@dataclasses.dataclass(frozen=True)
-class Choice:
-    """One of a few values (numbers, strings or booleans)."""
-
-    choices: tuple[Any, ...]
-
-    searched = True
-
-    def parameter_name(self, name: str) -> str:
-        return name
-
-    def suggest(self, trial: Suggester, name: str) -> Any:
-        return trial.suggest_categorical(name, list(self.choices))
-
-    def to_value(self, sample: Any) -> Any:
-        return sample
-
-    def bounds(self) -> tuple[Any, ...]:
-        return self.choices
-
-    def grid(self) -> list[Any]:
-        return list(self.choices)
-
-
-@dataclasses.dataclass(frozen=True)
-class StepsRange:
-    """An integer number of steps, a fraction ``low`` … ``high`` of the run's steps."""
-
-    low: float
-    high: float
-    log: bool = True
-
-    searched = True
-
-    def parameter_name(self, name: str) -> str:
-        return name
-
-    def resolve(self, total_steps: int) -> IntRange | Fixed:
-        low = max(1, round(self.low * total_steps))
-        high = max(low, round(self.high * total_steps))
-        return Fixed(low) if low == high else IntRange(low, high, log=self.log)
-
-
-@dataclasses.dataclass(frozen=True)
-class Steps:
-    """A fixed number of steps, ``fraction`` of the run's steps (at least 1)."""
-
-    fraction: float
-
-    searched = False
-
-    def parameter_name(self, name: str) -> str:
-        return name
-
-    def resolve(self, total_steps: int) -> Fixed:
-        return Fixed(max(1, round(self.fraction * total_steps)))
-
-
-@dataclasses.dataclass(frozen=True)
-class StepsList:
-    """Fixed step boundaries at the given fractions of the run (strictly increasing, ≥ 1)."""
-
-    fractions: tuple[float, ...]
-
-    searched = False
-
-    def parameter_name(self, name: str) -> str:
-        return name
-
-    def resolve(self, total_steps: int) -> Fixed:
-        boundaries: list[int] = []
-        for fraction in self.fractions:
-            lowest = boundaries[-1] + 1 if boundaries else 1
-            boundaries.append(max(round(fraction * total_steps), lowest))
-        return Fixed(boundaries)
-
-
-Domain = Union[Fixed, Uniform, LogUniform, OneMinusLogUniform, IntRange, Choice,
-               StepsRange, Steps, StepsList]
-
-
-def resolve(domain: Domain, total_steps: int) -> Domain:
-    """``domain`` with run-relative sizes (`StepsRange`, `Steps`, `StepsList`) made concrete.
-
-    Args:
-        domain: any domain.
-        total_steps: the optimizer steps of one trial, epochs × steps per epoch.
-    """
-    if isinstance(domain, (StepsRange, Steps, StepsList)):
-        return domain.resolve(total_steps)
-    return domain
-
 
 #: Keywords that are decay rates β < 1, searched as 1 − β on a log scale.
 DECAY_KEYWORDS = frozenset({"momentum", "rho", "beta_1", "beta_2"})

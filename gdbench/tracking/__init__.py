@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from gdbench.tracking._domain import DOMAIN_KINDS, HParamDomain, HParamValue
+from gdbench.tracking._server import check_tracking_server
 from gdbench.tracking.tracker import (
     OBJECTIVE_METRIC,
     STUDY_STATUSES,
@@ -44,6 +45,7 @@ __all__ = [
     "TRIAL_STATES",
     "TrackingCallback",
     "TrialTracker",
+    "check_tracking_server",
 ]
 
 

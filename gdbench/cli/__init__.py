@@ -1,0 +1,106 @@
+"""The ``gdbench`` command: run studies, look at them, list what there is.
+
+    gdbench run studies/quickstart.toml          # run (or resume) the spec's studies
+    gdbench ui                                   # MLflow, TensorBoard and optuna-dashboard
+    gdbench report quickstart_sigmoid            # leaderboard and plots of a stored study
+    gdbench list                                 # optimizers, schedules and tasks
+    gdbench create SPEC --storage URL            # a study shared by workers (many machines)
+    gdbench worker SPEC --storage URL            # one more worker on it
+
+This package is a leaf: no library module imports it. A problem the user can
+fix (a spec error, an unknown study, a bad argument, an unreachable server)
+prints one line to stderr and exits with status 2; Ctrl-C or SIGTERM exits
+with status 130 once the interrupted trials are queued again. No error prints
+a Python traceback unless ``--debug`` (or ``GDBENCH_DEBUG=1``) asks for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from typing import Any, Sequence
+
+from gdbench.cli import _listing, _studies, _ui
+from gdbench.cli._common import INTERRUPTED, USAGE_ERROR, CommandError
+from gdbench.cli._ui import ui_commands
+
+__all__ = ["CommandError", "INTERRUPTED", "USAGE_ERROR", "build_parser", "main", "ui_commands"]
+
+#: Exit status of a command that failed for a reason the user cannot fix (a bug).
+FAILURE = 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gdbench`` command line.
+
+    Args:
+        argv: the arguments after the program name; ``sys.argv[1:]`` when ``None``.
+
+    Returns:
+        The exit status: 0 on success, 2 on a usage or spec error, 130 when
+        interrupted, 1 on an unexpected error.
+    """
+    # Before TensorFlow, matplotlib or Keras is imported by any command.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    parser = build_parser()
+    arguments = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    if arguments.command is None:
+        parser.print_help()
+        return USAGE_ERROR
+    debug = arguments.debug or os.environ.get("GDBENCH_DEBUG", "") not in ("", "0")
+    logging.basicConfig(level=logging.WARNING, format="gdbench: %(message)s")
+    for noisy in ("alembic", "mlflow", "absl", "tensorflow"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    # SIGTERM (a service manager, `kill`) stops a study as Ctrl-C does; SIGINT is set
+    # explicitly, since a shell starting gdbench in the background ignores it.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return arguments.handler(arguments)
+    except KeyboardInterrupt:
+        print("gdbench: interrupted; rerun the same command to resume", file=sys.stderr)
+        return INTERRUPTED
+    except Exception as error:
+        if debug:
+            raise
+        from gdbench.study.errors import StudyError
+
+        if isinstance(error, (CommandError, StudyError)):
+            print(f"gdbench: error: {error}", file=sys.stderr)
+            return USAGE_ERROR
+        print(f"gdbench: error: {type(error).__name__}: {error} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return FAILURE
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    del frame
+    from gdbench.study.errors import Interrupted
+
+    raise Interrupted(signal.Signals(signum).name)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gdbench",
+        description="Hyperparameter studies of gradient-descent optimizers: a TOML spec, "
+                    "one command, then MLflow, TensorBoard and optuna-dashboard show every trial.",
+        epilog="Start with: gdbench run studies/quickstart.toml && gdbench ui",
+    )
+    parser.add_argument("--debug", action="store_true",
+                        help="print the Python traceback of an error (also GDBENCH_DEBUG=1)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _studies.add_commands(commands)
+    _ui.add_command(commands)
+    _listing.add_command(commands)
+    return parser

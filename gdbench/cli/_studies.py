@@ -1,0 +1,279 @@
+"""``gdbench run``, ``report``, ``create`` and ``worker``: the commands that run or read studies.
+
+The study layer is imported when a command runs, not when the parser is built,
+so that ``--help`` answers without loading TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from gdbench.cli._common import (
+    INTERRUPTED,
+    CommandError,
+    add_home_argument,
+    check_positive,
+    command_name,
+    shell_path,
+)
+from gdbench.study.defaults import DEFAULT_GRACE_PERIOD_S, DEFAULT_HEARTBEAT_INTERVAL_S
+
+
+def add_commands(commands: Any) -> None:
+    run = commands.add_parser(
+        "run", help="run (or resume) the studies of a spec file",
+        description="Run the studies of SPEC until each holds its number of finished trials. "
+                    "Rerunning the same command resumes: only the missing trials run, and "
+                    "trials stopped by Ctrl-C or a killed process run again. Several runs of "
+                    "one spec on one HOME share the work.",
+    )
+    run.add_argument("spec", type=Path, metavar="SPEC",
+                     help="a study spec (TOML), e.g. studies/quickstart.toml")
+    run.add_argument("--trials", type=int, metavar="N",
+                     help="finished trials to reach (overrides the spec)")
+    add_home_argument(run, "folder of optuna.db, mlflow.db, tensorboard/ and reports/")
+    run.add_argument("--storage", metavar="URL",
+                     help="Optuna storage URL (default: sqlite:///HOME/optuna.db)")
+    run.add_argument("--tracking-uri", metavar="URI",
+                     help="MLflow tracking URI (default: sqlite:///HOME/mlflow.db)")
+    run.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="local 'gdbench worker' processes sharing each study "
+                          "(default 1; keep it small with SQLite)")
+    _add_heartbeat_arguments(run)
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=_run)
+
+    report = commands.add_parser(
+        "report", help="print a stored study's leaderboard and write its plots",
+        description="Print the leaderboard of STUDY and write leaderboard.csv and Optuna's plots.",
+    )
+    report.add_argument("study", metavar="STUDY", help="the study's name")
+    add_home_argument(report, "folder of optuna.db and reports/")
+    report.add_argument("--storage", metavar="URL",
+                        help="Optuna storage URL (default: sqlite:///HOME/optuna.db)")
+    report.add_argument("--out", type=Path, metavar="DIR",
+                        help="where to write, inside HOME unless absolute "
+                             "(default: HOME/reports/STUDY)")
+    report.add_argument("--limit", type=int, default=10, metavar="N",
+                        help="leaderboard rows printed (default 10)")
+    report.set_defaults(handler=_report)
+
+    create = commands.add_parser(
+        "create", help="create a study in a shared storage, for workers to join",
+        description="Create the studies of SPEC in the storage (nothing more when they exist), "
+                    "keeping the spec in each, so that 'gdbench worker --study NAME' needs "
+                    "nothing else.",
+    )
+    create.add_argument("spec", type=Path, metavar="SPEC", help="a study spec (TOML)")
+    create.add_argument("--storage", required=True, metavar="URL",
+                        help="the shared Optuna storage: postgresql+psycopg2://USER:PASSWORD@HOST/DB")
+    create.add_argument("--study", metavar="NAME", help="only this study of SPEC")
+    create.add_argument("--trials", type=int, metavar="N",
+                        help="the study's trial budget, counted across workers (overrides the spec)")
+    _add_tracking_arguments(create)
+    create.set_defaults(handler=_create)
+
+    worker = commands.add_parser(
+        "worker", help="join a study as one more worker, until its budget is used up",
+        description="Run trials of an existing study until it holds its budget of trials, counted "
+                    "across every worker. A trial whose worker dies (no heartbeat for "
+                    "--grace-period seconds) is failed and run again once.",
+    )
+    worker.add_argument("spec", type=Path, nargs="?", metavar="SPEC",
+                        help="the study's spec file (default: the spec kept by 'gdbench create')")
+    worker.add_argument("--study", metavar="NAME", help="the study's name (needed without SPEC, "
+                                                        "or when SPEC holds several)")
+    worker.add_argument("--storage", metavar="URL",
+                        help="the shared Optuna storage (default: the spec's, or "
+                             "sqlite:///HOME/optuna.db)")
+    _add_tracking_arguments(worker)
+    worker.add_argument("--trials", type=int, metavar="N", help="the budget (overrides the study's)")
+    worker.add_argument("--worker-index", type=int, metavar="I",
+                        help="offsets the sampler's seed (default: the number of processes "
+                             "that joined the study before)")
+    _add_heartbeat_arguments(worker)
+    worker.add_argument("--progress", action="store_true", help="show a progress bar")
+    worker.set_defaults(handler=_worker)
+
+
+def _add_heartbeat_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--heartbeat-interval", type=int, default=DEFAULT_HEARTBEAT_INTERVAL_S,
+                        metavar="S", help=f"seconds between heartbeats of a running trial "
+                                          f"(default {DEFAULT_HEARTBEAT_INTERVAL_S})")
+    parser.add_argument("--grace-period", type=int, default=DEFAULT_GRACE_PERIOD_S, metavar="S",
+                        help=f"seconds without a heartbeat before a trial is taken for dead "
+                             f"and run again (default {DEFAULT_GRACE_PERIOD_S})")
+
+
+def _add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
+    add_home_argument(parser, "folder of the default MLflow store and TensorBoard logs")
+    parser.add_argument("--tracking-uri", metavar="URI",
+                        help="MLflow tracking URI, e.g. http://mlflow:5000 "
+                             "(default: the spec's, or sqlite:///HOME/mlflow.db)")
+    parser.add_argument("--tensorboard-dir", type=Path, metavar="DIR",
+                        help="the study's TensorBoard folder (default: HOME/tensorboard/STUDY)")
+
+
+def _quiet_optuna() -> None:
+    """Optuna's per-study info lines would interleave with the progress bar."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _kept(study_name: str, storage: str) -> str:
+    """What an interrupted study kept, in words."""
+    import optuna
+
+    from gdbench.study import storage as storages
+
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except Exception:  # noqa: BLE001 - the message is a courtesy; the interrupt is what matters
+        return f"study {study_name}: interrupted"
+    counted = len(storages.counted_trials(study))
+    waiting = sum(t.state.name == "WAITING" for t in study.get_trials(deepcopy=False))
+    return (f"study {study_name}: interrupted; {counted} finished trials kept, {waiting} "
+            "queued to run again")
+
+
+# -- run ------------------------------------------------------------------------
+
+
+def _run(arguments: argparse.Namespace) -> int:
+    check_positive("--trials", arguments.trials)
+    check_positive("--workers", arguments.workers)
+    from gdbench.study import (
+        format_leaderboard,
+        leaderboard,
+        load_specs,
+        locations,
+        run_study,
+    )
+
+    specs = load_specs(arguments.spec)
+    _quiet_optuna()
+    for spec in specs:
+        try:
+            study = run_study(
+                spec, home=arguments.home, trials=arguments.trials, storage=arguments.storage,
+                tracking_uri=arguments.tracking_uri, quiet=arguments.quiet,
+                workers=arguments.workers, heartbeat_interval=arguments.heartbeat_interval,
+                grace_period=arguments.grace_period,
+            )
+        except KeyboardInterrupt:
+            where = locations(spec, home=arguments.home, storage_url=arguments.storage)
+            print(f"gdbench: {_kept(spec.name, where.storage)}; rerun the same command to "
+                  "resume", file=sys.stderr)
+            return INTERRUPTED
+        where = locations(spec, home=arguments.home, storage_url=arguments.storage,
+                          tracking_uri=arguments.tracking_uri)
+        print(f"\nstudy {spec.name} ({spec.objective.metric}, {spec.objective.direction})")
+        print(format_leaderboard(leaderboard(study)))
+        print(f"report: {where.report_dir}")
+    print(f"\nNext: {command_name()} ui --home {shell_path(arguments.home)}")
+    return 0
+
+
+# -- report -----------------------------------------------------------------------
+
+
+def _report(arguments: argparse.Namespace) -> int:
+    check_positive("--limit", arguments.limit)
+    import optuna
+
+    from gdbench.study import (
+        format_leaderboard,
+        leaderboard,
+        session,
+        storage,
+        write_report,
+    )
+
+    name = session.check_study_name(arguments.study, "STUDY")
+    home = Path(arguments.home).absolute()
+    url = arguments.storage or f"sqlite:///{home / 'optuna.db'}"
+    database = storage.sqlite_path(url)
+    if database is not None and not database.is_file():
+        raise CommandError(f"no Optuna storage at {database}; pass --home or --storage")
+    storage.check_database_url(url, "--storage", storage.STORAGE_BACKENDS)
+    out = session.in_home(home, arguments.out or Path("reports") / name, "--out")
+    if not out.is_relative_to(home) and not out.parent.is_dir():
+        raise CommandError(f"--out: the folder of {out} does not exist; create it first")
+    _quiet_optuna()
+    names = [summary.study_name for summary in optuna.get_all_study_summaries(url)]
+    if name not in names:
+        raise CommandError(f"no study named {name!r} in {url}; "
+                           f"studies: {', '.join(names) or 'none'}")
+    study = optuna.load_study(study_name=name, storage=url)
+    print(format_leaderboard(leaderboard(study), limit=arguments.limit))
+    for path in write_report(study, out):
+        print(f"wrote {path}")
+    return 0
+
+
+# -- create and worker -------------------------------------------------------------
+
+
+def _chosen_specs(path: Path, study: str | None) -> list[Any]:
+    from gdbench.study import load_specs
+
+    specs = load_specs(path)
+    if study is None:
+        return specs
+    chosen = [spec for spec in specs if spec.name == study]
+    if not chosen:
+        raise CommandError(f"--study: {path} holds no study named {study!r}; it holds "
+                           + ", ".join(spec.name for spec in specs))
+    return chosen
+
+
+def _create(arguments: argparse.Namespace) -> int:
+    check_positive("--trials", arguments.trials)
+    from gdbench.study import session
+    from gdbench.study.worker import create_study
+
+    _quiet_optuna()
+    for spec in _chosen_specs(arguments.spec, arguments.study):
+        study = create_study(spec, arguments.storage, trials=arguments.trials,
+                             home=arguments.home, tracking_uri=arguments.tracking_uri,
+                             tensorboard_dir=arguments.tensorboard_dir)
+        budget = study.user_attrs.get(session.BUDGET_ATTR, spec.trials)
+        print(f"study {spec.name}: {len(study.trials)} trials so far, budget {budget}")
+    return 0
+
+
+def _worker(arguments: argparse.Namespace) -> int:
+    check_positive("--trials", arguments.trials)
+    from gdbench.study import locations
+    from gdbench.study.worker import run_worker
+
+    _quiet_optuna()
+    spec = None
+    if arguments.spec is not None:
+        specs = _chosen_specs(arguments.spec, arguments.study)
+        if len(specs) > 1:
+            raise CommandError(f"--study: {arguments.spec} holds several studies; name one of "
+                               + ", ".join(s.name for s in specs))
+        spec = specs[0]
+    elif arguments.study is None or arguments.storage is None:
+        raise CommandError("give SPEC, or --study NAME with --storage URL")
+    name = spec.name if spec is not None else arguments.study
+    storage = arguments.storage or locations(spec, home=arguments.home).storage
+    try:
+        run_worker(name, storage, spec=spec, home=arguments.home,
+                   tracking_uri=arguments.tracking_uri, tensorboard_dir=arguments.tensorboard_dir,
+                   trials=arguments.trials, worker_index=arguments.worker_index,
+                   heartbeat_interval=arguments.heartbeat_interval,
+                   grace_period=arguments.grace_period, quiet=not arguments.progress)
+    except KeyError:
+        raise CommandError(f"no study named {name!r} in {storage}; create it with "
+                           f"'gdbench create SPEC --storage URL'") from None
+    except KeyboardInterrupt:
+        print(f"gdbench: {_kept(name, storage)}; start the worker again to resume",
+              file=sys.stderr)
+        return INTERRUPTED
+    return 0

@@ -1,0 +1,143 @@
+"""``gdbench ui``: MLflow, TensorBoard and optuna-dashboard on HOME, on 127.0.0.1, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gdbench.cli._common import CommandError, add_home_argument, shell_path
+
+#: Default ports of the three dashboards (each tool's usual one).
+DEFAULT_PORTS = {"mlflow": 5000, "tensorboard": 6006, "optuna-dashboard": 8080}
+
+
+def add_command(commands: Any) -> None:
+    ui = commands.add_parser(
+        "ui", help="start MLflow, TensorBoard and optuna-dashboard on the runs",
+        description="Serve HOME's MLflow store, TensorBoard logs and Optuna storage on "
+                    "127.0.0.1 until Ctrl-C.",
+    )
+    add_home_argument(ui, "the runs' folder")
+    ui.add_argument("--port-base", type=int, metavar="P",
+                    help="use ports P, P+1, P+2 (default: 5000, 6006, 8080)")
+    ui.set_defaults(handler=_ui)
+
+
+def _executable(name: str) -> str | None:
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def ui_commands(home: Path, port_base: int | None) -> list[tuple[str, int, list[str]]]:
+    """(tool, port, command line) of each dashboard serving ``home``.
+
+    Args:
+        home: the runs' folder.
+        port_base: ports ``port_base``, +1, +2; each tool's usual port when ``None``.
+    """
+    home = home.resolve()
+    ports = (dict(zip(DEFAULT_PORTS, range(port_base, port_base + 3))) if port_base is not None
+             else dict(DEFAULT_PORTS))
+    tools = []
+    if (home / "mlflow.db").is_file():
+        tools.append(("mlflow", ports["mlflow"], [
+            "mlflow", "server", "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
+            "--default-artifact-root", (home / "mlartifacts").as_uri(),
+            "--host", "127.0.0.1", "--port", str(ports["mlflow"]),
+            # One worker: on a small machine the default four start five times slower.
+            "--workers", "1",
+        ]))
+    if (home / "tensorboard").is_dir():
+        tools.append(("tensorboard", ports["tensorboard"], [
+            "tensorboard", "--logdir", str(home / "tensorboard"),
+            "--host", "127.0.0.1", "--port", str(ports["tensorboard"]),
+        ]))
+    if (home / "optuna.db").is_file():
+        tools.append(("optuna-dashboard", ports["optuna-dashboard"], [
+            "optuna-dashboard", f"sqlite:///{home / 'optuna.db'}",
+            "--host", "127.0.0.1", "--port", str(ports["optuna-dashboard"]),
+        ]))
+    return tools
+
+
+def _ui(arguments: argparse.Namespace) -> int:
+    home = arguments.home
+    if arguments.port_base is not None and not 1024 <= arguments.port_base <= 65533:
+        raise CommandError(
+            f"--port-base: expected a port in 1024..65533, got {arguments.port_base}")
+    tools = ui_commands(home, arguments.port_base)
+    if not tools:
+        raise CommandError(f"nothing to show under {home}: no mlflow.db, tensorboard/ or "
+                           f"optuna.db; run 'gdbench run SPEC --home {shell_path(home)}' first")
+    for tool, port, _ in tools:
+        if not _port_free(port):
+            raise CommandError(f"port {port} for {tool} is in use; pass --port-base P to use "
+                               "P, P+1 and P+2")
+    processes: list[tuple[str, int, subprocess.Popen[bytes]]] = []
+    for tool, port, command in tools:
+        executable = _executable(command[0])
+        if executable is None:
+            print(f"gdbench: {tool} is not installed; skipped", file=sys.stderr)
+            continue
+        # Each tool leads its own process group, so that stopping it stops its
+        # workers too (mlflow server forks uvicorn and job runners).
+        processes.append((tool, port, subprocess.Popen([executable, *command[1:]],
+                                                       start_new_session=True)))
+    for tool, port, _ in processes:
+        print(f"{tool:<17} http://127.0.0.1:{port}")
+    print("Ctrl-C stops them all.", flush=True)
+    # Ctrl-C, or SIGTERM from a service manager or `kill` (both raise KeyboardInterrupt,
+    # see gdbench.cli.main): the dashboards go with it.
+    try:
+        running = list(processes)
+        while running:
+            time.sleep(0.5)
+            for tool, port, process in list(running):
+                if process.poll() is not None:
+                    print(f"gdbench: {tool} exited with status {process.returncode}",
+                          file=sys.stderr)
+                    running.remove((tool, port, process))
+        return 1
+    except KeyboardInterrupt:
+        _stop(processes)
+        return 0
+
+
+def _stop(processes: list[tuple[str, int, subprocess.Popen[bytes]]]) -> None:
+    """Terminate every tool's process group and wait (killing one that does not stop in 10 s)."""
+    for _, _, process in processes:
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for _, _, process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
+        # Workers of a tool that exited on its own may still hold a port.
+        _signal_group(process, signal.SIGKILL)
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,233 @@
+"""Reads a spec file: TOML, checked field by field into :class:`~gdbench.study.spec.StudySpec`."""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import tomllib
+
+import gdbench.tasks
+from gdbench.study import samplers
+from gdbench.study._fields import error_keyword, join, option_names
+from gdbench.study._space_reader import SpaceReader
+from gdbench.study.spec import (
+    DIRECTIONS,
+    IMAGE_METRICS,
+    ObjectiveSpec,
+    PrunerSpec,
+    SamplerSpec,
+    SpecError,
+    StudySpec,
+    TaskSpec,
+    TrackingSpec,
+    name_problem,
+)
+
+__all__ = ["read_specs"]
+
+_STUDY_KEYS = (
+    "name", "description", "task", "epochs", "batch_size", "optimizer", "optimizers",
+    "schedule", "schedules", "search", "tune", "objective", "trials", "sampler", "pruner",
+    "storage", "tracking", "seed", "population", "trials_per_batch", "balance",
+)
+_TRACKING_KEYS = ("mlflow", "tracking_uri", "tensorboard", "tensorboard_dir", "experiment_name")
+
+
+def read_specs(path: Path) -> list[StudySpec]:
+    """Every study of a spec file (one, or several as ``[[study]]`` tables).
+
+    Args:
+        path: the TOML file.
+
+    Raises:
+        SpecError: the file is missing, not TOML, or any field is wrong; the
+            message names the file, the field and what is accepted.
+    """
+    if not path.is_file():
+        raise SpecError(path, "(file)", "no such spec file")
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SpecError(path, "(syntax)", f"not valid TOML: {error}") from None
+    reader = _Reader(path)
+    if "study" not in document:
+        return [reader.study(document, "", default_name=path.stem)]
+    others = sorted(set(document) - {"study"})
+    if others:
+        raise reader.error(others[0], "a file with [[study]] tables keeps every key inside them")
+    tables = document["study"]
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise reader.error("study", "expected one or more [[study]] tables")
+    specs = []
+    for index, table in enumerate(tables):
+        prefix = f"study[{index}]"
+        if len(tables) > 1 and "name" not in table:
+            raise reader.error(f"{prefix}.name", "required when a file holds several studies")
+        specs.append(reader.study(table, prefix, default_name=path.stem))
+    seen: set[str] = set()
+    for index, spec in enumerate(specs):
+        if spec.name in seen:
+            raise reader.error(f"study[{index}].name", f"{spec.name!r} is used twice in this file")
+        seen.add(spec.name)
+    return specs
+
+
+
+class _Reader(SpaceReader):
+    """Reads every field of one spec file."""
+
+    def study(self, table: dict[str, Any], prefix: str, *, default_name: str) -> StudySpec:
+        self.check_keys(table, _STUDY_KEYS, prefix)
+        field = functools.partial(join, prefix)
+
+        name = self.string(table.get("name", default_name), field("name"))
+        problem = name_problem(name)
+        if problem:
+            raise self.error(field("name"), problem)
+        description = table.get("description", "")
+        if not isinstance(description, str):
+            raise self.error(field("description"), f"expected a string, got {description!r}")
+        seed = self.integer(table.get("seed", 0), field("seed"), 0)
+
+        if "task" not in table:
+            raise self.error(field("task"), f"required; one of: {', '.join(gdbench.tasks.names())}")
+        task_spec, task = self.task(table["task"], field("task"), seed)
+
+        epochs = table.get("epochs")
+        if epochs is not None:
+            epochs = self.integer(epochs, field("epochs"), 1)
+        batch_size = table.get("batch_size")
+        if batch_size is not None:
+            self.integer(batch_size, field("batch_size"), 1)
+            try:
+                task.resolve_batch_size(batch_size)
+            except ValueError as error:
+                raise self.error(field("batch_size"), str(error)) from None
+
+        tune = self.tune(table, field("tune"))
+        search = self.table(table.get("search", {}), field("search"))
+        optimizers = self.optimizers(table, prefix, search, tune)
+        schedules = self.schedules(table, prefix, tune)
+        self.check_search_keys(search, optimizers, field("search"))
+
+        population = self.flag(table.get("population", task_spec.toy), field("population"))
+        if population and not task_spec.toy:
+            raise self.error(field("population"),
+                             f"the population engine trains toy tasks only; {task_spec.name} "
+                             "is not one (set population = false or leave it out)")
+        trials_per_batch = self.integer(table.get("trials_per_batch", 32),
+                                        field("trials_per_batch"), 1)
+        objective = self.objective(table.get("objective"), field("objective"), task, population)
+        trials = self.integer(table.get("trials", 20), field("trials"), 1)
+        balance = self.flag(table.get("balance", True), field("balance"))
+        sampler = self.sampler(table.get("sampler", "tpe"), field("sampler"), seed)
+        pruner = self.pruner(table.get("pruner", "median"), field("pruner"),
+                             epochs or task.default_epochs)
+        storage = table.get("storage")
+        if storage is not None:
+            storage = self.string(storage, field("storage"))
+            if "://" not in storage:
+                raise self.error(field("storage"),
+                                 "expected a database URL such as sqlite:///runs/optuna.db, "
+                                 f"got {storage!r}")
+        tracking = self.tracking(table.get("tracking", {}), field("tracking"))
+
+        spec = StudySpec(
+            name=name, source=self.path, description=description, task=task_spec,
+            epochs=epochs, batch_size=batch_size, optimizers=optimizers, schedules=schedules,
+            objective=objective, trials=trials, sampler=sampler, pruner=pruner,
+            storage=storage, tracking=tracking, seed=seed, population=population,
+            trials_per_batch=trials_per_batch, balance=balance,
+        )
+        if sampler.name == "grid":
+            self.check_grid(spec, field("sampler"))
+        return spec
+
+    def task(self, value: Any, field: str, seed: int) -> tuple[TaskSpec, gdbench.tasks.Task]:
+        name, options, name_field = self.named(value, field, gdbench.tasks.names(), "task")
+        task_class = gdbench.tasks.REGISTRY[name]
+        accepted = task_class.option_names()
+        self.check_keys(options, accepted, field)
+        options = {"seed": seed, **options}
+        try:
+            task = gdbench.tasks.get(name, **options)
+        except ValueError as error:
+            keyword = error_keyword(str(error))
+            where = join(field, keyword) if keyword in options else name_field
+            raise self.error(where, str(error)) from None
+        toy = issubclass(task_class, gdbench.tasks.ToyTask)
+        return TaskSpec(name=name, options=MappingProxyType(options), toy=toy), task
+
+    def objective(self, value: Any, field: str, task: gdbench.tasks.Task,
+                  population: bool) -> ObjectiveSpec:
+        if value is None:
+            value = {}
+        elif isinstance(value, str):
+            value = {"metric": value}
+        elif not isinstance(value, dict):
+            raise self.error(field,
+                             f"expected a metric name or {{metric, direction}}, got {value!r}")
+        self.check_keys(value, ("metric", "direction"), field)
+        if isinstance(task, gdbench.tasks.ToyTask):
+            metrics = ["loss"] if population else sorted(task.metrics(task.initial_parameters()))
+        else:
+            metrics = list(IMAGE_METRICS)
+        metric = value.get("metric", type(task).objective_metric)
+        if metric not in metrics:
+            why = " (the population engine records the loss only)" if population else ""
+            raise self.error(join(field, "metric") if "metric" in value else field,
+                             f"{task.name} does not log {metric!r}{why}; "
+                             f"accepted: {', '.join(metrics)}")
+        direction = value.get("direction", "maximize" if "accuracy" in metric else "minimize")
+        if direction not in DIRECTIONS:
+            raise self.error(join(field, "direction"),
+                             f"expected one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        return ObjectiveSpec(metric=metric, direction=direction)
+
+    def sampler(self, value: Any, field: str, seed: int) -> SamplerSpec:
+        name, options, name_field = self.named(value, field, list(samplers.SAMPLERS), "sampler")
+        sampler_class, package = samplers.SAMPLERS[name]
+        if package is not None and importlib.util.find_spec(package) is None:
+            ready = ", ".join(other for other, (_, needs) in samplers.SAMPLERS.items() if needs is None)
+            raise self.error(name_field, f"the {name} sampler needs the {package!r} package, "
+                                         f"which is not installed (pip install {package}); "
+                                         f"or use {ready}")
+        accepted = [k for k in option_names(sampler_class)
+                    if k not in ("search_space", "independent_sampler", "constraints_func",
+                                 "gamma", "weights", "x0", "source_trials")]
+        self.check_keys(options, accepted, field)
+        sampler_seed = self.integer(options.pop("seed", seed), join(field, "seed"), 0)
+        if name != "grid":
+            try:
+                sampler_class(seed=sampler_seed, **options)
+            except (ValueError, TypeError) as error:
+                raise self.error(field, f"{name}: {error}") from None
+        return SamplerSpec(name=name, seed=sampler_seed, options=MappingProxyType(options))
+
+    def pruner(self, value: Any, field: str, epochs: int) -> PrunerSpec:
+        name, options, _ = self.named(value, field, list(samplers.PRUNERS), "pruner")
+        pruner_class = samplers.PRUNERS[name]
+        self.check_keys(options, option_names(pruner_class), field)
+        if name == "hyperband":
+            options.setdefault("max_resource", epochs)
+        try:
+            pruner_class(**options)
+        except (ValueError, TypeError) as error:
+            keyword = error_keyword(str(error))
+            raise self.error(join(field, keyword) if keyword in options else field,
+                             f"{name}: {error}") from None
+        return PrunerSpec(name=name, options=MappingProxyType(options))
+
+    def tracking(self, value: Any, field: str) -> TrackingSpec:
+        table = self.table(value, field)
+        self.check_keys(table, _TRACKING_KEYS, field)
+        flags = {key: self.flag(table[key], join(field, key))
+                 for key in ("mlflow", "tensorboard") if key in table}
+        texts = {key: self.string(table[key], join(field, key))
+                 for key in ("tracking_uri", "tensorboard_dir", "experiment_name") if key in table}
+        return TrackingSpec(**flags, **texts)
+

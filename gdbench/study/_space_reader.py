@@ -1,0 +1,315 @@
+"""The search-space part of a spec: optimizers, schedules, their domains and ``tune``."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from types import MappingProxyType
+from typing import Any
+
+import gdbench.optimizers
+import gdbench.schedules
+from gdbench.study import spaces
+from gdbench.study._fields import (
+    FieldReader,
+    is_number,
+    join,
+    signature_defaults,
+    type_name,
+)
+from gdbench.study.build import build_schedule
+from gdbench.study.spaces import (
+    Choice,
+    Domain,
+    Fixed,
+    IntRange,
+    LogUniform,
+    OneMinusLogUniform,
+    Steps,
+    StepsRange,
+    Uniform,
+)
+from gdbench.study.spec import OptimizerSpec, ScheduleSpec, StudySpec, searched_domains
+
+_RANGE_KEYS = ("low", "high", "log", "step")
+# Steps of a nominal run, to check schedule values before the real run is sized.
+_NOMINAL_STEPS = 1000
+_NOMINAL_LEARNING_RATE = 0.01
+
+
+class SpaceReader(FieldReader):
+    """Reads the optimizers and schedules of a study with their search spaces."""
+
+    def tune(self, table: dict[str, Any], field: str) -> frozenset[str] | None:
+        if "tune" not in table:
+            return None
+        value = table["tune"]
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self.error(field, f"expected a list of keyword names, got {value!r}")
+        known = sorted(
+            {keyword for space in spaces.OPTIMIZER_SPACES.values() for keyword in space}
+            | {key for space in spaces.SCHEDULE_SPACES.values() for key in space.parameters})
+        for index, item in enumerate(value):
+            if item not in known:
+                close = difflib.get_close_matches(item, known, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise self.error(join(field, index),
+                                 f"{item!r} is in no default space; {hint}"
+                                 f"accepted: {', '.join(known)}")
+        return frozenset(value)
+
+    # -- optimizers ---------------------------------------------------------
+
+    def optimizers(self, table: dict[str, Any], prefix: str, search: dict[str, Any],
+                   tune: frozenset[str] | None) -> tuple[OptimizerSpec, ...]:
+        registered = gdbench.optimizers.names()
+        if ("optimizer" in table) == ("optimizers" in table):
+            raise self.error(join(prefix, "optimizer"),
+                             "give exactly one of 'optimizer' (one name) or 'optimizers' "
+                             f"(a list to compare); accepted names: {', '.join(registered)}")
+        if "optimizer" in table:
+            entries = [(table["optimizer"], join(prefix, "optimizer"))]
+        else:
+            listed = table["optimizers"]
+            field = join(prefix, "optimizers")
+            if not isinstance(listed, list) or not listed:
+                raise self.error(field, "expected a non-empty list of optimizer names, "
+                                        f"got {listed!r}")
+            entries = [(item, join(field, index)) for index, item in enumerate(listed)]
+        result: list[OptimizerSpec] = []
+        for value, field in entries:
+            name, own, _ = self.named(value, field, registered, "optimizer")
+            label = self.label(own, name, field)
+            if any(spec.label == label for spec in result):
+                raise self.error(field, f"{label!r} is listed twice; to compare variants of one "
+                                        "optimizer give each a distinct label = \"...\"")
+            spec = self.optimizer(name, own, field, search, join(prefix, "search"), tune)
+            result.append(dataclasses.replace(spec, label=label))
+        return tuple(result)
+
+    def optimizer(self, name: str, own: dict[str, Any], field: str, search: dict[str, Any],
+                  search_field: str, tune: frozenset[str] | None) -> OptimizerSpec:
+        optimizer_class = gdbench.optimizers.REGISTRY[name]
+        accepted = [keyword for keyword in optimizer_class.keywords() if keyword != "name"]
+        defaults = signature_defaults(optimizer_class.__init__)
+        self.check_keys(own, accepted + ["label"], field)
+        default_space = spaces.OPTIMIZER_SPACES.get(name, {})
+        space: dict[str, Domain] = {
+            keyword: domain for keyword, domain in default_space.items()
+            if tune is None or keyword in tune
+        }
+        origins: dict[str, str] = {}
+        # [search] sets weight_decay only where it is the optimizer's own keyword
+        # (adamw); the Keras base keyword would make the others refuse it.
+        shared = [k for k in accepted if k != "weight_decay" or k in defaults]
+        for source, source_field, takes in ((search, search_field, shared), (own, field, accepted)):
+            for keyword, value in source.items():
+                if keyword not in takes:
+                    continue
+                where = join(source_field, keyword)
+                space[keyword] = self.domain(value, where, keyword, default_space.get(keyword),
+                                             defaults.get(keyword))
+                origins[keyword] = where
+        for keyword, domain in space.items():
+            where = origins.get(keyword, f"(default space of {name}).{keyword}")
+            for candidate, candidate_field in _candidates(domain, where):
+                try:
+                    optimizer_class(**{keyword: candidate})
+                except (ValueError, TypeError) as error:
+                    raise self.error(candidate_field, f"{name}: {error}") from None
+        return OptimizerSpec(name=name, space=MappingProxyType(space))
+
+    def check_search_keys(self, search: dict[str, Any], optimizers: tuple[OptimizerSpec, ...],
+                          field: str) -> None:
+        taken: dict[str, list[str]] = {}
+        for spec in optimizers:
+            optimizer_class = gdbench.optimizers.REGISTRY[spec.name]
+            own = signature_defaults(optimizer_class.__init__)
+            for keyword in optimizer_class.keywords():
+                if keyword != "name" and (keyword != "weight_decay" or keyword in own):
+                    taken.setdefault(keyword, []).append(spec.name)
+        names = ", ".join(spec.name for spec in optimizers)
+        for keyword in search:
+            if keyword not in taken:
+                close = difflib.get_close_matches(keyword, list(taken), n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise self.error(join(field, keyword),
+                                 f"no optimizer of this study ({names}) takes {keyword!r}; {hint}"
+                                 f"accepted: {', '.join(taken)}")
+
+    # -- domains ------------------------------------------------------------
+
+    def domain(self, value: Any, field: str, keyword: str, default: Domain | None,
+               reference: Any) -> Domain:
+        """A fixed value, ``{low, high, log, step}`` or ``{choices}`` for ``keyword``."""
+        if not isinstance(value, dict):
+            if not isinstance(value, (bool, int, float, str, list)):
+                raise self.error(field, f"expected a value, a range {{low, high}} or "
+                                        f"{{choices = [...]}}, got {value!r}")
+            return Fixed(value)
+        if "choices" in value:
+            extra = sorted(set(value) - {"choices"})
+            if extra:
+                raise self.error(join(field, extra[0]),
+                                 "a table with 'choices' takes nothing else")
+            choices = value["choices"]
+            if not isinstance(choices, list) or not choices:
+                raise self.error(join(field, "choices"),
+                                 f"expected a non-empty list, got {choices!r}")
+            for index, choice in enumerate(choices):
+                if not isinstance(choice, (bool, int, float, str)):
+                    raise self.error(join(join(field, "choices"), index),
+                                     f"expected a number, a string or a boolean, got {choice!r}")
+            if len(set(map(repr, choices))) != len(choices):
+                raise self.error(join(field, "choices"), f"lists a value twice: {choices!r}")
+            return Choice(tuple(choices))
+        self.check_keys(value, _RANGE_KEYS + ("choices",), field)
+        for bound in ("low", "high"):
+            if bound not in value:
+                raise self.error(join(field, bound), "required in a range {low, high}")
+            if not is_number(value[bound]) or not math.isfinite(value[bound]):
+                raise self.error(join(field, bound), "expected a finite number, "
+                                 f"got {type_name(value[bound])} {value[bound]!r}")
+        low, high = value["low"], value["high"]
+        if not low < high:
+            raise self.error(join(field, "low"),
+                             f"empty or inverted range: low = {low!r} must be < high = {high!r}"
+                             " (fix a value by writing it without a range)")
+        default_log = isinstance(default, (LogUniform, OneMinusLogUniform, StepsRange)) or (
+            default is None and keyword in spaces.DECAY_KEYWORDS)
+        log = self.flag(value.get("log", default_log), join(field, "log"))
+        step = value.get("step")
+        if step is not None and (not is_number(step) or step <= 0):
+            raise self.error(join(field, "step"), f"expected a number > 0, got {step!r}")
+        if step is not None and log:
+            raise self.error(join(field, "step"),
+                             "a log-scale range takes no step; set log = false")
+
+        integer = isinstance(default, (IntRange, StepsRange, Steps)) or (
+            isinstance(reference, int) and not isinstance(reference, bool))
+        if integer:
+            for bound in ("low", "high") + (("step",) if step is not None else ()):
+                if not isinstance(value[bound], int):
+                    raise self.error(join(field, bound), f"{keyword} is a whole number of steps; "
+                                                          f"got {value[bound]!r}")
+            if log and low < 1:
+                raise self.error(join(field, "low"), "a log-scale range needs low >= 1")
+            return IntRange(low, high, log=log, step=step or 1)
+        if log and keyword in spaces.DECAY_KEYWORDS:
+            if not 0 <= low or not high < 1:
+                raise self.error(join(field, "high" if high >= 1 else "low"),
+                                 f"{keyword} is a decay rate: a range needs 0 <= low < high < 1 "
+                                 f"(sampled as 1 - {keyword} on a log scale); got [{low}, {high}]")
+            # Rounded so that β = 0.9999 gives 1e-4, not 9.99999999999989e-05.
+            return OneMinusLogUniform(round(1.0 - high, 12), round(1.0 - low, 12))
+        if log:
+            if low <= 0:
+                raise self.error(join(field, "low"),
+                                 f"a log-scale range needs low > 0, got {low!r}; set log = false "
+                                 "for a linear range")
+            return LogUniform(float(low), float(high))
+        return Uniform(float(low), float(high), None if step is None else float(step))
+
+    # -- schedules ----------------------------------------------------------
+
+    def schedules(self, table: dict[str, Any], prefix: str, tune: frozenset[str] | None
+                  ) -> tuple[ScheduleSpec, ...]:
+        if "schedule" in table and "schedules" in table:
+            raise self.error(join(prefix, "schedule"),
+                             "give at most one of 'schedule' (one) or 'schedules' "
+                             "(a list to compare)")
+        if "schedule" in table:
+            entries = [(table["schedule"], join(prefix, "schedule"))]
+        elif "schedules" in table:
+            listed = table["schedules"]
+            field = join(prefix, "schedules")
+            if not isinstance(listed, list) or not listed:
+                raise self.error(field, "expected a non-empty list of schedule names, "
+                                        f"got {listed!r}")
+            entries = [(item, join(field, index)) for index, item in enumerate(listed)]
+        else:
+            return ()
+        result: list[ScheduleSpec] = []
+        for value, field in entries:
+            spec = self.schedule(value, field, tune)
+            if any(other.label == spec.label for other in result):
+                raise self.error(field, f"{spec.label!r} is listed twice; to compare variants of "
+                                        "one schedule give each a distinct label = \"...\"")
+            result.append(spec)
+        return tuple(result)
+
+    def schedule(self, value: Any, field: str, tune: frozenset[str] | None,
+                 nested: bool = False) -> ScheduleSpec:
+        name, own, _ = self.named(value, field, gdbench.schedules.names(), "schedule")
+        label = name if nested else self.label(own, name, field)
+        schedule_class = gdbench.schedules.REGISTRY[name]
+        space_data = spaces.SCHEDULE_SPACES[name]
+        keywords = schedule_class.keywords()
+        defaults = signature_defaults(schedule_class.__init__)
+        accepted = [k for k in keywords if k != space_data.learning_rate_keyword]
+        accepted += [k for k in space_data.derived if k not in accepted]
+        if name == "warmup":
+            accepted = [k for k in accepted if k != "target"] + ["target"]
+        self.check_keys(own, accepted, field)
+        if space_data.learning_rate_keyword in own and space_data.learning_rate_keyword != "target":
+            raise self.error(join(field, space_data.learning_rate_keyword),
+                             "η comes from the optimizer's learning_rate (search.learning_rate)")
+
+        target = None
+        if "target" in own:
+            if nested:
+                raise self.error(join(field, "target"),
+                                 "a warm-up target cannot itself have a target")
+            target = self.schedule(own["target"], join(field, "target"), tune, nested=True)
+            if target.name == "warmup":
+                raise self.error(join(field, "target"),
+                                 "a warm-up cannot ramp into another warm-up")
+
+        # A schedule has no defaults for most keywords: a parameter left out of
+        # `tune` is held at the middle of its default range rather than dropped.
+        space: dict[str, Domain] = {
+            key: domain if tune is None or key in tune else domain.middle()
+            for key, domain in space_data.parameters.items()
+        }
+        origins: dict[str, str] = {}
+        for key, item in own.items():
+            if key == "target":
+                continue
+            for derived_name, derived in space_data.derived.items():
+                if derived.keyword == key:
+                    space.pop(derived_name, None)
+            space[key] = self.domain(item, join(field, key), key,
+                                     space_data.parameters.get(key), defaults.get(key))
+            origins[key] = join(field, key)
+        target_setup = None
+        if target is not None:
+            target_setup = (target.name, {key: spaces.resolve(domain, _NOMINAL_STEPS).nominal()
+                                          for key, domain in target.space.items()})
+        for key, domain in space.items():
+            where = origins.get(key, f"(default space of {name}).{key}")
+            resolved = spaces.resolve(domain, _NOMINAL_STEPS)
+            for candidate, candidate_field in _candidates(resolved, where):
+                values = {other: spaces.resolve(d, _NOMINAL_STEPS).nominal()
+                          for other, d in space.items() if other != key}
+                values[key] = candidate
+                try:
+                    build_schedule(name, _NOMINAL_LEARNING_RATE, values, target_setup)
+                except (ValueError, TypeError, KeyError) as error:
+                    raise self.error(candidate_field, f"{name}: {error}") from None
+        return ScheduleSpec(name=name, space=MappingProxyType(space), target=target, label=label)
+
+    # -- the rest -----------------------------------------------------------
+
+    def check_grid(self, spec: StudySpec, field: str) -> None:
+        for where, domain in searched_domains(spec):
+            if domain.grid() is None:
+                raise self.error(where, "the grid sampler needs every searched value as "
+                                        "{choices = [...]} or a linear range with a step; "
+                                        f"this one is {type(domain).__name__}")
+
+
+
+def _candidates(domain: Domain, field: str) -> list[tuple[Any, str]]:
+    """The values worth checking for ``domain``, each with its field."""
+    return [(value, join(field, part) if part else field) for value, part in domain.candidates()]

@@ -1,0 +1,89 @@
+"""Population batches: which trials train together, and the engine's view of their values.
+
+Trials of one batch that share an optimizer, a schedule and every value that
+cannot be a per-trial number (a flag, a mode, the length of a list of
+boundaries) form one population, trained in one vectorized run of
+:func:`gdbench.tasks.population.fit_population`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+import gdbench.tasks
+from gdbench.study.build import TrialSetup
+from gdbench.study.session import StudyContext
+
+__all__ = ["MAX_REPORTED_EPOCHS", "fit_group", "groups", "reported_epochs"]
+
+#: A toy trial's per-epoch objective is reported to Optuna at about this many
+#: epochs (its MLflow and TensorBoard curves keep every epoch): one storage
+#: write per report, and a population batch has thousands of epochs in all.
+MAX_REPORTED_EPOCHS = 10
+
+
+def reported_epochs(epochs: int) -> list[int]:
+    """About :data:`MAX_REPORTED_EPOCHS` epochs spread over ``epochs``, the last one included."""
+    if epochs <= MAX_REPORTED_EPOCHS:
+        return list(range(epochs))
+    chosen = np.unique(np.linspace(0, epochs - 1, MAX_REPORTED_EPOCHS).round().astype(int))
+    return [int(epoch) for epoch in chosen]
+
+
+def _group_key(setup: TrialSetup) -> tuple[Any, ...]:
+    """Trials in one population share everything that cannot be a per-trial number."""
+    def fixed_part(values: Mapping[str, Any]) -> tuple[Any, ...]:
+        shared = [(key, json.dumps(value)) for key, value in values.items()
+                  if isinstance(value, (bool, str)) or value is None]
+        lengths = [(key, len(value)) for key, value in values.items() if isinstance(value, list)]
+        return tuple(sorted(shared + lengths))
+
+    return (setup.optimizer, setup.schedule, setup.target, fixed_part(setup.optimizer_values),
+            fixed_part(setup.schedule_values))
+
+
+def groups(setups: Sequence[TrialSetup]) -> list[list[int]]:
+    """The indices of ``setups``, grouped into populations."""
+    found: dict[tuple[Any, ...], list[int]] = {}
+    for index, setup in enumerate(setups):
+        found.setdefault(_group_key(setup), []).append(index)
+    return list(found.values())
+
+
+def _stacked(keywords: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per-trial keyword dicts → the population engine's: numbers as arrays [K], a list
+    (piecewise ``boundaries``, ``values``) as a list of arrays [K], shared values as they are."""
+    stacked: dict[str, Any] = {}
+    for key, first in keywords[0].items():
+        values = [k[key] for k in keywords]
+        if isinstance(first, (bool, str)) or first is None:
+            stacked[key] = first
+        elif isinstance(first, list):
+            stacked[key] = [np.asarray([value[item] for value in values], dtype=np.float64)
+                            for item in range(len(first))]
+        else:
+            stacked[key] = np.asarray(values, dtype=np.float64)
+    return stacked
+
+
+def fit_group(context: StudyContext, setups: Sequence[TrialSetup],
+              record_trajectory: bool) -> list[gdbench.tasks.FitResult]:
+    """Train one population (setups of one group) and split the result into each trial's fit."""
+    from gdbench.tasks.population import fit_population
+
+    first = setups[0]
+    hyperparameters = _stacked([s.optimizer_keywords() for s in setups])
+    schedule_parameters = None
+    if first.schedule is None:
+        hyperparameters["learning_rate"] = np.array([s.learning_rate for s in setups])
+    else:
+        schedule_parameters = _stacked([s.schedule_keywords() for s in setups])
+    result = fit_population(
+        context.task, first.optimizer, hyperparameters, epochs=context.epochs,
+        batch_size=context.batch_size, schedule=first.schedule,
+        schedule_parameters=schedule_parameters, record_trajectory=record_trajectory,
+    )
+    return [result.trial(index) for index in range(len(setups))]

@@ -1,0 +1,17 @@
+"""The defaults a user sees in every command's help, kept where the command line reads them cheaply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["DEFAULT_GRACE_PERIOD_S", "DEFAULT_HEARTBEAT_INTERVAL_S", "DEFAULT_HOME"]
+
+#: The folder of a study's databases, logs and reports, relative to the working directory.
+DEFAULT_HOME = Path("runs")
+
+#: Seconds between two heartbeats of a running trial.
+DEFAULT_HEARTBEAT_INTERVAL_S = 5
+
+#: Seconds without a heartbeat after which a running trial is taken for dead:
+#: several missed heartbeats, so that a busy storage is not mistaken for a death.
+DEFAULT_GRACE_PERIOD_S = 30

@@ -1,0 +1,403 @@
+"""Where trials are kept, and how processes share them: storage, heartbeats, claims, retries.
+
+Every study lives in an RDB storage (SQLite by default, PostgreSQL for many
+machines), opened with Optuna's heartbeats. Whatever the number of processes
+(``gdbench run`` or ``gdbench worker``) on one study:
+
+* **A live process keeps its trials.** A running trial records a heartbeat
+  every ``heartbeat_interval`` seconds; it is taken for dead, failed and
+  queued again only once its heartbeat is ``grace_period`` seconds old.
+* **The budget holds.** Trials are claimed under a lock kept by the storage's
+  own machine (a PostgreSQL advisory lock; a file lock beside a SQLite
+  database), counting the trials that use up the budget (:func:`budget_used`).
+* **An interrupted trial is not a result.** A trial stopped by a signal or a
+  lost heartbeat is failed with the reason and queued again with the same
+  hyperparameters (:func:`queue_again`): the new trial's system attribute
+  ``retry_history`` names the trials it replaces, which then use up no budget.
+* **Schemas are created once.** The first process on a fresh storage creates
+  its tables under a lock; the others wait for it.
+
+The URL of PostgreSQL names its driver: ``postgresql+psycopg2://user:password@host/db``
+(SQLAlchemy 2.1 reads a bare ``postgresql://`` as psycopg 3).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import logging
+import threading
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import optuna
+import sqlalchemy
+from optuna.trial import FrozenTrial, TrialState
+
+from gdbench.study.defaults import DEFAULT_GRACE_PERIOD_S, DEFAULT_HEARTBEAT_INTERVAL_S
+from gdbench.study.errors import StudyError
+
+__all__ = [
+    "ClaimLock", "Claimer", "DEFAULT_GRACE_PERIOD_S", "DEFAULT_HEARTBEAT_INTERVAL_S", "FINISHED_STATES",
+    "Heartbeat", "MAX_STALE_RETRIES", "StaleTrials", "budget_used", "check_database_url",
+    "counted_trials",
+    "file_lock", "open_storage", "queue_again", "replaced_trials", "sqlite_path",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Trial states that end a trial.
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+#: Times a trial whose process died is queued again: a trial that kills its
+#: process every time (by running out of memory, say) is not retried forever.
+#: A trial stopped by a signal is always queued again: the signal is not its fault.
+MAX_STALE_RETRIES = 1
+
+#: Seconds to wait for a database server before calling it unreachable.
+CONNECT_TIMEOUT_S = 10
+
+_SQLITE_PREFIX = "sqlite:///"
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL; ``None`` for any other URL."""
+    return Path(url[len(_SQLITE_PREFIX):]) if url.startswith(_SQLITE_PREFIX) else None
+
+
+#: The storages whose processes can share a claim lock.
+STORAGE_BACKENDS = ("sqlite", "postgresql")
+
+
+def check_database_url(url: str, field: str, backends: Sequence[str] | None = None) -> None:
+    """Refuse a database URL that cannot work, before anything is created.
+
+    An unknown dialect or a missing driver is named at once; a server is
+    connected to (at most :data:`CONNECT_TIMEOUT_S` seconds); a SQLite file
+    needs its folder to exist.
+
+    Args:
+        url: a SQLAlchemy URL (``sqlite:////abs/optuna.db``, ``postgresql+psycopg2://…``).
+        field: the setting it comes from, for the message.
+        backends: the database systems accepted; ``None`` for any.
+
+    Raises:
+        StudyError: the URL cannot work; the message says why and names ``field``.
+    """
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise StudyError(f"{field}: {url!r} is not a database URL; expected sqlite:///PATH or "
+                         "postgresql+psycopg2://USER:PASSWORD@HOST/DB") from None
+    if parsed.drivername == "postgresql":
+        raise StudyError(f"{field}: SQLAlchemy reads postgresql:// as the psycopg 3 driver; "
+                         "write postgresql+psycopg2:// (pip install gdbench[postgres])")
+    if backends is not None and parsed.get_backend_name() not in backends:
+        raise StudyError(f"{field}: {parsed.get_backend_name()} is not supported here; use "
+                         + " or ".join(backends))
+    try:
+        dialect = parsed.get_dialect()
+        dialect.import_dbapi()
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise StudyError(f"{field}: unknown database {parsed.drivername!r} in {url!r}; "
+                         "expected sqlite:///PATH or postgresql+psycopg2://…") from None
+    except ImportError as error:
+        raise StudyError(f"{field}: the driver of {parsed.drivername!r} is not installed "
+                         f"({error.name or error}); for PostgreSQL: pip install gdbench[postgres]"
+                         ) from None
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if database in ("", ":memory:"):
+            raise StudyError(f"{field}: an in-memory SQLite database keeps nothing; give a file, "
+                             "sqlite:///PATH")
+        if not Path(database).parent.is_dir():
+            raise StudyError(f"{field}: the folder of {database} does not exist; create it first")
+        return
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} if parsed.get_backend_name() in (
+        "postgresql", "mysql") else {}
+    engine = sqlalchemy.create_engine(parsed, connect_args=connect_args, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        with engine.connect():
+            pass
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        raise StudyError(f"{field}: cannot reach the database at "
+                         f"{parsed.render_as_string(hide_password=True)}: {reason}") from None
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if missing); the kernel frees it on death."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _advisory_lock(engine: sqlalchemy.engine.Engine, key: int) -> Iterator[None]:
+    """A PostgreSQL session-level advisory lock; a holder that dies loses it with its connection."""
+    with engine.connect() as connection:
+        connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            connection.commit()
+
+
+def _lock_key(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def setup_lock(url: str) -> Iterator[None]:
+    """Hold the lock under which a storage's schema is created (SQLite and PostgreSQL)."""
+    database = sqlite_path(url)
+    if database is not None:
+        with file_lock(database.with_name(f".{database.name}.setup.lock")):
+            yield
+        return
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        if engine.dialect.name == "postgresql":
+            with _advisory_lock(engine, _lock_key("gdbench setup")):
+                yield
+        else:
+            yield
+    finally:
+        engine.dispose()
+
+
+def _sqlite_pragmas(connection: Any, record: Any) -> None:
+    """Write-ahead logging: readers (optuna-dashboard, other processes) never block the writer,
+    and a commit costs no disk flush (a crash of the process loses nothing; a power cut may
+    lose the last commits)."""
+    del record
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def open_storage(url: str, *, heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERVAL_S,
+                 grace_period: int = DEFAULT_GRACE_PERIOD_S,
+                 on_stale: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+                 ) -> optuna.storages.RDBStorage:
+    """The RDB storage at ``url`` with heartbeats, its schema created once under a lock.
+
+    Args:
+        url: a checked database URL (:func:`check_database_url`).
+        heartbeat_interval: seconds between two heartbeats of a running trial.
+        grace_period: seconds without a heartbeat before a trial is taken for dead.
+        on_stale: called with each trial found dead (:class:`StaleTrials`).
+    """
+    engine_kwargs: dict[str, Any] = {}
+    if sqlite_path(url) is not None:
+        # Processes share one SQLite file: wait for its lock rather than fail.
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    with setup_lock(url), warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
+            grace_period=grace_period, heartbeat_stale_trial_callback=on_stale,
+        )
+    if sqlite_path(url) is not None:
+        sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
+        # Connections opened while creating the tables predate the pragmas.
+        storage.engine.dispose()
+    return storage
+
+
+class ClaimLock:
+    """One study's claims, one process at a time, across processes and machines.
+
+    PostgreSQL keeps an advisory lock per session: a process that dies holding
+    it loses its connection, and the lock with it. SQLite users share a
+    file system: ``flock`` on a file beside the database, freed by the kernel
+    when its holder dies.
+
+    Args:
+        storage: the study's storage.
+        study_name: the study's name.
+    """
+
+    def __init__(self, storage: optuna.storages.RDBStorage, study_name: str) -> None:
+        self.engine = storage.engine
+        self.key = _lock_key(f"gdbench claim {study_name}")
+        self.lock_file: Path | None = None
+        if self.engine.dialect.name == "sqlite":
+            database = Path(self.engine.url.database or "")
+            self.lock_file = database.with_name(f".{database.name}.{self.key & 0xFFFFFFFF:08x}.lock")
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Hold the lock for the block."""
+        if self.lock_file is not None:
+            with file_lock(self.lock_file):
+                yield
+            return
+        with _advisory_lock(self.engine, self.key):
+            yield
+
+
+def replaced_trials(trials: Sequence[FrozenTrial]) -> set[int]:
+    """Numbers of the trials that a later trial runs again (named in its ``retry_history``)."""
+    return {number for trial in trials for number in trial.system_attrs.get("retry_history", ())}
+
+
+def counted_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's finished trials that count: those no retry replaces."""
+    trials = study.get_trials(deepcopy=False)
+    replaced = replaced_trials(trials)
+    return [t for t in trials if t.state in FINISHED_STATES and t.number not in replaced]
+
+
+def budget_used(trials: Sequence[FrozenTrial]) -> int:
+    """How many of ``trials`` use up the study's budget.
+
+    Finished and running trials do, except a failed trial that a retry
+    replaces; waiting trials do not, until a process takes them.
+
+    Args:
+        trials: every trial of the study.
+    """
+    replaced = replaced_trials(trials)
+    counted = FINISHED_STATES + (TrialState.RUNNING,)
+    return sum(1 for trial in trials if trial.state in counted and trial.number not in replaced)
+
+
+def queue_again(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue a failed ``trial`` once more with its hyperparameters.
+
+    The copy is WAITING, so the next claim takes it before any new trial; its
+    ``retry_history`` names every trial it replaces.
+    """
+    history = [*trial.system_attrs.get("retry_history", ()), trial.number]
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
+        user_attrs=trial.user_attrs,
+        system_attrs={"failed_trial": trial.number, "retry_history": history},
+    ))
+
+
+class StaleTrials:
+    """Optuna's callback for a trial whose heartbeat stopped: queue it again, remember it.
+
+    Attributes:
+        found: the stale trials seen since the last :meth:`take`.
+    """
+
+    def __init__(self) -> None:
+        self.found: list[FrozenTrial] = []
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        retried = len(trial.system_attrs.get("retry_history", ()))
+        if retried < MAX_STALE_RETRIES:
+            queue_again(study, trial)
+            logger.warning("trial %d: its process stopped (heartbeat lost); queued again",
+                           trial.number)
+        else:
+            logger.warning("trial %d: its process stopped (heartbeat lost) %d times; not "
+                           "queued again", trial.number, retried + 1)
+        self.found.append(trial)
+
+    def take(self) -> list[FrozenTrial]:
+        """The stale trials found since the last call."""
+        found, self.found = self.found, []
+        return found
+
+
+class Claimer:
+    """Claims a study's trials under its lock, so that processes together keep to the budget.
+
+    Args:
+        study: the study, opened on a heartbeat storage (:func:`open_storage`).
+        storage: that storage.
+        budget: the trials that use up the budget, counted across processes.
+        ask: ``ask(count)`` → that many trials, waiting ones first.
+        heartbeat_interval: seconds between two heartbeats of a claimed trial.
+    """
+
+    def __init__(self, study: optuna.Study, storage: optuna.storages.RDBStorage, budget: int,
+                 ask: Callable[[int], list[optuna.Trial]], heartbeat_interval: float) -> None:
+        self.study = study
+        self.storage = storage
+        self.budget = budget
+        self.ask = ask
+        self.heartbeat_interval = heartbeat_interval
+        self.lock = ClaimLock(storage, study.study_name)
+
+    def claim(self, count: int) -> list[optuna.Trial] | None:
+        """Under the lock: fail the stale trials, then take up to ``count`` trials.
+
+        Returns:
+            The trials taken, their first heartbeat recorded; ``[]`` when the
+            budget is used up but trials still run (a retry may come); ``None``
+            when the study is done.
+        """
+        with self.lock.held():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(self.study)
+            trials = self.study.get_trials(deepcopy=False)
+            free = self.budget - budget_used(trials)
+            if free <= 0:
+                running = any(trial.state == TrialState.RUNNING for trial in trials)
+                return [] if running else None
+            with warnings.catch_warnings():
+                # Optuna expects heartbeats with Study.optimize; this loop records its own.
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                claimed = self.ask(min(free, count))
+            for trial in claimed:
+                # Before the lock is released: a trial without any heartbeat is never stale.
+                self.storage.record_heartbeat(trial._trial_id)
+        return claimed
+
+    def beating(self, trials: Sequence[optuna.Trial]) -> Heartbeat:
+        """The heartbeat of ``trials`` while the block runs."""
+        return Heartbeat(self.storage, [trial._trial_id for trial in trials],
+                         self.heartbeat_interval)
+
+
+class Heartbeat:
+    """Records the heartbeat of some trials every interval, in a thread, until the block ends.
+
+    Args:
+        storage: the trials' storage.
+        trial_ids: their storage ids.
+        interval_s: seconds between two beats.
+    """
+
+    def __init__(self, storage: optuna.storages.RDBStorage, trial_ids: Sequence[int],
+                 interval_s: float) -> None:
+        self.storage = storage
+        self.trial_ids = tuple(trial_ids)
+        self.interval_s = interval_s
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.beat, name="gdbench-heartbeat", daemon=True)
+
+    def beat(self) -> None:
+        while not self.stop.wait(self.interval_s):
+            for trial_id in self.trial_ids:
+                try:
+                    self.storage.record_heartbeat(trial_id)
+                except sqlalchemy.exc.SQLAlchemyError as error:
+                    # A storage that is briefly away must not end the trial; a long
+                    # absence makes it stale, and it is run again.
+                    logger.warning("heartbeat of trial id %d not recorded: %s", trial_id, error)
+
+    def __enter__(self) -> Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self.thread.join()
