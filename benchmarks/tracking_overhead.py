@@ -16,7 +16,7 @@ hyperparameters agree.
 Two numbers are measured:
 
 1. The overhead on trial time: the time the study's trial loop takes (the
-   runner's ``_Loop.run``: asking, training, telling and tracking every trial)
+   trial loop's ``TrialLoop.run``: asking, training, telling and tracking every trial)
    against OFF's, in wall and in process CPU time, and the whole
    ``run_study`` call beside it (which adds the per-study costs: a fresh
    MLflow store, the parent run, the report and its upload). The arms run in
@@ -64,7 +64,7 @@ import tensorboard  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from gdbench.study import load_spec, run_study  # noqa: E402
-from gdbench.study import runner  # noqa: E402
+from gdbench.study import loop, session  # noqa: E402
 from gdbench.tracking import StudyTracker, TrialTracker  # noqa: E402
 from gdbench.tracking._mlflow import MlflowStudy  # noqa: E402
 from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
@@ -124,14 +124,14 @@ class TrackingClock:
         self._wrap(TrialTracker, "finish", "finish", trial_of_tracker)
         self._wrap(TrialTracker, "__exit__", "finish", trial_of_tracker)
         # Drawn only when a tracker keeps them: the ranking query, the plot, the upload.
-        self._wrap(runner._Loop, "figure_worthy", "figures", lambda args: self._current_trial)
-        self._wrap(runner._Loop, "log_figures", "figures", lambda args: args[2])
+        self._wrap(loop.TrialLoop, "figure_worthy", "figures", lambda args: self._current_trial)
+        self._wrap(loop.TrialLoop, "log_figures", "figures", lambda args: args[2])
         # Inside "figures": the tracker's share (TensorBoard image, MLflow artifact).
         self._wrap(TrialTracker, "log_figure", "log_figure", trial_of_tracker, nested=True)
-        self._wrap(runner, "_start_tracker", "study start", None)
+        self._wrap(session, "start_tracker", "study start", None)
         self._wrap(StudyTracker, "log_study_artifacts", "study end", None)
         self._wrap(StudyTracker, "finish", "study end", None)
-        self._wrap(runner._Loop, "run", "trial loop", None)
+        self._wrap(loop.TrialLoop, "run", "trial loop", None)
         original_submit = MlflowStudy.submit
         clock = self
 
@@ -203,16 +203,16 @@ def run_arm(spec_path: Path, clock: TrackingClock, figures: bool) -> dict[str, A
     spec = load_spec(spec_path)
     home = Path(tempfile.mkdtemp(prefix="gdbench-tracking-"))
     clock.reset()
-    draws_figures = runner._draws_figures
+    figure_worthy = loop.TrialLoop.figure_worthy
     if not figures:
-        runner._draws_figures = lambda where: False
+        loop.TrialLoop.figure_worthy = lambda self, values: [False] * len(values)
     try:
         start = time.perf_counter()
         study = run_study(spec, home=home, quiet=True)
         wall = time.perf_counter() - start
         trials = study.get_trials(deepcopy=False)
     finally:
-        runner._draws_figures = draws_figures
+        loop.TrialLoop.figure_worthy = figure_worthy
         shutil.rmtree(home, ignore_errors=True)
     return {
         "wall": wall,

@@ -360,6 +360,15 @@ def tracked_metrics(spec: StudySpec, context: StudyContext) -> list[str]:
 
 def start_tracker(spec: StudySpec, where: Locations, context: StudyContext) -> StudyTracker:
     """Open the study's MLflow parent run and write its HParams config (stores created once)."""
+    database = storage.sqlite_path(where.tracking_uri or "")
+    if database is None:
+        return _start_tracker(spec, where, context)
+    # Two processes starting on a fresh HOME would both migrate the new database.
+    with storage.file_lock(database.with_name(f".{database.name}.setup.lock")):
+        return _start_tracker(spec, where, context)
+
+
+def _start_tracker(spec: StudySpec, where: Locations, context: StudyContext) -> StudyTracker:
     tracker = StudyTracker(
         study_name=spec.name, tracking_uri=where.tracking_uri,
         tensorboard_dir=where.tensorboard_dir, experiment_name=spec.tracking.experiment_name,
@@ -367,7 +376,7 @@ def start_tracker(spec: StudySpec, where: Locations, context: StudyContext) -> S
     domains = {name: HParamDomain.fixed(value) for name, value in context.study_params.items()}
     domains.update({name: _hparam_domain(found)
                     for name, found in build.tracked_domains(spec, context.total_steps).items()})
-    start = dict(
+    tracker.start(
         hparam_domains=domains,
         metrics=[spec.objective.metric] + tracked_metrics(spec, context),
         params={
@@ -380,13 +389,6 @@ def start_tracker(spec: StudySpec, where: Locations, context: StudyContext) -> S
         tags={"gdbench.spec": str(spec.source) if spec.source else "",
               "mlflow.note.content": spec.description},
     )
-    database = storage.sqlite_path(where.tracking_uri or "")
-    if database is None:
-        tracker.start(**start)
-    else:
-        # Two processes starting on a fresh HOME would both migrate the new database.
-        with storage.file_lock(database.with_name(f".{database.name}.setup.lock")):
-            tracker.start(**start)
     return tracker
 
 
