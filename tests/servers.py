@@ -39,6 +39,8 @@ from typing import Any, Callable, Sequence
 
 import pytest
 
+import system_packages
+
 VENV_BIN = Path(sys.executable).parent
 
 #: Where the PostgreSQL server binaries may be: Debian's versioned folders first.
@@ -315,13 +317,13 @@ _shared: dict[str, Any] = {}
 def shared_stack(request: pytest.FixtureRequest) -> Stack:
     """The session's stack, started at the first call and stopped when the session ends.
 
-    Skips the test, with the reason, when PostgreSQL or a server is missing.
+    Skips the test, with the reason, when PostgreSQL or a server is missing (fails it in CI).
     """
     if "stack" in _shared:
         return _shared["stack"]
     reason = missing_prerequisite()
     if reason is not None:
-        pytest.skip(reason)
+        system_packages.missing(reason)
     stack = Stack(root=Path(tempfile.mkdtemp(prefix="gdbench-servers-")))
     os.chmod(stack.root, 0o755)
     stack.home = stack.root / "home"

@@ -28,16 +28,19 @@ import numpy as np
 import pytest
 
 import servers
+import system_packages
 
 CHROMIUM = Path("/usr/bin/chromium")
 DOCS_IMAGES = Path(__file__).parents[1] / "docs" / "images"
 WIDTH, HEIGHT = 1400, 900
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.is_file(),
-                       reason="Chromium is not installed (apt-get install chromium)"),
-]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _chromium() -> None:
+    if not CHROMIUM.is_file():
+        system_packages.missing("Chromium is not installed (apt-get install chromium)")
 
 #: The text of the page, shadow roots included (``innerText`` of the document,
 #: ``textContent`` of every shadow root).

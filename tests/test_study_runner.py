@@ -236,3 +236,58 @@ trials_per_batch = 2
     per_trial = collections.Counter(int(run.data.tags["gdbench.trial_number"]) for run in children)
     assert per_trial == {number: 1 for number in range(8)}
     assert (home / "reports" / "workers" / "leaderboard.csv").is_file()
+
+
+def session_status(run_dir: Path) -> str:
+    """The HParams session status a trial's TensorBoard run ends with (``STATUS_SUCCESS``…)."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
+
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.tag == "_hparams_/session_end_info":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(
+                        value.metadata.plugin_data.content)
+                    return api_pb2.Status.Name(data.session_end_info.status)
+    return "none"
+
+
+def test_every_end_of_an_image_trial_reads_the_same_in_optuna_mlflow_and_tensorboard(
+        tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    spec = load_spec(write(tmp_path, """
+task = {name = "digits_mlp", subset = 256, validation_size = 64, test_size = 64}
+optimizer = "gd"
+epochs = 4
+batch_size = 64
+trials = 8
+sampler = {name = "random", seed = 3}
+pruner = {name = "median", n_startup_trials = 2, n_warmup_steps = 0}
+
+[search]
+learning_rate = {low = 1e-4, high = 3.0}
+""", "ends"))
+    study = run_study(spec, home=home, quiet=True)
+    states = collections.Counter(t.state for t in study.trials)
+    assert states[TrialState.PRUNED] >= 1 and states[TrialState.COMPLETE] >= 2, states
+    _, children = mlflow_runs(home, "ends")
+    runs = {int(run.data.tags["gdbench.trial_number"]): run for run in children}
+    mlflow_status = {TrialState.COMPLETE: "FINISHED", TrialState.PRUNED: "KILLED",
+                     TrialState.FAIL: "FAILED"}
+    board = home / "tensorboard" / "ends"
+    for trial in study.trials:
+        run = runs[trial.number]
+        assert run.info.status == mlflow_status[trial.state]
+        assert run.data.tags["gdbench.state"] == trial.state.name
+        expected = "STATUS_SUCCESS" if trial.state == TrialState.COMPLETE else "STATUS_FAILURE"
+        assert session_status(board / f"trial-{trial.number:04d}") == expected
+        # One intermediate value per epoch run, as MLflow's curve of the objective.
+        epochs = trial.user_attrs["epochs_run"]
+        assert sorted(trial.intermediate_values) == list(range(epochs))
+        if trial.state == TrialState.PRUNED:
+            assert epochs < 4
+            assert run.data.tags["gdbench.reason"] == trial.user_attrs["prune_reason"]
+        if trial.state == TrialState.COMPLETE:
+            assert trial.value == trial.intermediate_values[3]
+            assert run.data.metrics["objective"] == pytest.approx(trial.value)

@@ -13,12 +13,16 @@ import gdbench.optimizers
 import gdbench.tasks
 from gdbench.tasks import _datasets
 
+import system_packages
+
 FASHION_MNIST_SYSTEM = _datasets.FASHION_MNIST_SYSTEM_DIR
-needs_debian_fashion_mnist = pytest.mark.skipif(
-    not all((FASHION_MNIST_SYSTEM / name).is_file() for name in _datasets.FASHION_MNIST_FILES),
-    reason=f"Fashion-MNIST not installed in {FASHION_MNIST_SYSTEM} "
-           f"(apt-get install -y {_datasets.FASHION_MNIST_PACKAGE})",
-)
+
+
+@pytest.fixture()
+def debian_fashion_mnist() -> None:
+    if not all((FASHION_MNIST_SYSTEM / name).is_file() for name in _datasets.FASHION_MNIST_FILES):
+        system_packages.missing(f"Fashion-MNIST not installed in {FASHION_MNIST_SYSTEM} "
+                                f"(apt-get install -y {_datasets.FASHION_MNIST_PACKAGE})")
 
 
 class EpochLogs(keras.callbacks.Callback):
@@ -158,7 +162,7 @@ def test_fashion_mnist_prefers_the_keras_cache(empty_keras_cache):
     np.testing.assert_array_equal(y_test, [7, 8, 9])
 
 
-@needs_debian_fashion_mnist
+@pytest.mark.usefixtures("debian_fashion_mnist")
 @pytest.mark.parametrize("name", ["fashion_mnist_mlp", "fashion_mnist_2c2d"])
 def test_fashion_mnist_task_trains_on_the_debian_data_set(name, empty_keras_cache):
     task = gdbench.tasks.get(name, subset=256, validation_size=128, test_size=128, download=False)
