@@ -1,4 +1,4 @@
-"""Checks of user-given keywords, shared by optimizers, schedules and tasks.
+"""Checks of user-given keywords: the one set of checks of the whole package.
 
 Each returns the checked value (converted where that helps) or raises
 ``ValueError`` whose message starts with the keyword's name and says what is
@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any, Sequence
 
 import keras
+import numpy as np
 
 def number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
            low_open: bool = False) -> float:
@@ -83,14 +84,28 @@ def in_interval(name: str, value: Any, *, low: float, high: float, low_open: boo
     return result
 
 
-def integer(name: str, value: Any, *, minimum: int) -> int:
-    """A whole number ≥ ``minimum``; an integral float such as ``100.0`` is accepted."""
-    result = number(name, value)
-    if not result.is_integer():
-        raise ValueError(f"{name}: expected a whole number of steps, got {value!r}")
-    if result < minimum:
-        raise ValueError(f"{name}: must be >= {minimum}, got {value!r}")
-    return int(result)
+def integer(name: str, value: Any, *, low: int | None = None, high: int | None = None) -> int:
+    """A whole number with ``low <= value <= high`` where those bounds are given.
+
+    An ``int``, a NumPy integer, or an integral float (``100.0``, as a config or a
+    spec may hold it); never a boolean, and never ``2.5``.
+    """
+    wanted = "an integer" + ("" if low is None and high is None else
+                             " with " + range_text(low, high).replace("value", name))
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or (isinstance(value, (float, np.floating)) and not float(value).is_integer()):
+        raise ValueError(f"{name}: expected {wanted}, got {value!r}")
+    result = int(value)
+    if (low is not None and result < low) or (high is not None and result > high):
+        raise ValueError(f"{name}: must satisfy {range_text(low, high)}, got {value!r}")
+    return result
+
+
+def point(name: str, value: Any, size: int) -> tuple[float, ...]:
+    """A sequence of ``size`` finite numbers, e.g. a start point ``(w, b)``."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != size:
+        raise ValueError(f"{name}: expected {size} numbers, got {value!r}")
+    return tuple(number(f"{name}[{index}]", item) for index, item in enumerate(value))
 
 
 def at_least(name: str, value: float, *, other_name: str, other: float) -> None:

@@ -143,7 +143,7 @@ def test_bad_batch_size_or_epochs_is_refused_before_training():
             task.steps_per_epoch(batch_size)
         with pytest.raises(ValueError, match="batch_size"):
             task.fit(optimizer, batch_size=batch_size)
-    for epochs in (0, -1, 1.0):
+    for epochs in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="epochs"):
             task.fit(optimizer, epochs=epochs)
     assert not optimizer.built

@@ -123,7 +123,7 @@ class CyclicalLearningRate(RateSchedule):
             "maximal_learning_rate", self.maximal_learning_rate,
             other_name="initial_learning_rate", other=self.initial_learning_rate,
         )
-        self.step_size = _validate.integer("step_size", step_size, minimum=1)
+        self.step_size = _validate.integer("step_size", step_size, low=1)
         self.mode = _validate.choice("mode", mode, CYCLICAL_MODES)
         self.gamma = _validate.in_interval("gamma", gamma, low=0.0, high=1.0, low_open=True)
         if self.mode != "exp_range" and self.gamma != 1.0:
@@ -177,4 +177,4 @@ class CosineRestarts(RateSchedule):
             "maximal_learning_rate", self.maximal_learning_rate,
             other_name="minimal_learning_rate", other=self.minimal_learning_rate,
         )
-        self.period = _validate.integer("period", period, minimum=1)
+        self.period = _validate.integer("period", period, low=1)

@@ -117,7 +117,7 @@ class StepDecay(RateSchedule):
     def __init__(self, initial_learning_rate: float, drop: float, steps_per_drop: int) -> None:
         self.initial_learning_rate = _validate.positive("initial_learning_rate", initial_learning_rate)
         self.drop = _validate.in_interval("drop", drop, low=0.0, high=1.0, low_open=True)
-        self.steps_per_drop = _validate.integer("steps_per_drop", steps_per_drop, minimum=1)
+        self.steps_per_drop = _validate.integer("steps_per_drop", steps_per_drop, low=1)
 
 
 @keras.saving.register_keras_serializable(package="gdbench")

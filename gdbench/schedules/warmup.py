@@ -96,7 +96,7 @@ class LinearWarmup(RateSchedule):
                 )
             target = _validate.positive("target", target)
         self.target = target
-        self.warmup_steps = _validate.integer("warmup_steps", warmup_steps, minimum=0)
+        self.warmup_steps = _validate.integer("warmup_steps", warmup_steps, low=0)
         self.initial_learning_rate = _validate.non_negative(
             "initial_learning_rate", initial_learning_rate
         )

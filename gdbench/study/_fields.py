@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from gdbench import _validate
 from gdbench.study.errors import SpecError
 
 
@@ -76,12 +77,10 @@ class FieldReader:
         return value
 
     def integer(self, value: Any, field: str, low: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(field, f"expected an integer >= {low}, "
-                                    f"got {type_name(value)} {value!r}")
-        if value < low:
-            raise self.error(field, f"expected an integer >= {low}, got {value}")
-        return value
+        try:
+            return _validate.integer(field, value, low=low)
+        except ValueError as error:
+            raise self.error(field, str(error).split(": ", 1)[1]) from None
 
     def flag(self, value: Any, field: str) -> bool:
         if not isinstance(value, bool):

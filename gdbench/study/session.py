@@ -28,6 +28,7 @@ import optuna
 from optuna.trial import TrialState
 
 import gdbench.tasks
+from gdbench import _validate
 from gdbench import tracking
 from gdbench.study import build, samplers, storage
 from gdbench.study.defaults import DEFAULT_HOME
@@ -75,9 +76,10 @@ def positive_integer(name: str, value: Any) -> int:
     Raises:
         StudyError: anything else; the message names ``name``.
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise StudyError(f"{name}: expected an integer >= 1, got {value!r}")
-    return value
+    try:
+        return _validate.integer(name, value, low=1)
+    except ValueError as error:
+        raise StudyError(str(error)) from None
 
 
 def check_study_name(name: str, field: str = "study") -> str:

@@ -33,7 +33,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gdbench.tasks import _options
+from gdbench import _validate
 
 
 #: Tags that keep a task's random streams apart: (seed, stream, ...) seeds each generator.
@@ -100,7 +100,7 @@ class Task(abc.ABC):
     num_examples: int
 
     def __init__(self, *, seed: int = 0, **options: Any) -> None:
-        self.seed = _options.integer("seed", seed, low=0)
+        self.seed = _validate.integer("seed", seed, low=0)
         self.options = dict(options)
 
     @classmethod
@@ -123,7 +123,7 @@ class Task(abc.ABC):
             if self.default_batch_size is None:
                 return self.num_examples
             return min(self.default_batch_size, self.num_examples)
-        return _options.integer("batch_size", batch_size, low=1, high=self.num_examples)
+        return _validate.integer("batch_size", batch_size, low=1, high=self.num_examples)
 
     def steps_per_epoch(self, batch_size: int | None = None) -> int:
         """Optimizer steps per epoch: 1 full batch, N stochastic, ⌈N/B⌉ mini-batch.
@@ -137,7 +137,7 @@ class Task(abc.ABC):
         """``epochs`` checked (an integer ≥ 1), or the task's default when ``None``."""
         if epochs is None:
             return self.default_epochs
-        return _options.integer("epochs", epochs, low=1)
+        return _validate.integer("epochs", epochs, low=1)
 
     @abc.abstractmethod
     def fit(
@@ -258,7 +258,7 @@ class ToyTask(Task):
             epoch: 0-based epoch number.
         """
         self.resolve_batch_size(batch_size)
-        _options.integer("epoch", epoch, low=0)
+        _validate.integer("epoch", epoch, low=0)
         return [None]
 
     def metrics(self, params: tf.Tensor) -> dict[str, tf.Tensor]:
@@ -403,7 +403,7 @@ class DatasetToyTask(ToyTask):
     targets: np.ndarray
 
     def __init__(self, *, seed: int = 0, shuffle: bool = True, **options: Any) -> None:
-        super().__init__(seed=seed, shuffle=_options.flag("shuffle", shuffle), **options)
+        super().__init__(seed=seed, shuffle=_validate.flag("shuffle", shuffle), **options)
         self.shuffle = shuffle
 
     @property
@@ -422,7 +422,7 @@ class DatasetToyTask(ToyTask):
 
     def batches(self, batch_size: int | None, epoch: int) -> list[Any]:
         batch_size = self.resolve_batch_size(batch_size)
-        epoch = _options.integer("epoch", epoch, low=0)
+        epoch = _validate.integer("epoch", epoch, low=0)
         if batch_size == self.num_examples:
             return [None]
         if self.shuffle:

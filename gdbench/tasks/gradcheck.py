@@ -36,7 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gdbench.tasks import _options
+from gdbench import _validate
 from gdbench.tasks._base import ToyTask
 
 __all__ = [
@@ -287,17 +287,17 @@ def _unraveled(flat_index: int, shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def _tolerances(eps: float, rtol: float, atol: float) -> tuple[float, float, float]:
     return (
-        _options.number("eps", eps, low=0.0, low_open=True),
-        _options.number("rtol", rtol, low=0.0),
-        _options.number("atol", atol, low=0.0),
+        _validate.number("eps", eps, low=0.0, low_open=True),
+        _validate.number("rtol", rtol, low=0.0),
+        _validate.number("atol", atol, low=0.0),
     )
 
 
 def _chosen_coordinates(size: int, max_coordinates: int | None, seed: int) -> np.ndarray:
-    seed = _options.integer("seed", seed, low=0)
+    seed = _validate.integer("seed", seed, low=0)
     if max_coordinates is None:
         return np.arange(size)
-    count = _options.integer("max_coordinates", max_coordinates, low=1)
+    count = _validate.integer("max_coordinates", max_coordinates, low=1)
     if count >= size:
         return np.arange(size)
     return np.sort(np.random.default_rng(seed).choice(size, size=count, replace=False))

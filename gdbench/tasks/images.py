@@ -21,7 +21,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gdbench.tasks import _datasets, _options
+from gdbench import _validate
+from gdbench.tasks import _datasets
 from gdbench.tasks._base import (
     DATA_STREAM, INIT_STREAM, SHUFFLE_STREAM, FitResult, Task, check_optimizer,
     current_learning_rate, final_metrics,
@@ -73,15 +74,15 @@ class ImageTask(Task):
                  download: bool = True) -> None:
         if validation_size is None:
             validation_size = self.default_validation_size
-        validation_size = _options.integer("validation_size", validation_size, low=1,
+        validation_size = _validate.integer("validation_size", validation_size, low=1,
                                            high=self.source_train_size - 1)
         available = self.source_train_size - validation_size
         if subset is not None:
-            subset = _options.integer("subset", subset, low=1, high=available)
+            subset = _validate.integer("subset", subset, low=1, high=available)
         if test_size is not None:
-            test_size = _options.integer("test_size", test_size, low=1, high=self.source_test_size)
+            test_size = _validate.integer("test_size", test_size, low=1, high=self.source_test_size)
         super().__init__(seed=seed, subset=subset, validation_size=validation_size,
-                         test_size=test_size, download=_options.flag("download", download))
+                         test_size=test_size, download=_validate.flag("download", download))
         self.num_examples = available if subset is None else subset
         self._splits: ImageSplits | None = None
 

@@ -51,7 +51,7 @@ import gdbench.optimizers
 import gdbench.schedules
 from gdbench.optimizers._base import RuleOptimizer
 from gdbench.schedules._base import RateSchedule
-from gdbench.tasks import _options
+from gdbench import _validate
 from gdbench.tasks._base import FitResult, ToyTask
 
 __all__ = ["PopulationResult", "fit_population"]
@@ -107,7 +107,7 @@ class PopulationResult:
         Args:
             index: the row, 0 ≤ index < K.
         """
-        index = _options.integer("index", index, low=0, high=self.size - 1)
+        index = _validate.integer("index", index, low=0, high=self.size - 1)
         reported = int(self.epochs_run[index])
         history = {
             "loss": self.losses[index, :reported].tolist(),
@@ -181,10 +181,10 @@ def fit_population(
         raise ValueError(
             f"task: expected a ToyTask (e.g. gdbench.tasks.get('sigmoid_neuron')), got {task!r}"
         )
-    epochs = _options.integer("epochs", epochs, low=1)
+    epochs = _validate.integer("epochs", epochs, low=1)
     batch_size = task.resolve_batch_size(batch_size)
-    record_trajectory = _options.flag("record_trajectory", record_trajectory)
-    jit_compile = _options.flag("jit_compile", jit_compile)
+    record_trajectory = _validate.flag("record_trajectory", record_trajectory)
+    jit_compile = _validate.flag("jit_compile", jit_compile)
     optimizer_class = _optimizer_class(optimizer)
     schedule_class = _schedule_class(schedule, schedule_parameters)
     hyperparameters = dict(_mapping("hyperparameters", hyperparameters))

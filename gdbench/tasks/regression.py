@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from gdbench.tasks import _options
+from gdbench import _validate
 from gdbench.tasks._base import DATA_STREAM, DatasetToyTask
 
 BASES = ("polynomial", "gaussian")
@@ -43,8 +43,8 @@ class LinearRegression(DatasetToyTask):
 
     def __init__(self, *, seed: int = 0, basis: str = "polynomial", degree: int = 3,
                  shuffle: bool = True) -> None:
-        basis = _options.choice("basis", basis, BASES)
-        degree = _options.integer("degree", degree, low=1, high=20)
+        basis = _validate.choice("basis", basis, BASES)
+        degree = _validate.integer("degree", degree, low=1, high=20)
         super().__init__(seed=seed, basis=basis, degree=degree, shuffle=shuffle)
         rng = np.random.default_rng((self.seed, DATA_STREAM))
         x = rng.uniform(-1.0, 1.0, self.size)
@@ -184,7 +184,7 @@ class QuadraticDeep(DatasetToyTask):
     size = 1000
 
     def __init__(self, *, seed: int = 0, noise_level: float = 0.6, shuffle: bool = True) -> None:
-        noise_level = _options.number("noise_level", noise_level, low=0.0, low_open=True)
+        noise_level = _validate.number("noise_level", noise_level, low=0.0, low_open=True)
         super().__init__(seed=seed, noise_level=noise_level, shuffle=shuffle)
         rng = np.random.RandomState(42)
         eigenvalues = np.concatenate([rng.uniform(0.0, 1.0, 90), rng.uniform(30.0, 60.0, 10)])

@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
-from gdbench.tasks import _options
+from gdbench import _validate
 from gdbench.tasks._base import FitResult, ToyTask, final_metrics
 
 __all__ = ["LINE_SEARCH_LEARNING_RATES", "METHODS", "fit", "line_search", "names", "random_search"]
@@ -74,9 +74,9 @@ def random_search(
     task = _toy_task(task)
     epochs = task.resolve_epochs(epochs)
     batch_size = task.resolve_batch_size(batch_size)
-    alpha = _options.number("alpha", alpha, low=0.0, low_open=True)
-    delta = _options.number("delta", delta, low=0.0, low_open=True)
-    seed = _options.integer("seed", seed, low=0)
+    alpha = _validate.number("alpha", alpha, low=0.0, low_open=True)
+    delta = _validate.number("delta", delta, low=0.0, low_open=True)
+    seed = _validate.integer("seed", seed, low=0)
     loss = tf.function(task.loss)
     directions = np.random.default_rng(seed)
 
@@ -127,7 +127,7 @@ def line_search(
             f"learning_rates: expected a non-empty sequence of η > 0, got {learning_rates!r}"
         )
     rates = np.array([
-        _options.number(f"learning_rates[{index}]", rate, low=0.0, low_open=True)
+        _validate.number(f"learning_rates[{index}]", rate, low=0.0, low_open=True)
         for index, rate in enumerate(learning_rates)
     ])
     loss = tf.function(task.loss)

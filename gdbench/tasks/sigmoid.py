@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from gdbench.tasks import _options
+from gdbench import _validate
 from gdbench.tasks._base import DATA_STREAM, DatasetToyTask
 
 
@@ -44,7 +44,7 @@ class SigmoidNeuron(DatasetToyTask):
 
     def __init__(self, *, seed: int = 0, start: Sequence[float] = (-2.0, -2.0),
                  shuffle: bool = True) -> None:
-        start = _options.point("start", start, 2)
+        start = _validate.point("start", start, 2)
         super().__init__(seed=seed, start=start, shuffle=shuffle)
         self.inputs = np.array([0.5, 2.5])
         self.targets = np.array([0.2, 0.9])
@@ -86,8 +86,8 @@ class SigmoidSparse(DatasetToyTask):
 
     def __init__(self, *, seed: int = 0, sparsity: float = 0.8,
                  start: Sequence[float] = (-2.0, -2.0), shuffle: bool = True) -> None:
-        sparsity = _options.number("sparsity", sparsity, low=0.0, high=0.99)
-        start = _options.point("start", start, 2)
+        sparsity = _validate.number("sparsity", sparsity, low=0.0, high=0.99)
+        start = _validate.point("start", start, 2)
         super().__init__(seed=seed, sparsity=sparsity, start=start, shuffle=shuffle)
         rng = np.random.default_rng((self.seed, DATA_STREAM))
         inputs = rng.standard_normal(self.size)

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import tensorflow as tf
 
-from gdbench.tasks import _options
+from gdbench import _validate
 from gdbench.tasks._base import NOISE_STREAM, ToyTask
 
 
@@ -40,8 +40,8 @@ class SurfaceTask(ToyTask):
 
     def __init__(self, *, seed: int = 0, start: Sequence[float] | None = None,
                  noise: float = 0.0) -> None:
-        start = type(self).start if start is None else _options.point("start", start, 2)
-        noise = _options.number("noise", noise, low=0.0)
+        start = type(self).start if start is None else _validate.point("start", start, 2)
+        noise = _validate.number("noise", noise, low=0.0)
         super().__init__(seed=seed, start=start, noise=noise)
 
     @abc.abstractmethod
@@ -106,7 +106,7 @@ class Ravine(SurfaceTask):
 
     def __init__(self, *, seed: int = 0, start: Sequence[float] | None = None,
                  noise: float = 0.0, kappa: float = 50.0) -> None:
-        kappa = _options.number("kappa", kappa, low=1.0)
+        kappa = _validate.number("kappa", kappa, low=1.0)
         super().__init__(seed=seed, start=start, noise=noise)
         self.options["kappa"] = kappa
 

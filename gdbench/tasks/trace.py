@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from gdbench import optimizers as gdbench_optimizers
-from gdbench.tasks import _options
+from gdbench import _validate
 from gdbench.tasks._base import ToyTask, check_optimizer, current_learning_rate
 
 __all__ = ["EFFECTIVE_LEARNING_RATES", "StepState", "effective_learning_rate_trace"]
@@ -152,7 +152,7 @@ def effective_learning_rate_trace(
         raise ValueError(
             f"task: effective learning rates are traced on toy tasks; got {type(task).__name__}"
         )
-    epochs = _options.integer("epochs", epochs, low=1)
+    epochs = _validate.integer("epochs", epochs, low=1)
     batch_size = task.resolve_batch_size(batch_size)
     check_optimizer(optimizer)
     effective_learning_rate = EFFECTIVE_LEARNING_RATES[_registered_name(optimizer)]
