@@ -209,3 +209,14 @@ def test_broken_spec_names_file_and_field_and_creates_nothing(
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"gdbench: error: {error}"]
     assert not home.exists()  # no study, run or log directory
+
+
+def test_every_registered_optimizer_and_schedule_has_a_default_space() -> None:
+    import gdbench.optimizers
+    import gdbench.schedules
+
+    assert list(spaces.OPTIMIZER_SPACES) == gdbench.optimizers.names()
+    assert list(spaces.SCHEDULE_SPACES) == gdbench.schedules.names()
+    for name, space in spaces.OPTIMIZER_SPACES.items():
+        keywords = gdbench.optimizers.REGISTRY[name].keywords()
+        assert set(space) <= set(keywords), name

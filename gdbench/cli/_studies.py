@@ -19,7 +19,9 @@ from gdbench.cli._common import (
     command_name,
     shell_path,
 )
-from gdbench.study.defaults import DEFAULT_GRACE_PERIOD_S, DEFAULT_HEARTBEAT_INTERVAL_S
+from gdbench.study.defaults import (
+    DEFAULT_GRACE_PERIOD_S, DEFAULT_HEARTBEAT_INTERVAL_S, OPTUNA_FILE, REPORTS_FOLDER,
+)
 
 
 def add_commands(commands: Any) -> None:
@@ -195,12 +197,12 @@ def _report(arguments: argparse.Namespace) -> int:
 
     name = session.check_study_name(arguments.study, "STUDY")
     home = Path(arguments.home).absolute()
-    url = arguments.storage or f"sqlite:///{home / 'optuna.db'}"
+    url = arguments.storage or f"sqlite:///{home / OPTUNA_FILE}"
     database = storage.sqlite_path(url)
     if database is not None and not database.is_file():
         raise CommandError(f"no Optuna storage at {database}; pass --home or --storage")
     storage.check_database_url(url, "--storage", storage.STORAGE_BACKENDS)
-    out = session.in_home(home, arguments.out or Path("reports") / name, "--out")
+    out = session.in_home(home, arguments.out or Path(REPORTS_FOLDER) / name, "--out")
     if not out.is_relative_to(home) and not out.parent.is_dir():
         raise CommandError(f"--out: the folder of {out} does not exist; create it first")
     _quiet_optuna()

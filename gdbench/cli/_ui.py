@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gdbench.cli._common import CommandError, add_home_argument, shell_path
+from gdbench.study.defaults import MLFLOW_FILE, OPTUNA_FILE, TENSORBOARD_FOLDER
 
 #: Default ports of the three dashboards (each tool's usual one).
 DEFAULT_PORTS = {"mlflow": 5000, "tensorboard": 6006, "optuna-dashboard": 8080}
@@ -57,22 +58,22 @@ def ui_commands(home: Path, port_base: int | None) -> list[tuple[str, int, list[
     ports = (dict(zip(DEFAULT_PORTS, range(port_base, port_base + 3))) if port_base is not None
              else dict(DEFAULT_PORTS))
     tools = []
-    if (home / "mlflow.db").is_file():
+    if (home / MLFLOW_FILE).is_file():
         tools.append(("mlflow", ports["mlflow"], [
-            "mlflow", "server", "--backend-store-uri", f"sqlite:///{home / 'mlflow.db'}",
+            "mlflow", "server", "--backend-store-uri", f"sqlite:///{home / MLFLOW_FILE}",
             "--default-artifact-root", (home / "mlartifacts").as_uri(),
             "--host", "127.0.0.1", "--port", str(ports["mlflow"]),
             # One worker: on a small machine the default four start five times slower.
             "--workers", "1",
         ]))
-    if (home / "tensorboard").is_dir():
+    if (home / TENSORBOARD_FOLDER).is_dir():
         tools.append(("tensorboard", ports["tensorboard"], [
-            "tensorboard", "--logdir", str(home / "tensorboard"),
+            "tensorboard", "--logdir", str(home / TENSORBOARD_FOLDER),
             "--host", "127.0.0.1", "--port", str(ports["tensorboard"]),
         ]))
-    if (home / "optuna.db").is_file():
+    if (home / OPTUNA_FILE).is_file():
         tools.append(("optuna-dashboard", ports["optuna-dashboard"], [
-            "optuna-dashboard", f"sqlite:///{home / 'optuna.db'}",
+            "optuna-dashboard", f"sqlite:///{home / OPTUNA_FILE}",
             "--host", "127.0.0.1", "--port", str(ports["optuna-dashboard"]),
         ]))
     return tools

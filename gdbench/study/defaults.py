@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["DEFAULT_GRACE_PERIOD_S", "DEFAULT_HEARTBEAT_INTERVAL_S", "DEFAULT_HOME"]
+__all__ = [
+    "DEFAULT_GRACE_PERIOD_S", "DEFAULT_HEARTBEAT_INTERVAL_S", "DEFAULT_HOME", "MLFLOW_FILE",
+    "OPTUNA_FILE", "REPORTS_FOLDER", "TENSORBOARD_FOLDER",
+]
 
 #: The folder of a study's databases, logs and reports, relative to the working directory.
 DEFAULT_HOME = Path("runs")
@@ -15,3 +18,10 @@ DEFAULT_HEARTBEAT_INTERVAL_S = 5
 #: Seconds without a heartbeat after which a running trial is taken for dead:
 #: several missed heartbeats, so that a busy storage is not mistaken for a death.
 DEFAULT_GRACE_PERIOD_S = 30
+
+#: What a study keeps under HOME by default: the Optuna storage, the MLflow store (its
+#: artifacts in ``mlartifacts/`` beside it), the TensorBoard logs and the reports.
+OPTUNA_FILE = "optuna.db"
+MLFLOW_FILE = "mlflow.db"
+TENSORBOARD_FOLDER = "tensorboard"
+REPORTS_FOLDER = "reports"

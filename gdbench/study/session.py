@@ -31,7 +31,9 @@ import gdbench.tasks
 from gdbench import _validate
 from gdbench import tracking
 from gdbench.study import build, samplers, storage
-from gdbench.study.defaults import DEFAULT_HOME
+from gdbench.study.defaults import (
+    DEFAULT_HOME, MLFLOW_FILE, OPTUNA_FILE, REPORTS_FOLDER, TENSORBOARD_FOLDER,
+)
 from gdbench.study.domains import Domain
 from gdbench.study.errors import StudyError
 from gdbench.study.spec import IMAGE_METRICS, StudySpec, name_problem
@@ -156,19 +158,19 @@ def locations(spec: StudySpec, *, home: str | Path = DEFAULT_HOME, storage_url: 
         StudyError: a relative path leading out of HOME.
     """
     home = Path(os.path.abspath(Path(home).expanduser()))
-    url = _database_in_home(home, storage_url or spec.storage or "sqlite:///optuna.db",
+    url = _database_in_home(home, storage_url or spec.storage or f"sqlite:///{OPTUNA_FILE}",
                             "storage")
     if tracking_uri is None and spec.tracking.mlflow:
-        tracking_uri = spec.tracking.tracking_uri or "sqlite:///mlflow.db"
+        tracking_uri = spec.tracking.tracking_uri or f"sqlite:///{MLFLOW_FILE}"
     if tracking_uri is not None:
         tracking_uri = _database_in_home(home, tracking_uri, "tracking_uri")
     board = None
     if spec.tracking.tensorboard or tensorboard_dir is not None:
         chosen = tensorboard_dir or spec.tracking.tensorboard_dir
         board = (in_home(home, chosen, "tensorboard_dir") if chosen is not None
-                 else home / "tensorboard" / spec.name)
+                 else home / TENSORBOARD_FOLDER / spec.name)
     report = (in_home(home, report_dir, "report_dir") if report_dir is not None
-              else home / "reports" / spec.name)
+              else home / REPORTS_FOLDER / spec.name)
     return Locations(home=home, storage=url, tracking_uri=tracking_uri, tensorboard_dir=board,
                      report_dir=report)
 
