@@ -54,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return USAGE_ERROR
     debug = arguments.debug or os.environ.get("GDBENCH_DEBUG", "") not in ("", "0")
+    terminal = None if arguments.verbose else _quiet_native_libraries()
     logging.basicConfig(level=logging.WARNING, format="gdbench: %(message)s")
     for noisy in ("alembic", "mlflow", "absl", "tensorflow"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -81,6 +82,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        if terminal is not None:
+            _restore_stderr(terminal)
+
+
+def _quiet_native_libraries() -> int | None:
+    """Send what native libraries write to file descriptor 2 (TensorFlow's absl, oneDNN and
+    CUDA lines, written before any Python setting can stop them) to /dev/null, while
+    Python's own ``sys.stderr`` (errors, warnings, progress) still reaches the terminal.
+
+    Returns:
+        The terminal's descriptor, to restore; ``None`` where stderr is not the
+        process's own (a test capturing it), which is left as it is.
+    """
+    if sys.stderr is not sys.__stderr__:
+        return None
+    try:
+        sys.stderr.flush()
+        terminal = os.dup(2)
+    except (OSError, ValueError):
+        return None
+    sys.stderr = open(terminal, "w", buffering=1, encoding=sys.__stderr__.encoding or "utf-8",
+                      errors="backslashreplace", closefd=False)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    return terminal
+
+
+def _restore_stderr(terminal: int) -> None:
+    sys.stderr.flush()
+    os.dup2(terminal, 2)
+    sys.stderr.close()
+    os.close(terminal)
+    sys.stderr = sys.__stderr__
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -99,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true",
                         help="print the Python traceback of an error (also GDBENCH_DEBUG=1)")
+    parser.add_argument("--verbose", action="store_true",
+                        help="let TensorFlow's and CUDA's own log lines through")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _studies.add_commands(commands)
     _ui.add_command(commands)

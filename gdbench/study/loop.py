@@ -161,6 +161,7 @@ class TrialLoop:
         self.claimed: list[optuna.Trial] = []
         self.setups: dict[int, TrialSetup] = {}
         self.open: dict[int, TrialTracker] = {}
+        self.tracked: set[int] = set()
         self.told: set[int] = set()
 
     # -- the loop -----------------------------------------------------------
@@ -203,9 +204,11 @@ class TrialLoop:
         for trial in self.claimed:
             if trial.number in self.told:
                 continue
-            tracked = self.open.pop(trial.number, None) or self.start_tracking(
-                trial, self.setups.get(trial.number))
-            tracked.finish("FAIL", reason=reason)
+            if trial.number in self.open:
+                self.open.pop(trial.number).finish("FAIL", reason=reason)
+            elif trial.number not in self.tracked:
+                self.start_tracking(trial, self.setups.get(trial.number))
+                self.open.pop(trial.number).finish("FAIL", reason=reason)
             frozen = self.tell(trial, TrialState.FAIL, reason=reason)
             if frozen is not None:
                 storage.queue_again(self.study, frozen)
@@ -270,6 +273,7 @@ class TrialLoop:
         tracked = self.tracker.start_trial(
             trial.number, self.context.tracked_params(self.spec, values))
         self.open[trial.number] = tracked
+        self.tracked.add(trial.number)
         return tracked
 
     def finish(self, trial: optuna.Trial, state: str, *, value: float | None = None,

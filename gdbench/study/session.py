@@ -285,6 +285,8 @@ def check_same_spec(spec: StudySpec, study: optuna.Study) -> None:
     if recorded is None:
         return
     ours, theirs = json.loads(summary(spec)), json.loads(recorded)
+    # Where the spec file lies is no part of the study (an older summary kept it).
+    theirs.pop("source", None)
     if ours != theirs:
         differing = sorted(key for key in ours.keys() | theirs.keys()
                            if ours.get(key) != theirs.get(key))

@@ -217,7 +217,8 @@ def run_local_workers(spec: StudySpec, where: Locations, budget: int, workers: i
         command += ["--tracking-uri", where.tracking_uri]
     if where.tensorboard_dir is not None:
         command += ["--tensorboard-dir", str(where.tensorboard_dir)]
-    processes = [subprocess.Popen(command + ["--worker-index", str(index + 1)])
+    # The workers write where this process writes its own errors and progress.
+    processes = [subprocess.Popen(command + ["--worker-index", str(index + 1)], stderr=sys.stderr)
                  for index in range(workers)]
     study = optuna.load_study(study_name=spec.name, storage=where.storage)
     progress = loop.Progress(study, budget, spec.name, quiet)
