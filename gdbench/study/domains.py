@@ -45,8 +45,18 @@ class Suggester(Protocol):
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any: ...
 
 
+class _Domain:
+    """What most domains share: Optuna knows them by their keyword, and held they stay as they are."""
+
+    def parameter_name(self, name: str) -> str:
+        return name
+
+    def middle(self) -> Domain:
+        return self  # type: ignore[return-value]
+
+
 @dataclasses.dataclass(frozen=True)
-class Fixed:
+class Fixed(_Domain):
     """A value that is set, not searched."""
 
     value: Any
@@ -61,17 +71,11 @@ class Fixed:
             return "categorical"
         return "int" if isinstance(self.value, int) else "float"
 
-    def parameter_name(self, name: str) -> str:
-        return name
-
     def bounds(self) -> tuple[Any, ...]:
         return (self.value,)
 
     def nominal(self) -> Any:
         return self.value
-
-    def middle(self) -> Domain:
-        return self
 
     def candidates(self) -> list[tuple[Any, str]]:
         return [(self.value, "")]
@@ -80,7 +84,7 @@ class Fixed:
         return f"{key} = {self.value!r}"
 
 
-class _Interval:
+class _Interval(_Domain):
     """What every searched interval shares: held at its middle, checked at both ends."""
 
     def middle(self) -> Domain:
@@ -102,9 +106,6 @@ class Uniform(_Interval):
     searched = True
     kind = "float"
     log_scale = False
-
-    def parameter_name(self, name: str) -> str:
-        return name
 
     def suggest(self, trial: Suggester, name: str) -> float:
         return trial.suggest_float(name, self.low, self.high, step=self.step)
@@ -139,9 +140,6 @@ class LogUniform(_Interval):
     searched = True
     kind = "float"
     log_scale = True
-
-    def parameter_name(self, name: str) -> str:
-        return name
 
     def suggest(self, trial: Suggester, name: str) -> float:
         return trial.suggest_float(name, self.low, self.high, log=True)
@@ -212,9 +210,6 @@ class IntRange(_Interval):
     kind = "int"
     log_scale = False
 
-    def parameter_name(self, name: str) -> str:
-        return name
-
     def nominal(self) -> int:
         return (self.low + self.high) // 2
 
@@ -235,7 +230,7 @@ class IntRange(_Interval):
 
 
 @dataclasses.dataclass(frozen=True)
-class Choice:
+class Choice(_Domain):
     """One of a few values (numbers, strings or booleans)."""
 
     choices: tuple[Any, ...]
@@ -243,9 +238,6 @@ class Choice:
     searched = True
     kind = "categorical"
     log_scale = False
-
-    def parameter_name(self, name: str) -> str:
-        return name
 
     def nominal(self) -> Any:
         return self.choices[0]
@@ -273,7 +265,7 @@ class Choice:
 
 
 @dataclasses.dataclass(frozen=True)
-class StepsRange:
+class StepsRange(_Domain):
     """An integer number of steps, a fraction ``low`` … ``high`` of the run's steps."""
 
     low: float
@@ -281,9 +273,6 @@ class StepsRange:
     log: bool = True
 
     searched = True
-
-    def parameter_name(self, name: str) -> str:
-        return name
 
     def middle(self) -> Steps:
         if self.log:
@@ -300,18 +289,12 @@ class StepsRange:
 
 
 @dataclasses.dataclass(frozen=True)
-class Steps:
+class Steps(_Domain):
     """A fixed number of steps, ``fraction`` of the run's steps (at least 1)."""
 
     fraction: float
 
     searched = False
-
-    def parameter_name(self, name: str) -> str:
-        return name
-
-    def middle(self) -> Steps:
-        return self
 
     def describe(self, key: str) -> str:
         return f"{key}: {self.fraction:.0%} of the run's steps"
@@ -321,18 +304,12 @@ class Steps:
 
 
 @dataclasses.dataclass(frozen=True)
-class StepsList:
+class StepsList(_Domain):
     """Fixed step boundaries at the given fractions of the run (strictly increasing, ≥ 1)."""
 
     fractions: tuple[float, ...]
 
     searched = False
-
-    def parameter_name(self, name: str) -> str:
-        return name
-
-    def middle(self) -> StepsList:
-        return self
 
     def describe(self, key: str) -> str:
         return f"{key}: at " + ", ".join(f"{f:.0%}" for f in self.fractions) + " of the run"
