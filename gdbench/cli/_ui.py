@@ -19,6 +19,13 @@ from gdbench.study.defaults import MLFLOW_FILE, OPTUNA_FILE, TENSORBOARD_FOLDER
 #: Default ports of the three dashboards (each tool's usual one).
 DEFAULT_PORTS = {"mlflow": 5000, "tensorboard": 6006, "optuna-dashboard": 8080}
 
+#: Each dashboard's name as its makers write it, and the page to open first.
+TITLES = {"mlflow": "MLflow", "tensorboard": "TensorBoard", "optuna-dashboard": "optuna-dashboard"}
+PAGES = {"mlflow": "", "tensorboard": "/#hparams", "optuna-dashboard": ""}
+
+#: Where, under HOME, the dashboards' own output goes (their start-up lines, warnings).
+LOG_FOLDER = "logs"
+
 
 def add_command(commands: Any) -> None:
     ui = commands.add_parser(
@@ -92,6 +99,8 @@ def _ui(arguments: argparse.Namespace) -> int:
         if not _port_free(port):
             raise CommandError(f"port {port} for {tool} is in use; pass --port-base P to use "
                                "P, P+1 and P+2")
+    logs = home.absolute() / LOG_FOLDER
+    logs.mkdir(parents=True, exist_ok=True)
     processes: list[tuple[str, int, subprocess.Popen[bytes]]] = []
     for tool, port, command in tools:
         executable = _executable(command[0])
@@ -99,12 +108,15 @@ def _ui(arguments: argparse.Namespace) -> int:
             print(f"gdbench: {tool} is not installed; skipped", file=sys.stderr)
             continue
         # Each tool leads its own process group, so that stopping it stops its
-        # workers too (mlflow server forks uvicorn and job runners).
-        processes.append((tool, port, subprocess.Popen([executable, *command[1:]],
-                                                       start_new_session=True)))
+        # workers too (mlflow server forks uvicorn and job runners). Its chatter
+        # goes to its log, not between the addresses.
+        with open(logs / f"{tool}.log", "ab") as log:
+            processes.append((tool, port, subprocess.Popen(
+                [executable, *command[1:]], stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)))
     for tool, port, _ in processes:
-        print(f"{tool:<17} http://127.0.0.1:{port}")
-    print("Ctrl-C stops them all.", flush=True)
+        print(f"{TITLES[tool]:<17} http://127.0.0.1:{port}{PAGES[tool]}")
+    print(f"Ctrl-C stops them all; their logs are in {logs}.", flush=True)
     # Ctrl-C, or SIGTERM from a service manager or `kill` (both raise KeyboardInterrupt,
     # see gdbench.cli.main): the dashboards go with it.
     try:
@@ -113,8 +125,8 @@ def _ui(arguments: argparse.Namespace) -> int:
             time.sleep(0.5)
             for tool, port, process in list(running):
                 if process.poll() is not None:
-                    print(f"gdbench: {tool} exited with status {process.returncode}",
-                          file=sys.stderr)
+                    print(f"gdbench: {TITLES[tool]} exited with status {process.returncode}; "
+                          f"see {logs / (tool + '.log')}", file=sys.stderr)
                     running.remove((tool, port, process))
         return 1
     except KeyboardInterrupt:
