@@ -90,3 +90,40 @@ def test_only_the_custom_gradients_of_the_block_are_dropped():
     # Graphs traced before and inside the block still run.
     assert float(kept(tf.constant(3.0))) == 2.0
     assert float(dropped(tf.constant(3.0))) == 2.0
+
+
+STUDY = """\
+name = "flat_memory"
+task = {{name = "digits_mlp", subset = 256}}
+optimizer = "adam"
+tune = ["learning_rate", "beta_1"]
+epochs = 2
+trials = {trials}
+seed = 0
+sampler = {{name = "random", seed = 7}}
+pruner = "none"
+"""
+
+
+@pytest.mark.slow
+def test_a_tracked_image_study_keeps_its_memory_flat(tmp_path):
+    """A looser bound than benchmarks/memory.py's 0.3 MB/trial, over a shorter window."""
+    import numpy as np
+    import psutil
+
+    from gdbench.study import load_specs, run_study
+
+    trials, first = 30, 10
+    spec_path = tmp_path / "study.toml"
+    spec_path.write_text(STUDY.format(trials=trials))
+    (spec,) = load_specs(spec_path)
+    process = psutil.Process()
+    samples: dict[int, float] = {}
+
+    def sample(study, trial) -> None:
+        samples[trial.number] = process.memory_info().rss / 2**20
+
+    run_study(spec, home=tmp_path / "home", quiet=True, callbacks=[sample])
+    numbers = sorted(number for number in samples if number >= first)
+    slope = np.polyfit(numbers, [samples[number] for number in numbers], 1)[0]
+    assert slope <= 1.0, f"RSS grew by {slope:.2f} MB per trial from trial {first} to {trials}"
