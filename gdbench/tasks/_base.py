@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from gdbench import _validate
+from gdbench.tasks._gradients import custom_gradients_released
 
 
 #: Tags that keep a task's random streams apart: (seed, stream, ...) seeds each generator.
@@ -268,6 +269,7 @@ class ToyTask(Task):
         """
         return {"loss": self.loss(params)}
 
+    @custom_gradients_released()
     def fit(
         self,
         optimizer: keras.optimizers.Optimizer,
@@ -283,7 +285,9 @@ class ToyTask(Task):
         ``tf.GradientTape``, ``optimizer.apply_gradients``), then logs the
         metrics on all data at the parameters reached, and the optimizer's η.
         Callbacks get the epoch-level hooks only; their ``model`` is a
-        :class:`ToyModel`.
+        :class:`ToyModel`. As for image tasks, the gradient functions
+        TensorFlow registers while tracing are dropped when the fit ends
+        (:mod:`gdbench.tasks._gradients`).
         """
         epochs = self.resolve_epochs(epochs)
         batch_size = self.resolve_batch_size(batch_size)

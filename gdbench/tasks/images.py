@@ -27,6 +27,7 @@ from gdbench.tasks._base import (
     DATA_STREAM, INIT_STREAM, SHUFFLE_STREAM, FitResult, Task, check_optimizer,
     current_learning_rate, final_metrics,
 )
+from gdbench.tasks._gradients import custom_gradients_released
 
 #: Batch size for validation and test evaluation (no effect on the result, only on speed).
 EVALUATION_BATCH_SIZE = 1024
@@ -122,6 +123,7 @@ class ImageTask(Task):
         return keras.initializers.get({"class_name": kind,
                                        "config": {"seed": layer_seed, **arguments}})
 
+    @custom_gradients_released()
     def fit(
         self,
         optimizer: keras.optimizers.Optimizer,
@@ -136,7 +138,10 @@ class ImageTask(Task):
         The callbacks are passed to ``model.fit`` as they are, after one that
         adds ``"learning_rate"`` to the epoch logs and Keras's
         ``TerminateOnNaN``. ``keras.backend.clear_session()`` between fits is
-        the caller's business.
+        the caller's business; the gradient functions TensorFlow registers
+        while tracing the steps are dropped when the fit returns or raises
+        (:mod:`gdbench.tasks._gradients`), so that the model and its graphs
+        can be collected.
         """
         epochs = self.resolve_epochs(epochs)
         batch_size = self.resolve_batch_size(batch_size)

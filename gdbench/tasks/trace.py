@@ -39,6 +39,7 @@ import tensorflow as tf
 from gdbench import optimizers as gdbench_optimizers
 from gdbench import _validate
 from gdbench.tasks._base import ToyTask, check_optimizer, current_learning_rate
+from gdbench.tasks._gradients import custom_gradients_released
 
 __all__ = ["EFFECTIVE_LEARNING_RATES", "StepState", "effective_learning_rate_trace"]
 
@@ -116,6 +117,7 @@ EFFECTIVE_LEARNING_RATES: dict[str, Callable[[StepState], Any]] = {
 }
 
 
+@custom_gradients_released()
 def effective_learning_rate_trace(
     task: ToyTask,
     optimizer: keras.optimizers.Optimizer,
