@@ -17,6 +17,8 @@ from typing import Any, Callable, ClassVar
 import keras
 from keras import ops
 
+from gdbench._precision import exact_float
+
 RateFunction = Callable[..., Any]
 
 
@@ -28,6 +30,8 @@ def float_step(step: Any) -> Any:
     float64, so that η is exact for float64 training (the toy tasks). The
     optimizer casts η to each variable's dtype, so float32 and mixed-precision
     models see no change; the extra cost is a few scalar operations per step.
+    Under JAX without x64, which has no float64, it becomes float32 (see
+    :mod:`gdbench._precision`).
 
     Args:
         step: the 0-based iteration count, a number, array or tensor.
@@ -35,7 +39,7 @@ def float_step(step: Any) -> Any:
     step = ops.convert_to_tensor(step)
     if keras.backend.is_float_dtype(step.dtype):
         return step
-    return ops.cast(step, "float64")
+    return ops.cast(step, exact_float())
 
 
 class RateSchedule(keras.optimizers.schedules.LearningRateSchedule):
