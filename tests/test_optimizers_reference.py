@@ -10,9 +10,10 @@ Three kinds of checks:
   algorithm: identical, or identical up to a documented difference that the
   test measures.
 
-The optimizers run through ``apply_gradients`` inside one ``tf.function`` per
-trajectory batch: graph mode is how ``model.fit`` runs them, and it keeps the
-few hundred cases fast.
+The optimizers run through ``apply_gradients``. Under TensorFlow they run inside
+one ``tf.function`` per trajectory batch: graph mode is how ``model.fit`` runs
+them, and it keeps the few hundred cases fast. Under the other backends they
+run eagerly, step by step.
 """
 
 from __future__ import annotations
@@ -24,10 +25,11 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 import gdbench.optimizers
 import reference_optimizers as reference
+from backends import BACKEND
 from optimizer_cases import CASES, NAMES, OptimizerCase
 
 STEPS = 40
@@ -89,9 +91,10 @@ Run = tuple[keras.optimizers.Optimizer, Sequence[tuple[np.ndarray, str]]]
 def _trajectories(runs: Sequence[Run], param: np.ndarray = INITIAL_PARAM) -> list[list[np.ndarray]]:
     """The parameters after each step, for every variable of every run.
 
-    Each variable starts at ``param``; all runs step together inside one
-    ``tf.function`` through ``optimizer.apply_gradients``, as ``model.fit``
-    would. Returns ``trajectories[run][variable]``, shaped ``(steps, *shape)``.
+    Each variable starts at ``param``; all runs step together through
+    ``optimizer.apply_gradients``, as ``model.fit`` would: inside one
+    ``tf.function`` under TensorFlow, eagerly under the other backends.
+    Returns ``trajectories[run][variable]``, shaped ``(steps, *shape)``.
     """
     plan = []
     for index, (optimizer, inputs) in enumerate(runs):
@@ -100,10 +103,18 @@ def _trajectories(runs: Sequence[Run], param: np.ndarray = INITIAL_PARAM) -> lis
             for position, (_, dtype) in enumerate(inputs)
         ]
         optimizer.build(variables)
-        grads = [tf.constant(g, dtype=dtype) for g, dtype in inputs]
+        grads = [ops.convert_to_tensor(g, dtype=dtype) for g, dtype in inputs]
         plan.append((optimizer, variables, grads))
     flat = [variable for _, variables, _ in plan for variable in variables]
     steps = len(runs[0][1][0][0])
+    loop = _graph_loop if BACKEND == "tensorflow" else _eager_loop
+    stacked = iter(loop(plan, flat, steps))
+    return [[next(stacked) for _ in variables] for _, variables, _ in plan]
+
+
+def _graph_loop(plan: list, flat: list[keras.Variable], steps: int) -> list[np.ndarray]:
+    """Every variable's trajectory, the steps run in one TensorFlow graph."""
+    import tensorflow as tf
 
     @tf.function
     def loop() -> list[tf.Tensor]:
@@ -114,8 +125,18 @@ def _trajectories(runs: Sequence[Run], param: np.ndarray = INITIAL_PARAM) -> lis
             arrays = [array.write(step, v.value) for array, v in zip(arrays, flat)]
         return [array.stack() for array in arrays]
 
-    stacked = iter(np.asarray(array) for array in loop())
-    return [[next(stacked) for _ in variables] for _, variables, _ in plan]
+    return [np.asarray(array) for array in loop()]
+
+
+def _eager_loop(plan: list, flat: list[keras.Variable], steps: int) -> list[np.ndarray]:
+    """Every variable's trajectory, stepped eagerly."""
+    trajectories: list[list[np.ndarray]] = [[] for _ in flat]
+    for step in range(steps):
+        for optimizer, variables, grads in plan:
+            optimizer.apply_gradients([(g[step], v) for g, v in zip(grads, variables)])
+        for trajectory, variable in zip(trajectories, flat):
+            trajectory.append(ops.convert_to_numpy(variable))
+    return [np.stack(trajectory) for trajectory in trajectories]
 
 
 def _schedule(initial_learning_rate: float) -> keras.optimizers.schedules.LearningRateSchedule:
@@ -131,20 +152,27 @@ def _learning_rate(case: OptimizerCase, kind: str) -> tuple[Any, Callable[[int],
     A constant η is exact: gdbench keeps it in float64 (Keras's built-ins round
     it to float32). Keras's schedules compute in float32, so a float64 model
     steps with a scheduled η rounded to float32: the reference is handed
-    exactly the schedule's values, evaluated in graph mode like the
-    optimizer's (TensorFlow's float32 ``pow`` differs in its last bit between
-    eager and graph execution for a few steps).
+    exactly the schedule's values, evaluated as the optimizer evaluates them,
+    in graph mode under TensorFlow (TensorFlow's float32 ``pow`` differs in
+    its last bit between eager and graph execution for a few steps).
     """
     if kind == "constant":
         return case.learning_rate, lambda step0: case.learning_rate
     schedule = _schedule(case.learning_rate)
-    return schedule, _graph_rates(case.learning_rate).__getitem__
+    return schedule, _scheduled_rates(case.learning_rate).__getitem__
 
 
 @functools.cache
-def _graph_rates(initial_learning_rate: float) -> list[float]:
-    evaluate = tf.function(_schedule(initial_learning_rate))
-    return [float(evaluate(tf.constant(step0, tf.int64))) for step0 in range(STEPS)]
+def _scheduled_rates(initial_learning_rate: float) -> list[float]:
+    evaluate = _schedule(initial_learning_rate)
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        evaluate = tf.function(evaluate)
+    return [
+        float(ops.convert_to_numpy(evaluate(ops.convert_to_tensor(step0, "int64"))))
+        for step0 in range(STEPS)
+    ]
 
 
 VARIABLES = [(sequence, dtype) for sequence in SEQUENCES for dtype in DTYPES]

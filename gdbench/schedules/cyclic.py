@@ -14,7 +14,7 @@ import keras
 from keras import ops
 
 from gdbench import _validate
-from gdbench.schedules._base import RateSchedule
+from gdbench.schedules._base import RateSchedule, completed_periods, cosine
 
 #: The amplitude policies of Smith (2017), in the paper's order.
 CYCLICAL_MODES = ("triangular", "triangular2", "exp_range")
@@ -40,7 +40,7 @@ def cyclical_rate(
         mode: one of ``CYCLICAL_MODES``, a Python string.
         gamma: γ, used by ``exp_range`` only.
     """
-    cycle = ops.floor(1.0 + step / (2.0 * step_size))
+    cycle = 1.0 + completed_periods(step, 2.0 * step_size)
     distance = ops.abs(step / step_size - 2.0 * cycle + 1.0)
     if mode == "triangular":
         scale = 1.0
@@ -69,7 +69,7 @@ def cosine_restarts_rate(
     """
     position = ops.mod(step, period + 1.0) / period
     half_range = (maximal_learning_rate - minimal_learning_rate) / 2.0
-    return minimal_learning_rate + half_range * (1.0 + ops.cos(math.pi * position))
+    return minimal_learning_rate + half_range * (1.0 + cosine(math.pi * position))
 
 
 @keras.saving.register_keras_serializable(package="gdbench")

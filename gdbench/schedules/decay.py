@@ -15,20 +15,19 @@ import keras
 from keras import ops
 
 from gdbench import _validate
-from gdbench.schedules._base import RateSchedule
+from gdbench.schedules._base import RateSchedule, completed_periods, cosine, started_periods
 
 
 def _progress(step: Any, decay_steps: Any, staircase: bool) -> Any:
     """step / decay_steps, floored when ``staircase``."""
-    progress = step / decay_steps
-    return ops.floor(progress) if staircase else progress
+    return completed_periods(step, decay_steps) if staircase else step / decay_steps
 
 
 def step_decay_rate(
     step: Any, *, initial_learning_rate: Any, drop: Any, steps_per_drop: Any
 ) -> Any:
     """η(step) = η₀ · drop^⌊step / steps_per_drop⌋."""
-    return initial_learning_rate * ops.power(drop, ops.floor(step / steps_per_drop))
+    return initial_learning_rate * ops.power(drop, completed_periods(step, steps_per_drop))
 
 
 def exponential_rate(
@@ -70,7 +69,7 @@ def polynomial_rate(
     both agree on steps ≥ 0).
     """
     if cycle:
-        decay_steps = decay_steps * ops.maximum(ops.ceil(step / decay_steps), 1.0)
+        decay_steps = decay_steps * ops.maximum(started_periods(step, decay_steps), 1.0)
     else:
         step = ops.minimum(step, decay_steps)
     remaining = 1.0 - step / decay_steps
@@ -83,8 +82,8 @@ def cosine_rate(step: Any, *, initial_learning_rate: Any, decay_steps: Any, alph
     Keras's `CosineDecay` without warm-up, in the same order of operations.
     """
     progress = ops.minimum(step, decay_steps) / decay_steps
-    cosine = 0.5 * (1.0 + ops.cos(math.pi * progress))
-    return initial_learning_rate * ((1.0 - alpha) * cosine + alpha)
+    half_cosine = 0.5 * (1.0 + cosine(math.pi * progress))
+    return initial_learning_rate * ((1.0 - alpha) * half_cosine + alpha)
 
 
 @keras.saving.register_keras_serializable(package="gdbench")
