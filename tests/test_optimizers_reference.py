@@ -30,7 +30,7 @@ from keras import ops
 import gdbench.optimizers
 import reference_optimizers as reference
 from backends import BACKEND
-from optimizer_cases import CASES, NAMES, OptimizerCase
+from optimizer_cases import CASES, NAMES, OptimizerCase, float32_bound
 
 STEPS = 40
 SHAPE = (3, 4)
@@ -42,16 +42,6 @@ LEARNING_RATES = ("constant", "schedule")
 # only in the order of a few roundings, ~1e-16 relative per step. atol covers
 # parameters that pass close to zero.
 FLOAT64_RTOL, FLOAT64_ATOL = 1e-9, 1e-12
-# float32: the reference rounds to float32 where gdbench does, but the two
-# associate some products differently (η·m̂/(√v̂+ε) vs (η·m̂)/(√v̂+ε), ...), so
-# each step's increment may differ by a few ulps, ~3e-7 of the increment. Over
-# 40 steps of increments up to ~0.1 that stays below 1e-6 absolute; rtol 1e-5
-# bounds the rest for parameters of order one. Decays close to 1 add their own
-# budget, see `_float32_atol`.
-FLOAT32_RTOL, FLOAT32_ATOL = 1e-5, 1e-6
-FLOAT32_ROUNDOFF = float(np.finfo(np.float32).eps) / 2
-
-
 def _gradient_sequences() -> dict[str, np.ndarray]:
     """Two gradient sequences of ``STEPS`` steps, shaped ``SHAPE``.
 
@@ -205,33 +195,6 @@ def _gdbench_runs(name: str) -> dict[tuple[int, str], dict[tuple[str, str], np.n
     }
 
 
-def _float32_atol(case: OptimizerCase, expected: np.ndarray) -> np.ndarray:
-    """Per step and element, the absolute float32 error budget of ``case``.
-
-    Two quantities cancel in float32 when a decay is close to 1, so that the
-    same formula evaluated in two valid float32 ways (a constant rounded before
-    or after a subtraction, a ``pow`` off by an ulp) may differ by more than a
-    few ulps:
-
-    - 1 − ρ of a moving average: from ρ rounded to float32 it is off by
-      u ρ/(1 − ρ) relative (6e-5 for ρ = 0.999), and so is every later
-      increment;
-    - 1 − βᵗ of a bias correction: TensorFlow's float32 ``pow`` is not
-      correctly rounded (an ulp off for about a quarter of the steps with
-      β = 0.9999), an error of 2u βᵗ/(1 − βᵗ) relative, 1e-3 at t = 1.
-
-    Each step's increment Δw_t may be off by that fraction, and the errors add
-    up along the trajectory.
-    """
-    start = INITIAL_PARAM[None].astype(expected.dtype)
-    increments = np.abs(np.diff(expected, axis=0, prepend=start))
-    steps = np.arange(1, STEPS + 1, dtype=np.float64).reshape(-1, *([1] * len(SHAPE)))
-    condition = sum(rho / (1.0 - rho) for rho in case.averaged_decays) + sum(
-        2 * beta**steps / (1.0 - beta**steps) for beta in case.bias_corrected_decays if beta > 0
-    )
-    return FLOAT32_ATOL + np.cumsum(increments * FLOAT32_ROUNDOFF * condition, axis=0)
-
-
 @pytest.mark.parametrize("lr_kind", LEARNING_RATES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("sequence", SEQUENCES)
@@ -247,12 +210,11 @@ def test_every_step_matches_reference(
     )
     actual = _gdbench_runs(case.name)[(case_index, lr_kind)][(sequence, dtype)]
     assert actual.dtype == np.dtype(dtype)
-    if dtype == "float64":
-        rtol, atol = FLOAT64_RTOL, FLOAT64_ATOL
-    else:
-        rtol, atol = FLOAT32_RTOL, _float32_atol(case, expected)
     error = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
-    bound = atol + rtol * np.abs(expected.astype(np.float64))
+    if dtype == "float64":
+        bound = FLOAT64_ATOL + FLOAT64_RTOL * np.abs(expected)
+    else:
+        bound = float32_bound(case, INITIAL_PARAM, expected)
     failing = np.argwhere(error > bound)
     assert failing.size == 0, (
         f"{case.id}, {sequence} gradients, {dtype}, {lr_kind} rate: first mismatch at step "
