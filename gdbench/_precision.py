@@ -1,4 +1,4 @@
-"""The float type that holds η and the step, on the backend Keras runs on.
+"""Float64 where the backend has it, and Keras ops that keep it there.
 
 gdbench keeps a constant η and a schedule's step in float64, so that float64
 training (the toy tasks) follows the textbook recursion it documents. TensorFlow
@@ -8,11 +8,19 @@ any array is made); without it JAX truncates every float64 request to float32
 with a warning, so gdbench asks for float32 there instead: η is then Keras's own
 float32 variable, a schedule computes in float32, and a float64 model is a
 float32 one.
+
+Off TensorFlow, some Keras ops lose float64 even where the backend has it: its
+type promotion caps floats at 32 bits (``ops.maximum``, ``ops.minimum`` and,
+under JAX, ``ops.floor``, ``ops.ceil``, ``ops.cos``), and its PyTorch backend
+turns Python floats into float32 tensors. The update rules and rate functions
+use the replacements below, which give the same values as Keras's ops under
+TensorFlow.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import numpy as np
 from keras import backend, ops
@@ -27,3 +35,40 @@ def exact_float() -> str:
     """
     probe = ops.convert_to_tensor(np.zeros((), np.float64))
     return backend.standardize_dtype(probe.dtype)
+
+
+def like(value: Any, reference: Any) -> Any:
+    """A Python number as a tensor of ``reference``'s dtype; anything else as it is.
+
+    Keras's PyTorch backend turns a Python float given to an op into a float32
+    tensor first, so 0.1 would reach a float64 computation as 0.10000000149.
+    """
+    if isinstance(value, (int, float)) and hasattr(reference, "dtype"):
+        return ops.convert_to_tensor(value, backend.standardize_dtype(reference.dtype))
+    return value
+
+
+def maximum(x1: Any, x2: Any) -> Any:
+    """max(x1, x2) element-wise, in the inputs' dtype on every backend.
+
+    ``ops.maximum`` is not: off TensorFlow, Keras's type promotion caps floats
+    at 32 bits, and its PyTorch backend applies it to float64 inputs.
+    """
+    x1, x2 = like(x1, x2), like(x2, x1)
+    return ops.where(x1 >= x2, x1, x2)
+
+
+def minimum(x1: Any, x2: Any) -> Any:
+    """min(x1, x2) element-wise, in the inputs' dtype on every backend (see `maximum`)."""
+    x1, x2 = like(x1, x2), like(x2, x1)
+    return ops.where(x1 <= x2, x1, x2)
+
+
+def power(base: Any, exponent: Any) -> Any:
+    """base^exponent, a Python-number base or exponent taken at the other's dtype (see `like`)."""
+    return ops.power(like(base, exponent), like(exponent, base))
+
+
+def mod(x1: Any, x2: Any) -> Any:
+    """x1 mod x2, with the divisor's sign, a Python-number operand taken at the other's dtype."""
+    return ops.mod(like(x1, x2), like(x2, x1))

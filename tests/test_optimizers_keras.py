@@ -21,7 +21,7 @@ from keras import ops
 import gdbench.optimizers
 import gdbench.schedules
 import reference_optimizers as reference
-from backends import tensorflow_only
+from backends import BACKEND, tensorflow_only
 from optimizer_cases import CASES, NAMES, OptimizerCase
 
 DEFAULT_CASES = {case.name: case for case in CASES if not case.keywords}
@@ -339,7 +339,13 @@ def _clip(kind: str, grads: list[np.ndarray]) -> list[np.ndarray]:
 @pytest.mark.parametrize("kind", ["clipnorm", "clipvalue", "global_clipnorm"])
 @pytest.mark.parametrize("name", NAMES)
 def test_gradient_clipping_is_honoured(name: str, kind: str) -> None:
-    """The optimizer steps with the clipped gradients, per Keras's definitions."""
+    """The optimizer steps with the clipped gradients, per Keras's definitions.
+
+    Under PyTorch, Keras's norm clipping divides by ``ops.maximum`` of the norm
+    and the threshold, which its type promotion computes in float32 there.
+    """
+    exact = BACKEND != "torch" or kind == "clipvalue"
+    tolerance = {"rtol": 1e-9 if exact else 1e-6, "atol": 1e-12}
     case = DEFAULT_CASES[name]
     rng = np.random.default_rng(9)
     shapes = [(3, 4), (4,)]
@@ -364,7 +370,7 @@ def test_gradient_clipping_is_honoured(name: str, kind: str) -> None:
             name, start, [step[index] for step in clipped],
             lr=lambda step0: case.learning_rate, **case.rule_hyperparameters,
         )
-        np.testing.assert_allclose(np.stack(trajectory), expected, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(np.stack(trajectory), expected, **tolerance)
 
 
 # --- AdamW's exclusion list ---------------------------------------------------

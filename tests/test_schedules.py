@@ -186,6 +186,11 @@ def test_schedule_matches_reference(name):
         np.testing.assert_allclose(ops.convert_to_numpy(from_int64), expected, **exact, err_msg=str(keywords))
 
 
+@pytest.mark.skipif(
+    BACKEND == "torch",
+    reason="Keras's own schedules compute a float64 step in float32 under PyTorch, and "
+    "its PiecewiseConstantDecay takes scalar steps only there",
+)
 @pytest.mark.parametrize("name", list(KERAS_CLASSES))
 def test_schedule_matches_keras_class(name):
     steps = ops.convert_to_tensor(STEPS, "float64")

@@ -17,7 +17,7 @@ from typing import Any, Callable, ClassVar
 import keras
 from keras import ops
 
-from gdbench._precision import exact_float
+from gdbench import _precision
 
 RateFunction = Callable[..., Any]
 
@@ -39,7 +39,7 @@ def float_step(step: Any) -> Any:
     step = ops.convert_to_tensor(step)
     if keras.backend.is_float_dtype(step.dtype):
         return step
-    return ops.cast(step, exact_float())
+    return ops.cast(step, _precision.exact_float())
 
 
 def completed_periods(step: Any, period: Any) -> Any:
@@ -52,12 +52,12 @@ def completed_periods(step: Any, period: Any) -> Any:
     floating-point remainder is exact, so step − remainder is an exact multiple
     of the period, and rounding its quotient recovers the whole number.
     """
-    return ops.round((step - ops.mod(step, period)) / period)
+    return ops.round((step - _precision.mod(step, period)) / period)
 
 
 def started_periods(step: Any, period: Any) -> Any:
     """⌈step / period⌉, exact in the step's dtype on every backend (see `completed_periods`)."""
-    partial = ops.cast(ops.mod(step, period) > 0, step.dtype)
+    partial = ops.cast(_precision.mod(step, period) > 0, step.dtype)
     return completed_periods(step, period) + partial
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from gdbench import _validate
+from gdbench import _precision, _validate
 from gdbench.schedules._base import RateSchedule, completed_periods, cosine
 
 #: The amplitude policies of Smith (2017), in the paper's order.
@@ -45,12 +45,12 @@ def cyclical_rate(
     if mode == "triangular":
         scale = 1.0
     elif mode == "triangular2":
-        scale = 1.0 / ops.power(2.0, cycle - 1.0)
+        scale = 1.0 / _precision.power(2.0, cycle - 1.0)
     elif mode == "exp_range":
-        scale = ops.power(gamma, step)
+        scale = _precision.power(gamma, step)
     else:
         raise ValueError(f"mode: expected one of {', '.join(CYCLICAL_MODES)}, got {mode!r}")
-    amplitude = (maximal_learning_rate - initial_learning_rate) * ops.maximum(0.0, 1.0 - distance)
+    amplitude = (maximal_learning_rate - initial_learning_rate) * _precision.maximum(0.0, 1.0 - distance)
     return initial_learning_rate + amplitude * scale
 
 
@@ -67,7 +67,7 @@ def cosine_restarts_rate(
         minimal_learning_rate: η_min, the rate at the end of each period.
         period: T, the steps from a restart to η_min.
     """
-    position = ops.mod(step, period + 1.0) / period
+    position = _precision.mod(step, period + 1.0) / period
     half_range = (maximal_learning_rate - minimal_learning_rate) / 2.0
     return minimal_learning_rate + half_range * (1.0 + cosine(math.pi * position))
 
