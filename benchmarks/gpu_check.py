@@ -70,7 +70,7 @@ class Sizes:
 
 
 # 784·4096 + 4096·4096 + 4096·1024 + 1024·10 + biases = 24.2 M parameters; the
-# CNN is 1.3 M, most of it in its dense layer.
+# CNN has 1.7 M, most of them in its first dense layer.
 FULL = Sizes(
     mlp_hidden=(4096, 4096, 1024), image=(32, 32, 3), cnn_filters=(32, 64, 128),
     cnn_dense=256, batch_size=256, steps=20, repeats=5,

@@ -9,12 +9,13 @@ with a warning, so gdbench asks for float32 there instead: η is then Keras's ow
 float32 variable, a schedule computes in float32, and a float64 model is a
 float32 one.
 
-Off TensorFlow, some Keras ops lose float64 even where the backend has it: its
-type promotion caps floats at 32 bits (``ops.maximum``, ``ops.minimum`` and,
-under JAX, ``ops.floor``, ``ops.ceil``, ``ops.cos``), and its PyTorch backend
-turns Python floats into float32 tensors. The update rules and rate functions
-use the replacements below, which give the same values as Keras's ops under
-TensorFlow.
+Off TensorFlow, some Keras ops lose float64 even where the backend has it,
+Keras's type promotion capping floats at 32 bits there: under PyTorch
+``ops.maximum`` and ``ops.minimum``, and a Python float given to any op becomes
+a float32 tensor first; under JAX ``ops.floor``, ``ops.ceil`` and ``ops.cos``.
+The update rules and rate functions use the replacements below and the
+schedules' ``completed_periods``, ``started_periods`` and ``cosine``, which
+under TensorFlow give Keras's results bit for bit.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def like(value: Any, reference: Any) -> Any:
 def maximum(x1: Any, x2: Any) -> Any:
     """max(x1, x2) element-wise, in the inputs' dtype on every backend.
 
-    ``ops.maximum`` is not: off TensorFlow, Keras's type promotion caps floats
-    at 32 bits, and its PyTorch backend applies it to float64 inputs.
+    ``ops.maximum`` is not under PyTorch, where Keras's type promotion makes
+    the maximum of two float64 tensors a float32 one.
     """
     x1, x2 = like(x1, x2), like(x2, x1)
     return ops.where(x1 >= x2, x1, x2)

@@ -96,9 +96,9 @@ KERAS_CLASSES = {
 }
 
 
-# Off TensorFlow, Keras computes a cosine in float32 whatever its argument's
-# dtype (see gdbench.schedules.cosine): there, the schedules built on one are
-# held to float32 accuracy in their float64 checks too.
+# Under JAX, Keras computes a cosine in float32 whatever its argument's dtype
+# (see gdbench.schedules.cosine): there, the schedules built on one are held to
+# float32 accuracy in their float64 checks too.
 COSINE_SCHEDULES = ("cosine", "cosine_restarts")
 
 
@@ -109,7 +109,7 @@ def uses_cosine(name: str, keywords: dict[str, Any]) -> bool:
 
 def float64_tolerance(name: str, keywords: dict[str, Any], rtol: float, atol: float = 0.0) -> dict:
     """The tolerance of a float64 check: as given, or float32's where the backend's cosine is."""
-    if BACKEND != "tensorflow" and uses_cosine(name, keywords):
+    if BACKEND == "jax" and uses_cosine(name, keywords):
         return {"rtol": 1e-6, "atol": 1e-7}
     return {"rtol": rtol, "atol": atol}
 

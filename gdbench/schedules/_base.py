@@ -45,8 +45,8 @@ def float_step(step: Any) -> Any:
 def completed_periods(step: Any, period: Any) -> Any:
     """⌊step / period⌋, exact in the step's dtype on every backend.
 
-    ``ops.floor(step / period)`` is not: off TensorFlow, Keras computes floor
-    and ceil in float32 whatever the argument's dtype (its type promotion caps
+    ``ops.floor(step / period)`` is not: under JAX, Keras computes floor and
+    ceil in float32 whatever the argument's dtype (its type promotion caps
     floats at 32 bits there), and XLA's float32 division on a CPU is not
     correctly rounded (180/60 gives 3.0000002, whose ceiling is 4). The
     floating-point remainder is exact, so step − remainder is an exact multiple
@@ -64,9 +64,10 @@ def started_periods(step: Any, period: Any) -> Any:
 def cosine(angle: Any) -> Any:
     """cos(angle), in the angle's dtype.
 
-    Off TensorFlow, Keras computes the cosine in float32 whatever the angle's
-    dtype: there it is float32-accurate (about 1e-7 relative), and is cast
-    back so that a float64 step still gives a float64 rate.
+    Under JAX, Keras computes the cosine in float32 whatever the angle's dtype
+    (its type promotion caps floats at 32 bits there): it is then
+    float32-accurate (about 1e-7 relative), and is cast back so that a float64
+    step still gives a float64 rate.
     """
     return ops.cast(ops.cos(angle), angle.dtype)
 
