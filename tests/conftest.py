@@ -1,9 +1,8 @@
 """Shared test set-up: quiet TensorFlow, deterministic ops, a fresh Keras session per test.
 
 The backend is TensorFlow unless ``KERAS_BACKEND`` names another. Under JAX, x64
-is switched on unless ``JAX_ENABLE_X64`` says otherwise: the float64 reference
-checks need float64, which JAX has only then (``test_precision`` checks gdbench
-without it).
+is switched on: the float64 checks need float64, which JAX has only then
+(``test_precision`` checks gdbench without it, in a process of its own).
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 if os.environ["KERAS_BACKEND"] == "jax":
-    os.environ.setdefault("JAX_ENABLE_X64", "1")
+    os.environ["JAX_ENABLE_X64"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import keras  # noqa: E402
