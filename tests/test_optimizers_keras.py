@@ -404,7 +404,10 @@ def test_adamw_excluded_variables_are_not_decayed() -> None:
     trajectory = []
     for kernel_grad, bias_grad in grads:
         optimizer.apply_gradients(
-            [(ops.convert_to_tensor(kernel_grad), layer.kernel), (ops.convert_to_tensor(bias_grad), layer.bias)]
+            [
+                (ops.convert_to_tensor(kernel_grad), layer.kernel),
+                (ops.convert_to_tensor(bias_grad), layer.bias),
+            ]
         )
         trajectory.append((np.asarray(layer.kernel), np.asarray(layer.bias)))
     adam_keywords = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}

@@ -168,7 +168,9 @@ def test_schedule_matches_reference(name):
         from_float64 = schedule(ops.convert_to_tensor(STEPS, "float64"))
         assert keras.backend.standardize_dtype(from_float64.dtype) == "float64"
         exact = float64_tolerance(name, keywords, rtol=1e-12)
-        np.testing.assert_allclose(ops.convert_to_numpy(from_float64), expected, **exact, err_msg=str(keywords))
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(from_float64), expected, **exact, err_msg=str(keywords)
+        )
         # Scalar steps, as an optimizer passes them, at the case's own boundaries.
         for step in boundary_steps(keywords):
             actual = float(schedule(ops.convert_to_tensor(step, "float64")))
@@ -183,7 +185,9 @@ def test_schedule_matches_reference(name):
         # An integer step, as the optimizer's counter, is evaluated in float64: exact.
         from_int64 = schedule(ops.convert_to_tensor(STEPS, "int64"))
         assert keras.backend.standardize_dtype(from_int64.dtype) == "float64"
-        np.testing.assert_allclose(ops.convert_to_numpy(from_int64), expected, **exact, err_msg=str(keywords))
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(from_int64), expected, **exact, err_msg=str(keywords)
+        )
 
 
 @pytest.mark.skipif(
@@ -377,7 +381,9 @@ def rate_keywords(population: list[dict[str, Any]]) -> dict[str, Any]:
                 **rate_keywords([target for _, target in column]),
             )
         elif isinstance(value, list):
-            stacked[key] = [ops.convert_to_tensor([[v[i]] for v in column], "float64") for i in range(len(value))]
+            stacked[key] = [
+                ops.convert_to_tensor([[v[i]] for v in column], "float64") for i in range(len(value))
+            ]
         else:
             stacked[key] = ops.convert_to_tensor([[v] for v in column], "float64")
     return stacked

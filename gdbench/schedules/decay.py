@@ -73,7 +73,8 @@ def polynomial_rate(
     else:
         step = _precision.minimum(step, decay_steps)
     remaining = 1.0 - step / decay_steps
-    return (initial_learning_rate - end_learning_rate) * _precision.power(remaining, power) + end_learning_rate
+    decayed = (initial_learning_rate - end_learning_rate) * _precision.power(remaining, power)
+    return decayed + end_learning_rate
 
 
 def cosine_rate(step: Any, *, initial_learning_rate: Any, decay_steps: Any, alpha: Any = 0.0) -> Any:
