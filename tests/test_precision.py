@@ -14,11 +14,16 @@ import textwrap
 from pathlib import Path
 
 import keras
+import numpy as np
 import pytest
+from keras import ops
 
 import gdbench.optimizers
 import gdbench.schedules
+from backends import BACKEND
+from gdbench import _precision
 from gdbench._precision import exact_float
+from gdbench.schedules._base import completed_periods, started_periods
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,6 +38,52 @@ def test_this_backend_keeps_eta_and_the_step_in_float64() -> None:
     rate = schedule(keras.ops.convert_to_tensor(6, "int64"))
     assert keras.backend.standardize_dtype(rate.dtype) == "float64"
     assert float(rate) == pytest.approx(0.1 / 3**0.5, rel=1e-15)
+
+
+X = np.array([0.1, 3.0, -2.5, 0.7])
+
+
+@pytest.mark.parametrize(
+    ("name", "ours", "numpys"),
+    [
+        ("maximum", lambda x: _precision.maximum(x, 0.3), lambda x: np.maximum(x, 0.3)),
+        ("minimum", lambda x: _precision.minimum(0.3, x), lambda x: np.minimum(0.3, x)),
+        ("power", lambda x: _precision.power(0.999, x), lambda x: np.power(0.999, x)),
+        ("mod", lambda x: _precision.mod(x, 0.7), lambda x: np.mod(x, 0.7)),
+    ],
+)
+def test_replacement_ops_keep_float64_and_python_numbers_exact(name, ours, numpys) -> None:
+    """On float64 tensors, with Python floats beside them, the ops give numpy's float64 results.
+
+    0.3, 0.999 and 0.7 are not float32 numbers: taken through float32, as
+    Keras's PyTorch backend takes them, they would be off by about 1e-8.
+    """
+    result = ours(ops.convert_to_tensor(X, "float64"))
+    assert keras.backend.standardize_dtype(result.dtype) == "float64", name
+    np.testing.assert_allclose(ops.convert_to_numpy(result), numpys(X), rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_whole_periods_are_exact_at_every_multiple(dtype: str) -> None:
+    """⌊step/period⌋ and ⌈step/period⌉ at and around every multiple, compiled where the backend can.
+
+    XLA's float32 division on a CPU gives 180/60 = 3.0000002, so that
+    ``ceil(step / period)`` would be 4 there.
+    """
+    steps = np.arange(0, 2000, dtype=dtype)
+
+    def both(step):
+        return completed_periods(step, 60.0), started_periods(step, 12.5)
+
+    runs = [both]
+    if BACKEND in ("tensorflow", "jax"):
+        from backends import xla_compiled
+
+        runs.append(xla_compiled(both))
+    for run in runs:
+        floors, ceilings = run(ops.convert_to_tensor(steps))
+        np.testing.assert_array_equal(ops.convert_to_numpy(floors), np.floor(steps / 60.0))
+        np.testing.assert_array_equal(ops.convert_to_numpy(ceilings), np.ceil(steps / 12.5))
 
 
 NO_X64 = textwrap.dedent("""
