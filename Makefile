@@ -18,5 +18,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/gdbench run studies/quickstart.toml
 
+# Optimizers and schedules run under every Keras backend. Keras picks its
+# backend once per process, so these tests run again in a process per backend:
+# JAX always (a dev dependency), PyTorch where torch is importable.
+BACKEND_TESTS := tests/test_optimizers_reference.py tests/test_optimizers_keras.py \
+	tests/test_schedules.py tests/test_optimizer_rules_broadcast.py \
+	tests/test_optimizers_validation.py tests/test_precision.py
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+	@if $(BIN)/python -c "import torch" 2>/dev/null; then \
+		KERAS_BACKEND=torch $(BIN)/python -m pytest -q $(BACKEND_TESTS); \
+	else \
+		echo "PyTorch backend tests skipped: torch is not importable (PyPI's torch brings CUDA; pip install torch==2.13.0 for a CPU build)"; \
+	fi
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q $(BACKEND_TESTS)

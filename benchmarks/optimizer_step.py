@@ -24,7 +24,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import gdbench.optimizers  # noqa: E402
 from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
@@ -92,14 +91,17 @@ def step_time(model: keras.Model, x: np.ndarray, y: np.ndarray, batch_size: int)
     return (clock.end - clock.start) / clock.steps
 
 
-def measure(name: str, hidden, jit: bool, *, steps: int, repeats: int, batch_size: int) -> dict:
-    kwargs, keras_factory = PAIRS[name]
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((steps * batch_size, 784)).astype("float32")
-    y = rng.integers(0, 10, steps * batch_size)
-    ours = compiled(hidden, gdbench.optimizers.get(name, **kwargs), jit)
-    theirs = compiled(hidden, keras_factory(), jit)
-    for model in (ours, theirs):  # compile and warm up outside the timings
+def paired_times(
+    ours: keras.Model, theirs: keras.Model, x: np.ndarray, y: np.ndarray, *,
+    repeats: int, batch_size: int,
+) -> dict:
+    """Median step times of two compiled models and the median of their paired ratios.
+
+    Each model first fits once untimed (compilation, warm-up); then the two
+    alternate, their order flipping each repetition, so that the noise of a
+    shared machine hits both alike.
+    """
+    for model in (ours, theirs):
         step_time(model, x, y, batch_size)
     ratios, ours_times, theirs_times = [], [], []
     for repeat in range(repeats):
@@ -108,7 +110,6 @@ def measure(name: str, hidden, jit: bool, *, steps: int, repeats: int, batch_siz
         ours_times.append(times[id(ours)])
         theirs_times.append(times[id(theirs)])
         ratios.append(times[id(ours)] / times[id(theirs)])
-    keras.backend.clear_session()
     return {
         "ours_ms": 1e3 * statistics.median(ours_times),
         "keras_ms": 1e3 * statistics.median(theirs_times),
@@ -116,7 +117,21 @@ def measure(name: str, hidden, jit: bool, *, steps: int, repeats: int, batch_siz
     }
 
 
+def measure(name: str, hidden, jit: bool, *, steps: int, repeats: int, batch_size: int) -> dict:
+    kwargs, keras_factory = PAIRS[name]
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((steps * batch_size, 784)).astype("float32")
+    y = rng.integers(0, 10, steps * batch_size)
+    ours = compiled(hidden, gdbench.optimizers.get(name, **kwargs), jit)
+    theirs = compiled(hidden, keras_factory(), jit)
+    row = paired_times(ours, theirs, x, y, repeats=repeats, batch_size=batch_size)
+    keras.backend.clear_session()
+    return row
+
+
 def machine() -> str:
+    import tensorflow as tf
+
     cpu = cpu_model()
     gpus = tf.config.list_physical_devices("GPU")
     device = f"{len(gpus)} GPU(s)" if gpus else "CPU only"

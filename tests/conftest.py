@@ -1,4 +1,9 @@
-"""Shared test set-up: quiet TensorFlow, deterministic ops, a fresh Keras session per test."""
+"""Shared test set-up: quiet TensorFlow, deterministic ops, a fresh Keras session per test.
+
+The backend is TensorFlow unless ``KERAS_BACKEND`` names another. Under JAX, x64
+is switched on: the float64 checks need float64, which JAX has only then
+(``test_precision`` checks gdbench without it, in a process of its own).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+if os.environ["KERAS_BACKEND"] == "jax":
+    os.environ["JAX_ENABLE_X64"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import keras  # noqa: E402

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
+
 import gdbench.optimizers
 
 
@@ -209,3 +211,43 @@ def _cases() -> list[OptimizerCase]:
 
 #: Every registered optimizer × every hyperparameter set of its row (defaults first).
 CASES: list[OptimizerCase] = _cases()
+
+
+# float32: the reference rounds to float32 where gdbench does, but the two
+# associate some products differently (η·m̂/(√v̂+ε) vs (η·m̂)/(√v̂+ε), ...), so
+# each step's increment may differ by a few ulps, ~3e-7 of the increment. Over
+# 40 steps of increments up to ~0.1 that stays below 1e-6 absolute; rtol 1e-5
+# bounds the rest for parameters of order one. Decays close to 1 add their own
+# budget, see `float32_bound`.
+FLOAT32_RTOL, FLOAT32_ATOL = 1e-5, 1e-6
+FLOAT32_ROUNDOFF = float(np.finfo(np.float32).eps) / 2
+
+
+def float32_bound(case: OptimizerCase, initial: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Per step and element, how far a float32 run of ``case`` may be from the float32 reference.
+
+    ``expected`` is the reference trajectory from ``initial``, shaped
+    ``(steps, *initial.shape)``. The bound is FLOAT32_RTOL of the reference
+    plus an absolute budget: FLOAT32_ATOL, and what two quantities that cancel
+    in float32 when a decay is close to 1 add, since the same formula evaluated
+    in two valid float32 ways (a constant rounded before or after a
+    subtraction, a ``pow`` off by an ulp) may differ by more than a few ulps:
+
+    - 1 − ρ of a moving average: from ρ rounded to float32 it is off by
+      u ρ/(1 − ρ) relative (6e-5 for ρ = 0.999), and so is every later
+      increment;
+    - 1 − βᵗ of a bias correction: a float32 ``pow`` need not be correctly
+      rounded (TensorFlow's is an ulp off for about a quarter of the steps
+      with β = 0.9999), an error of 2u βᵗ/(1 − βᵗ) relative, 1e-3 at t = 1.
+
+    Each step's increment Δw_t may be off by that fraction, and the errors add
+    up along the trajectory.
+    """
+    start = initial[None].astype(expected.dtype)
+    increments = np.abs(np.diff(expected, axis=0, prepend=start)).astype(np.float64)
+    steps = np.arange(1, len(expected) + 1, dtype=np.float64).reshape(-1, *([1] * initial.ndim))
+    condition = sum(rho / (1.0 - rho) for rho in case.averaged_decays) + sum(
+        2 * beta**steps / (1.0 - beta**steps) for beta in case.bias_corrected_decays if beta > 0
+    )
+    atol = FLOAT32_ATOL + np.cumsum(increments * FLOAT32_ROUNDOFF * condition, axis=0)
+    return atol + FLOAT32_RTOL * np.abs(expected.astype(np.float64))

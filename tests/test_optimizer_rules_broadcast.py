@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 import gdbench.optimizers
 
@@ -57,7 +57,7 @@ def _flag_settings(cls: type) -> list[dict[str, bool]]:
 
 
 def _learning_rate(optimizer: Any) -> float:
-    return optimizer.learning_rate.numpy().item()
+    return float(ops.convert_to_numpy(optimizer.learning_rate))
 
 
 @pytest.mark.parametrize("name", gdbench.optimizers.names())
@@ -75,39 +75,45 @@ def test_stacked_population_equals_separate_trials(name: str) -> None:
             [[opt.slot_initial_value(s) for s in cls.slot_names] for opt in optimizers]
         ).reshape(TRIALS, len(cls.slot_names), 1) * np.ones(PARAMETERS)
 
-        stacked_param = tf.constant(initial)
-        stacked_slots = tuple(tf.constant(initial_slots[:, i]) for i in range(len(cls.slot_names)))
+        stacked_param = ops.convert_to_tensor(initial)
+        stacked_slots = tuple(
+            ops.convert_to_tensor(initial_slots[:, i]) for i in range(len(cls.slot_names))
+        )
         stacked_hyper = {
-            n: tf.constant([[getattr(opt, n)] for opt in optimizers], tf.float64)
+            n: ops.convert_to_tensor([[getattr(opt, n)] for opt in optimizers], "float64")
             for n in continuous
         }
-        stacked_lr = tf.constant([[_learning_rate(opt)] for opt in optimizers], tf.float64)
+        stacked_lr = ops.convert_to_tensor([[_learning_rate(opt)] for opt in optimizers], "float64")
 
-        separate_params = [tf.constant(initial[k]) for k in range(TRIALS)]
-        separate_slots = [tuple(tf.constant(slot) for slot in initial_slots[k]) for k in range(TRIALS)]
+        separate_params = [ops.convert_to_tensor(initial[k]) for k in range(TRIALS)]
+        separate_slots = [
+            tuple(ops.convert_to_tensor(slot) for slot in initial_slots[k]) for k in range(TRIALS)
+        ]
 
         for t in range(STEPS):
-            step = tf.constant(t + 1, tf.float64)
+            step = ops.convert_to_tensor(t + 1, "float64")
             stacked_param, stacked_slots = cls.rule(
-                stacked_param, tf.constant(grads[t]), stacked_slots,
+                stacked_param, ops.convert_to_tensor(grads[t]), stacked_slots,
                 step=step, learning_rate=stacked_lr, **stacked_hyper, **flags,
             )
             for k, opt in enumerate(optimizers):
                 separate_params[k], separate_slots[k] = cls.rule(
-                    separate_params[k], tf.constant(grads[t, k]), separate_slots[k],
+                    separate_params[k], ops.convert_to_tensor(grads[t, k]), separate_slots[k],
                     step=step,
-                    learning_rate=tf.constant(_learning_rate(opt), tf.float64),
+                    learning_rate=ops.convert_to_tensor(_learning_rate(opt), "float64"),
                     **{n: getattr(opt, n) for n in continuous}, **flags,
                 )
 
         np.testing.assert_allclose(
-            stacked_param.numpy(), np.stack([p.numpy() for p in separate_params]),
+            ops.convert_to_numpy(stacked_param),
+            np.stack([ops.convert_to_numpy(p) for p in separate_params]),
             rtol=1e-12, atol=0, err_msg=f"{name} {flags}: parameters",
         )
         for i, slot_name in enumerate(cls.slot_names):
             np.testing.assert_allclose(
-                stacked_slots[i].numpy(), np.stack([s[i].numpy() for s in separate_slots]),
+                ops.convert_to_numpy(stacked_slots[i]),
+                np.stack([ops.convert_to_numpy(s[i]) for s in separate_slots]),
                 rtol=1e-12, atol=0, err_msg=f"{name} {flags}: slot {slot_name}",
             )
-        moved = not np.allclose(stacked_param.numpy(), initial)
+        moved = not np.allclose(ops.convert_to_numpy(stacked_param), initial)
         assert moved, f"{name} {flags}: no step taken"

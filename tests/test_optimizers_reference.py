@@ -10,9 +10,10 @@ Three kinds of checks:
   algorithm: identical, or identical up to a documented difference that the
   test measures.
 
-The optimizers run through ``apply_gradients`` inside one ``tf.function`` per
-trajectory batch: graph mode is how ``model.fit`` runs them, and it keeps the
-few hundred cases fast.
+The optimizers run through ``apply_gradients``. Under TensorFlow they run inside
+one ``tf.function`` per trajectory batch: graph mode is how ``model.fit`` runs
+them, and it keeps the few hundred cases fast. Under the other backends they
+run eagerly, step by step.
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 import gdbench.optimizers
 import reference_optimizers as reference
-from optimizer_cases import CASES, NAMES, OPTIMIZERS, OptimizerCase
+from backends import BACKEND
+from optimizer_cases import CASES, NAMES, OPTIMIZERS, OptimizerCase, float32_bound
 
 STEPS = 40
 SHAPE = (3, 4)
@@ -41,16 +43,6 @@ LEARNING_RATES = ("constant", "schedule")
 # only in the order of a few roundings, ~1e-16 relative per step. atol covers
 # parameters that pass close to zero.
 FLOAT64_RTOL, FLOAT64_ATOL = 1e-9, 1e-12
-# float32: the reference rounds to float32 where gdbench does, but the two
-# associate some products differently (η·m̂/(√v̂+ε) vs (η·m̂)/(√v̂+ε), ...), so
-# each step's increment may differ by a few ulps, ~3e-7 of the increment. Over
-# 40 steps of increments up to ~0.1 that stays below 1e-6 absolute; rtol 1e-5
-# bounds the rest for parameters of order one. Decays close to 1 add their own
-# budget, see `_float32_atol`.
-FLOAT32_RTOL, FLOAT32_ATOL = 1e-5, 1e-6
-FLOAT32_ROUNDOFF = float(np.finfo(np.float32).eps) / 2
-
-
 def _gradient_sequences() -> dict[str, np.ndarray]:
     """Two gradient sequences of ``STEPS`` steps, shaped ``SHAPE``.
 
@@ -90,9 +82,10 @@ Run = tuple[keras.optimizers.Optimizer, Sequence[tuple[np.ndarray, str]]]
 def _trajectories(runs: Sequence[Run], param: np.ndarray = INITIAL_PARAM) -> list[list[np.ndarray]]:
     """The parameters after each step, for every variable of every run.
 
-    Each variable starts at ``param``; all runs step together inside one
-    ``tf.function`` through ``optimizer.apply_gradients``, as ``model.fit``
-    would. Returns ``trajectories[run][variable]``, shaped ``(steps, *shape)``.
+    Each variable starts at ``param``; all runs step together through
+    ``optimizer.apply_gradients``, as ``model.fit`` would: inside one
+    ``tf.function`` under TensorFlow, eagerly under the other backends.
+    Returns ``trajectories[run][variable]``, shaped ``(steps, *shape)``.
     """
     plan = []
     for index, (optimizer, inputs) in enumerate(runs):
@@ -101,10 +94,18 @@ def _trajectories(runs: Sequence[Run], param: np.ndarray = INITIAL_PARAM) -> lis
             for position, (_, dtype) in enumerate(inputs)
         ]
         optimizer.build(variables)
-        grads = [tf.constant(g, dtype=dtype) for g, dtype in inputs]
+        grads = [ops.convert_to_tensor(g, dtype=dtype) for g, dtype in inputs]
         plan.append((optimizer, variables, grads))
     flat = [variable for _, variables, _ in plan for variable in variables]
     steps = len(runs[0][1][0][0])
+    loop = _graph_loop if BACKEND == "tensorflow" else _eager_loop
+    stacked = iter(loop(plan, flat, steps))
+    return [[next(stacked) for _ in variables] for _, variables, _ in plan]
+
+
+def _graph_loop(plan: list, flat: list[keras.Variable], steps: int) -> list[np.ndarray]:
+    """Every variable's trajectory, the steps run in one TensorFlow graph."""
+    import tensorflow as tf
 
     @tf.function
     def loop() -> list[tf.Tensor]:
@@ -115,8 +116,18 @@ def _trajectories(runs: Sequence[Run], param: np.ndarray = INITIAL_PARAM) -> lis
             arrays = [array.write(step, v.value) for array, v in zip(arrays, flat)]
         return [array.stack() for array in arrays]
 
-    stacked = iter(np.asarray(array) for array in loop())
-    return [[next(stacked) for _ in variables] for _, variables, _ in plan]
+    return [np.asarray(array) for array in loop()]
+
+
+def _eager_loop(plan: list, flat: list[keras.Variable], steps: int) -> list[np.ndarray]:
+    """Every variable's trajectory, stepped eagerly."""
+    trajectories: list[list[np.ndarray]] = [[] for _ in flat]
+    for step in range(steps):
+        for optimizer, variables, grads in plan:
+            optimizer.apply_gradients([(g[step], v) for g, v in zip(grads, variables)])
+        for trajectory, variable in zip(trajectories, flat):
+            trajectory.append(ops.convert_to_numpy(variable))
+    return [np.stack(trajectory) for trajectory in trajectories]
 
 
 def _schedule(initial_learning_rate: float) -> keras.optimizers.schedules.LearningRateSchedule:
@@ -132,20 +143,27 @@ def _learning_rate(case: OptimizerCase, kind: str) -> tuple[Any, Callable[[int],
     A constant η is exact: gdbench keeps it in float64 (Keras's built-ins round
     it to float32). Keras's schedules compute in float32, so a float64 model
     steps with a scheduled η rounded to float32: the reference is handed
-    exactly the schedule's values, evaluated in graph mode like the
-    optimizer's (TensorFlow's float32 ``pow`` differs in its last bit between
-    eager and graph execution for a few steps).
+    exactly the schedule's values, evaluated as the optimizer evaluates them,
+    in graph mode under TensorFlow (TensorFlow's float32 ``pow`` differs in
+    its last bit between eager and graph execution for a few steps).
     """
     if kind == "constant":
         return case.learning_rate, lambda step0: case.learning_rate
     schedule = _schedule(case.learning_rate)
-    return schedule, _graph_rates(case.learning_rate).__getitem__
+    return schedule, _scheduled_rates(case.learning_rate).__getitem__
 
 
 @functools.cache
-def _graph_rates(initial_learning_rate: float) -> list[float]:
-    evaluate = tf.function(_schedule(initial_learning_rate))
-    return [float(evaluate(tf.constant(step0, tf.int64))) for step0 in range(STEPS)]
+def _scheduled_rates(initial_learning_rate: float) -> list[float]:
+    evaluate = _schedule(initial_learning_rate)
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        evaluate = tf.function(evaluate)
+    return [
+        float(ops.convert_to_numpy(evaluate(ops.convert_to_tensor(step0, "int64"))))
+        for step0 in range(STEPS)
+    ]
 
 
 VARIABLES = [(sequence, dtype) for sequence in SEQUENCES for dtype in DTYPES]
@@ -178,33 +196,6 @@ def _gdbench_runs(name: str) -> dict[tuple[int, str], dict[tuple[str, str], np.n
     }
 
 
-def _float32_atol(case: OptimizerCase, expected: np.ndarray) -> np.ndarray:
-    """Per step and element, the absolute float32 error budget of ``case``.
-
-    Two quantities cancel in float32 when a decay is close to 1, so that the
-    same formula evaluated in two valid float32 ways (a constant rounded before
-    or after a subtraction, a ``pow`` off by an ulp) may differ by more than a
-    few ulps:
-
-    - 1 − ρ of a moving average: from ρ rounded to float32 it is off by
-      u ρ/(1 − ρ) relative (6e-5 for ρ = 0.999), and so is every later
-      increment;
-    - 1 − βᵗ of a bias correction: TensorFlow's float32 ``pow`` is not
-      correctly rounded (an ulp off for about a quarter of the steps with
-      β = 0.9999), an error of 2u βᵗ/(1 − βᵗ) relative, 1e-3 at t = 1.
-
-    Each step's increment Δw_t may be off by that fraction, and the errors add
-    up along the trajectory.
-    """
-    start = INITIAL_PARAM[None].astype(expected.dtype)
-    increments = np.abs(np.diff(expected, axis=0, prepend=start))
-    steps = np.arange(1, STEPS + 1, dtype=np.float64).reshape(-1, *([1] * len(SHAPE)))
-    condition = sum(rho / (1.0 - rho) for rho in case.averaged_decays) + sum(
-        2 * beta**steps / (1.0 - beta**steps) for beta in case.bias_corrected_decays if beta > 0
-    )
-    return FLOAT32_ATOL + np.cumsum(increments * FLOAT32_ROUNDOFF * condition, axis=0)
-
-
 @pytest.mark.parametrize("lr_kind", LEARNING_RATES)
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("sequence", SEQUENCES)
@@ -220,12 +211,11 @@ def test_every_step_matches_reference(
     )
     actual = _gdbench_runs(case.name)[(case_index, lr_kind)][(sequence, dtype)]
     assert actual.dtype == np.dtype(dtype)
-    if dtype == "float64":
-        rtol, atol = FLOAT64_RTOL, FLOAT64_ATOL
-    else:
-        rtol, atol = FLOAT32_RTOL, _float32_atol(case, expected)
     error = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
-    bound = atol + rtol * np.abs(expected.astype(np.float64))
+    if dtype == "float64":
+        bound = FLOAT64_ATOL + FLOAT64_RTOL * np.abs(expected)
+    else:
+        bound = float32_bound(case, INITIAL_PARAM, expected)
     failing = np.argwhere(error > bound)
     assert failing.size == 0, (
         f"{case.id}, {sequence} gradients, {dtype}, {lr_kind} rate: first mismatch at step "

@@ -16,10 +16,11 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 import gdbench.optimizers
 import gdbench.schedules
+from backends import BACKEND, xla_compiled
 from reference_schedules import REFERENCES, evaluate
 
 STEPS = np.arange(301)
@@ -95,6 +96,24 @@ KERAS_CLASSES = {
 }
 
 
+# Under JAX, Keras computes a cosine in float32 whatever its argument's dtype
+# (see gdbench.schedules.cosine): there, the schedules built on one are held to
+# float32 accuracy in their float64 checks too.
+COSINE_SCHEDULES = ("cosine", "cosine_restarts")
+
+
+def uses_cosine(name: str, keywords: dict[str, Any]) -> bool:
+    target = keywords.get("target")
+    return name in COSINE_SCHEDULES or (isinstance(target, tuple) and uses_cosine(*target))
+
+
+def float64_tolerance(name: str, keywords: dict[str, Any], rtol: float, atol: float = 0.0) -> dict:
+    """The tolerance of a float64 check: as given, or float32's where the backend's cosine is."""
+    if BACKEND == "jax" and uses_cosine(name, keywords):
+        return {"rtol": 1e-6, "atol": 1e-7}
+    return {"rtol": rtol, "atol": atol}
+
+
 def cases_of(name: str) -> list[dict[str, Any]]:
     return [keywords for case_name, keywords in CASES if case_name == name]
 
@@ -146,36 +165,49 @@ def test_schedule_matches_reference(name):
         schedule = build(name, keywords)
         expected_at = reference(name, keywords)
         expected = evaluate(expected_at, STEPS)
-        from_float64 = schedule(tf.constant(STEPS, tf.float64))
-        assert from_float64.dtype == tf.float64
-        np.testing.assert_allclose(from_float64.numpy(), expected, rtol=1e-12, atol=0, err_msg=str(keywords))
+        from_float64 = schedule(ops.convert_to_tensor(STEPS, "float64"))
+        assert keras.backend.standardize_dtype(from_float64.dtype) == "float64"
+        exact = float64_tolerance(name, keywords, rtol=1e-12)
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(from_float64), expected, **exact, err_msg=str(keywords)
+        )
         # Scalar steps, as an optimizer passes them, at the case's own boundaries.
         for step in boundary_steps(keywords):
-            actual = float(schedule(tf.constant(step, tf.float64)))
-            assert actual == pytest.approx(expected_at(step), rel=1e-12, abs=0), f"{keywords}, step {step}"
+            actual = float(schedule(ops.convert_to_tensor(step, "float64")))
+            assert actual == pytest.approx(expected_at(step), rel=exact["rtol"], abs=exact["atol"]), (
+                f"{keywords}, step {step}"
+            )
         # float32 errors are judged against the schedule's own scale, its largest rate.
         tolerance = {"rtol": 1e-5, "atol": 1e-6 * np.max(np.abs(expected)), "err_msg": str(keywords)}
-        from_float32 = schedule(tf.constant(STEPS, tf.float32))
-        assert from_float32.dtype == tf.float32
-        np.testing.assert_allclose(from_float32.numpy(), expected, **tolerance)
+        from_float32 = schedule(ops.convert_to_tensor(STEPS, "float32"))
+        assert keras.backend.standardize_dtype(from_float32.dtype) == "float32"
+        np.testing.assert_allclose(ops.convert_to_numpy(from_float32), expected, **tolerance)
         # An integer step, as the optimizer's counter, is evaluated in float64: exact.
-        from_int64 = schedule(tf.constant(STEPS, tf.int64))
-        assert from_int64.dtype == tf.float64
-        np.testing.assert_allclose(from_int64.numpy(), expected, rtol=1e-12, atol=0, err_msg=str(keywords))
+        from_int64 = schedule(ops.convert_to_tensor(STEPS, "int64"))
+        assert keras.backend.standardize_dtype(from_int64.dtype) == "float64"
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(from_int64), expected, **exact, err_msg=str(keywords)
+        )
 
 
+@pytest.mark.skipif(
+    BACKEND == "torch",
+    reason="Keras's own schedules compute a float64 step in float32 under PyTorch, and "
+    "its PiecewiseConstantDecay takes scalar steps only there",
+)
 @pytest.mark.parametrize("name", list(KERAS_CLASSES))
 def test_schedule_matches_keras_class(name):
-    steps = tf.constant(STEPS, tf.float64)
+    steps = ops.convert_to_tensor(STEPS, "float64")
     for keywords in cases_of(name):
         schedule = build(name, keywords)
         # Every keyword as np.float64, defaults included: Keras computes in the dtype of its
         # initial rate and would round a Python-float default through float32.
         keras_keywords = {key: as_float64(value) for key, value in schedule.get_config().items()}
         expected = KERAS_CLASSES[name](**keras_keywords)(steps)
-        assert expected.dtype == tf.float64
+        assert keras.backend.standardize_dtype(expected.dtype) == "float64"
         np.testing.assert_allclose(
-            schedule(steps).numpy(), expected.numpy(), rtol=1e-12, atol=0, err_msg=str(keywords)
+            ops.convert_to_numpy(schedule(steps)), ops.convert_to_numpy(expected),
+            **float64_tolerance(name, keywords, rtol=1e-12), err_msg=str(keywords),
         )
 
 
@@ -183,17 +215,18 @@ def test_schedule_matches_keras_class(name):
 def test_xla_compiles_every_schedule(name):
     keywords = cases_of(name)[0]
     schedule = build(name, keywords)
-    compiled = tf.function(schedule, jit_compile=True)
+    compiled = xla_compiled(schedule)
     expected_at = reference(name, keywords)
     # float32 errors are judged against the schedule's own scale, its largest rate.
     scale = float(np.max(evaluate(expected_at, STEPS)))
-    for dtype, rtol, atol in ((tf.float64, 1e-12, 0.0), (tf.float32, 1e-5, 1e-6 * scale)):
+    exact = float64_tolerance(name, keywords, rtol=1e-12)
+    for dtype, rtol, atol in (("float64", exact["rtol"], exact["atol"]), ("float32", 1e-5, 1e-6 * scale)):
         for step in (0, 17, 100, 250):
-            value = compiled(tf.constant(step, dtype))
-            assert value.dtype == dtype
+            value = compiled(ops.convert_to_tensor(step, dtype))
+            assert keras.backend.standardize_dtype(value.dtype) == dtype
             assert float(value) == pytest.approx(expected_at(step), rel=rtol, abs=atol)
-    iterations = tf.Variable(42, dtype=tf.int64)
-    assert float(compiled(iterations)) == pytest.approx(expected_at(42), rel=1e-5, abs=1e-6 * scale)
+    iterations = keras.Variable(42, dtype="int64", trainable=False)
+    assert float(compiled(iterations.value)) == pytest.approx(expected_at(42), rel=1e-5, abs=1e-6 * scale)
 
 
 # -- pinned values: the references themselves, against hand computation --------------------
@@ -260,8 +293,9 @@ def test_reference_and_schedule_pinned_by_hand(name):
     for keywords, step, expected in pinned:
         context = f"{keywords}, step {step}"
         assert reference(name, keywords)(step) == pytest.approx(expected, rel=1e-14, abs=1e-15), context
-        actual = float(build(name, keywords)(tf.constant(step, tf.float64)))
-        assert actual == pytest.approx(expected, rel=1e-14, abs=1e-15), context
+        actual = float(build(name, keywords)(ops.convert_to_tensor(step, "float64")))
+        exact = float64_tolerance(name, keywords, rtol=1e-14, atol=1e-15)
+        assert actual == pytest.approx(expected, rel=exact["rtol"], abs=exact["atol"]), context
 
 
 # -- broadcasting: K trials as one [K, 1] call ---------------------------------------------
@@ -347,9 +381,11 @@ def rate_keywords(population: list[dict[str, Any]]) -> dict[str, Any]:
                 **rate_keywords([target for _, target in column]),
             )
         elif isinstance(value, list):
-            stacked[key] = [tf.constant([[v[i]] for v in column], tf.float64) for i in range(len(value))]
+            stacked[key] = [
+                ops.convert_to_tensor([[v[i]] for v in column], "float64") for i in range(len(value))
+            ]
         else:
-            stacked[key] = tf.constant([[v] for v in column], tf.float64)
+            stacked[key] = ops.convert_to_tensor([[v] for v in column], "float64")
     return stacked
 
 
@@ -360,13 +396,16 @@ def test_rate_function_broadcasts_over_a_population(name):
     together = rate_keywords(population)
     one_by_one = [rate_keywords([keywords]) for keywords in population]
     for step in (0, 3, 5, 10, 11, 30, 45, 61, 120, 299):
-        step_tensor = tf.constant(step, tf.float64)
+        step_tensor = ops.convert_to_tensor(step, "float64")
         rates = rate_function(step_tensor, **together)
         assert tuple(rates.shape) == (len(population), 1)
-        expected = [float(tf.reshape(rate_function(step_tensor, **single), [])) for single in one_by_one]
-        np.testing.assert_allclose(rates.numpy()[:, 0], expected, rtol=1e-15, atol=0)
+        expected = [float(ops.reshape(rate_function(step_tensor, **single), ())) for single in one_by_one]
+        np.testing.assert_allclose(ops.convert_to_numpy(rates)[:, 0], expected, rtol=1e-15, atol=0)
         by_reference = [reference(name, keywords)(step) for keywords in population]
-        np.testing.assert_allclose(rates.numpy()[:, 0], by_reference, rtol=1e-12, atol=0)
+        np.testing.assert_allclose(
+            ops.convert_to_numpy(rates)[:, 0], by_reference,
+            **float64_tolerance(name, population[0], rtol=1e-12),
+        )
 
 
 # -- validation ----------------------------------------------------------------------------
@@ -494,7 +533,7 @@ def test_get_refuses_keywords_beside_an_instance_and_other_identifiers():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_config_round_trip(name):
-    steps = tf.constant(STEPS, tf.float64)
+    steps = ops.convert_to_tensor(STEPS, "float64")
     for keywords in cases_of(name):
         schedule = build(name, keywords)
         config = schedule.get_config()
@@ -507,7 +546,9 @@ def test_config_round_trip(name):
         ):
             assert type(rebuilt) is type(schedule)
             assert rebuilt.get_config() == config
-            np.testing.assert_array_equal(rebuilt(steps).numpy(), schedule(steps).numpy())
+            np.testing.assert_array_equal(
+                ops.convert_to_numpy(rebuilt(steps)), ops.convert_to_numpy(schedule(steps))
+            )
 
 
 WARMUP_COSINE = ("warmup", {
@@ -529,8 +570,8 @@ def test_warmup_takes_a_keras_schedule_as_target():
     schedule = gdbench.schedules.get("warmup", target=target, warmup_steps=10)
     rebuilt = gdbench.schedules.get(keras.optimizers.schedules.serialize(schedule))
     assert isinstance(rebuilt.target, keras.optimizers.schedules.ExponentialDecay)
-    assert float(rebuilt(tf.constant(5, tf.int64))) == pytest.approx(0.025, rel=1e-6)
-    assert float(rebuilt(tf.constant(20.0, tf.float64))) == pytest.approx(0.025, rel=1e-6)
+    assert float(rebuilt(ops.convert_to_tensor(5, "int64"))) == pytest.approx(0.025, rel=1e-6)
+    assert float(rebuilt(ops.convert_to_tensor(20.0, "float64"))) == pytest.approx(0.025, rel=1e-6)
 
 
 def test_warmup_round_trips_inside_an_optimizer_config():
@@ -553,7 +594,7 @@ def test_warmup_round_trips_through_a_keras_file(tmp_path):
     path = tmp_path / "model.keras"
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert int(loaded.optimizer.iterations.numpy()) == 2
+    assert int(ops.convert_to_numpy(loaded.optimizer.iterations)) == 2
     loaded_schedule = loaded.optimizer._learning_rate
     assert isinstance(loaded_schedule, gdbench.schedules.LinearWarmup)
     assert loaded_schedule.get_config() == schedule.get_config()
@@ -566,5 +607,5 @@ def test_optimizer_applies_the_rate_of_each_step():
     optimizer = gdbench.optimizers.get("gd", learning_rate=schedule)
     weight = keras.Variable(10.0)
     for _ in range(3):
-        optimizer.apply_gradients([(tf.constant(1.0), weight)])
-    assert float(weight.numpy()) == pytest.approx(10.0 - 0.5 - 0.25 - 0.125, rel=1e-7)
+        optimizer.apply_gradients([(ops.convert_to_tensor(1.0), weight)])
+    assert float(ops.convert_to_numpy(weight)) == pytest.approx(10.0 - 0.5 - 0.25 - 0.125, rel=1e-7)

@@ -13,10 +13,10 @@ import inspect
 from typing import Any, Callable, ClassVar
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from gdbench import _validate
+from gdbench._precision import exact_float
 
 #: Keywords of `keras.optimizers.Optimizer` that every gdbench optimizer passes on.
 BASE_KEYWORDS = (
@@ -26,6 +26,33 @@ BASE_KEYWORDS = (
 )
 
 Rule = Callable[..., "tuple[Any, tuple[Any, ...]]"]
+
+
+def dense_gradient(gradient: Any, variable: Any) -> Any:
+    """``gradient`` as a dense tensor shaped like ``variable``.
+
+    TensorFlow hands an embedding's gradient over as row slices
+    (`tf.IndexedSlices`: row indices, possibly repeated, and one value per
+    index). They are summed per row before any nonlinear slot update, with the
+    segment sum TensorFlow itself densifies them with, which is the dense
+    gradient of the same loss; squaring each slice instead, as Keras's
+    built-ins do, would not give the dense formula. JAX and PyTorch
+    differentiate embeddings densely; a sparse tensor (`tf.SparseTensor`,
+    JAX's `BCOO`) is densified by Keras.
+    """
+    if _is_row_slices(gradient):
+        return ops.segment_sum(gradient.values, gradient.indices, num_segments=variable.shape[0])
+    return ops.convert_to_tensor(gradient, sparse=False)
+
+
+def _is_row_slices(gradient: Any) -> bool:
+    """Whether ``gradient`` is a `tf.IndexedSlices`, told without importing TensorFlow.
+
+    A `tf.SparseTensor` also has ``values`` and ``dense_shape``, but its
+    ``indices`` hold one row per coordinate, not one number per slice.
+    """
+    indices = getattr(gradient, "indices", None)
+    return hasattr(gradient, "dense_shape") and indices is not None and len(indices.shape) == 1
 
 
 class _Fill(keras.initializers.Initializer):
@@ -87,7 +114,7 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         if isinstance(learning_rate, (int, float)):
             learning_rate = float(learning_rate)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        if isinstance(learning_rate, float):
+        if isinstance(learning_rate, float) and exact_float() == "float64":
             self._keep_learning_rate_in_float64(learning_rate)
 
     def _keep_learning_rate_in_float64(self, value: float) -> None:
@@ -96,6 +123,8 @@ class RuleOptimizer(keras.optimizers.Optimizer):
         A float32 η of 0.1 is 0.10000000149: float64 training (the toy tasks)
         would then not follow the textbook recursion it documents. The rule
         casts η to each variable's dtype, so float32 models see no change.
+        Where the backend has no float64 (JAX without x64, see
+        :mod:`gdbench._precision`), η stays Keras's float32 variable.
         """
         self._untrack_variable(self._learning_rate)
         with keras.name_scope(self.name, caller=self):
@@ -141,18 +170,14 @@ class RuleOptimizer(keras.optimizers.Optimizer):
 
     def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
         dtype = variable.dtype
-        if isinstance(gradient, tf.IndexedSlices):
-            # Densify: duplicate indices are summed, exactly as the dense
-            # gradient of the same loss, before any nonlinear slot update.
-            gradient = tf.convert_to_tensor(gradient)
-        gradient = tf.cast(gradient, dtype)
+        gradient = ops.cast(dense_gradient(gradient, variable), dtype)
         slots = self._slots[self._get_variable_index(variable)]
         new_value, new_slots = type(self).rule(
             variable,
             gradient,
             tuple(slot.value for slot in slots),
-            step=tf.cast(self.iterations + 1, dtype),
-            learning_rate=tf.cast(learning_rate, dtype),
+            step=ops.cast(self.iterations + 1, dtype),
+            learning_rate=ops.cast(learning_rate, dtype),
             **self.rule_hyperparameters(variable),
         )
         for slot, value in zip(slots, new_slots):

@@ -10,6 +10,8 @@ from typing import Any
 
 from keras import ops
 
+from gdbench import _precision
+
 
 def moving_average(average: Any, value: Any, *, decay: Any) -> Any:
     """Exponential moving average: β a + (1 − β) x."""
@@ -18,7 +20,7 @@ def moving_average(average: Any, value: Any, *, decay: Any) -> Any:
 
 def moving_max(maximum: Any, grad: Any, *, decay: Any) -> Any:
     """Exponentially weighted infinity norm: max(β u, |g|)."""
-    return ops.maximum(decay * maximum, ops.abs(grad))
+    return _precision.maximum(decay * maximum, ops.abs(grad))
 
 
 def debiasing_factor(*, decay: Any, step: Any) -> Any:
@@ -27,4 +29,4 @@ def debiasing_factor(*, decay: Any, step: Any) -> Any:
     Dividing the average by it removes its bias towards zero. It is a scalar
     (one per trial), so rules apply it to η rather than to a full-size moment.
     """
-    return 1.0 - ops.power(decay, step)
+    return 1.0 - _precision.power(decay, step)

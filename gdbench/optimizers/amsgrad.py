@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import keras
-from keras import ops
 
-from gdbench import _validate
+from gdbench import _precision, _validate
 from gdbench.optimizers._base import RuleOptimizer
 from gdbench.optimizers.adam import adam_direction, adam_moments
 
@@ -19,7 +18,7 @@ def amsgrad_update(
     """One AMSGrad step; ``slots`` are (m, v, v̂), v̂ the running max of v."""
     m, v, v_hat = slots
     m, v = adam_moments(grad, m, v, beta_1=beta_1, beta_2=beta_2)
-    v_hat = ops.maximum(v_hat, v)
+    v_hat = _precision.maximum(v_hat, v)
     direction = adam_direction(
         m, v_hat, step=step, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon,
         bias_correction=False,

@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from gdbench import _validate
+from gdbench import _precision, _validate
 from gdbench.optimizers._base import RuleOptimizer
 
 
@@ -23,8 +23,8 @@ def rprop_update(
     agreement = ops.sign(grad) * ops.sign(prev_grad)
     step_size = ops.where(
         agreement > 0,
-        ops.minimum(step_size * eta_plus, max_step),
-        ops.where(agreement < 0, ops.maximum(step_size * eta_minus, min_step), step_size),
+        _precision.minimum(step_size * eta_plus, max_step),
+        ops.where(agreement < 0, _precision.maximum(step_size * eta_minus, min_step), step_size),
     )
     # After a sign change the step is skipped and forgotten, so that the next
     # step neither grows nor shrinks s again.

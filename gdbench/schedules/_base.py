@@ -17,6 +17,8 @@ from typing import Any, Callable, ClassVar
 import keras
 from keras import ops
 
+from gdbench import _precision
+
 RateFunction = Callable[..., Any]
 
 
@@ -28,6 +30,8 @@ def float_step(step: Any) -> Any:
     float64, so that η is exact for float64 training (the toy tasks). The
     optimizer casts η to each variable's dtype, so float32 and mixed-precision
     models see no change; the extra cost is a few scalar operations per step.
+    Under JAX without x64, which has no float64, it becomes float32 (see
+    :mod:`gdbench._precision`).
 
     Args:
         step: the 0-based iteration count, a number, array or tensor.
@@ -35,7 +39,37 @@ def float_step(step: Any) -> Any:
     step = ops.convert_to_tensor(step)
     if keras.backend.is_float_dtype(step.dtype):
         return step
-    return ops.cast(step, "float64")
+    return ops.cast(step, _precision.exact_float())
+
+
+def completed_periods(step: Any, period: Any) -> Any:
+    """⌊step / period⌋, exact in the step's dtype on every backend.
+
+    ``ops.floor(step / period)`` is not: under JAX, Keras computes floor and
+    ceil in float32 whatever the argument's dtype (its type promotion caps
+    floats at 32 bits there), and XLA's float32 division on a CPU is not
+    correctly rounded (180/60 gives 3.0000002, whose ceiling is 4). The
+    floating-point remainder is exact, so step − remainder is an exact multiple
+    of the period, and rounding its quotient recovers the whole number.
+    """
+    return ops.round((step - _precision.mod(step, period)) / period)
+
+
+def started_periods(step: Any, period: Any) -> Any:
+    """⌈step / period⌉, exact in the step's dtype on every backend (see `completed_periods`)."""
+    partial = ops.cast(_precision.mod(step, period) > 0, step.dtype)
+    return completed_periods(step, period) + partial
+
+
+def cosine(angle: Any) -> Any:
+    """cos(angle), in the angle's dtype.
+
+    Under JAX, Keras computes the cosine in float32 whatever the angle's dtype
+    (its type promotion caps floats at 32 bits there): it is then
+    float32-accurate (about 1e-7 relative), and is cast back so that a float64
+    step still gives a float64 rate.
+    """
+    return ops.cast(ops.cos(angle), angle.dtype)
 
 
 class RateSchedule(keras.optimizers.schedules.LearningRateSchedule):

@@ -13,8 +13,8 @@ from typing import Any
 import keras
 from keras import ops
 
-from gdbench import _validate
-from gdbench.schedules._base import RateSchedule
+from gdbench import _precision, _validate
+from gdbench.schedules._base import RateSchedule, completed_periods, cosine
 
 #: The amplitude policies of Smith (2017), in the paper's order.
 CYCLICAL_MODES = ("triangular", "triangular2", "exp_range")
@@ -40,17 +40,17 @@ def cyclical_rate(
         mode: one of ``CYCLICAL_MODES``, a Python string.
         gamma: γ, used by ``exp_range`` only.
     """
-    cycle = ops.floor(1.0 + step / (2.0 * step_size))
+    cycle = 1.0 + completed_periods(step, 2.0 * step_size)
     distance = ops.abs(step / step_size - 2.0 * cycle + 1.0)
     if mode == "triangular":
         scale = 1.0
     elif mode == "triangular2":
-        scale = 1.0 / ops.power(2.0, cycle - 1.0)
+        scale = 1.0 / _precision.power(2.0, cycle - 1.0)
     elif mode == "exp_range":
-        scale = ops.power(gamma, step)
+        scale = _precision.power(gamma, step)
     else:
         raise ValueError(f"mode: expected one of {', '.join(CYCLICAL_MODES)}, got {mode!r}")
-    amplitude = (maximal_learning_rate - initial_learning_rate) * ops.maximum(0.0, 1.0 - distance)
+    amplitude = (maximal_learning_rate - initial_learning_rate) * _precision.maximum(0.0, 1.0 - distance)
     return initial_learning_rate + amplitude * scale
 
 
@@ -67,9 +67,9 @@ def cosine_restarts_rate(
         minimal_learning_rate: η_min, the rate at the end of each period.
         period: T, the steps from a restart to η_min.
     """
-    position = ops.mod(step, period + 1.0) / period
+    position = _precision.mod(step, period + 1.0) / period
     half_range = (maximal_learning_rate - minimal_learning_rate) / 2.0
-    return minimal_learning_rate + half_range * (1.0 + ops.cos(math.pi * position))
+    return minimal_learning_rate + half_range * (1.0 + cosine(math.pi * position))
 
 
 @keras.saving.register_keras_serializable(package="gdbench")

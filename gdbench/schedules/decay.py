@@ -14,21 +14,20 @@ from typing import Any
 import keras
 from keras import ops
 
-from gdbench import _validate
-from gdbench.schedules._base import RateSchedule
+from gdbench import _precision, _validate
+from gdbench.schedules._base import RateSchedule, completed_periods, cosine, started_periods
 
 
 def _progress(step: Any, decay_steps: Any, staircase: bool) -> Any:
     """step / decay_steps, floored when ``staircase``."""
-    progress = step / decay_steps
-    return ops.floor(progress) if staircase else progress
+    return completed_periods(step, decay_steps) if staircase else step / decay_steps
 
 
 def step_decay_rate(
     step: Any, *, initial_learning_rate: Any, drop: Any, steps_per_drop: Any
 ) -> Any:
     """η(step) = η₀ · drop^⌊step / steps_per_drop⌋."""
-    return initial_learning_rate * ops.power(drop, ops.floor(step / steps_per_drop))
+    return initial_learning_rate * _precision.power(drop, completed_periods(step, steps_per_drop))
 
 
 def exponential_rate(
@@ -39,7 +38,7 @@ def exponential_rate(
 
     r = ``decay_rate``, D = ``decay_steps``.
     """
-    return initial_learning_rate * ops.power(decay_rate, _progress(step, decay_steps, staircase))
+    return initial_learning_rate * _precision.power(decay_rate, _progress(step, decay_steps, staircase))
 
 
 def inverse_time_rate(
@@ -70,11 +69,12 @@ def polynomial_rate(
     both agree on steps ≥ 0).
     """
     if cycle:
-        decay_steps = decay_steps * ops.maximum(ops.ceil(step / decay_steps), 1.0)
+        decay_steps = decay_steps * _precision.maximum(started_periods(step, decay_steps), 1.0)
     else:
-        step = ops.minimum(step, decay_steps)
+        step = _precision.minimum(step, decay_steps)
     remaining = 1.0 - step / decay_steps
-    return (initial_learning_rate - end_learning_rate) * ops.power(remaining, power) + end_learning_rate
+    decayed = (initial_learning_rate - end_learning_rate) * _precision.power(remaining, power)
+    return decayed + end_learning_rate
 
 
 def cosine_rate(step: Any, *, initial_learning_rate: Any, decay_steps: Any, alpha: Any = 0.0) -> Any:
@@ -82,9 +82,9 @@ def cosine_rate(step: Any, *, initial_learning_rate: Any, decay_steps: Any, alph
 
     Keras's `CosineDecay` without warm-up, in the same order of operations.
     """
-    progress = ops.minimum(step, decay_steps) / decay_steps
-    cosine = 0.5 * (1.0 + ops.cos(math.pi * progress))
-    return initial_learning_rate * ((1.0 - alpha) * cosine + alpha)
+    progress = _precision.minimum(step, decay_steps) / decay_steps
+    half_cosine = 0.5 * (1.0 + cosine(math.pi * progress))
+    return initial_learning_rate * ((1.0 - alpha) * half_cosine + alpha)
 
 
 @keras.saving.register_keras_serializable(package="gdbench")

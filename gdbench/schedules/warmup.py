@@ -11,7 +11,7 @@ from typing import Any, Callable, Union
 import keras
 from keras import ops
 
-from gdbench import _validate
+from gdbench import _precision, _validate
 from gdbench.schedules._base import RateSchedule
 
 Target = Union[Callable[[Any], Any], Any]
@@ -41,9 +41,9 @@ def warmup_rate(
         rate_after_warmup = ops.cast(target(warmup_steps), step.dtype)
     else:
         target_rate = rate_after_warmup = target
-    fraction = step / ops.maximum(warmup_steps, 1.0)
+    fraction = step / _precision.maximum(warmup_steps, 1.0)
     ramp = initial_learning_rate + (rate_after_warmup - initial_learning_rate) * fraction
-    return ops.where(step < warmup_steps, ramp, target_rate)
+    return ops.where(step < warmup_steps, ramp, _precision.like(target_rate, step))
 
 
 @keras.saving.register_keras_serializable(package="gdbench")
