@@ -1,0 +1,212 @@
+"""Every claim of the lectures, checked on gdbench's output and on the lectures' own loops.
+
+Each test reads its spec in studies/lectures/ (task, epochs, batch size and
+every optimizer's fixed keywords), trains each optimizer with gdbench
+(``Task.fit``), asserts the claim on that output, and asserts that the
+lectures' numpy loops (tests/lectures_reference.py, which import nothing of
+gdbench) give the same paths and the same numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import gdbench.tasks
+from gdbench.tasks.trace import effective_learning_rate_trace
+import lectures_reference as lectures
+from spec_files import LECTURES, Study, studies
+
+#: The optimum of the sigmoid neuron's two points: σ(0.5 w + b) = 0.2, σ(2.5 w + b) = 0.9.
+NEURON_OPTIMUM_W = (np.log(9.0) + np.log(4.0)) / 2.0
+
+
+def _spec(stem: str) -> Study:
+    (study,) = studies(LECTURES / f"{stem}.toml")
+    return study
+
+
+def _fit(study: Study) -> dict[str, gdbench.tasks.FitResult]:
+    """Every optimizer of the spec trained by gdbench, by label."""
+    task = study.task
+    return {entry.label: task.fit(study.build(entry.label), epochs=study.epochs,
+                                  batch_size=study.batch_size)
+            for entry in study.optimizers}
+
+
+def _numpy_loop(name: str, keywords: dict[str, Any]):
+    """The lectures' loop for a gdbench optimizer name, with DESIGN.md's defaults."""
+    k = {"epsilon": {"adagrad": 1e-8, "rmsprop": 1e-8, "adadelta": 1e-6}.get(name, 1e-8),
+         **keywords}
+    loops = {
+        "gd": lambda: (lectures.gd, {"eta": k["learning_rate"]}),
+        "momentum": lambda: (lectures.momentum, {"eta": k["learning_rate"],
+                                                 "gamma": k.get("momentum", 0.9)}),
+        "nesterov": lambda: (lectures.nag, {"eta": k["learning_rate"],
+                                            "gamma": k.get("momentum", 0.9)}),
+        "adagrad": lambda: (lectures.adagrad, {"eta": k["learning_rate"], "eps": k["epsilon"]}),
+        "rmsprop": lambda: (lectures.rmsprop, {"eta": k["learning_rate"],
+                                               "beta": k.get("rho", 0.9), "eps": k["epsilon"]}),
+        "adadelta": lambda: (lectures.adadelta, {"eta": k.get("learning_rate", 1.0),
+                                                 "beta": k.get("rho", 0.95), "eps": k["epsilon"]}),
+        "adam": lambda: (lectures.adam, {
+            "eta": k["learning_rate"], "beta1": k.get("beta_1", 0.9),
+            "beta2": k.get("beta_2", 0.999), "eps": k["epsilon"],
+            "bias_correction": k.get("bias_correction", True)}),
+        "adamax": lambda: (lectures.adamax, {
+            "eta": k["learning_rate"], "beta1": k.get("beta_1", 0.9),
+            "beta2": k.get("beta_2", 0.999), "eps": k["epsilon"]}),
+    }
+    return loops[name]()
+
+
+def _numpy(study: Study) -> dict[str, np.ndarray]:
+    """Every optimizer of the spec run through the lectures' numpy loop, by label: its path."""
+    task = study.task
+    xs, ys = task.inputs, task.targets
+    size = len(ys)
+    batch_size = study.batch_size or size
+    assert batch_size == size or not task.options["shuffle"], "the loops read rows in order"
+    batches = lectures.in_order_batches(size, batch_size, study.epochs)
+    paths = {}
+    for entry in study.optimizers:
+        loop, keywords = _numpy_loop(entry.name, entry.keywords)
+        paths[entry.label] = loop(
+            task.initial_parameters(), batches,
+            lambda p, rows: lectures.gradient(p, rows, xs, ys), **keywords)
+    return paths
+
+
+def _losses(study: Study, path: np.ndarray) -> np.ndarray:
+    """The loss on all data at every row of a path, by the lectures' formula."""
+    task = study.task
+    return lectures.loss(path, task.inputs, task.targets)
+
+
+def _same_paths(fitted: dict[str, gdbench.tasks.FitResult], paths: dict[str, np.ndarray],
+                atol: float = 1e-12) -> None:
+    for label, result in fitted.items():
+        np.testing.assert_allclose(result.trajectory, paths[label], rtol=0, atol=atol,
+                                   err_msg=label)
+
+
+def _first_epoch_below(losses: np.ndarray, threshold: float) -> int:
+    """The first epoch (1-based) whose loss is below ``threshold``."""
+    below = np.flatnonzero(np.asarray(losses) < threshold)
+    return int(below[0]) + 1
+
+
+def test_gd_is_stuck_on_the_plateau_where_momentum_and_nag_move_on():
+    study = _spec("plateau")
+    fitted, paths = _fit(study), _numpy(study)
+    _same_paths(fitted, paths)
+    for losses in ({label: r.history["loss"] for label, r in fitted.items()},
+                   {label: _losses(study, path)[1:] for label, path in paths.items()}):
+        # The start's loss is 0.416: leaving the plateau is getting below 0.4.
+        off_plateau = {label: _first_epoch_below(values, 0.4) for label, values in losses.items()}
+        assert off_plateau == {"gd": 64, "momentum": 16, "nesterov": 15}
+        in_valley = {label: _first_epoch_below(values, 1e-3) for label, values in losses.items()}
+        assert in_valley == {"gd": 183, "momentum": 148, "nesterov": 31}
+
+
+def _excursions(path: np.ndarray) -> list[float]:
+    """How far past the optimum's w each swing of the path goes, signed, in order."""
+    offset = path[:, 0] - NEURON_OPTIMUM_W
+    turns = np.flatnonzero(np.sign(offset[1:]) != np.sign(offset[:-1])) + 1
+    return [float(swing[np.argmax(np.abs(swing))]) for swing in np.split(offset, turns)]
+
+
+def test_momentum_overshoots_and_nag_oscillates_less():
+    study = _spec("momentum_overshoot")
+    fitted, paths = _fit(study), _numpy(study)
+    _same_paths(fitted, paths)
+    for source in ({label: r.trajectory for label, r in fitted.items()}, paths):
+        momentum, nag = _excursions(source["momentum"]), _excursions(source["nesterov"])
+        # Both come from 3.79 short of it; momentum swings 1.59 past, NAG 0.87.
+        np.testing.assert_allclose(momentum[:3], [-3.792, 1.593, -0.054], atol=1e-3)
+        np.testing.assert_allclose(nag[:3], [-3.792, 0.868, -0.037], atol=1e-3)
+        losses = {label: _losses(study, path) for label, path in source.items()}
+        rises = {label: int(np.count_nonzero(np.diff(values) > 1e-4))
+                 for label, values in losses.items()}
+        assert rises == {"momentum": 20, "nesterov": 12}
+        settled = {label: int(np.flatnonzero(values >= 1e-3)[-1]) + 1
+                   for label, values in losses.items()}
+        assert settled == {"momentum": 148, "nesterov": 83}
+
+
+def _along_w(path: np.ndarray, steps: int) -> float:
+    """|Δw| / |Δb| over the first ``steps`` steps: 0 moves along b only, 1 along the diagonal."""
+    moved = np.abs(path[steps] - path[0])
+    return float(moved[0] / moved[1])
+
+
+def test_adagrad_moves_the_sparse_weight_where_gd_momentum_and_nag_move_the_bias():
+    study = _spec("adagrad_sparse")
+    fitted, paths = _fit(study), _numpy(study)
+    _same_paths(fitted, paths, atol=1e-10)
+    task = study.task
+    # w's gradient comes from the 100 rows with x ≠ 0 only: a thirtieth of b's.
+    gradient = lectures.gradient(task.initial_parameters(), np.arange(500), task.inputs,
+                                 task.targets)
+    assert 0.02 < abs(gradient[0] / gradient[1]) < 0.05
+    for source in ({label: r.trajectory for label, r in fitted.items()}, paths):
+        ratios = {label: _along_w(path, 10) for label, path in source.items()}
+        assert max(ratios["gd"], ratios["momentum"], ratios["nesterov"]) < 0.2
+        assert ratios["adagrad"] > 5 * max(ratios["gd"], ratios["momentum"], ratios["nesterov"])
+    # Adagrad's rate for w, which sees few and small gradients, stays above b's.
+    rates = effective_learning_rate_trace(task, study.build("adagrad"), epochs=50)
+    assert np.all(rates[:, 0] > 2.5 * rates[:, 1])
+
+
+def test_rmsprop_oscillates_at_eta_0_1_and_not_at_0_05():
+    study = _spec("rmsprop_oscillation")
+    fitted, paths = _fit(study), _numpy(study)
+    _same_paths(fitted, paths, atol=1e-10)
+    for losses in ({label: np.array(r.history["loss"]) for label, r in fitted.items()},
+                   {label: _losses(study, path)[1:] for label, path in paths.items()}):
+        rises = {label: int(np.count_nonzero(np.diff(values) > 0))
+                 for label, values in losses.items()}
+        assert rises == {"rmsprop_eta_0_1": 21, "rmsprop_eta_0_05": 0}
+
+
+def test_without_bias_correction_adams_first_steps_are_larger():
+    study = _spec("adam_bias_correction")
+    fitted, paths = _fit(study), _numpy(study)
+    _same_paths(fitted, paths)
+    beta_1 = study.optimizer("adam").keywords["beta_1"]
+    beta_2 = study.optimizer("adam").keywords["beta_2"]
+    for source in ({label: r.trajectory for label, r in fitted.items()}, paths):
+        first = {label: np.abs(path[1] - path[0]) for label, path in source.items()}
+        np.testing.assert_allclose(first["adam"], [0.100, 0.100], atol=1e-6)
+        np.testing.assert_allclose(first["adam_no_bc"], [0.316, 0.316], atol=1e-3)
+        # The factor of Adam's docstring, (1 − β1ᵗ)/√(1 − β2ᵗ) at t = 1, ε aside.
+        np.testing.assert_allclose(first["adam_no_bc"] / first["adam"],
+                                   (1 - beta_1) / np.sqrt(1 - beta_2), rtol=1e-4)
+        steps = {label: np.linalg.norm(np.diff(path[:11], axis=0), axis=1)
+                 for label, path in source.items()}
+        assert np.all(steps["adam_no_bc"] > 1.5 * steps["adam"])
+
+
+def test_stochastic_steps_are_noisy_and_mini_batches_average_the_noise():
+    path = LECTURES / "batch_sizes.toml"
+    by_name = {study.table["name"]: study for study in studies(path)}
+    stats = {}
+    for name, study in by_name.items():
+        (result,) = _fit(study).values()
+        (expected,) = _numpy(study).values()
+        np.testing.assert_allclose(result.trajectory, expected, rtol=0, atol=1e-10)
+        for source, trajectory in (("gdbench", result.trajectory), ("numpy", expected)):
+            losses = _losses(study, trajectory)
+            length = float(np.sum(np.linalg.norm(np.diff(trajectory, axis=0), axis=1)))
+            stats[name, source] = (float(np.mean(np.diff(losses) > 0)), length)
+        assert result.steps_per_epoch == {"lectures_batch": 1, "lectures_minibatch": 10,
+                                          "lectures_stochastic": 500}[name]
+    for source in ("gdbench", "numpy"):
+        (batch_rises, batch_length), (mini_rises, mini_length), (sgd_rises, sgd_length) = (
+            stats[name, source] for name in by_name)
+        assert batch_rises == 0.0
+        assert 0.05 < mini_rises < 0.1
+        assert 0.3 < sgd_rises < 0.4
+        assert sgd_length > 1.8 * batch_length and mini_length < 1.2 * batch_length
