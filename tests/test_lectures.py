@@ -86,10 +86,11 @@ def _losses(study: Study, path: np.ndarray) -> np.ndarray:
 
 
 def _same_paths(fitted: dict[str, gdbench.tasks.FitResult], paths: dict[str, np.ndarray],
-                atol: float = 1e-12) -> None:
+                atol: float = 1e-12, steps: int | None = None) -> None:
+    """gdbench's paths are the lectures' (over the first ``steps`` steps when given)."""
     for label, result in fitted.items():
-        np.testing.assert_allclose(result.trajectory, paths[label], rtol=0, atol=atol,
-                                   err_msg=label)
+        np.testing.assert_allclose(result.trajectory[:steps], paths[label][:steps], rtol=0,
+                                   atol=atol, err_msg=label)
 
 
 def _first_epoch_below(losses: np.ndarray, threshold: float) -> int:
@@ -210,3 +211,34 @@ def test_stochastic_steps_are_noisy_and_mini_batches_average_the_noise():
         assert 0.05 < mini_rises < 0.1
         assert 0.3 < sgd_rises < 0.4
         assert sgd_length > 1.8 * batch_length and mini_length < 1.2 * batch_length
+
+
+def test_adadelta_speeds_up_by_itself_where_rmsprop_keeps_its_first_step():
+    study = _spec("adadelta_vs_rmsprop")
+    fitted, paths = _fit(study), _numpy(study)
+    # RMSProp ends oscillating across the valley, where a difference in the
+    # last bit of a 500-term sum grows step by step: the claims hold for
+    # both, the paths agree up to there.
+    _same_paths(fitted, paths, atol=1e-10, steps=200)
+    for source in ({label: r.trajectory for label, r in fitted.items()}, paths):
+        steps = {label: np.linalg.norm(np.diff(path, axis=0), axis=1)
+                 for label, path in source.items()}
+        assert np.argmax(steps["rmsprop"]) == 0
+        assert steps["adadelta"].max() > 30 * steps["adadelta"][0]
+        assert steps["adadelta"][0] < 0.2 * steps["rmsprop"][0]
+        losses = {label: _losses(study, path)[-1] for label, path in source.items()}
+        assert losses["adadelta"] < 0.25 * losses["rmsprop"]
+
+
+def test_adamax_steps_never_exceed_eta_where_adams_do_on_sparse_data():
+    study = _spec("adamax_vs_adam")
+    fitted, paths = _fit(study), _numpy(study)
+    _same_paths(fitted, paths, atol=1e-10)
+    eta = study.optimizer("adam").keywords["learning_rate"]
+    task = study.task
+    # One point per step: w's gradient is exactly 0 on the 400 rows with x = 0.
+    assert np.count_nonzero(task.inputs == 0) == 400
+    for source in ({label: r.trajectory for label, r in fitted.items()}, paths):
+        steps = {label: np.abs(np.diff(path, axis=0)) / eta for label, path in source.items()}
+        assert steps["adamax"].max() <= 1.0 + 1e-9
+        assert 1.7 < steps["adam"][:, 0].max() < (1 - 0.9) / np.sqrt(1 - 0.999)
