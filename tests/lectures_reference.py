@@ -66,6 +66,11 @@ def gd(start, batches, grad, *, eta):
     return _run(start, batches, grad, lambda p, g, t: p - eta * g(p))
 
 
+def gd_scheduled(start, batches, grad, *, etas):
+    """GD with η_t = etas[t − 1] at step t."""
+    return _run(start, batches, grad, lambda p, g, t: p - etas[t - 1] * g(p))
+
+
 def momentum(start, batches, grad, *, eta, gamma):
     u = np.zeros(2)
 

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+import gdbench.optimizers
+import gdbench.schedules
 import gdbench.tasks
 from gdbench.tasks.trace import effective_learning_rate_trace
 import lectures_reference as lectures
@@ -242,3 +244,84 @@ def test_adamax_steps_never_exceed_eta_where_adams_do_on_sparse_data():
         steps = {label: np.abs(np.diff(path, axis=0)) / eta for label, path in source.items()}
         assert steps["adamax"].max() <= 1.0 + 1e-9
         assert 1.7 < steps["adam"][:, 0].max() < (1 - 0.9) / np.sqrt(1 - 0.999)
+
+
+def _keras_cosine(eta: float, decay_steps: float, step: np.ndarray) -> np.ndarray:
+    return eta * 0.5 * (1 + np.cos(np.pi * np.minimum(step, decay_steps) / decay_steps))
+
+
+def _schedule_rates(name: str, eta: float, table: dict[str, Any], step: np.ndarray) -> np.ndarray:
+    """η at each 0-based step, by DESIGN.md's formulas, η on the spec's convention."""
+    if name == "step_decay":
+        return eta * table["drop"] ** np.floor(step / table["steps_per_drop"])
+    if name == "exponential":
+        return eta * table["decay_rate"] ** (step / table["decay_steps"])
+    if name == "inverse_time":
+        return eta / (1 + table["decay_rate"] * step / table["decay_steps"])
+    if name == "inverse_sqrt":
+        return eta / np.sqrt(1 + step / table["decay_steps"])
+    if name == "cyclical":
+        base, size = eta * table["base_fraction"], table["step_size"]
+        cycle = np.floor(1 + step / (2 * size))
+        x = np.abs(step / size - 2 * cycle + 1)
+        return base + (eta - base) * np.maximum(0.0, 1 - x)
+    if name == "cosine_restarts":
+        low, period = eta * table["minimal_fraction"], table["period"]
+        return low + (eta - low) / 2 * (1 + np.cos(np.pi * (step % (period + 1)) / period))
+    if name == "warmup":
+        target = _keras_cosine(eta, table["target"]["decay_steps"], step)
+        ramp = step / table["warmup_steps"] * _keras_cosine(
+            eta, table["target"]["decay_steps"], table["warmup_steps"])
+        return np.where(step < table["warmup_steps"], ramp, target)
+    raise AssertionError(name)
+
+
+def _spec_schedule(name: str, eta: float, table: dict[str, Any]) -> Any:
+    """The schedule a spec's table asks for, by the spec's documented conventions."""
+    keywords = {key: value for key, value in table.items() if key not in ("name", "label")}
+    if name == "cyclical":
+        return gdbench.schedules.get(
+            name, maximal_learning_rate=eta, step_size=keywords["step_size"],
+            initial_learning_rate=eta * keywords["base_fraction"])
+    if name == "cosine_restarts":
+        return gdbench.schedules.get(
+            name, maximal_learning_rate=eta, period=keywords["period"],
+            minimal_learning_rate=eta * keywords["minimal_fraction"])
+    if name == "warmup":
+        target = keywords["target"]
+        return gdbench.schedules.get(
+            name, warmup_steps=keywords["warmup_steps"],
+            target=gdbench.schedules.get(target["name"], initial_learning_rate=eta,
+                                         decay_steps=target["decay_steps"]))
+    return gdbench.schedules.get(name, initial_learning_rate=eta, **keywords)
+
+
+def test_each_schedule_sets_eta_step_by_step_as_its_formula_says():
+    study = _spec("schedules")
+    task = study.task
+    (entry,) = study.optimizers
+    eta = entry.keywords["learning_rate"]
+    steps = np.arange(study.epochs + 1, dtype=float)
+    rates = {}
+    for table in study.table["schedules"]:
+        name = table["name"]
+        optimizer = gdbench.optimizers.get(
+            entry.name, learning_rate=_spec_schedule(name, eta, table))
+        result = task.fit(optimizer, epochs=study.epochs)
+        expected = _schedule_rates(name, eta, table, steps)
+        # Keras evaluates a schedule in float32 (floatx): agreement to ~1e-7.
+        np.testing.assert_allclose(result.history["learning_rate"], expected[1:], rtol=1e-6,
+                                   err_msg=name)
+        path = lectures.gd_scheduled(task.initial_parameters(),
+                                     lectures.full_batches(2, study.epochs), lectures.gradient,
+                                     etas=expected)
+        np.testing.assert_allclose(result.trajectory, path, rtol=1e-5, atol=1e-7, err_msg=name)
+        rates[name] = expected
+    assert np.all(rates["step_decay"][[0, 49, 50, 100, 150]] == [1.0, 1.0, 0.5, 0.25, 0.125])
+    assert rates["exponential"][200] == pytest.approx(0.1)
+    assert rates["inverse_time"][20] == pytest.approx(0.5)
+    assert rates["inverse_sqrt"][30] == pytest.approx(0.5)
+    # The cycles come back to the peak; the decays never do.
+    np.testing.assert_allclose(rates["cyclical"][[0, 25, 50, 75]], [0.1, 1.0, 0.1, 1.0])
+    np.testing.assert_allclose(rates["cosine_restarts"][[0, 50, 51]], [1.0, 0.01, 1.0])
+    assert rates["warmup"][0] == 0.0 and rates["warmup"][20] == rates["warmup"].max()
