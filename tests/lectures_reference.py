@@ -151,3 +151,30 @@ def adamax(start, batches, grad, *, eta, beta1, beta2, eps):
         v = np.maximum(beta2 * v, np.abs(d))
         return p - eta * (m / (1 - beta1 ** t)) / (v + eps)
     return _run(start, batches, grad, step)
+
+
+def line_search(start, batches, grad, loss_on, *, etas):
+    """At every step, the gradient step of lowest loss among the η of ``etas``; and the η chosen."""
+    params = np.array(start, dtype=float)
+    rows, chosen = [params.copy()], []
+    for batch in batches:
+        g = grad(params, batch)
+        candidates = [params - eta * g for eta in etas]
+        best = int(np.argmin([loss_on(c, batch) for c in candidates]))
+        params = candidates[best]
+        rows.append(params.copy())
+        chosen.append(etas[best])
+    return np.array(rows), chosen
+
+
+def random_search(start, batches, loss_on, *, alpha, delta, seed):
+    """Finite differences along a random δW ~ N(0, δ² I): W ← W − α (L(W + δW) − L(W − δW)) δW."""
+    rng = np.random.default_rng(seed)
+    params = np.array(start, dtype=float)
+    rows = [params.copy()]
+    for batch in batches:
+        direction = delta * rng.standard_normal(params.shape)
+        params = params - alpha * (loss_on(params + direction, batch)
+                                   - loss_on(params - direction, batch)) * direction
+        rows.append(params.copy())
+    return np.array(rows)

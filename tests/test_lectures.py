@@ -17,6 +17,7 @@ import pytest
 import gdbench.optimizers
 import gdbench.schedules
 import gdbench.tasks
+from gdbench.tasks import search
 from gdbench.tasks.trace import effective_learning_rate_trace
 import lectures_reference as lectures
 from spec_files import LECTURES, Study, studies
@@ -325,3 +326,50 @@ def test_each_schedule_sets_eta_step_by_step_as_its_formula_says():
     np.testing.assert_allclose(rates["cyclical"][[0, 25, 50, 75]], [0.1, 1.0, 0.1, 1.0])
     np.testing.assert_allclose(rates["cosine_restarts"][[0, 50, 51]], [1.0, 0.01, 1.0])
     assert rates["warmup"][0] == 0.0 and rates["warmup"][20] == rates["warmup"].max()
+
+
+def _neuron_loss_on(params: np.ndarray, rows: np.ndarray) -> float:
+    return float(lectures.loss(params, lectures.XS[rows], lectures.YS[rows]))
+
+
+def test_line_search_keeps_the_best_eta_of_its_grid_at_every_step():
+    study = _spec("line_search")
+    task = study.task
+    etas = list(study.table["search"]["learning_rate"]["choices"])
+    result = search.line_search(task, epochs=study.epochs, learning_rates=etas)
+    batches = lectures.full_batches(2, study.epochs)
+    path, chosen = lectures.line_search(task.initial_parameters(), batches, lectures.gradient,
+                                        _neuron_loss_on, etas=etas)
+    np.testing.assert_allclose(result.trajectory, path, rtol=0, atol=1e-12)
+    assert result.history["learning_rate"] == chosen
+    # The largest η on the plateau, a smaller one where the valley bends.
+    assert chosen[0] == 10.0 and set(chosen) == {5.0, 10.0}
+    fixed = {eta: _losses(study, lectures.gd(task.initial_parameters(), batches,
+                                             lectures.gradient, eta=eta))
+             for eta in etas}
+    line = _losses(study, path)
+    # No step of the line search is worse than one GD step of any η of the grid from
+    # the same point, and it ends ahead of every fixed η but the largest.
+    for eta in etas:
+        one_step = lectures.loss(path[:-1] - eta * np.array(
+            [lectures.gradient(p, np.arange(2)) for p in path[:-1]]))
+        assert np.all(line[1:] <= one_step + 1e-15)
+    assert all(line[-1] < fixed[eta][-1] for eta in etas if eta < 10.0)
+    assert line[-1] < 1e-10
+
+
+def test_random_search_goes_downhill_without_a_gradient():
+    study = _spec("line_search")
+    task = study.task
+    alpha, delta, seed = 1.0, 0.5, 0
+    result = search.random_search(task, epochs=study.epochs, alpha=alpha, delta=delta, seed=seed)
+    batches = lectures.full_batches(2, study.epochs)
+    path = lectures.random_search(task.initial_parameters(), batches, _neuron_loss_on,
+                                  alpha=alpha, delta=delta, seed=seed)
+    np.testing.assert_allclose(result.trajectory, path, rtol=0, atol=1e-12)
+    losses = _losses(study, path)
+    # On average a gradient step of η ≈ 2αδ² = 0.5: it keeps pace with GD at that η.
+    gd = _losses(study, lectures.gd(task.initial_parameters(), batches, lectures.gradient,
+                                    eta=2 * alpha * delta ** 2))
+    assert losses[-1] < losses[0] and losses[-1] < gd[-1]
+    np.testing.assert_allclose(result.history["loss"], losses[1:], rtol=0, atol=1e-12)
