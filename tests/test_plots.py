@@ -123,6 +123,17 @@ def test_loss_curves_name_a_missing_metric(tmp_path):
         plots.plot_loss_curves({}, tmp_path / "x.png")
 
 
+def test_per_step_series(tmp_path):
+    series = {"adam": 0.1 * np.ones(20), "adam_no_bc": 0.316 / np.sqrt(np.arange(1, 21))}
+    path = plots.plot_per_step(series, tmp_path / "steps.png", ylabel="|Δw|",
+                               title="step sizes", log_scale=True)
+    assert_picture(path, width=864, height=576)
+    with pytest.raises(ValueError, match=r"series\['gd'\].*1-D"):
+        plots.plot_per_step({"gd": np.ones((3, 2))}, tmp_path / "x.png", ylabel="η", title="")
+    with pytest.raises(ValueError, match="series"):
+        plots.plot_per_step({}, tmp_path / "x.png", ylabel="η", title="")
+
+
 def test_effective_learning_rates_one_panel_per_parameter(tmp_path):
     steps = np.arange(1, 51)[:, None]
     traces = {"adagrad": 0.5 / np.sqrt(steps * [1.0, 4.0]), "gd": np.full((50, 2), 0.1)}
