@@ -223,7 +223,9 @@ class ToyModel:
     Attributes:
         optimizer: the optimizer being run.
         stop_training: set it to ``True`` to end training after this epoch.
-        parameters: the float64 variable of shape [P] being trained.
+        parameters: the float64 variable of shape [P] being trained (for
+            Nesterov the look-ahead point, not the iterate the task reports;
+            see :func:`reported_parameters`).
     """
 
     def __init__(self, optimizer: keras.optimizers.Optimizer, parameters: keras.Variable) -> None:
