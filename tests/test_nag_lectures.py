@@ -16,8 +16,10 @@ import gdbench.optimizers
 import gdbench.schedules
 import gdbench.tasks
 from gdbench.optimizers.nesterov import nesterov_iterate
+from gdbench.study import leaderboard, load_specs, run_study
 from gdbench.tasks.population import fit_population
 import lectures_reference as lectures
+from spec_files import LECTURES
 
 ETA, GAMMA, EPOCHS = 1.0, 0.9, 1000
 
@@ -115,3 +117,17 @@ def test_under_a_schedule_the_reported_point_is_one_gradient_step_from_the_look_
         w = x - eta * g
         x = x - eta * (0.9 * v + g)
         np.testing.assert_allclose(result.trajectory[t + 1], w, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_studys_leaderboard_scores_the_lectures_nag(tmp_path):
+    (spec,) = load_specs(LECTURES / "adagrad_sparse.toml")
+    rows = leaderboard(run_study(spec, home=tmp_path, quiet=True))
+    (nag,) = [row for row in rows if row["optimizer"] == "nesterov"]
+    task = gdbench.tasks.get("sigmoid_sparse")
+    path = lectures.nag((-4.0, -4.0), lectures.full_batches(500, 200),
+                        lambda p, rows: lectures.gradient(p, rows, task.inputs, task.targets),
+                        eta=0.1, gamma=0.9)
+    # 1.87e-16 after 200 epochs, where the look-ahead point's loss is 1.55e-16.
+    assert nag["value"] == pytest.approx(lectures.loss(path[-1], task.inputs, task.targets),
+                                         rel=1e-4)
