@@ -381,6 +381,7 @@ def plot_per_step(
     title: str,
     log_scale: bool = False,
     xlabel: str = "step",
+    steps_per_unit: Mapping[str, int] | None = None,
 ) -> Path:
     """Plot one quantity per optimizer step for several runs.
 
@@ -396,12 +397,16 @@ def plot_per_step(
         title: the figure's title.
         log_scale: a logarithmic y axis, used only when every value is > 0.
         xlabel: what one x unit is.
+        steps_per_unit: label → steps in one x unit (steps per epoch, to
+            draw runs of different batch sizes on one epoch axis); 1 for a
+            label left out.
 
     Returns:
         The path of the written PNG.
 
     Raises:
-        ValueError: no series, or one that is not a non-empty 1-D sequence.
+        ValueError: no series, one that is not a non-empty 1-D sequence, or
+            a step count that is not a positive integer.
     """
     target = _png_path(path)
     if not isinstance(series, Mapping) or not series:
@@ -413,6 +418,10 @@ def plot_per_step(
             raise ValueError(f"series[{label!r}]: expected a non-empty 1-D sequence, "
                              f"got shape {array.shape}")
         arrays[label] = array
+    units = dict(steps_per_unit or {})
+    for label, count in units.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"steps_per_unit[{label!r}]: expected an integer ≥ 1, got {count!r}")
     stacked = np.concatenate(list(arrays.values()))
     finite = stacked[np.isfinite(stacked)]
     with matplotlib.rc_context(_STYLE):
@@ -420,8 +429,9 @@ def plot_per_step(
         figure.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.92)
         axes = figure.add_subplot()
         for label, values in arrays.items():
-            axes.plot(np.arange(1, len(values) + 1), values, color=color_for(label), lw=1.6,
-                      label=label, marker="o" if len(values) <= 30 else None, ms=3)
+            steps = np.arange(1, len(values) + 1) / units.get(label, 1)
+            axes.plot(steps, values, color=color_for(label), lw=1.6, label=label,
+                      marker="o" if len(values) <= 30 else None, ms=3)
         if log_scale and finite.size and np.all(finite > 0):
             axes.set_yscale("log")
         axes.set_xlabel(xlabel)

@@ -123,8 +123,10 @@ def rmsprop_oscillation(studies: list[Study], out: Path) -> list[Path]:
 def adadelta_vs_rmsprop(studies: list[Study], out: Path) -> list[Path]:
     (study,) = studies
     fitted = study.fit_all()
+    # Past step 200 both are in the valley, where AdaDelta's steps shrink to
+    # nothing as it settles: the first 200 show the acceleration.
     return [plots.plot_per_step(
-        {label: _steps(r.trajectory) for label, r in fitted.items()},
+        {label: _steps(r.trajectory)[:200] for label, r in fitted.items()},
         out / "adadelta_steps.png", ylabel="step size ‖Δ(w, b)‖", log_scale=True,
         title="AdaDelta speeds up by itself; RMSProp (η0 = 0.013) does not")] + _paths(
         study, fitted, out / "adadelta_paths.png", kind="contour",
@@ -162,9 +164,11 @@ def batch_sizes(studies: list[Study], out: Path) -> list[Path]:
         task, {label: r.trajectory for label, r in fitted.items()}, out / "batch_paths.png",
         kind="contour", bounds=((-4.0, -3.5), (-2.05, -1.75)),
         title="Batch, mini-batch and stochastic GD, η = 0.3, 20 epochs"),
-        plots.plot_per_step(losses, out / "batch_loss_per_step.png",
-                            ylabel="loss on all data", xlabel="update", log_scale=True,
-                            title="Loss after every update: 20, 200 and 10 000 updates")]
+        plots.plot_per_step(
+            {label: values[:3 * fitted[label].steps_per_epoch] for label, values in losses.items()},
+            out / "batch_loss_per_step.png", ylabel="loss on all data", xlabel="epoch",
+            steps_per_unit={label: r.steps_per_epoch for label, r in fitted.items()},
+            title="Loss after every update, the first 3 epochs")]
 
 
 def schedules(studies: list[Study], out: Path) -> list[Path]:
@@ -202,10 +206,10 @@ def _schedule(table: dict[str, Any], eta: float) -> Any:
 
 def line_search(studies: list[Study], out: Path) -> list[Path]:
     (study,) = studies
-    histories = {f"gd (η={eta:g})": study.fit("gd", learning_rate=eta).history
+    histories = {f"fixed η = {eta:g}": study.fit("gd", learning_rate=eta).history
                  for eta in study.table["search"]["learning_rate"]["choices"]}
     histories["line search"] = search.line_search(study.task, epochs=study.epochs).history
-    histories["random search (α=1, δ=0.5)"] = search.random_search(
+    histories["random search"] = search.random_search(
         study.task, epochs=study.epochs).history
     return [plots.plot_loss_curves(histories, out / "line_search_loss.png")]
 
