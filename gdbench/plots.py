@@ -39,6 +39,7 @@ __all__ = [
     "color_for",
     "plot_effective_learning_rates",
     "plot_loss_curves",
+    "plot_per_step",
     "plot_trajectories",
     "plot_trajectory_pair",
     "TRAJECTORY_KINDS",
@@ -369,6 +370,75 @@ def plot_effective_learning_rates(
         handles, labels = panels[0][0].get_legend_handles_labels()
         figure.legend(handles, labels, loc="outside lower center",
                       ncols=min(len(labels), 5), frameon=False)
+        return _save(figure, target)
+
+
+def plot_per_step(
+    series: Mapping[str, Sequence[float]],
+    path: str | os.PathLike[str],
+    *,
+    ylabel: str,
+    title: str,
+    log_scale: bool = False,
+    xlabel: str = "step",
+    steps_per_unit: Mapping[str, int] | None = None,
+) -> Path:
+    """Plot one quantity per optimizer step for several runs.
+
+    The pictures of the lectures that are not losses or paths: the size of
+    each step (Adam with and without bias correction), the learning rate a
+    schedule sets at each step, the loss on all data after every stochastic
+    step.
+
+    Args:
+        series: label → one value per step, step 1 first.
+        path: the PNG file to write; missing folders are created.
+        ylabel: what the values are.
+        title: the figure's title.
+        log_scale: a logarithmic y axis, used only when every value is > 0.
+        xlabel: what one x unit is.
+        steps_per_unit: label → steps in one x unit (steps per epoch, to
+            draw runs of different batch sizes on one epoch axis); 1 for a
+            label left out.
+
+    Returns:
+        The path of the written PNG.
+
+    Raises:
+        ValueError: no series, one that is not a non-empty 1-D sequence, or
+            a step count that is not a positive integer.
+    """
+    target = _png_path(path)
+    if not isinstance(series, Mapping) or not series:
+        raise ValueError("series: expected a non-empty mapping label → values")
+    arrays = {}
+    for label, values in series.items():
+        array = np.asarray(values, dtype=float)
+        if array.ndim != 1 or array.size == 0:
+            raise ValueError(f"series[{label!r}]: expected a non-empty 1-D sequence, "
+                             f"got shape {array.shape}")
+        arrays[label] = array
+    units = dict(steps_per_unit or {})
+    for label, count in units.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"steps_per_unit[{label!r}]: expected an integer ≥ 1, got {count!r}")
+    stacked = np.concatenate(list(arrays.values()))
+    finite = stacked[np.isfinite(stacked)]
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=(7.2, 4.8))
+        figure.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.92)
+        axes = figure.add_subplot()
+        for label, values in arrays.items():
+            steps = np.arange(1, len(values) + 1) / units.get(label, 1)
+            axes.plot(steps, values, color=color_for(label), lw=1.6, label=label,
+                      marker="o" if len(values) <= 30 else None, ms=3)
+        if log_scale and finite.size and np.all(finite > 0):
+            axes.set_yscale("log")
+        axes.set_xlabel(xlabel)
+        axes.set_ylabel(ylabel)
+        axes.grid(True, which="major", alpha=0.3)
+        axes.legend(loc="best")
+        axes.set_title(title)
         return _save(figure, target)
 
 

@@ -123,6 +123,25 @@ def test_loss_curves_name_a_missing_metric(tmp_path):
         plots.plot_loss_curves({}, tmp_path / "x.png")
 
 
+def test_per_step_series(tmp_path):
+    series = {"adam": 0.1 * np.ones(20), "adam_no_bc": 0.316 / np.sqrt(np.arange(1, 21))}
+    path = plots.plot_per_step(series, tmp_path / "steps.png", ylabel="|Δw|",
+                               title="step sizes", log_scale=True)
+    assert_picture(path, width=864, height=576)
+    with pytest.raises(ValueError, match=r"series\['gd'\].*1-D"):
+        plots.plot_per_step({"gd": np.ones((3, 2))}, tmp_path / "x.png", ylabel="η", title="")
+    with pytest.raises(ValueError, match="series"):
+        plots.plot_per_step({}, tmp_path / "x.png", ylabel="η", title="")
+    noisy = 1.0 / np.arange(1, 31) + 0.05 * np.sin(np.arange(30))
+    path = plots.plot_per_step({"batch": 1.0 / np.arange(1, 4), "stochastic": noisy},
+                               tmp_path / "epochs.png", ylabel="loss", title="",
+                               xlabel="epoch", steps_per_unit={"stochastic": 10})
+    assert_picture(path, width=864, height=576)
+    with pytest.raises(ValueError, match=r"steps_per_unit\['batch'\]"):
+        plots.plot_per_step({"batch": np.ones(3)}, tmp_path / "x.png", ylabel="", title="",
+                            steps_per_unit={"batch": 0})
+
+
 def test_effective_learning_rates_one_panel_per_parameter(tmp_path):
     steps = np.arange(1, 51)[:, None]
     traces = {"adagrad": 0.5 / np.sqrt(steps * [1.0, 4.0]), "gd": np.full((50, 2), 0.1)}

@@ -53,7 +53,9 @@ class FitResult:
             learning rate; image tasks add ``"test_loss"`` and ``"test_accuracy"``.
         steps_per_epoch: optimizer steps in one epoch.
         trajectory: toy tasks only: the parameters after every step, shape
-            ``[steps + 1, P]``, row 0 the start.
+            ``[steps + 1, P]``, row 0 the start; for Nesterov the lectures'
+            iterate w, not the look-ahead point the variable holds
+            (:func:`reported_parameters`).
         parameter_names: toy tasks only: the name of each trajectory column.
     """
 
@@ -193,6 +195,24 @@ def current_learning_rate(optimizer: keras.optimizers.Optimizer) -> float:
     return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
 
 
+def reported_parameters(optimizer: keras.optimizers.Optimizer, variable: keras.Variable,
+                        learning_rate: Any) -> Any:
+    """The point a toy task reports after a step: the optimizer's iterate.
+
+    That is the variable itself, except for an optimizer whose variable holds
+    another point (Nesterov's look-ahead, see
+    :class:`gdbench.optimizers.Nesterov`): it gives its iterate through
+    ``iterate_of(variable, learning_rate)``.
+
+    Args:
+        optimizer: the optimizer that just stepped ``variable``.
+        variable: the trained variable.
+        learning_rate: η of that step.
+    """
+    iterate_of = getattr(optimizer, "iterate_of", None)
+    return variable.value if iterate_of is None else iterate_of(variable, learning_rate)
+
+
 def final_metrics(history: dict[str, list[float]]) -> dict[str, float]:
     """The last value of every history key but the learning rate."""
     return {key: values[-1] for key, values in history.items() if key != "learning_rate" and values}
@@ -204,7 +224,9 @@ class ToyModel:
     Attributes:
         optimizer: the optimizer being run.
         stop_training: set it to ``True`` to end training after this epoch.
-        parameters: the float64 variable of shape [P] being trained.
+        parameters: the float64 variable of shape [P] being trained (for
+            Nesterov the look-ahead point, not the iterate the task reports;
+            see :func:`reported_parameters`).
     """
 
     def __init__(self, optimizer: keras.optimizers.Optimizer, parameters: keras.Variable) -> None:
@@ -284,6 +306,8 @@ class ToyTask(Task):
         Each epoch runs its batches through one compiled loop (gradient by
         ``tf.GradientTape``, ``optimizer.apply_gradients``), then logs the
         metrics on all data at the parameters reached, and the optimizer's η.
+        The parameters reached, recorded and scored are the optimizer's
+        iterate (:func:`reported_parameters`): for Nesterov the lectures' w.
         Callbacks get the epoch-level hooks only; their ``model`` is a
         :class:`ToyModel`. As for image tasks, the gradient functions
         TensorFlow registers while tracing are dropped when the fit ends
@@ -354,8 +378,10 @@ def _compile_steps(loss: Callable[..., tf.Tensor], metrics: Callable[..., dict[s
         with tf.GradientTape() as tape:
             value = loss(parameters.value, batch)
         gradient = tape.gradient(value, parameters.value)
+        # Read before the step counts, η is the rate this step applies.
+        learning_rate = optimizer.learning_rate
         optimizer.apply_gradients([(gradient, parameters)])
-        return tf.identity(parameters.value)
+        return tf.identity(reported_parameters(optimizer, parameters, learning_rate))
 
     @tf.function
     def run(stacked: Any, num_steps: int) -> tuple[tf.Tensor, dict[str, tf.Tensor]]:
@@ -367,7 +393,7 @@ def _compile_steps(loss: Callable[..., tf.Tensor], metrics: Callable[..., dict[s
             for index in tf.range(num_steps):
                 rows = rows.write(index, step(stacked, index))
             trajectory = rows.stack()
-        outcome = dict(metrics(parameters.value))
+        outcome = dict(metrics(trajectory[-1]))
         outcome["learning_rate"] = optimizer.learning_rate
         return trajectory, outcome
 

@@ -11,7 +11,9 @@ training loop, epochs × batches, runs inside one compiled ``tf.function``
 possible.
 
 Each trial computes what :meth:`ToyTask.fit` computes for it with the Keras
-class: the same rule (``gdbench.optimizers.REGISTRY[name].rule``), slots
+class: the same rule (``gdbench.optimizers.REGISTRY[name].rule``), the same
+reported point (the class's ``iterate`` where it has one: Nesterov's lectures'
+iterate rather than its look-ahead point), slots
 initialised as the class initialises them, ``step`` counting from 1, the
 schedule evaluated at the 0-based iteration count, the same batches in the same
 order, and the per-epoch loss on all data at the parameters reached.
@@ -592,6 +594,9 @@ def _training_loop(
     K] each) and, when recording, the trajectory [steps + 1, K, P].
     """
     rule = optimizer_class.rule
+    # As ToyTask.fit reports (tasks._base.reported_parameters): the iterate,
+    # where the class's variable holds another point.
+    iterate = getattr(optimizer_class, "iterate", None)
     total_steps = epochs * layout.steps_per_epoch
 
     def learning_rate_at(iteration: tf.Tensor, rate_inputs: dict[str, Any]) -> tf.Tensor:
@@ -607,10 +612,14 @@ def _training_loop(
             # is each trial's own gradient.
             total_loss = tf.reduce_sum(task.loss(parameters, batch))
         gradient = tape.gradient(total_loss, parameters)
-        return rule(
+        learning_rate = learning_rate_at(iteration, rate_inputs)
+        parameters, slots = rule(
             parameters, gradient, slots, step=tf.cast(iteration + 1, tf.float64),
-            learning_rate=learning_rate_at(iteration, rate_inputs), **rule_inputs, **rule_static,
+            learning_rate=learning_rate, **rule_inputs, **rule_static,
         )
+        reported = parameters if iterate is None else iterate(
+            parameters, slots, learning_rate=learning_rate, **rule_inputs, **rule_static)
+        return parameters, slots, reported
 
     def steps_of(run_length: int) -> Any:
         # A run of one batch (full batch) stays unrolled: no inner loop to pay for.
@@ -623,6 +632,7 @@ def _training_loop(
         learning_rates = tf.TensorArray(tf.float64, size=epochs)
         path = tf.TensorArray(tf.float64, size=total_steps + 1 if record_trajectory else 1)
         path = path.write(0, parameters)
+        reported = parameters
         iteration = tf.constant(0, tf.int64)
         runs = stacked_batches if not layout.whole_set else (None,) * len(layout.run_lengths)
         for epoch in tf.range(epochs):
@@ -632,13 +642,13 @@ def _training_loop(
                     batch = None if run is None else tf.nest.map_structure(
                         lambda stacked: stacked[source, position], run
                     )
-                    parameters, slots = optimizer_step(
+                    parameters, slots, reported = optimizer_step(
                         parameters, slots, iteration, batch, rule_inputs, rate_inputs
                     )
                     iteration += 1
                     if record_trajectory:
-                        path = path.write(tf.cast(iteration, tf.int32), parameters)
-            losses = losses.write(epoch, task.loss(parameters))
+                        path = path.write(tf.cast(iteration, tf.int32), reported)
+            losses = losses.write(epoch, task.loss(reported))
             rate = tf.broadcast_to(learning_rate_at(iteration, rate_inputs), [size, 1])
             learning_rates = learning_rates.write(epoch, rate[:, 0])
         trajectory = path.stack() if record_trajectory else None

@@ -28,6 +28,12 @@ class SigmoidNeuron(DatasetToyTask):
     ∂L/∂b = Σ (f − y) f (1 − f)). Default: full batch, start (w, b) = (−2, −2);
     the lectures also start from (−4, 4) and (−4, −4).
 
+    Why these data: two points and two parameters, so the neuron fits them
+    exactly (loss 0 at w = 1.79, b = −2.28) and the whole error surface can
+    be drawn over (w, b). From (−2, −2) both points sit on the flat tail of
+    the sigmoid: the surface is a plateau, where GD at η = 1 crawls for
+    about 150 epochs before the valley, the lectures' case for momentum.
+
     Source: the lectures' sigmoid-neuron example (two data points, the error
     surface over (w, b), and the numpy GD loop this task reproduces exactly).
 
@@ -59,16 +65,25 @@ class SigmoidNeuron(DatasetToyTask):
 class SigmoidSparse(DatasetToyTask):
     """One sigmoid neuron on sparse inputs: the lectures' case for Adagrad.
 
-    Data (seeded): 500 points; x_i ~ N(0, 1) except that a fraction
+    Data (seeded): 500 points; x_i ~ U(0, 1) except that a fraction
     ``sparsity`` of them (exactly round(sparsity · 500), chosen at random) is
-    set to 0; y_i = σ(w* x_i + b*) with (w*, b*) = (3, −1). The gradient in w
-    vanishes on every row whose x is 0, so plain GD moves w slowly while b
-    races ahead: the picture Adagrad's per-parameter learning rate fixes.
-    Loss: ½ Σ_i (f(x_i) − y_i)², as :class:`SigmoidNeuron`.
-    Default: full batch, start (w, b) = (−2, −2).
+    set to 0; y_i = σ(w* x_i + b*) with (w*, b*) = (2, −2), so the loss is 0
+    at (2, −2). Loss: ½ Σ_i (f(x_i) − y_i)², as :class:`SigmoidNeuron`.
+    Default: full batch, start (w, b) = (−4, −4).
 
-    Source: the lectures' Adagrad motivation (sparse features, ~80 % zeros);
-    the data here are this package's own seeded rendering of it.
+    Why these data: ∂L/∂b sums over all 500 rows but ∂L/∂w only over the
+    rows where x ≠ 0, each weighted by x. With 80 % zeros and x ≥ 0 (a sparse,
+    non-negative feature such as a word count) the w gradient is about a
+    thirtieth of the b gradient at the start, although w is 6 from its
+    optimum and b only 2: GD, momentum and NAG first move almost only along b,
+    while Adagrad, which divides each coordinate by its own gradient
+    history, moves along w as fast as along b. The sum (not the mean) over
+    500 points makes η = 0.1, the lectures' rate for every algorithm, a
+    large step: momentum overshoots and RMSProp at η = 0.1 oscillates.
+
+    Source: the lectures' Adagrad motivation (500 points, 80 % of x set to
+    zero, η = 0.1 for every algorithm, momentum 0.9); the data here are this
+    package's own seeded rendering of it.
 
     Args:
         seed: seeds the data and the batch order.
@@ -82,15 +97,15 @@ class SigmoidSparse(DatasetToyTask):
     parameter_names = ("w", "b")
     surface_bounds = ((-6.0, 6.0), (-6.0, 6.0))
     size = 500
-    true_parameters = (3.0, -1.0)
+    true_parameters = (2.0, -2.0)
 
     def __init__(self, *, seed: int = 0, sparsity: float = 0.8,
-                 start: Sequence[float] = (-2.0, -2.0), shuffle: bool = True) -> None:
+                 start: Sequence[float] = (-4.0, -4.0), shuffle: bool = True) -> None:
         sparsity = _validate.number("sparsity", sparsity, low=0.0, high=0.99)
         start = _validate.point("start", start, 2)
         super().__init__(seed=seed, sparsity=sparsity, start=start, shuffle=shuffle)
         rng = np.random.default_rng((self.seed, DATA_STREAM))
-        inputs = rng.standard_normal(self.size)
+        inputs = rng.uniform(0.0, 1.0, self.size)
         inputs[rng.permutation(self.size)[: round(sparsity * self.size)]] = 0.0
         w, b = self.true_parameters
         self.inputs = inputs

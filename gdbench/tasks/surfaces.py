@@ -74,7 +74,9 @@ class Saddle(SurfaceTask):
     The origin is a saddle: flat gradient, downhill along y, uphill along x.
     Starting just off the ridge (y = 10⁻³), plain GD crawls past the saddle
     while momentum and adaptive methods escape it quickly. f is unbounded
-    below, so the loss keeps falling once the point has escaped.
+    below, so the loss keeps falling once the point has escaped: a study that
+    minimizes it rewards the run that flies off fastest (to −∞), so compare
+    optimizers here by their paths, at fixed settings, not by a tuned loss.
 
     Source: the lectures' saddle-point illustration.
     """
