@@ -51,8 +51,8 @@ from numpy.typing import ArrayLike
 
 import gdbench.optimizers
 import gdbench.schedules
-from gdbench.optimizers._base import RuleOptimizer
-from gdbench.schedules._base import RateSchedule
+from gdbench.optimizers import RuleOptimizer
+from gdbench.schedules import RateSchedule
 from gdbench import _validate
 from gdbench.tasks._base import FitResult, ToyTask
 
