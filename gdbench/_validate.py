@@ -90,14 +90,17 @@ def integer(name: str, value: Any, *, low: int | None = None, high: int | None =
     An ``int``, a NumPy integer, or an integral float (``100.0``, as a config or a
     spec may hold it); never a boolean, and never ``2.5``.
     """
-    wanted = "an integer" + ("" if low is None and high is None else
-                             " with " + range_text(low, high).replace("value", name))
+    if low is not None and high is not None:
+        wanted = f"an integer in [{low}, {high}]"
+    elif low is not None or high is not None:
+        wanted = f"an integer >= {low}" if low is not None else f"an integer <= {high}"
+    else:
+        wanted = "an integer"
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or (isinstance(value, (float, np.floating)) and not float(value).is_integer()):
+            or (isinstance(value, (float, np.floating)) and not float(value).is_integer()) \
+            or (low is not None and value < low) or (high is not None and value > high):
         raise ValueError(f"{name}: expected {wanted}, got {value!r}")
     result = int(value)
-    if (low is not None and result < low) or (high is not None and result > high):
-        raise ValueError(f"{name}: must satisfy {range_text(low, high)}, got {value!r}")
     return result
 
 

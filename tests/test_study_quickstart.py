@@ -103,7 +103,7 @@ def test_quickstart_shows_every_trial_in_optuna_mlflow_and_tensorboard(
     mlflow_url, tensorboard_url, dashboard_url = (f"http://127.0.0.1:{base + i}" for i in range(3))
     try:
         printed = [ui.stdout.readline().split() for _ in range(3)]  # type: ignore[union-attr]
-        assert printed == [["mlflow", mlflow_url], ["tensorboard", tensorboard_url],
+        assert printed == [["MLflow", mlflow_url], ["TensorBoard", f"{tensorboard_url}/#hparams"],
                            ["optuna-dashboard", dashboard_url]]
         waiting = {mlflow_url: f"{mlflow_url}/health",
                    tensorboard_url: f"{tensorboard_url}/data/runs",
