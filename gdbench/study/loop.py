@@ -225,16 +225,24 @@ class TrialLoop:
                                     session.STALE_REASON)
 
     def close_orphan_runs(self) -> None:
-        """End the MLflow runs still RUNNING of counted trials that failed without a word.
+        """End the MLflow runs still RUNNING of finished trials, as the study recorded them.
 
-        A process that found a trial dead, and died itself before closing its
-        run, leaves this to the next process to end its loop.
+        A process killed after a trial was told, but before its MLflow writer
+        sent the run's end, leaves that run RUNNING; a process that found a
+        trial dead, and died before closing its run, leaves that one. The next
+        process to end its loop closes both.
         """
-        failed = {trial.number: trial for trial in self.study.get_trials(
-            deepcopy=False, states=(TrialState.FAIL,))
-            if session.FAIL_REASON_ATTR not in trial.user_attrs}
-        self.close_tracking([failed[number]
-                             for number in self.tracker.open_trial_numbers() & set(failed)])
+        self.tracker.flush()
+        open_numbers = self.tracker.open_trial_numbers()
+        finished = [trial for trial in self.study.get_trials(
+            deepcopy=False, states=storage.FINISHED_STATES) if trial.number in open_numbers]
+        self.close_tracking([trial for trial in finished if trial.state == TrialState.FAIL
+                             and session.FAIL_REASON_ATTR not in trial.user_attrs])
+        for trial in finished:
+            if trial.state != TrialState.FAIL or session.FAIL_REASON_ATTR in trial.user_attrs:
+                reason = (trial.user_attrs.get(session.FAIL_REASON_ATTR)
+                          or trial.user_attrs.get(session.PRUNE_REASON_ATTR))
+                self.tracker.end_open_runs(trial.number, trial.state.name, reason)
 
     def tell(self, trial: optuna.Trial, state: TrialState, value: float | None = None,
              reason: str | None = None, epochs_run: int | None = None) -> FrozenTrial | None:

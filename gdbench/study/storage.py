@@ -28,6 +28,7 @@ import fcntl
 import hashlib
 import logging
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -58,6 +59,9 @@ MAX_STALE_RETRIES = 1
 
 #: Seconds to wait for a database server before calling it unreachable.
 CONNECT_TIMEOUT_S = 10
+
+#: Times a storage's schema creation is tried when another program creates it at the same moment.
+SETUP_ATTEMPTS = 5
 
 _SQLITE_PREFIX = "sqlite:///"
 
@@ -205,10 +209,20 @@ def open_storage(url: str, *, heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERV
         engine_kwargs = {"connect_args": {"timeout": 60}}
     with setup_lock(url), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        storage = optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period, heartbeat_stale_trial_callback=on_stale,
-        )
+        for attempt in range(SETUP_ATTEMPTS):
+            try:
+                storage = optuna.storages.RDBStorage(
+                    url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period, heartbeat_stale_trial_callback=on_stale,
+                )
+                break
+            except sqlalchemy.exc.SQLAlchemyError:
+                # Something that does not take our lock (optuna-dashboard, a script's
+                # optuna.load_study) created the same tables at the same moment; the
+                # schema is there now, or will be at the next attempt.
+                if attempt == SETUP_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
     if sqlite_path(url) is not None:
         sqlalchemy.event.listen(storage.engine, "connect", _sqlite_pragmas)
         # Connections opened while creating the tables predate the pragmas.

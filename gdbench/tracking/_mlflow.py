@@ -149,8 +149,9 @@ class MlflowStudy:
         """Numbers of the trials whose run is still RUNNING."""
         return {int(run.data.tags[TRIAL_NUMBER_TAG]) for run in self.trial_runs(status="RUNNING")}
 
-    def fail_open_runs(self, number: int, tags: Mapping[str, str]) -> bool:
-        """Terminate trial ``number``'s runs left RUNNING as FAILED, with ``tags``.
+    def fail_open_runs(self, number: int, tags: Mapping[str, str],
+                       status: str = "FAILED") -> bool:
+        """Terminate trial ``number``'s runs left RUNNING as ``status``, with ``tags``.
 
         Returns:
             Whether the trial has any run at all.
@@ -160,7 +161,7 @@ class MlflowStudy:
             if run.info.status == "RUNNING":
                 self.client.log_batch(run.info.run_id,
                                       tags=[RunTag(key, value) for key, value in tags.items()])
-                self.client.set_terminated(run.info.run_id, "FAILED")
+                self.client.set_terminated(run.info.run_id, status)
         return bool(runs)
 
     def submit(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:

@@ -224,6 +224,27 @@ class StudyTracker:
         if self._tensorboard is not None:
             self._tensorboard.start_trial(number, params).finish(0, {}, texts, success=False)
 
+    def end_open_runs(self, number: int, state: str, reason: str | None = None) -> None:
+        """End trial ``number``'s MLflow runs still RUNNING as ``state`` says it ended.
+
+        For a trial whose end the study recorded while its process died before
+        its MLflow writer sent the run's end (its TensorBoard session, written
+        at once, is complete).
+
+        Args:
+            number: the trial's number in the study.
+            state: ``"COMPLETE"``, ``"PRUNED"`` or ``"FAIL"``.
+            reason: why it was pruned or failed.
+        """
+        if state not in TRIAL_STATES:
+            raise ValueError(f"state: expected one of {', '.join(TRIAL_STATES)}, got {state!r}")
+        if self._mlflow is None:
+            return
+        tags = {STATE_TAG: state}
+        if reason:
+            tags[REASON_TAG] = reason[:MAX_REASON_LENGTH]
+        self._mlflow.fail_open_runs(number, tags, TRIAL_STATES[state])
+
     def open_trial_numbers(self) -> set[int]:
         """Numbers of the trials whose MLflow run is still RUNNING (none without MLflow)."""
         return set() if self._mlflow is None else self._mlflow.open_trial_numbers()
