@@ -4,7 +4,7 @@ A ``digits_mlp`` study (Adam, η and β1 searched by a seeded random sampler, no
 pruner, batch 64, a few epochs per trial) runs in three arms:
 
 - ``ON``: tracking as by default, MLflow in a SQLite store under the study's
-  home and TensorBoard; once the trials are done, the trial loop also draws
+  home and TensorBoard; once the trials are done, the study also draws
   a loss-curve figure for each of the best three trials, and logs it;
 - ``ON, no per-trial figures``: the same, with those figures left out, to
   tell the tracking layer's cost from the drawing's;
@@ -106,7 +106,6 @@ class TrackingClock:
         self.writer_busy = 0.0
         self.writer_cpu = 0.0
         self._depth = 0
-        self._current_trial = -1
 
     def reset(self) -> None:
         self.per_trial.clear()
@@ -114,7 +113,6 @@ class TrackingClock:
         self.per_study_cpu.clear()
         self.writer_busy = 0.0
         self.writer_cpu = 0.0
-        self._current_trial = -1
 
     def install(self) -> None:
         """Wrap the tracking calls of the runner (class attributes, for every study after)."""
@@ -150,9 +148,9 @@ class TrackingClock:
         MlflowStudy.submit = submit  # type: ignore[method-assign]
 
     def _wrap(self, owner: Any, name: str, part: str,
-              trial_of: Callable[[tuple[Any, ...]], int] | None, nested: bool = False) -> None:
+              trial_of: Callable[[tuple[Any, ...]], int] | None) -> None:
         """Time ``owner.name`` into ``part``: per study when ``trial_of`` is ``None``, else per
-        trial, outermost calls only unless ``nested`` (a part counted inside another)."""
+        trial, outermost calls only."""
         original = getattr(owner, name)
         clock = self
 
@@ -160,20 +158,16 @@ class TrackingClock:
         def timed(*args: Any, **kwargs: Any) -> Any:
             if trial_of is None:
                 return clock._timed_study_part(part, original, args, kwargs)
-            if clock._depth and not nested:
+            if clock._depth:
                 return original(*args, **kwargs)
-            depth = 0 if nested else 1
-            clock._depth += depth
+            clock._depth += 1
             start = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
                 elapsed = time.perf_counter() - start
-                clock._depth -= depth
-                number = trial_of(args)
-                if part == "start_trial":
-                    clock._current_trial = number
-                clock.per_trial[number][part] += elapsed
+                clock._depth -= 1
+                clock.per_trial[trial_of(args)][part] += elapsed
 
         setattr(owner, name, timed)
 
@@ -356,7 +350,7 @@ def report(rounds: list[dict[str, Any]], args: argparse.Namespace,
         f"| {ON}: the best trials' figures, drawn and logged once the trials are done, "
         f"per trial of the study | {args.trials} | {statistics.median(drawn):.1f} | |",
         f"| {ON}: every call and the figures' share | {args.trials} | "
-        f"{statistics.median(calls(p) for p in costs[ON]) + statistics.median(drawn):.1f} | |",
+        f"{1e3 * statistics.median(calls(p) for p in costs[ON]) + statistics.median(drawn):.1f} | |",
         row(f"{ON_NO_FIGURES}: every call", ON_NO_FIGURES, calls),
         row(f"{OFF}: every call (the tracker's argument checks)", OFF, calls),
         "",

@@ -165,8 +165,6 @@ class TrialLoop:
                 claimed = self.claimer.claim(count)
                 self.close_stale_trials()
                 if claimed is None:
-                    if self.draws_figures:
-                        self.figures.draw(self.tracker, self.context)
                     return
                 if not claimed:
                     self.progress.refresh()
@@ -434,3 +432,6 @@ def run_trials(spec: StudySpec, study: optuna.Study, rdb: optuna.storages.RDBSto
     finally:
         gc.unfreeze()
     loop.close_orphan_runs()
+    # Once no trial waits for them.
+    if draws_figures:
+        loop.figures.draw(tracker, context)
