@@ -4,10 +4,10 @@ A ``digits_mlp`` study (Adam, η and β1 searched by a seeded random sampler, no
 pruner, batch 64, a few epochs per trial) runs in three arms:
 
 - ``ON``: tracking as by default, MLflow in a SQLite store under the study's
-  home and TensorBoard; the runner then also draws a loss-curve figure for
-  every trial that ranks among the best three so far, and logs it;
-- ``ON, no per-trial figures``: the same, with the runner's figures left
-  out, to tell the tracking layer's cost from the drawing's;
+  home and TensorBoard; once the trials are done, the study also draws
+  a loss-curve figure for each of the best three trials, and logs it;
+- ``ON, no per-trial figures``: the same, with those figures left out, to
+  tell the tracking layer's cost from the drawing's;
 - ``OFF``: ``tracking = {mlflow = false, tensorboard = false}``.
 
 Every arm trains the same trials: the benchmark checks that their
@@ -25,9 +25,10 @@ Two numbers are measured:
    and MLflow is left out and the load of a shared machine hits the arms
    alike. The overhead is the median over rounds of the ratio to OFF.
 2. The fixed cost of one tracked trial: every call the trial loop makes into
-   the tracking layer (``start_trial``, each epoch's ``log_epoch``, the
-   figures the runner draws and logs, ``finish``) is timed by a thin wrapper
-   and summed per trial; median and p90 over every trial. MLflow's writer
+   the tracking layer (``start_trial``, each epoch's ``log_epoch``,
+   ``finish``) is timed by a thin wrapper and summed per trial; the figures,
+   drawn once per study at the end of the trial loop, are shared out over its
+   trials; median and p90 over every trial. MLflow's writer
    thread works beside training; its busy time per trial is reported apart
    (off the trial's path, but it competes for the cores).
 
@@ -65,6 +66,7 @@ import tensorflow as tf  # noqa: E402
 
 from gdbench.study import load_spec, run_study  # noqa: E402
 from gdbench.study import loop, session  # noqa: E402
+from gdbench.study.figures import BestTrials  # noqa: E402
 from gdbench.tracking import StudyTracker, TrialTracker  # noqa: E402
 from gdbench.tracking._mlflow import MlflowStudy  # noqa: E402
 from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
@@ -85,7 +87,7 @@ pruner = "none"
 TRACKING_OFF = "tracking = {mlflow = false, tensorboard = false}"
 
 #: The parts of a trial's tracking work, in the order of the table.
-PARTS = ("start_trial", "log_epoch", "figures", "finish")
+PARTS = ("start_trial", "log_epoch", "finish")
 
 #: The arms: tracking on as by default; on, without the runner's per-trial figures; off.
 ON, ON_NO_FIGURES, OFF = "ON", "ON, no per-trial figures", "OFF"
@@ -94,8 +96,7 @@ ON, ON_NO_FIGURES, OFF = "ON", "ON, no per-trial figures", "OFF"
 class TrackingClock:
     """Times the trial loop's calls into the tracking layer, per trial and per study.
 
-    Only the outermost timed call counts, so a figure's ``log_figure`` inside
-    the runner's ``log_figures`` is not counted twice.
+    Only the outermost timed call counts.
     """
 
     def __init__(self) -> None:
@@ -105,7 +106,6 @@ class TrackingClock:
         self.writer_busy = 0.0
         self.writer_cpu = 0.0
         self._depth = 0
-        self._current_trial = -1
 
     def reset(self) -> None:
         self.per_trial.clear()
@@ -113,7 +113,6 @@ class TrackingClock:
         self.per_study_cpu.clear()
         self.writer_busy = 0.0
         self.writer_cpu = 0.0
-        self._current_trial = -1
 
     def install(self) -> None:
         """Wrap the tracking calls of the runner (class attributes, for every study after)."""
@@ -123,11 +122,8 @@ class TrackingClock:
         self._wrap(TrialTracker, "log_histograms", "log_epoch", trial_of_tracker)
         self._wrap(TrialTracker, "finish", "finish", trial_of_tracker)
         self._wrap(TrialTracker, "__exit__", "finish", trial_of_tracker)
-        # Drawn only when a tracker keeps them: the ranking query, the plot, the upload.
-        self._wrap(loop.TrialLoop, "figure_worthy", "figures", lambda args: self._current_trial)
-        self._wrap(loop.TrialLoop, "log_figures", "figures", lambda args: args[2])
-        # Inside "figures": the tracker's share (TensorBoard image, MLflow artifact).
-        self._wrap(TrialTracker, "log_figure", "log_figure", trial_of_tracker, nested=True)
+        # Drawn only when a tracker keeps them, once the trials are done: the plots, the upload.
+        self._wrap(BestTrials, "draw", "figures", None)
         self._wrap(session, "start_tracker", "study start", None)
         self._wrap(StudyTracker, "log_study_artifacts", "study end", None)
         self._wrap(StudyTracker, "finish", "study end", None)
@@ -152,9 +148,9 @@ class TrackingClock:
         MlflowStudy.submit = submit  # type: ignore[method-assign]
 
     def _wrap(self, owner: Any, name: str, part: str,
-              trial_of: Callable[[tuple[Any, ...]], int] | None, nested: bool = False) -> None:
+              trial_of: Callable[[tuple[Any, ...]], int] | None) -> None:
         """Time ``owner.name`` into ``part``: per study when ``trial_of`` is ``None``, else per
-        trial, outermost calls only unless ``nested`` (a part counted inside another)."""
+        trial, outermost calls only."""
         original = getattr(owner, name)
         clock = self
 
@@ -162,20 +158,16 @@ class TrackingClock:
         def timed(*args: Any, **kwargs: Any) -> Any:
             if trial_of is None:
                 return clock._timed_study_part(part, original, args, kwargs)
-            if clock._depth and not nested:
+            if clock._depth:
                 return original(*args, **kwargs)
-            depth = 0 if nested else 1
-            clock._depth += depth
+            clock._depth += 1
             start = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
                 elapsed = time.perf_counter() - start
-                clock._depth -= depth
-                number = trial_of(args)
-                if part == "start_trial":
-                    clock._current_trial = number
-                clock.per_trial[number][part] += elapsed
+                clock._depth -= 1
+                clock.per_trial[trial_of(args)][part] += elapsed
 
         setattr(owner, name, timed)
 
@@ -203,16 +195,16 @@ def run_arm(spec_path: Path, clock: TrackingClock, figures: bool) -> dict[str, A
     spec = load_spec(spec_path)
     home = Path(tempfile.mkdtemp(prefix="gdbench-tracking-"))
     clock.reset()
-    figure_worthy = loop.TrialLoop.figure_worthy
+    offer = BestTrials.offer
     if not figures:
-        loop.TrialLoop.figure_worthy = lambda self, values: [False] * len(values)
+        BestTrials.offer = lambda self, *args: None
     try:
         start = time.perf_counter()
         study = run_study(spec, home=home, quiet=True)
         wall = time.perf_counter() - start
         trials = study.get_trials(deepcopy=False)
     finally:
-        loop.TrialLoop.figure_worthy = figure_worthy
+        BestTrials.offer = offer
         shutil.rmtree(home, ignore_errors=True)
     return {
         "wall": wall,
@@ -220,6 +212,7 @@ def run_arm(spec_path: Path, clock: TrackingClock, figures: bool) -> dict[str, A
         "loop_cpu": clock.per_study_cpu["trial loop"],
         "study_start": clock.per_study["study start"],
         "study_end": clock.per_study["study end"],
+        "figures": clock.per_study["figures"],
         "writer_busy": clock.writer_busy,
         "writer_cpu": clock.writer_cpu,
         "per_trial": {number: dict(parts) for number, parts in clock.per_trial.items()},
@@ -345,26 +338,19 @@ def report(rounds: list[dict[str, Any]], args: argparse.Namespace,
     def calls(parts: dict[str, float]) -> float:
         return sum(parts.get(part, 0.0) for part in PARTS)
 
-    def drawn(parts: dict[str, float]) -> bool:
-        return parts.get("figures", 0.0) > 0.01
-
-    def not_drawing(parts: dict[str, float]) -> float:
-        return calls(parts) - parts.get("figures", 0.0) + parts.get("log_figure", 0.0)
-
+    drawn = [1e3 * results[ON]["figures"] / args.trials for results in rounds]
     lines += [
         "Time the trial loop spends in tracking, per trial (milliseconds, over every trial of "
         "the timed rounds):",
         "",
         "| tracking work of one trial | trials | median (ms) | p90 (ms) |",
         "|---|---:|---:|---:|",
-        row(f"{ON}: every call (start_trial, log_epoch, figures, finish)", ON, calls),
+        row(f"{ON}: every call (start_trial, log_epoch, finish)", ON, calls),
         *[row(f"… {part}", ON, lambda parts, part=part: parts.get(part, 0.0)) for part in PARTS],
-        row("… figures, in the trials that drew them", ON,
-            lambda parts: parts.get("figures", 0.0), drawn),
-        row("… … of which TrialTracker.log_figure (TensorBoard image, MLflow artifact)", ON,
-            lambda parts: parts.get("log_figure", 0.0), drawn),
-        row(f"{ON}: every call, less the drawing of figures (the tracking layer's own)", ON,
-            not_drawing),
+        f"| {ON}: the best trials' figures, drawn and logged once the trials are done, "
+        f"per trial of the study | {args.trials} | {statistics.median(drawn):.1f} | |",
+        f"| {ON}: every call and the figures' share | {args.trials} | "
+        f"{1e3 * statistics.median(calls(p) for p in costs[ON]) + statistics.median(drawn):.1f} | |",
         row(f"{ON_NO_FIGURES}: every call", ON_NO_FIGURES, calls),
         row(f"{OFF}: every call (the tracker's argument checks)", OFF, calls),
         "",

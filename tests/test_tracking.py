@@ -638,3 +638,58 @@ def test_keras_callback_rejects_bad_arguments() -> None:
         TrackingCallback(trial, histogram_every=-1)
     with pytest.raises(ValueError, match="gradient_batch: expected a pair"):
         TrackingCallback(trial, histogram_every=1, gradient_batch=np.zeros(3))
+
+
+def test_a_curve_written_in_one_block_reads_as_tensorboards_own_records(tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing import event_file_loader
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+    from tensorboard.util import tensor_util
+
+    from gdbench.tracking import _tensorboard
+
+    rows = np.random.default_rng(0).integers(0, 256, (40, 53), dtype=np.uint8)
+    assert list(_tensorboard._masked_crc32c(rows)) == [masked_crc32c(r.tobytes()) for r in rows]
+    # Steps past 127 and 16383 take longer varints: records of three lengths.
+    loss = np.linspace(2.0, 0.1, 17000)
+    loss[[5, 300]] = np.nan, 1e300
+    curves = {"loss": loss, "learning_rate": np.full(17000, 0.5)}
+    path = tmp_path / "events.out.tfevents.curve"
+    path.write_bytes(_tensorboard._scalar_events(curves, 12.5))
+    read = {"loss": {}, "learning_rate": {}}
+    for raw in event_file_loader.RawEventFileLoader(str(path)).Load():
+        event = event_pb2.Event.FromString(raw)
+        assert event.wall_time == 12.5
+        for value in event.summary.value:
+            assert value.metadata == _tensorboard._scalar_value(value.tag, 0.0).metadata
+            read[value.tag][event.step] = tensor_util.make_ndarray(value.tensor)
+    for tag, curve in curves.items():
+        assert sorted(read[tag]) == list(range(17000))
+        with np.errstate(over="ignore"):
+            np.testing.assert_array_equal([read[tag][step] for step in range(17000)],
+                                          curve.astype(np.float32))
+
+
+def test_record_trial_checks_its_history() -> None:
+    tracker = StudyTracker(study_name="s", tracking_uri=None, tensorboard_dir=None)
+    tracker.start(hparam_domains={"learning_rate": HParamDomain("float", 0.0, 1.0)},
+                  metrics=["loss"])
+    with pytest.raises(ValueError, match="history: expected curves of one length"):
+        tracker.record_trial(0, {"learning_rate": 0.1}, {"loss": [1.0, 0.5], "x": [1.0]},
+                             "COMPLETE", value=0.5)
+    with pytest.raises(ValueError, match=r"history\['loss'\]: expected a sequence of numbers"):
+        tracker.record_trial(0, {"learning_rate": 0.1}, {"loss": ["a", {}]}, "COMPLETE")
+    with pytest.raises(ValueError, match="state: expected one of"):
+        tracker.record_trial(0, {"learning_rate": 0.1}, {"loss": [1.0]}, "DONE")
+    with pytest.raises(ValueError, match="file_name: expected a file name ending in .npz"):
+        tracker.log_curves({0: {"loss": [1.0]}}, "curves.csv")
+
+
+def test_curve_steps_are_dense_early_then_spaced_and_end_at_the_last_epoch() -> None:
+    from gdbench.tracking import MLFLOW_CURVE_POINTS, curve_steps
+
+    assert curve_steps(5) == [0, 1, 2, 3, 4]
+    for epochs in (25, 1000, 100_000):
+        steps = curve_steps(epochs)
+        assert steps[:8] == list(range(8)) and steps[-1] == epochs - 1
+        assert len(steps) <= MLFLOW_CURVE_POINTS and steps == sorted(set(steps))

@@ -20,6 +20,8 @@ Modules, by job:
 | `storage`   | RDB storage, heartbeats, the claim lock, retries of interrupted trials     |
 | `loop`      | the one trial loop, used alike by `run` and `worker`                       |
 | `batches`   | toy trials grouped into populations for the vectorized engine              |
+| `records`   | a batch's results written to Optuna in one transaction                     |
+| `figures`   | the best trials' figures, drawn once the trials are done                |
 | `runner`    | `run_study`: a study on this machine                                       |
 | `worker`    | `create_study`, `run_worker`: a study shared by workers                    |
 | `report`    | leaderboard and figures from stored results                                |

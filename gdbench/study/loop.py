@@ -22,39 +22,30 @@ from __future__ import annotations
 import gc
 import logging
 import math
-import shutil
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import keras
-import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 import gdbench.tasks
-from gdbench import plots
-from gdbench.study import batches, build, samplers, session, storage
+from gdbench.study import batches, build, figures, records, samplers, session, storage
 from gdbench.study.build import TrialSetup
 from gdbench.study.errors import Interrupted
+from gdbench.study.records import Outcome
 from gdbench.study.session import StudyContext
 from gdbench.study.spec import StudySpec
 from gdbench.tracking import StudyTracker, TrialTracker
 
-__all__ = ["FIGURE_RANK", "Progress", "PruningCallback", "StudyCallback", "TrialLoop",
+__all__ = ["Progress", "PruningCallback", "StudyCallback", "TrialLoop",
            "divergence_reason", "run_trials"]
 
 logger = logging.getLogger(__name__)
 
 #: Optuna callbacks: called with the study and each trial once it is told.
 StudyCallback = Callable[[optuna.Study, FrozenTrial], None]
-
-#: A finished trial gets its figures (loss curve, path on the surface) when it
-#: ranks among this many best complete trials at that moment.
-FIGURE_RANK = 3
-
 
 class PruningCallback(keras.callbacks.Callback):
     """Reports the objective to Optuna after every epoch; raises `optuna.TrialPruned` on demand.
@@ -157,7 +148,7 @@ class TrialLoop:
         self.poll_interval_s = poll_interval_s
         self.metric = spec.objective.metric
         self.maximize = spec.objective.direction == "maximize"
-        self.figure_dir = Path(tempfile.mkdtemp(prefix="gdbench-figures-"))
+        self.figures = figures.BestTrials(self.maximize)
         self.claimed: list[optuna.Trial] = []
         self.setups: dict[int, TrialSetup] = {}
         self.open: dict[int, TrialTracker] = {}
@@ -195,7 +186,6 @@ class TrialLoop:
                 gc.collect()
         finally:
             self.progress.close()
-            shutil.rmtree(self.figure_dir, ignore_errors=True)
 
     def interrupted(self, interrupt: KeyboardInterrupt) -> None:
         """Fail the claimed trials not yet told, with the signal named, and queue them again."""
@@ -247,37 +237,57 @@ class TrialLoop:
     def tell(self, trial: optuna.Trial, state: TrialState, value: float | None = None,
              reason: str | None = None, epochs_run: int | None = None) -> FrozenTrial | None:
         """Tell Optuna how ``trial`` ended; ``None`` when another process took it for dead."""
+        outcome = Outcome(trial, state, value, reason, epochs_run)
+        records.write_trials(self.study, self.claimer.storage,
+                             {trial._trial_id: (outcome.user_attrs(), {}, None, None)})
         try:
-            if epochs_run is not None:
-                trial.set_user_attr(session.EPOCHS_RUN_ATTR, epochs_run)
-            if reason:
-                pruned = state == TrialState.PRUNED
-                key = session.PRUNE_REASON_ATTR if pruned else session.FAIL_REASON_ATTR
-                trial.set_user_attr(key, reason)
             frozen = (self.study.tell(trial, value) if state == TrialState.COMPLETE
                       else self.study.tell(trial, state=state))
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as error:
             if "finished" not in str(error).lower():
                 raise
-            logger.warning("trial %d was taken for dead while it ran (its heartbeat was late) "
-                           "and queued again; this result is dropped", trial.number)
-            self.told.add(trial.number)
-            return None
-        self.told.add(trial.number)
+            frozen = None
+        self.told_one(outcome, frozen)
         self.progress.refresh()
-        if state == TrialState.FAIL:
-            logger.warning("trial %d failed: %s", trial.number, reason)
+        return frozen
+
+    def tell_all(self, outcomes: Sequence[Outcome]) -> None:
+        """Tell Optuna how trials ended: every value in one write (:mod:`records`)."""
+        written = records.write_trials(self.study, self.claimer.storage, {
+            outcome.trial._trial_id: outcome.values() for outcome in outcomes})
+        self.told.update(outcome.trial.number for outcome in outcomes)
+        frozen = {trial._trial_id: trial
+                  for trial in records.told_trials(self.study, list(written))}
+        for outcome in outcomes:
+            self.told_one(outcome, frozen.get(outcome.trial._trial_id))
+        self.progress.refresh()
+
+    def told_one(self, outcome: Outcome, frozen: FrozenTrial | None) -> None:
+        """After ``outcome`` is told: a warning when it failed or was dropped, the callbacks."""
+        self.told.add(outcome.trial.number)
+        if frozen is None:
+            logger.warning("trial %d was taken for dead while it ran (its heartbeat was late) "
+                           "and queued again; this result is dropped", outcome.trial.number)
+            return
+        if outcome.state == TrialState.FAIL:
+            logger.warning("trial %d failed: %s", outcome.trial.number, outcome.reason)
         for callback in self.callbacks:
             callback(self.study, frozen)
-        return frozen
+
+    def record_setups(self, members: Sequence[tuple[optuna.Trial, TrialSetup]]) -> None:
+        """Record trials' values and setups in Optuna (one write): a trial found dead
+        later is closed, and run again, with them."""
+        records.write_trials(self.study, self.claimer.storage, {
+            trial._trial_id: ({session.HYPERPARAMETERS_ATTR: setup.hyperparameters(),
+                               session.SETUP_ATTR: setup.to_json()}, {}, None, None)
+            for trial, setup in members})
 
     def start_tracking(self, trial: optuna.Trial, setup: TrialSetup | None) -> TrialTracker:
         """Open ``trial``'s MLflow run and TensorBoard session, its values recorded in Optuna."""
         values: dict[str, Any] = {}
         if setup is not None:
             values = setup.hyperparameters()
-            trial.set_user_attr(session.HYPERPARAMETERS_ATTR, values)
-            trial.set_user_attr(session.SETUP_ATTR, setup.to_json())
+            self.record_setups([(trial, setup)])
         tracked = self.tracker.start_trial(
             trial.number, self.context.tracked_params(self.spec, values))
         self.open[trial.number] = tracked
@@ -290,33 +300,6 @@ class TrialLoop:
         """End ``trial`` in the trackers, then in Optuna."""
         self.open.pop(trial.number).finish(state, value=value, metrics=metrics, reason=reason)
         self.tell(trial, TrialState[state], value, reason=reason, epochs_run=epochs_run)
-
-    # -- figures ---------------------------------------------------------------
-
-    def figure_worthy(self, values: Sequence[float]) -> list[bool]:
-        """Which of ``values`` (new trials' objectives) rank among the best
-        :data:`FIGURE_RANK` of the study's complete trials and themselves."""
-        if not self.draws_figures:
-            return [False] * len(values)
-        complete = self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        known = [trial.value for trial in complete]
-        ranked = sorted(known + [v for v in values if math.isfinite(v)], reverse=self.maximize)
-        if len(ranked) <= FIGURE_RANK:
-            return [math.isfinite(v) for v in values]
-        threshold = ranked[FIGURE_RANK - 1]
-        return [math.isfinite(v) and (v >= threshold if self.maximize else v <= threshold)
-                for v in values]
-
-    def log_figures(self, tracked: TrialTracker, number: int,
-                    history: Mapping[str, Sequence[float]], trajectory: np.ndarray | None) -> None:
-        label = f"trial {number}"
-        curve = plots.plot_loss_curves({label: history},
-                                       self.figure_dir / f"trial-{number}-loss.png")
-        tracked.log_figure(curve, "loss_curve")
-        if trajectory is not None and self.context.draws_paths:
-            path = plots.plot_trajectories(self.context.task, {label: trajectory},
-                                           self.figure_dir / f"trial-{number}-path.png")
-            tracked.log_figure(path, "trajectory")
 
     # -- one trial at a time (image tasks, and toy tasks without population) --
 
@@ -353,14 +336,14 @@ class TrialLoop:
             self.finish(trial, "FAIL", reason=reason, epochs_run=epochs_run)
             return
         value = float(result.history[self.metric][-1])
-        if self.figure_worthy([value])[0]:
-            self.log_figures(tracked, trial.number, result.history, result.trajectory)
         self.finish(trial, "COMPLETE", value=value, metrics=result.metrics, epochs_run=epochs_run)
+        self.figures.offer(trial.number, value, result.history, result.trajectory)
 
     # -- batches through the population engine (toy tasks) --------------------
 
     def run_batch(self, trials: Sequence[optuna.Trial]) -> None:
         setups = [self.setup(trial) for trial in trials]
+        self.record_setups(list(zip(trials, setups)))
         for group in batches.groups(setups):
             members = [(trials[index], setups[index]) for index in group]
             if setups[group[0]].target is not None:
@@ -383,28 +366,44 @@ class TrialLoop:
                 self.start_tracking(trial, setup)
                 self.finish(trial, "FAIL", reason=reason)
             return
-        worthy = self.figure_worthy([fit.history["loss"][-1] for fit in fits])
-        for (trial, setup), fit, figures in zip(members, fits, worthy):
-            self.finish_population_trial(trial, setup, fit, figures)
+        self.finish_population(members, fits)
 
-    def finish_population_trial(self, trial: optuna.Trial, setup: TrialSetup,
-                                fit: gdbench.tasks.FitResult, figures: bool) -> None:
-        """Report, track and tell one trial of a population (its history ends where it diverged)."""
-        losses = fit.history["loss"]
-        reason = divergence_reason(fit.history, "loss")
-        for epoch in batches.reported_epochs(len(losses)):
-            if math.isfinite(losses[epoch]):
-                trial.report(losses[epoch], epoch)
-        tracked = self.start_tracking(trial, setup)
-        for epoch in range(len(losses)):
-            tracked.log_epoch(epoch, {key: value[epoch] for key, value in fit.history.items()})
-        if reason is not None:
-            self.finish(trial, "FAIL", reason=reason, epochs_run=len(losses))
-            return
-        if figures:
-            self.log_figures(tracked, trial.number, fit.history, fit.trajectory)
-        self.finish(trial, "COMPLETE", value=losses[-1], metrics=fit.metrics,
-                    epochs_run=len(losses))
+    def finish_population(self, members: Sequence[tuple[optuna.Trial, TrialSetup]],
+                          fits: Sequence[gdbench.tasks.FitResult]) -> None:
+        """Track and tell a population's trials, together (each history ends where it diverged).
+
+        Each trial is recorded whole in the trackers, the batch's full curves
+        go to one artifact, and Optuna gets every trial's attributes and
+        reports in one transaction, then each trial's end.
+        """
+        outcomes = []
+        for (trial, _), fit in zip(members, fits):
+            losses = fit.history["loss"]
+            reason = divergence_reason(fit.history, "loss")
+            reports = {epoch: losses[epoch] for epoch in batches.reported_epochs(len(losses))
+                       if math.isfinite(losses[epoch])}
+            outcomes.append(Outcome(trial, TrialState.FAIL if reason else TrialState.COMPLETE,
+                                    None if reason else losses[-1], reason, len(losses),
+                                    reports))
+        numbers = [trial.number for trial, _ in members]
+        self.tracker.log_curves({number: fit.history for number, fit in zip(numbers, fits)},
+                                f"trials-{min(numbers):05d}-{max(numbers):05d}.npz")
+        # With callbacks, trials are tracked and told one at a time, as Optuna tells
+        # them: a callback may stop the study between two trials.
+        indices = range(len(members))
+        for group in ([[index] for index in indices] if self.callbacks else [indices]):
+            for index in group:
+                (trial, setup), fit, outcome = members[index], fits[index], outcomes[index]
+                self.tracker.record_trial(
+                    trial.number, self.context.tracked_params(self.spec, setup.hyperparameters()),
+                    fit.history, outcome.state.name, value=outcome.value,
+                    metrics=fit.metrics if outcome.value is not None else None,
+                    reason=outcome.reason)
+            self.tell_all([outcomes[index] for index in group])
+        for outcome, fit in zip(outcomes, fits):
+            if outcome.state == TrialState.COMPLETE:
+                self.figures.offer(outcome.trial.number, outcome.value, fit.history,
+                                   fit.trajectory)
 
 
 def run_trials(spec: StudySpec, study: optuna.Study, rdb: optuna.storages.RDBStorage,
@@ -444,3 +443,6 @@ def run_trials(spec: StudySpec, study: optuna.Study, rdb: optuna.storages.RDBSto
     finally:
         gc.unfreeze()
     loop.close_orphan_runs()
+    # Once no trial waits for them.
+    if draws_figures:
+        loop.figures.draw(tracker, context)

@@ -44,6 +44,9 @@ _FIRST_COLUMNS = ("rank", "trial", "state", "value", "optimizer", "schedule")
 _LAST_COLUMNS = ("epochs_run", "duration_s", "reason")
 _STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2}
 
+#: A plot legend of more entries than this is left out.
+MAX_LEGEND_ENTRIES = 12
+
 
 def trial_hyperparameters(trial: FrozenTrial) -> dict[str, Any]:
     """Every hyperparameter of a trial by its tracked name (Optuna's params when not recorded)."""
@@ -264,6 +267,12 @@ def _save_axes(draw: Callable[[], Any], path: Path) -> Path | None:
     try:
         if not any(ax.has_data() for ax in all_axes):
             return None
+        for ax in all_axes:
+            legend = ax.get_legend()
+            # One entry per trial (intermediate values): beyond a few it reads as
+            # nothing, and hundreds take matplotlib seconds to lay out.
+            if legend is not None and len(legend.get_texts()) > MAX_LEGEND_ENTRIES:
+                legend.remove()
         with warnings.catch_warnings(), _whole(path) as partial:
             warnings.simplefilter("ignore")
             figure.savefig(partial, dpi=110, bbox_inches="tight")

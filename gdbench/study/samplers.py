@@ -112,4 +112,11 @@ def ask(study: optuna.Study, spec: StudySpec, count: int) -> list[optuna.Trial]:
             if spec.compares_schedules:
                 fixed_params["schedule"] = combo[1]
             study.enqueue_trial(fixed_params)
-    return [study.ask() for _ in range(count)]
+    # study.ask() first looks for a waiting trial, reading back every unfinished trial
+    # of the study: K new trials asked at once would read K²/2 trials. It is called
+    # until no trial waits (its first call also gives the sampler the study's latest
+    # trials); the others are created as it creates them.
+    waiting = sum(trial.state == TrialState.WAITING for trial in study.get_trials(deepcopy=False))
+    asked = [study.ask() for _ in range(min(count, waiting + 1))]
+    return asked + [optuna.Trial(study, study._storage.create_new_trial(study._study_id))
+                    for _ in range(count - len(asked))]

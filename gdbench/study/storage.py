@@ -43,8 +43,7 @@ from gdbench.study.errors import StudyError
 __all__ = [
     "ClaimLock", "Claimer", "DEFAULT_GRACE_PERIOD_S", "DEFAULT_HEARTBEAT_INTERVAL_S", "FINISHED_STATES",
     "Heartbeat", "MAX_STALE_RETRIES", "StaleTrials", "budget_used", "check_database_url",
-    "counted_trials",
-    "file_lock", "open_storage", "queue_again", "replaced_trials", "sqlite_path",
+    "counted_trials", "file_lock", "open_storage", "queue_again", "replaced_trials", "sqlite_path",
 ]
 
 logger = logging.getLogger(__name__)

@@ -28,17 +28,20 @@ from typing import Any
 from gdbench.tracking._domain import DOMAIN_KINDS, HParamDomain, HParamValue
 from gdbench.tracking._server import check_tracking_server
 from gdbench.tracking.tracker import (
+    MLFLOW_CURVE_POINTS,
     OBJECTIVE_METRIC,
     STUDY_STATUSES,
     TRIAL_STATES,
     StudyTracker,
     TrialTracker,
+    curve_steps,
 )
 
 __all__ = [
     "DOMAIN_KINDS",
     "HParamDomain",
     "HParamValue",
+    "MLFLOW_CURVE_POINTS",
     "OBJECTIVE_METRIC",
     "STUDY_STATUSES",
     "StudyTracker",
@@ -46,6 +49,7 @@ __all__ = [
     "TrackingCallback",
     "TrialTracker",
     "check_tracking_server",
+    "curve_steps",
 ]
 
 

@@ -6,7 +6,10 @@ process do not step on each other.
 
 A trial costs five store transactions: create the run, log its parameters, its
 metrics, its final tags, terminate it (plus one metrics batch every
-``flush_interval_s`` seconds of a long trial, and one per figure). Each takes
+``flush_interval_s`` seconds of a long trial, and one per figure); a trial
+recorded whole (:meth:`MlflowStudy.record_trial`, a population trial) costs
+three: create the run with its tags, one batch of parameters and metrics,
+terminate it. Each takes
 milliseconds of CPU, and on SQLite each commit waits for the disk and for the
 database lock, so none is made while the trial waits: they go, in order, to
 one writer thread and overlap with training. A trial's run id is known once
@@ -33,6 +36,9 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 STUDY_TAG = "gdbench.study"
 ROLE_TAG = "gdbench.role"
 TRIAL_NUMBER_TAG = "gdbench.trial_number"
+
+#: MLflow's limit on the metrics of one ``log_batch``.
+MAX_BATCH_METRICS = 1000
 
 #: Runs searched when looking for a study's parent run (MLflow's maximum page).
 _MAX_PARENTS = 50_000
@@ -106,13 +112,7 @@ class MlflowStudy:
         The run starts now (its start time), whenever the writer creates it.
         """
         start_time = _now_ms()
-        run_tags = {
-            **tags,
-            MLFLOW_PARENT_RUN_ID: self.parent_run_id,
-            STUDY_TAG: self.study_name,
-            ROLE_TAG: "trial",
-            TRIAL_NUMBER_TAG: str(number),
-        }
+        run_tags = {**tags, **self._trial_tags(number)}
         run_params = [Param(key, str(value)) for key, value in params.items()]
 
         def create_run() -> str:
@@ -125,6 +125,53 @@ class MlflowStudy:
             return run.info.run_id
 
         return MlflowTrial(self, self.submit(create_run), self._flush_interval_s)
+
+    def record_trial(self, number: int, params: Mapping[str, object], tags: Mapping[str, str],
+                     curves: Mapping[str, Sequence[tuple[int, float]]], status: str) -> None:
+        """Queue a finished trial's whole run: created with ``tags``, its parameters and
+        metrics (``name → [(step, value)…]``) in one batch, terminated with ``status``."""
+        start_time = _now_ms()
+        run_tags = {**self._trial_tags(number), **tags}
+        run_params = [Param(key, str(value)) for key, value in params.items()]
+        metrics = [Metric(key, value, start_time, step)
+                   for key, points in curves.items() for step, value in points]
+
+        def write_run() -> str:
+            run = self.client.create_run(self.experiment_id, start_time=start_time,
+                                         run_name=f"trial-{number}", tags=run_tags)
+            run_id = run.info.run_id
+            try:
+                for first in range(0, max(len(metrics), len(run_params)), MAX_BATCH_METRICS):
+                    self.client.log_batch(
+                        run_id, metrics=metrics[first:first + MAX_BATCH_METRICS],
+                        params=run_params if first == 0 else [])
+            finally:
+                self.client.set_terminated(run_id, status)
+            return run_id
+
+        self.submit(write_run)
+
+    def log_parent_artifact(self, content: bytes, file_name: str, artifact_path: str) -> None:
+        """Queue ``content`` as the parent run's artifact ``<artifact_path>/<file_name>``."""
+        self.submit(self.write_artifact, self.parent_run_id, content, file_name, artifact_path)
+
+    def log_trial_artifact(self, number: int, content: bytes, file_name: str,
+                           artifact_path: str) -> None:
+        """Queue ``content`` as an artifact of trial ``number``'s latest run (finished or not)."""
+        def write() -> None:
+            runs = sorted(self.trial_runs(number=number), key=lambda run: run.info.start_time)
+            if runs:
+                self.write_artifact(runs[-1].info.run_id, content, file_name, artifact_path)
+
+        self.submit(write)
+
+    def write_artifact(self, run_id: str, content: bytes, file_name: str,
+                       artifact_path: str) -> None:
+        """Store ``content`` as run ``run_id``'s artifact ``<artifact_path>/<file_name>`` now."""
+        with tempfile.TemporaryDirectory(prefix="gdbench-artifact-") as folder:
+            path = Path(folder) / file_name
+            path.write_bytes(content)
+            self.client.log_artifact(run_id, str(path), artifact_path)
 
     def trial_runs(self, *, number: int | None = None, status: str | None = None) -> list[Run]:
         """The study's trial runs, of trial ``number`` and in ``status`` where given."""
@@ -218,6 +265,10 @@ class MlflowStudy:
             finally:
                 self.client.set_terminated(self.parent_run_id, status)
                 self._writer.shutdown()
+
+    def _trial_tags(self, number: int) -> dict[str, str]:
+        return {MLFLOW_PARENT_RUN_ID: self.parent_run_id, STUDY_TAG: self.study_name,
+                ROLE_TAG: "trial", TRIAL_NUMBER_TAG: str(number)}
 
     def _record_failure(self, future: Future[Any]) -> None:
         error = future.exception()
@@ -343,7 +394,7 @@ class MlflowTrial:
         The content is taken now: the file it was read from may change or go
         before the writer gets to it.
         """
-        self._submit_to_run(self._write_artifact, content, file_name, artifact_path)
+        self._submit_to_run(self._study.write_artifact, content, file_name, artifact_path)
 
     def finish(
         self, status: str, step: int, metrics: Mapping[str, float], tags: Mapping[str, str]
@@ -374,14 +425,6 @@ class MlflowTrial:
             return write(self._created_run.result(), *args, **kwargs)
 
         self._study.submit(write_to_run)
-
-    def _write_artifact(
-        self, run_id: str, content: bytes, file_name: str, artifact_path: str
-    ) -> None:
-        with tempfile.TemporaryDirectory(prefix="gdbench-artifact-") as folder:
-            path = Path(folder) / file_name
-            path.write_bytes(content)
-            self._study.client.log_artifact(run_id, str(path), artifact_path)
 
     def _log_and_terminate(
         self, run_id: str, metrics: list[Metric], tags: list[RunTag], status: str

@@ -14,13 +14,23 @@ dashboard over a folder of several studies keeps each study's trials apart.
 Events are written with TensorBoard's own protos and record writer, straight to
 a file, without TensorFlow's summary machinery: no TensorFlow import, no writer
 thread, and a flush puts every event so far into the operating system's hands.
+
+A whole curve (:meth:`TensorBoardTrial.log_curves`, a population trial's
+thousand epochs) is written as one block: its events are the bytes of
+TensorBoard's own scalar proto with each value put in its place, and their
+records' CRC32C checksums are computed for every record at once. One proto
+from ``tensor_util.make_tensor_proto`` costs about 40 µs, and TensorBoard's
+record writer computes each checksum byte by byte in Python: a thousand epochs
+of two metrics cost a tenth of a second that way, and about a millisecond so.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import socket
+import struct
 import time
 from pathlib import Path
 from typing import BinaryIO, Iterable, Mapping, Sequence
@@ -52,6 +62,12 @@ _HISTOGRAM_METADATA = histogram_metadata.create_summary_metadata(
 _IMAGE_METADATA = image_metadata.create_summary_metadata(display_name=None, description=None)
 _TEXT_METADATA = text_metadata.create_summary_metadata(display_name=None, description=None)
 _file_serial = itertools.count()
+
+
+def _event_file_name() -> str:
+    """A new event file's name, unique across processes and machines sharing a folder."""
+    return (f"events.out.tfevents.{int(time.time()):010d}."
+            f"{socket.gethostname()}.{os.getpid()}.{next(_file_serial)}")
 
 
 def session_name(number: int) -> str:
@@ -124,6 +140,15 @@ class TensorBoardStudy:
         )
 
 
+    def log_png(self, number: int, step: int, tag: str, png: bytes, width: int,
+                height: int) -> None:
+        """A PNG image of trial ``number``, finished: a new event file in its run directory."""
+        directory = self.directory / session_name(number)
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / _event_file_name(), "wb") as file:
+            _EventFile(file).write([_image_value(tag, png, width, height)], step)
+
+
 class TensorBoardTrial:
     """One HParams session: a run directory with one event file.
 
@@ -139,11 +164,7 @@ class TensorBoardTrial:
         self, directory: Path, group: str, hparams: Mapping[str, bool | float | str]
     ) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        file_name = (
-            f"events.out.tfevents.{int(time.time()):010d}."
-            f"{socket.gethostname()}.{os.getpid()}.{next(_file_serial)}"
-        )
-        self._events = _EventFile(open(directory / file_name, "wb"))
+        self._events = _EventFile(open(directory / _event_file_name(), "wb"))
         start_info = plugin_data_pb2.SessionStartInfo(
             group_name=group, start_time_secs=time.time()
         )
@@ -163,6 +184,11 @@ class TensorBoardTrial:
     def log_scalars(self, step: int, metrics: Mapping[str, float]) -> None:
         """One scalar per metric at ``step``."""
         self._events.write([_scalar_value(tag, value) for tag, value in metrics.items()], step)
+        self._events.flush()
+
+    def log_curves(self, curves: Mapping[str, np.ndarray]) -> None:
+        """Every epoch of each curve at once: step ``e`` holds ``curve[e]`` of every metric."""
+        self._events.write_records(_scalar_events(curves, time.time()))
         self._events.flush()
 
     def log_histograms(self, step: int, tensors: Mapping[str, np.ndarray]) -> None:
@@ -227,6 +253,10 @@ class _EventFile:
         event.summary.value.extend(values)
         self._write_event(event)
 
+    def write_records(self, records: bytes) -> None:
+        """Append records already framed (length, checksums) as TensorBoard reads them."""
+        self._file.write(records)
+
     def flush(self) -> None:
         self._file.flush()
 
@@ -285,6 +315,102 @@ def _scalar_value(tag: str, value: float) -> summary_pb2.Summary.Value:
     return summary_pb2.Summary.Value(
         tag=tag, metadata=_SCALAR_METADATA, tensor=tensor_util.make_tensor_proto(single)
     )
+
+
+def _varint(value: int) -> bytes:
+    """Protobuf's base-128 varint of an integer >= 0."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+@functools.lru_cache(maxsize=256)
+def _scalar_template(tag: str) -> bytes:
+    """``_scalar_value(tag, 0.0)`` serialized, its float32 value the last four bytes.
+
+    The tensor field is put after the others (fields may come in any order):
+    a value's bytes are this template with those four bytes replaced.
+    """
+    tensor = tensor_util.make_tensor_proto(np.float32(0.0)).SerializeToString()
+    if not tensor.endswith(b"\x00\x00\x00\x00"):
+        raise RuntimeError("TensorBoard's scalar tensor proto no longer ends with its value")
+    head = summary_pb2.Summary.Value(tag=tag, metadata=_SCALAR_METADATA).SerializeToString()
+    tensor_field = b"\x42" + _varint(len(tensor)) + tensor  # field 8, length-delimited
+    expected = _scalar_value(tag, 0.0)
+    parsed = summary_pb2.Summary.Value.FromString(head + tensor_field)
+    if parsed != expected:
+        raise RuntimeError("the scalar template does not parse as TensorBoard's scalar value")
+    return head + tensor_field
+
+
+def _scalar_events(curves: Mapping[str, np.ndarray], wall_time: float) -> bytes:
+    """Framed records of one event per step, each holding every curve's value at that step."""
+    tags = list(curves)
+    values = np.stack([np.asarray(curves[tag], dtype=np.float64) for tag in tags], axis=1)
+    with np.errstate(over="ignore"):
+        singles = values.astype("<f4")
+    templates = [_scalar_template(tag) for tag in tags]
+    summary = b"".join(b"\x0a" + _varint(len(t)) + t for t in templates)  # Summary.value
+    # Where each value's four bytes sit in the summary.
+    offsets, position = [], 0
+    for template in templates:
+        position += 1 + len(_varint(len(template))) + len(template)
+        offsets.append(position - 4)
+    head = b"\x09" + struct.pack("<d", wall_time)  # Event.wall_time
+    tail = b"\x2a" + _varint(len(summary)) + summary  # Event.summary
+    blocks = []
+    steps = len(values)
+    # Steps of one varint length make records of one length: one array each.
+    start = 0
+    while start < steps:
+        width = len(_varint(start))
+        stop = min(steps, 1 << (7 * width))
+        count = stop - start
+        data_length = len(head) + 1 + width + len(tail)
+        record = np.empty((count, 16 + data_length), dtype=np.uint8)
+        record[:, :8] = np.frombuffer(struct.pack("<Q", data_length), dtype=np.uint8)
+        record[:, 8:12] = np.frombuffer(struct.pack("<I", _masked_crc32c(
+            np.frombuffer(struct.pack("<Q", data_length), dtype=np.uint8)[None])[0]),
+            dtype=np.uint8)
+        data = record[:, 12:12 + data_length]
+        data[:, :len(head)] = np.frombuffer(head, dtype=np.uint8)
+        data[:, len(head)] = 0x10  # Event.step
+        step = np.arange(start, stop, dtype=np.int64)
+        for byte in range(width):
+            low = (step >> (7 * byte)) & 0x7F
+            data[:, len(head) + 1 + byte] = low | (0x80 if byte < width - 1 else 0)
+        summary_at = len(head) + 1 + width
+        data[:, summary_at:] = np.frombuffer(tail, dtype=np.uint8)
+        summary_at += len(tail) - len(summary)
+        for column, offset in enumerate(offsets):
+            at = summary_at + offset
+            data[:, at:at + 4] = singles[start:stop, column:column + 1].view(np.uint8)
+        record[:, 12 + data_length:] = _masked_crc32c(data).astype("<u4")[:, None].view(np.uint8)
+        blocks.append(record.tobytes())
+        start = stop
+    return b"".join(blocks)
+
+
+def _crc32c_table() -> np.ndarray:
+    table = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        table = np.where(table & 1, (table >> 1) ^ np.uint32(0x82F63B78), table >> 1)
+    return table.astype(np.uint32)
+
+
+_CRC32C_TABLE = _crc32c_table()
+
+
+def _masked_crc32c(rows: np.ndarray) -> np.ndarray:
+    """TensorBoard's masked CRC32C of every row of a ``uint8`` array, one column at a time."""
+    crc = np.full(len(rows), 0xFFFFFFFF, dtype=np.uint32)
+    for column in rows.T:
+        crc = _CRC32C_TABLE[(crc ^ column) & 0xFF] ^ (crc >> 8)
+    crc ^= np.uint32(0xFFFFFFFF)
+    return ((crc >> 15) | (crc << 17)) + np.uint32(0xA282EAD8)
 
 
 def _histogram_value(tag: str, array: np.ndarray) -> summary_pb2.Summary.Value:

@@ -7,6 +7,7 @@ study runner calls the same methods whatever is tracked.
 
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 from types import TracebackType
@@ -33,10 +34,33 @@ STATE_TAG = "gdbench.state"
 REASON_TAG = "gdbench.reason"
 TENSORBOARD_RUN_TAG = "gdbench.tensorboard_run"
 
+#: A curve of more epochs than this goes to MLflow at about this many of them
+#: (:func:`curve_steps`); TensorBoard keeps every epoch.
+MLFLOW_CURVE_POINTS = 24
+
+#: The first epochs, where a curve changes fastest, all go to MLflow.
+MLFLOW_DENSE_EPOCHS = 8
+
 #: MLflow caps tag values at 8000 characters; a long traceback is cut to this.
 MAX_REASON_LENGTH = 5000
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def curve_steps(epochs: int) -> list[int]:
+    """The epochs of a curve of ``epochs`` that MLflow gets.
+
+    Every one up to :data:`MLFLOW_CURVE_POINTS`; beyond, the first
+    :data:`MLFLOW_DENSE_EPOCHS`, then epochs spaced evenly on a log scale up to
+    the last, which is always there. Each point costs MLflow a row (about
+    0.3 ms on SQLite): a thousand-epoch curve at every epoch would cost a
+    trial a third of a second.
+    """
+    if epochs <= MLFLOW_CURVE_POINTS:
+        return list(range(epochs))
+    spaced = np.geomspace(MLFLOW_DENSE_EPOCHS, epochs - 1,
+                          MLFLOW_CURVE_POINTS - MLFLOW_DENSE_EPOCHS).round().astype(int)
+    return sorted({*range(MLFLOW_DENSE_EPOCHS), *spaced.tolist(), epochs - 1})
 
 
 class StudyTracker:
@@ -173,19 +197,7 @@ class StudyTracker:
             ValueError: a bad argument, or a hyperparameter not declared or
                 outside its domain.
         """
-        if self._domains is None:
-            raise RuntimeError("StudyTracker.start() must be called before start_trial()")
-        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
-            raise ValueError(f"number: expected an integer >= 0, got {number!r}")
-        params = _check_mapping("params", params)
-        undeclared = sorted(set(params) - set(self._domains))
-        if undeclared:
-            raise ValueError(
-                f"params: {', '.join(undeclared)} not declared in hparam_domains; "
-                f"declared: {', '.join(self._domains) or 'none'}"
-            )
-        for name, value in params.items():
-            self._domains[name].check(f"params[{name!r}]", value)
+        params = self._check_trial("start_trial", number, params)
         tags = {key: str(value) for key, value in _check_mapping("tags", tags).items()}
         tensorboard_trial = None
         if self._tensorboard is not None:
@@ -200,6 +212,98 @@ class StudyTracker:
                     tensorboard_trial.finish(0, {}, {"state": "FAIL"}, success=False)
                 raise
         return TrialTracker(number, mlflow_trial, tensorboard_trial)
+
+    def record_trial(
+        self,
+        number: int,
+        params: Mapping[str, Any],
+        history: Mapping[str, Sequence[float]],
+        state: str,
+        *,
+        value: float | None = None,
+        metrics: Mapping[str, float] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Record a finished trial at once: its run, its whole per-epoch history, its end.
+
+        For trials whose history is known before anything is tracked (a
+        population's): TensorBoard gets every epoch, written in one block;
+        MLflow gets each curve at the epochs of :func:`curve_steps` (a constant
+        curve at its first and last), in one batch, through the writer thread.
+        The arguments are those of :meth:`start_trial` and
+        :meth:`TrialTracker.finish`, ``history`` as ``FitResult.history``.
+
+        Raises:
+            RuntimeError: :meth:`start` was not called.
+            ValueError: a bad argument; the message names it.
+        """
+        params = self._check_trial("record_trial", number, params)
+        curves = _check_history(history)
+        epochs = len(next(iter(curves.values()))) if curves else 0
+        last = {key: float(curve[-1]) for key, curve in curves.items()}
+        values, texts = _final_values(state, value, metrics, reason, last)
+        tags = {STATE_TAG: state}
+        if "reason" in texts:
+            tags[REASON_TAG] = texts["reason"]
+        if self._tensorboard is not None:
+            tensorboard_trial = self._tensorboard.start_trial(number, params)
+            tags[TENSORBOARD_RUN_TAG] = session_name(number)
+            if epochs:
+                tensorboard_trial.log_curves(curves)
+            tensorboard_trial.finish(max(epochs - 1, 0), values, texts,
+                                     success=state == "COMPLETE")
+        if self._mlflow is not None:
+            steps = curve_steps(epochs)
+            points = {key: [(step, float(curve[step])) for step in
+                            (sorted({0, epochs - 1}) if np.all(curve == curve[0]) else steps)]
+                      for key, curve in curves.items() if epochs}
+            for key, number_value in values.items():
+                points.setdefault(key, []).append((max(epochs - 1, 0), number_value))
+            self._mlflow.record_trial(number, params, tags, points, TRIAL_STATES[state])
+
+    def log_curves(self, histories: Mapping[int, Mapping[str, Sequence[float]]],
+                   file_name: str) -> None:
+        """Every epoch of some trials' curves, as one artifact of the parent run.
+
+        The file is ``curves/<file_name>`` (a ``.npz`` name), holding one array
+        per trial and metric, ``"<trial number>/<metric>"``; read it with
+        ``numpy.load``. MLflow's own curves of a trial recorded with
+        :meth:`record_trial` hold only some epochs; this holds them all.
+
+        Args:
+            histories: trial number → its per-epoch history.
+            file_name: the artifact's name, ending in ``.npz``.
+
+        Raises:
+            ValueError: a bad argument; the message names it.
+        """
+        if not isinstance(file_name, str) or not file_name.endswith(".npz") or "/" in file_name:
+            raise ValueError(f"file_name: expected a file name ending in .npz, got {file_name!r}")
+        arrays = {f"{_check_step('histories', number)}/{key}": curve
+                  for number, history in _check_mapping_of_numbers(histories).items()
+                  for key, curve in _check_history(history).items()}
+        if self._mlflow is None:
+            return
+        content = io.BytesIO()
+        np.savez_compressed(content, **arrays)
+        self._mlflow.log_parent_artifact(content.getvalue(), file_name, "curves")
+
+    def log_trial_figure(self, number: int, path: str | Path, name: str, step: int) -> None:
+        """A PNG figure of a finished trial: an MLflow artifact of its run under ``figures/``,
+        and a TensorBoard image at ``step`` in its run directory.
+
+        Raises:
+            ValueError: ``path`` is not a PNG file, or a bad argument.
+        """
+        _check_step("number", number)
+        _check_name("name", name)
+        step = _check_step("step", step)
+        path = Path(path)
+        png, width, height = _read_png(path)
+        if self._tensorboard is not None:
+            self._tensorboard.log_png(number, step, name, png, width, height)
+        if self._mlflow is not None:
+            self._mlflow.log_trial_artifact(number, png, path.name, "figures")
 
     def fail_trial(self, number: int, params: Mapping[str, Any], reason: str) -> None:
         """Close trial ``number`` as failed where a process that died left it open.
@@ -244,6 +348,23 @@ class StudyTracker:
         if reason:
             tags[REASON_TAG] = reason[:MAX_REASON_LENGTH]
         self._mlflow.fail_open_runs(number, tags, TRIAL_STATES[state])
+
+    def _check_trial(self, method: str, number: int, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` of trial ``number`` checked against the declared domains."""
+        if self._domains is None:
+            raise RuntimeError(f"StudyTracker.start() must be called before {method}()")
+        if isinstance(number, bool) or not isinstance(number, int) or number < 0:
+            raise ValueError(f"number: expected an integer >= 0, got {number!r}")
+        params = _check_mapping("params", params)
+        undeclared = sorted(set(params) - set(self._domains))
+        if undeclared:
+            raise ValueError(
+                f"params: {', '.join(undeclared)} not declared in hparam_domains; "
+                f"declared: {', '.join(self._domains) or 'none'}"
+            )
+        for name, value in params.items():
+            self._domains[name].check(f"params[{name!r}]", value)
+        return params
 
     def open_trial_numbers(self) -> set[int]:
         """Numbers of the trials whose MLflow run is still RUNNING (none without MLflow)."""
@@ -416,10 +537,7 @@ class TrialTracker:
         self._check_open()
         _check_name("name", name)
         path = Path(path)
-        png = path.read_bytes()
-        if png[:8] != _PNG_SIGNATURE or len(png) < 24:
-            raise ValueError(f"path: expected a PNG file, got {path}")
-        width, height = struct.unpack(">II", png[16:24])
+        png, width, height = _read_png(path)
         if self._tensorboard is not None:
             self._tensorboard.log_png(self._last_epoch, name, png, width, height)
         if self._mlflow is not None:
@@ -452,22 +570,8 @@ class TrialTracker:
             ValueError: a bad argument; the message names it.
         """
         self._check_open()
-        if state not in TRIAL_STATES:
-            raise ValueError(f"state: expected one of {', '.join(TRIAL_STATES)}, got {state!r}")
-        values = _check_metrics("metrics", metrics or {})
-        if value is not None:
-            values[OBJECTIVE_METRIC] = _number("value", value)
-        # A final metric equal to the last epoch's is already logged at that step.
-        values = {
-            key: number for key, number in values.items()
-            if self._last_epoch_metrics.get(key) != number
-        }
-        if reason is not None and not isinstance(reason, str):
-            raise ValueError(f"reason: expected a string or None, got {reason!r}")
+        values, texts = _final_values(state, value, metrics, reason, self._last_epoch_metrics)
         self.state = state
-        texts = {"state": state}
-        if reason:
-            texts["reason"] = reason[:MAX_REASON_LENGTH]
         try:
             if self._mlflow is not None:
                 tags = {STATE_TAG: state}
@@ -499,6 +603,58 @@ class TrialTracker:
     def _check_open(self) -> None:
         if self.state is not None:
             raise RuntimeError(f"trial {self.number} is already finished ({self.state})")
+
+
+def _final_values(state: str, value: float | None, metrics: Mapping[str, float] | None,
+                  reason: str | None, last_epoch: Mapping[str, float],
+                  ) -> tuple[dict[str, float], dict[str, str]]:
+    """A trial's final metrics (the objective among them) and texts (state, reason), checked.
+
+    A final metric equal to the last epoch's of the same name is left out: it
+    is already logged at that step.
+    """
+    if state not in TRIAL_STATES:
+        raise ValueError(f"state: expected one of {', '.join(TRIAL_STATES)}, got {state!r}")
+    values = _check_metrics("metrics", metrics or {})
+    if value is not None:
+        values[OBJECTIVE_METRIC] = _number("value", value)
+    values = {key: number for key, number in values.items() if last_epoch.get(key) != number}
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError(f"reason: expected a string or None, got {reason!r}")
+    texts = {"state": state}
+    if reason:
+        texts["reason"] = reason[:MAX_REASON_LENGTH]
+    return values, texts
+
+
+def _read_png(path: Path) -> tuple[bytes, int, int]:
+    """A PNG file's bytes, width and height."""
+    png = path.read_bytes()
+    if png[:8] != _PNG_SIGNATURE or len(png) < 24:
+        raise ValueError(f"path: expected a PNG file, got {path}")
+    width, height = struct.unpack(">II", png[16:24])
+    return png, width, height
+
+
+def _check_mapping_of_numbers(value: Any) -> dict[int, Any]:
+    if not isinstance(value, Mapping):
+        raise ValueError(f"histories: expected a mapping of trial number to history, got {value!r}")
+    return dict(value)
+
+
+def _check_history(history: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
+    """Per-epoch curves as float arrays of one length (NaN and infinities pass)."""
+    curves: dict[str, np.ndarray] = {}
+    for key, curve in _check_mapping("history", history).items():
+        try:
+            curves[key] = np.asarray(curve, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"history[{key!r}]: expected a sequence of numbers, "
+                             f"got {curve!r}") from None
+    lengths = {len(curve) for curve in curves.values()}
+    if len(lengths) > 1:
+        raise ValueError(f"history: expected curves of one length, got lengths {sorted(lengths)}")
+    return curves
 
 
 def _check_name(field: str, value: Any) -> str:
