@@ -220,3 +220,16 @@ def test_every_registered_optimizer_and_schedule_has_a_default_space() -> None:
     for name, space in spaces.OPTIMIZER_SPACES.items():
         keywords = gdbench.optimizers.REGISTRY[name].keywords()
         assert set(space) <= set(keywords), name
+
+
+def test_the_samplers_said_to_prepare_nothing_do_prepare_nothing() -> None:
+    import optuna
+
+    from gdbench.study import samplers
+
+    for name in samplers.PREPARE_FREE:
+        sampler = samplers.SAMPLERS[name][0](seed=0)
+        base = optuna.samplers.BaseSampler.before_trial
+        prepares = type(sampler).before_trial
+        if prepares is not base:  # TPE hands it to its random sampler, which prepares nothing
+            assert type(sampler._random_sampler).before_trial is base, name

@@ -24,7 +24,7 @@ from gdbench.study import build
 from gdbench.study.spec import StudySpec
 from gdbench.study.storage import replaced_trials
 
-__all__ = ["PRUNERS", "SAMPLERS", "ask", "capped_budget", "make_pruner", "make_sampler"]
+__all__ = ["PREPARE_FREE", "PRUNERS", "SAMPLERS", "ask", "capped_budget", "make_pruner", "make_sampler"]
 
 #: Sampler name → (Optuna class, the package it needs beyond Optuna or None).
 SAMPLERS: Mapping[str, tuple[type[optuna.samplers.BaseSampler], str | None]] = MappingProxyType({
@@ -34,6 +34,10 @@ SAMPLERS: Mapping[str, tuple[type[optuna.samplers.BaseSampler], str | None]] = M
     "cmaes": (optuna.samplers.CmaEsSampler, "cmaes"),
     "gp": (optuna.samplers.GPSampler, "torch"),
 })
+
+#: The samplers that prepare nothing when a trial is asked (their ``before_trial`` does
+#: nothing), so that a batch's trials can be created without asking for each.
+PREPARE_FREE = frozenset({"random", "tpe"})
 
 #: Pruner name → Optuna class.
 PRUNERS: Mapping[str, type[optuna.pruners.BasePruner]] = MappingProxyType({
@@ -117,6 +121,10 @@ def ask(study: optuna.Study, spec: StudySpec, count: int) -> list[optuna.Trial]:
     # until no trial waits (its first call also gives the sampler the study's latest
     # trials); the others are created as it creates them.
     waiting = sum(trial.state == TrialState.WAITING for trial in study.get_trials(deepcopy=False))
+    if spec.sampler.name not in PREPARE_FREE:
+        # A sampler that prepares each trial as it is asked (the grid sampler picks its
+        # point there) is asked for every one.
+        waiting = count
     asked = [study.ask() for _ in range(min(count, waiting + 1))]
     return asked + [optuna.Trial(study, study._storage.create_new_trial(study._study_id))
                     for _ in range(count - len(asked))]
