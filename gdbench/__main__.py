@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from gdbench.cli import main
+from gdbench.cli import entry
 
-raise SystemExit(main())
+entry()

@@ -17,6 +17,7 @@ a Python traceback unless ``--debug`` (or ``GDBENCH_DEBUG=1``) asks for it.
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
 import signal
@@ -27,10 +28,45 @@ from gdbench.cli import _listing, _studies, _ui
 from gdbench.cli._common import INTERRUPTED, USAGE_ERROR, CommandError
 from gdbench.cli._ui import ui_commands
 
-__all__ = ["CommandError", "INTERRUPTED", "USAGE_ERROR", "build_parser", "main", "ui_commands"]
+__all__ = ["INTERRUPTED", "USAGE_ERROR", "CommandError", "build_parser", "entry", "main", "ui_commands"]
 
 #: Exit status of a command that failed for a reason the user cannot fix (a bug).
 FAILURE = 1
+
+
+def entry() -> None:
+    """The ``gdbench`` program: :func:`main`, then an exit without the interpreter's teardown.
+
+    By the time :func:`main` returns, every command has written, flushed and
+    closed what it keeps (Optuna's and MLflow's stores, TensorBoard's event
+    files, the reports). Taking apart TensorFlow's, Keras's and MLflow's
+    modules and objects one by one, as the interpreter does after the exit
+    handlers, writes nothing and takes a second or more: the process ends
+    once the exit handlers have run.
+    """
+    # Registered before any library a command imports: it runs after all of theirs.
+    atexit.register(_exit_now)
+    global _exit_status
+    _exit_status = main()
+    raise SystemExit(_exit_status)
+
+
+#: :func:`main`'s status, once it returned (``None`` while it runs, or if it raised).
+_exit_status: int | None = None
+
+
+def _exit_now() -> None:
+    if _exit_status is None:
+        return
+    # The exit handlers registered before this one (the logging module's) are not run.
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(_exit_status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

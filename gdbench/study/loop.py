@@ -22,7 +22,6 @@ from __future__ import annotations
 import gc
 import logging
 import math
-import sys
 import time
 from typing import Any, Callable, Mapping, Sequence
 
@@ -34,13 +33,13 @@ import gdbench.tasks
 from gdbench.study import batches, build, figures, records, samplers, session, storage
 from gdbench.study.build import TrialSetup
 from gdbench.study.errors import Interrupted
-from gdbench.study.records import Outcome
+from gdbench.study.outcomes import Outcome, divergence_reason
+from gdbench.study.progress import Progress
 from gdbench.study.session import StudyContext
 from gdbench.study.spec import StudySpec
 from gdbench.tracking import StudyTracker, TrialTracker
 
-__all__ = ["Progress", "PruningCallback", "StudyCallback", "TrialLoop",
-           "divergence_reason", "run_trials"]
+__all__ = ["PruningCallback", "StudyCallback", "TrialLoop", "run_trials"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,44 +75,6 @@ class PruningCallback(keras.callbacks.Callback):
         if self.trial.should_prune():
             raise optuna.TrialPruned(
                 f"pruned after epoch {epoch + 1}: {self.metric} = {float(value):.4g}")
-
-
-def divergence_reason(history: Mapping[str, Sequence[float]], metric: str) -> str | None:
-    """Why a trial's history is unusable: its first non-finite loss or objective; else ``None``."""
-    for key in dict.fromkeys(("loss", metric)):
-        for epoch, value in enumerate(history.get(key, ())):
-            if not math.isfinite(value):
-                return f"{key} diverged: {value} at epoch {epoch + 1}"
-    return None
-
-
-class Progress:
-    """A progress bar of finished trials (tqdm) with the best value so far; silent when quiet."""
-
-    def __init__(self, study: optuna.Study, budget: int, name: str, quiet: bool) -> None:
-        self.study = study
-        self.budget = budget
-        self.bar = None
-        if quiet:
-            return
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=budget, desc=name, unit="trial", file=sys.stderr, dynamic_ncols=True)
-        self.refresh()
-
-    def refresh(self) -> None:
-        if self.bar is None:
-            return
-        counted = storage.counted_trials(self.study)
-        self.bar.update(min(len(counted), self.budget) - self.bar.n)
-        values = [t.value for t in counted if t.state == TrialState.COMPLETE]
-        if values:
-            best = max(values) if self.study.direction.name == "MAXIMIZE" else min(values)
-            self.bar.set_postfix_str(f"best={best:.4g}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 class TrialLoop:
@@ -188,20 +149,30 @@ class TrialLoop:
             self.progress.close()
 
     def interrupted(self, interrupt: KeyboardInterrupt) -> None:
-        """Fail the claimed trials not yet told, with the signal named, and queue them again."""
+        """Fail the claimed trials not yet told, with the signal named, and queue them again
+        (Optuna's writes in one transaction each, so that the process ends at once)."""
         signal_name = interrupt.signal_name if isinstance(interrupt, Interrupted) else "SIGINT"
         reason = session.interrupted_reason(signal_name)
-        for trial in self.claimed:
-            if trial.number in self.told:
-                continue
+        pending = [trial for trial in self.claimed if trial.number not in self.told]
+        values = {}
+        for trial in pending:
+            setup = self.setups.get(trial.number)
+            attrs = {} if setup is None else {session.HYPERPARAMETERS_ATTR: setup.hyperparameters(),
+                                              session.SETUP_ATTR: setup.to_json()}
             if trial.number in self.open:
                 self.open.pop(trial.number).finish("FAIL", reason=reason)
             elif trial.number not in self.tracked:
-                self.start_tracking(trial, self.setups.get(trial.number))
-                self.open.pop(trial.number).finish("FAIL", reason=reason)
-            frozen = self.tell(trial, TrialState.FAIL, reason=reason)
-            if frozen is not None:
-                storage.queue_again(self.study, frozen)
+                self.tracker.record_trial(
+                    trial.number, self.context.tracked_params(self.spec, attrs.get(
+                        session.HYPERPARAMETERS_ATTR, {})), {}, "FAIL", reason=reason)
+            user_attrs, reports, state, value = Outcome(trial, TrialState.FAIL,
+                                                        reason=reason).values()
+            values[trial._trial_id] = ({**attrs, **user_attrs}, reports, state, value)
+        written = records.write_trials(self.study, self.claimer.storage, values)
+        self.told.update(trial.number for trial in pending)
+        storage.queue_all_again(self.claimer.storage, self.study,
+                                records.told_trials(self.study, [trial._trial_id for trial in pending
+                                                                 if trial._trial_id in written]))
 
     def close_stale_trials(self) -> None:
         """End the MLflow run and TensorBoard session of every trial found dead since last time."""
@@ -241,13 +212,14 @@ class TrialLoop:
         records.write_trials(self.study, self.claimer.storage,
                              {trial._trial_id: (outcome.user_attrs(), {}, None, None)})
         try:
-            frozen = (self.study.tell(trial, value) if state == TrialState.COMPLETE
-                      else self.study.tell(trial, state=state))
+            # By number: a population's trials may be drawn ahead (samplers.DrawnTrial).
+            frozen = (self.study.tell(trial.number, value) if state == TrialState.COMPLETE
+                      else self.study.tell(trial.number, state=state))
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as error:
             if "finished" not in str(error).lower():
                 raise
             frozen = None
-        self.told_one(outcome, frozen)
+        self.told_one(outcome, frozen is not None, frozen)
         self.progress.refresh()
         return frozen
 
@@ -256,16 +228,19 @@ class TrialLoop:
         written = records.write_trials(self.study, self.claimer.storage, {
             outcome.trial._trial_id: outcome.values() for outcome in outcomes})
         self.told.update(outcome.trial.number for outcome in outcomes)
-        frozen = {trial._trial_id: trial
-                  for trial in records.told_trials(self.study, list(written))}
+        # Read back only for the callbacks: a batch's trials, read, cost more than training.
+        frozen = {trial._trial_id: trial for trial in
+                  records.told_trials(self.study, list(written))} if self.callbacks else {}
         for outcome in outcomes:
-            self.told_one(outcome, frozen.get(outcome.trial._trial_id))
+            trial_id = outcome.trial._trial_id
+            self.told_one(outcome, trial_id in written, frozen.get(trial_id))
         self.progress.refresh()
 
-    def told_one(self, outcome: Outcome, frozen: FrozenTrial | None) -> None:
-        """After ``outcome`` is told: a warning when it failed or was dropped, the callbacks."""
+    def told_one(self, outcome: Outcome, written: bool, frozen: FrozenTrial | None) -> None:
+        """After ``outcome`` is told (``written``, else dropped): a warning when it failed or
+        was dropped, then the callbacks with the trial as told (``frozen``)."""
         self.told.add(outcome.trial.number)
-        if frozen is None:
+        if not written:
             logger.warning("trial %d was taken for dead while it ran (its heartbeat was late) "
                            "and queued again; this result is dropped", outcome.trial.number)
             return
@@ -341,7 +316,7 @@ class TrialLoop:
 
     # -- batches through the population engine (toy tasks) --------------------
 
-    def run_batch(self, trials: Sequence[optuna.Trial]) -> None:
+    def run_batch(self, trials: Sequence[optuna.Trial | samplers.DrawnTrial]) -> None:
         setups = [self.setup(trial) for trial in trials]
         self.record_setups(list(zip(trials, setups)))
         for group in batches.groups(setups):
@@ -350,6 +325,7 @@ class TrialLoop:
                 # A warm-up's target schedule is an object, not per-trial numbers:
                 # these trials train one by one.
                 for trial, setup in members:
+                    trial = samplers.as_optuna_trial(self.study, trial)
                     self.start_tracking(trial, setup)
                     self.train_single(trial, setup)
                 continue
@@ -428,8 +404,10 @@ def run_trials(spec: StudySpec, study: optuna.Study, rdb: optuna.storages.RDBSto
         heartbeat_interval: seconds between two heartbeats of a running trial.
         poll_interval_s: seconds between two looks while other processes' trials run.
     """
-    claimer = storage.Claimer(study, rdb, budget, lambda count: samplers.ask(study, spec, count),
-                              heartbeat_interval)
+    claimer = storage.Claimer(
+        study, rdb, budget,
+        lambda count: samplers.ask(study, spec, count, context.total_steps, rdb),
+        heartbeat_interval)
     loop = TrialLoop(spec, study, tracker, context, claimer, stale,
                      Progress(study, budget, spec.name, quiet), callbacks=callbacks,
                      draws_figures=draws_figures, poll_interval_s=poll_interval_s)

@@ -11,6 +11,11 @@ each trial's end first (``after_trial``), as ``study.tell`` shows it.
 
 A trial that is no longer running when its batch is written (another process
 took it for dead) is left as it is.
+
+New trials are created the same way (:func:`create_trials`): a batch's trials,
+their parameters and first heartbeats in one transaction, where ``study.ask``
+and ``trial.suggest_*`` take one for each trial and one for each parameter and
+read each trial back.
 """
 
 from __future__ import annotations
@@ -22,49 +27,14 @@ from typing import Any, Mapping, Sequence
 
 import optuna
 import sqlalchemy
+from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from gdbench.study import session
-
-__all__ = ["Outcome", "TrialValues", "told_trials", "write_trials"]
+__all__ = ["NewTrial", "TrialValues", "create_trials", "record_heartbeats", "told_trials", "write_trials"]
 
 #: A trial's values: its user attributes, its reports by step, and, to end it, its
 #: final state and objective (``None`` keeps it running).
 TrialValues = tuple[Mapping[str, Any], Mapping[int, float], TrialState | None, float | None]
-
-
-@dataclasses.dataclass
-class Outcome:
-    """How a trial ended, with what Optuna keeps of it beyond its state and value.
-
-    Attributes:
-        trial: the trial.
-        state: its final state.
-        value: its objective, for a complete trial.
-        reason: why it failed or was pruned.
-        epochs_run: the epochs it trained.
-        intermediate_values: its reports by step, not yet written (a population's).
-    """
-
-    trial: optuna.Trial
-    state: TrialState
-    value: float | None = None
-    reason: str | None = None
-    epochs_run: int | None = None
-    intermediate_values: Mapping[int, float] = dataclasses.field(default_factory=dict)
-
-    def values(self) -> TrialValues:
-        """What :func:`write_trials` writes of it, the end included."""
-        return self.user_attrs(), self.intermediate_values, self.state, self.value
-
-    def user_attrs(self) -> dict[str, Any]:
-        attrs: dict[str, Any] = {}
-        if self.epochs_run is not None:
-            attrs[session.EPOCHS_RUN_ATTR] = self.epochs_run
-        if self.reason:
-            pruned = self.state == TrialState.PRUNED
-            attrs[session.PRUNE_REASON_ATTR if pruned else session.FAIL_REASON_ATTR] = self.reason
-        return attrs
 
 
 def write_trials(study: optuna.Study, storage: optuna.storages.RDBStorage,
@@ -82,7 +52,9 @@ def write_trials(study: optuna.Study, storage: optuna.storages.RDBStorage,
     from optuna.storages._rdb import models
 
     ending = {trial_id for trial_id, value in values.items() if value[2] is not None}
-    if ending:
+    # The sampler's ``after_trial`` takes the running trials, read back: only for a sampler
+    # that has one.
+    if ending and type(study.sampler).after_trial is not optuna.samplers.BaseSampler.after_trial:
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if trial._trial_id in ending:
                 _, _, state, objective = values[trial._trial_id]
@@ -130,6 +102,98 @@ def write_trials(study: optuna.Study, storage: optuna.storages.RDBStorage,
     finally:
         session.close()
     return running
+
+
+@dataclasses.dataclass
+class NewTrial:
+    """A trial to create: its parameters (name → (distribution, value)), its state
+    (RUNNING, with a first heartbeat, or WAITING) and its attributes."""
+
+    params: Mapping[str, tuple[BaseDistribution, Any]]
+    state: TrialState = TrialState.RUNNING
+    user_attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    system_attrs: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def create_trials(storage: optuna.storages.RDBStorage, study_id: int,
+                  new: Sequence[NewTrial]) -> list[tuple[int, int]]:
+    """Create trials with their parameters, attributes and heartbeats, in one transaction.
+
+    Args:
+        storage: the study's storage.
+        study_id: the study's storage id.
+        new: the trials.
+
+    Returns:
+        Each new trial's (storage id, number), in the order of ``new``.
+    """
+    from optuna.storages._rdb import models
+
+    session = storage.scoped_session()
+    try:
+        # As Optuna creates a trial: the study's row held, so that numbers stay unique.
+        models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
+        first = session.query(sqlalchemy.func.count(models.TrialModel.trial_id)).filter(
+            models.TrialModel.study_id == study_id).scalar()
+        now = datetime.datetime.now()
+        trials = [models.TrialModel(
+            study_id=study_id, number=first + index, state=trial.state,
+            datetime_start=now if trial.state == TrialState.RUNNING else None)
+            for index, trial in enumerate(new)]
+        session.add_all(trials)
+        session.flush()
+        params = [{"trial_id": row.trial_id, "param_name": name,
+                   "param_value": distribution.to_internal_repr(value),
+                   "distribution_json": optuna.distributions.distribution_to_json(distribution)}
+                  for row, trial in zip(trials, new)
+                  for name, (distribution, value) in trial.params.items()]
+        user_attrs = [{"trial_id": row.trial_id, "key": key, "value_json": json.dumps(value)}
+                      for row, trial in zip(trials, new) for key, value in trial.user_attrs.items()]
+        system_attrs = [{"trial_id": row.trial_id, "key": key, "value_json": json.dumps(value)}
+                        for row, trial in zip(trials, new)
+                        for key, value in trial.system_attrs.items()]
+        heartbeats = [{"trial_id": row.trial_id} for row in trials
+                      if row.state == TrialState.RUNNING]
+        for model, rows in ((models.TrialParamModel, params),
+                            (models.TrialUserAttributeModel, user_attrs),
+                            (models.TrialSystemAttributeModel, system_attrs),
+                            (models.TrialHeartbeatModel, heartbeats)):
+            if rows:
+                session.execute(sqlalchemy.insert(model), rows)
+        created = [(row.trial_id, row.number) for row in trials]
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    return created
+
+
+def record_heartbeats(storage: optuna.storages.RDBStorage, trial_ids: Sequence[int]) -> None:
+    """Record the heartbeat of trials, now, in one transaction (as ``record_heartbeat`` does
+    for one trial)."""
+    from optuna.storages._rdb import models
+
+    if not trial_ids:
+        return
+    session = storage.scoped_session()
+    try:
+        beating = {row[0] for row in session.query(models.TrialHeartbeatModel.trial_id).filter(
+            models.TrialHeartbeatModel.trial_id.in_(trial_ids))}
+        if beating:
+            session.query(models.TrialHeartbeatModel).filter(
+                models.TrialHeartbeatModel.trial_id.in_(beating),
+            ).update({"heartbeat": sqlalchemy.func.now()}, synchronize_session=False)
+        new = [{"trial_id": trial_id} for trial_id in trial_ids if trial_id not in beating]
+        if new:
+            session.execute(sqlalchemy.insert(models.TrialHeartbeatModel), new)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 def told_trials(study: optuna.Study, trial_ids: Sequence[int]) -> list[FrozenTrial]:

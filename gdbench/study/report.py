@@ -47,6 +47,9 @@ _STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2
 #: A plot legend of more entries than this is left out.
 MAX_LEGEND_ENTRIES = 12
 
+#: The intermediate-values plot of a larger study draws its best this many trials.
+MAX_CURVES = 50
+
 
 def trial_hyperparameters(trial: FrozenTrial) -> dict[str, Any]:
     """Every hyperparameter of a trial by its tracked name (Optuna's params when not recorded)."""
@@ -197,7 +200,8 @@ def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     """Write the leaderboard and Optuna's plots into ``out_dir``.
 
     Files: ``leaderboard.csv``; ``optimization_history.png``,
-    ``intermediate_values.png`` (per-epoch objective of every trial),
+    ``intermediate_values.png`` (per-epoch objective of every trial, of the
+    :data:`MAX_CURVES` best in a larger study),
     ``param_importances.png``, ``parallel_coordinate.png`` and
     ``contour.png`` (the two most important parameters). A plot Optuna
     cannot draw for this study (fewer than two complete trials, a single
@@ -228,7 +232,7 @@ def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
 
     plots: list[tuple[str, Callable[[], Any]]] = [
         ("optimization_history", lambda: optuna_plots.plot_optimization_history(study)),
-        ("intermediate_values", lambda: optuna_plots.plot_intermediate_values(study)),
+        ("intermediate_values", lambda: _best_curves(study, complete)),
     ]
     if importances:
         plots.append(("param_importances", lambda: optuna_plots.plot_param_importances(study)))
@@ -241,6 +245,26 @@ def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
         if path is not None:
             written.append(path)
     return written
+
+
+def _best_curves(study: optuna.Study, complete: Sequence[FrozenTrial]) -> Any:
+    """Optuna's intermediate-values plot of the :data:`MAX_CURVES` best complete trials.
+
+    Every trial's curve is in TensorBoard; here a thousand curves would read
+    as one blot and take matplotlib seconds to draw.
+    """
+    from optuna.visualization import matplotlib as optuna_plots
+
+    if len(complete) <= MAX_CURVES:
+        return optuna_plots.plot_intermediate_values(study)
+    best = sorted(complete, key=lambda trial: trial.value,
+                  reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)[:MAX_CURVES]
+    view = optuna.create_study(direction=study.direction)
+    view.add_trials(best)
+    axes = optuna_plots.plot_intermediate_values(view)
+    axes.set_title(f"Intermediate values: the {MAX_CURVES} best of {len(complete)} "
+                   "complete trials")
+    return axes
 
 
 def _quietly(call: Callable[[], Any]) -> Any:

@@ -15,16 +15,23 @@ from __future__ import annotations
 
 import math
 from types import MappingProxyType
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 from optuna.trial import FrozenTrial, TrialState
 
-from gdbench.study import build
+from gdbench.study import build, records
 from gdbench.study.spec import StudySpec
 from gdbench.study.storage import replaced_trials
 
-__all__ = ["PREPARE_FREE", "PRUNERS", "SAMPLERS", "ask", "capped_budget", "make_pruner", "make_sampler"]
+__all__ = ["DRAWN_AHEAD", "DrawnTrial", "PREPARE_FREE", "PRUNERS", "SAMPLERS", "as_optuna_trial",
+           "ask", "capped_budget", "make_pruner", "make_sampler"]
 
 #: Sampler name → (Optuna class, the package it needs beyond Optuna or None).
 SAMPLERS: Mapping[str, tuple[type[optuna.samplers.BaseSampler], str | None]] = MappingProxyType({
@@ -38,6 +45,10 @@ SAMPLERS: Mapping[str, tuple[type[optuna.samplers.BaseSampler], str | None]] = M
 #: The samplers that prepare nothing when a trial is asked (their ``before_trial`` does
 #: nothing), so that a batch's trials can be created without asking for each.
 PREPARE_FREE = frozenset({"random", "tpe"})
+
+#: The samplers whose draws owe nothing to the study's trials: a population batch's
+#: trials are drawn ahead and created with their parameters in one transaction.
+DRAWN_AHEAD = frozenset({"random"})
 
 #: Pruner name → Optuna class.
 PRUNERS: Mapping[str, type[optuna.pruners.BasePruner]] = MappingProxyType({
@@ -87,44 +98,134 @@ def capped_budget(spec: StudySpec, budget: int) -> int:
     return min(budget, size)
 
 
-def ask(study: optuna.Study, spec: StudySpec, count: int) -> list[optuna.Trial]:
+class DrawnTrial:
+    """A trial of a population batch drawn ahead by a sampler of :data:`DRAWN_AHEAD`.
+
+    It answers ``suggest_*`` as `optuna.Trial` does: a parameter is drawn by
+    the sampler the first time it is asked for, and the same value comes back
+    after; a parameter of ``fixed_params`` takes its given value, as Optuna's
+    queued trials do. Once created (:func:`records.create_trials`), it has the
+    storage id and number of its trial in the study.
+    """
+
+    def __init__(self, study: optuna.Study, fixed_params: Mapping[str, Any] | None = None) -> None:
+        self.study = study
+        self.fixed_params = dict(fixed_params or {})
+        self.params: dict[str, tuple[BaseDistribution, Any]] = {}
+        self._trial_id = -1  # the storage id, named as Optuna's trials name it
+        self.number = -1
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None,
+                      log: bool = False) -> float:
+        return float(self._draw(name, FloatDistribution(low, high, log=log, step=step)))
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1,
+                    log: bool = False) -> int:
+        return int(self._draw(name, IntDistribution(low, high, log=log, step=step)))
+
+    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
+        return self._draw(name, CategoricalDistribution(choices))
+
+    def _draw(self, name: str, distribution: BaseDistribution) -> Any:
+        if name in self.fixed_params:
+            self.params.setdefault(name, (distribution, self.fixed_params[name]))
+        elif name not in self.params:
+            # No draw of these samplers reads the study or the trial.
+            value = self.study.sampler.sample_independent(self.study, None, name,  # type: ignore[arg-type]
+                                                          distribution)
+            self.params[name] = (distribution, value)
+        return self.params[name][1]
+
+
+def ask(study: optuna.Study, spec: StudySpec, count: int, total_steps: int = 0,
+        storage: optuna.storages.RDBStorage | None = None) -> list[optuna.Trial | DrawnTrial]:
     """``count`` trials: the waiting ones first (retries), then new ones.
 
     When the spec balances (``balance = true``) and compares optimizers or
-    schedules, the new trials are queued so that every combination takes its
-    turn: the sampler then tunes each combination's own parameters.
+    schedules, every combination takes its turn among the new trials: the
+    sampler then tunes each combination's own parameters.
+
+    A population study on a sampler of :data:`DRAWN_AHEAD` gets its new trials
+    as :class:`DrawnTrial`, created in one transaction with their parameters,
+    when the study's RDB ``storage`` is given; ``total_steps`` sizes the
+    schedules they are drawn for.
     """
-    combos = [(o.label, s.label if s else None) for o in spec.optimizers
-              for s in (spec.schedules or (None,))]
     trials = study.get_trials(deepcopy=False)
-    new = count - sum(trial.state == TrialState.WAITING for trial in trials)
-    if new > 0 and spec.balance and len(combos) > 1 and spec.sampler.name != "grid":
-        counts = dict.fromkeys(combos, 0)
-        replaced = replaced_trials(trials)
-        for trial in (t for t in trials if t.number not in replaced):
-            fixed = trial.system_attrs.get("fixed_params", {})
-            combo = (trial.params.get("optimizer", fixed.get("optimizer", combos[0][0])),
-                     trial.params.get("schedule", fixed.get("schedule", combos[0][1])))
-            if combo in counts:
-                counts[combo] += 1
-        for _ in range(new):
-            combo = min(combos, key=lambda c: counts[c])
-            counts[combo] += 1
-            fixed_params = {}
-            if spec.compares_optimizers:
-                fixed_params["optimizer"] = combo[0]
-            if spec.compares_schedules:
-                fixed_params["schedule"] = combo[1]
-            study.enqueue_trial(fixed_params)
-    # study.ask() first looks for a waiting trial, reading back every unfinished trial
-    # of the study: K new trials asked at once would read K²/2 trials. It is called
-    # until no trial waits (its first call also gives the sampler the study's latest
-    # trials); the others are created as it creates them.
-    waiting = sum(trial.state == TrialState.WAITING for trial in study.get_trials(deepcopy=False))
+    waiting = sum(trial.state == TrialState.WAITING for trial in trials)
+    turns = _turns(spec, trials, count - waiting)
+    if storage is not None and spec.population and spec.sampler.name in DRAWN_AHEAD:
+        taken = _take_waiting(study, min(count, waiting))
+        return taken + _drawn_ahead(study, storage, spec, turns[:count - len(taken)],
+                                    total_steps)
+    for fixed_params in turns:
+        study.enqueue_trial(fixed_params)
     if spec.sampler.name not in PREPARE_FREE:
         # A sampler that prepares each trial as it is asked (the grid sampler picks its
         # point there) is asked for every one.
-        waiting = count
-    asked = [study.ask() for _ in range(min(count, waiting + 1))]
+        return [study.ask() for _ in range(count)]
+    # study.ask() gives the sampler the study's latest trials, then looks for a waiting
+    # trial, reading back every unfinished one: K trials asked at once would read K²/2
+    # trials and drop the sampler's cache K times. It is asked once; the other waiting
+    # trials are taken, and the new ones created, as it takes and creates them.
+    asked = [study.ask()] if count else []
+    asked += _take_waiting(study, count - len(asked))
     return asked + [optuna.Trial(study, study._storage.create_new_trial(study._study_id))
                     for _ in range(count - len(asked))]
+
+
+def _turns(spec: StudySpec, trials: Sequence[FrozenTrial], new: int) -> list[dict[str, Any]]:
+    """The fixed parameters of ``new`` trials that give every combination of a balanced
+    comparison its turn (none when the spec does not balance)."""
+    combos = [(o.label, s.label if s else None) for o in spec.optimizers
+              for s in (spec.schedules or (None,))]
+    if new <= 0 or not spec.balance or len(combos) < 2 or spec.sampler.name == "grid":
+        return [{} for _ in range(max(new, 0))]
+    counts = dict.fromkeys(combos, 0)
+    replaced = replaced_trials(trials)
+    for trial in (t for t in trials if t.number not in replaced):
+        fixed = trial.system_attrs.get("fixed_params", {})
+        combo = (trial.params.get("optimizer", fixed.get("optimizer", combos[0][0])),
+                 trial.params.get("schedule", fixed.get("schedule", combos[0][1])))
+        if combo in counts:
+            counts[combo] += 1
+    turns = []
+    for _ in range(new):
+        combo = min(combos, key=lambda c: counts[c])
+        counts[combo] += 1
+        fixed_params = {}
+        if spec.compares_optimizers:
+            fixed_params["optimizer"] = combo[0]
+        if spec.compares_schedules:
+            fixed_params["schedule"] = combo[1]
+        turns.append(fixed_params)
+    return turns
+
+
+def _take_waiting(study: optuna.Study, count: int) -> list[optuna.Trial]:
+    """Up to ``count`` waiting trials, set running (as ``study.ask`` takes one)."""
+    taken: list[optuna.Trial] = []
+    if count <= 0:
+        return taken
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        if len(taken) == count:
+            break
+        if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
+            taken.append(optuna.Trial(study, trial._trial_id))
+    return taken
+
+
+def as_optuna_trial(study: optuna.Study, trial: optuna.Trial | DrawnTrial) -> optuna.Trial:
+    """``trial`` as an `optuna.Trial` (to report to and prune), drawn ahead or not."""
+    return optuna.Trial(study, trial._trial_id) if isinstance(trial, DrawnTrial) else trial
+
+
+def _drawn_ahead(study: optuna.Study, storage: optuna.storages.RDBStorage, spec: StudySpec,
+                 turns: Sequence[Mapping[str, Any]], total_steps: int) -> list[DrawnTrial]:
+    drawn = [DrawnTrial(study, fixed_params) for fixed_params in turns]
+    for trial in drawn:
+        build.suggest(trial, spec, total_steps)
+    created = records.create_trials(storage, study._study_id,
+                                    [records.NewTrial(trial.params) for trial in drawn])
+    for trial, (trial_id, number) in zip(drawn, created):
+        trial._trial_id, trial.number = trial_id, number
+    return drawn

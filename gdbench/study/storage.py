@@ -37,13 +37,14 @@ import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
+from gdbench.study import records
 from gdbench.study.defaults import DEFAULT_GRACE_PERIOD_S, DEFAULT_HEARTBEAT_INTERVAL_S
 from gdbench.study.errors import StudyError
 
 __all__ = [
     "ClaimLock", "Claimer", "DEFAULT_GRACE_PERIOD_S", "DEFAULT_HEARTBEAT_INTERVAL_S", "FINISHED_STATES",
     "Heartbeat", "MAX_STALE_RETRIES", "StaleTrials", "budget_used", "check_database_url",
-    "counted_trials", "file_lock", "open_storage", "queue_again", "replaced_trials", "sqlite_path",
+    "counted_trials", "file_lock", "open_storage", "queue_again", "queue_all_again", "replaced_trials", "sqlite_path",
 ]
 
 logger = logging.getLogger(__name__)
@@ -293,12 +294,22 @@ def queue_again(study: optuna.Study, trial: FrozenTrial) -> None:
     The copy is WAITING, so the next claim takes it before any new trial; its
     ``retry_history`` names every trial it replaces.
     """
-    history = [*trial.system_attrs.get("retry_history", ()), trial.number]
     study.add_trial(optuna.trial.create_trial(
         state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-        user_attrs=trial.user_attrs,
-        system_attrs={"failed_trial": trial.number, "retry_history": history},
-    ))
+        user_attrs=trial.user_attrs, system_attrs=_retry_attrs(trial)))
+
+
+def queue_all_again(storage: optuna.storages.RDBStorage, study: optuna.Study,
+                    trials: Sequence[FrozenTrial]) -> None:
+    """:func:`queue_again` for several trials, in one transaction."""
+    records.create_trials(storage, study._study_id, [records.NewTrial(
+        {name: (trial.distributions[name], value) for name, value in trial.params.items()},
+        TrialState.WAITING, trial.user_attrs, _retry_attrs(trial)) for trial in trials])
+
+
+def _retry_attrs(trial: FrozenTrial) -> dict[str, Any]:
+    return {"failed_trial": trial.number,
+            "retry_history": [*trial.system_attrs.get("retry_history", ()), trial.number]}
 
 
 class StaleTrials:
@@ -369,9 +380,8 @@ class Claimer:
                 # Optuna expects heartbeats with Study.optimize; this loop records its own.
                 warnings.filterwarnings("ignore", message="Heartbeat of storage")
                 claimed = self.ask(min(free, count))
-            for trial in claimed:
-                # Before the lock is released: a trial without any heartbeat is never stale.
-                self.storage.record_heartbeat(trial._trial_id)
+            # Before the lock is released: a trial without any heartbeat is never stale.
+            records.record_heartbeats(self.storage, [trial._trial_id for trial in claimed])
         return claimed
 
     def beating(self, trials: Sequence[optuna.Trial]) -> Heartbeat:
@@ -399,13 +409,13 @@ class Heartbeat:
 
     def beat(self) -> None:
         while not self.stop.wait(self.interval_s):
-            for trial_id in self.trial_ids:
-                try:
-                    self.storage.record_heartbeat(trial_id)
-                except sqlalchemy.exc.SQLAlchemyError as error:
-                    # A storage that is briefly away must not end the trial; a long
-                    # absence makes it stale, and it is run again.
-                    logger.warning("heartbeat of trial id %d not recorded: %s", trial_id, error)
+            try:
+                records.record_heartbeats(self.storage, self.trial_ids)
+            except sqlalchemy.exc.SQLAlchemyError as error:
+                # A storage that is briefly away must not end the trials; a long
+                # absence makes them stale, and they are run again.
+                logger.warning("heartbeat of %d trials not recorded: %s", len(self.trial_ids),
+                               error)
 
     def __enter__(self) -> Heartbeat:
         self.thread.start()

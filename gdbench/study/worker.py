@@ -36,6 +36,7 @@ from gdbench.study.defaults import (
     DEFAULT_HOME,
 )
 from gdbench.study.errors import StudyError
+from gdbench.study.progress import Progress
 from gdbench.study.session import BUDGET_ATTR, SPEC_FILE_ATTR, Locations, StudyContext
 from gdbench.study.spec import StudySpec, load_specs
 from gdbench.study.storage import STORAGE_BACKENDS, StaleTrials, check_database_url
@@ -221,7 +222,7 @@ def run_local_workers(spec: StudySpec, where: Locations, budget: int, workers: i
     processes = [subprocess.Popen(command + ["--worker-index", str(index + 1)], stderr=sys.stderr)
                  for index in range(workers)]
     study = optuna.load_study(study_name=spec.name, storage=where.storage)
-    progress = loop.Progress(study, budget, spec.name, quiet)
+    progress = Progress(study, budget, spec.name, quiet)
     try:
         while any(process.poll() is None for process in processes):
             progress.refresh()
