@@ -89,8 +89,10 @@ def test_make_sampler_refuses_a_sampler_whose_extra_is_missing(
     path = tmp_path / "spec.toml"
     path.write_text('task = "sigmoid_neuron"\noptimizer = "gd"\n', encoding="utf-8")
     spec = load_spec(path)
+    samplers.make_sampler(spec)  # the modules it imports are imported before any is hidden
     spec = dataclasses.replace(spec, sampler=dataclasses.replace(spec.sampler, name="gp"))
-    hide(monkeypatch, "scipy")
-    with pytest.raises(StudyError, match=r"^sampler: the gp sampler needs scipy, .*gdbench\[gp\]"):
+    hide(monkeypatch, "torch", "scipy")
+    with pytest.raises(StudyError, match=r"^sampler: the gp sampler needs torch and scipy, "
+                                         r"not installed: pip install gdbench\[gp\]"):
         samplers.make_sampler(spec)
 
