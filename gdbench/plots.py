@@ -15,6 +15,7 @@ to a fixed colour, and any other label to a colour derived from its text.
     >>> task = tasks.get("sigmoid_neuron")
     >>> result = task.fit(gdbench.optimizers.get("gd", learning_rate=1.0), epochs=300)
     >>> plots.plot_trajectories(task, {"gd": result.trajectory}, "gd.png", kind="both")
+    PosixPath('gd.png')
 """
 
 from __future__ import annotations
@@ -36,13 +37,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 __all__ = [
+    "TRAJECTORY_KINDS",
     "color_for",
     "plot_effective_learning_rates",
     "plot_loss_curves",
     "plot_per_step",
     "plot_trajectories",
     "plot_trajectory_pair",
-    "TRAJECTORY_KINDS",
 ]
 
 #: The accepted values of ``plot_trajectories(kind=...)``.

@@ -37,6 +37,55 @@ def test_list_prints_every_optimizer_schedule_and_task(capsys: pytest.CaptureFix
     assert "warmup_steps" in out and "subset=None" in out
 
 
+@pytest.mark.parametrize("package", ["optimizers", "schedules", "tasks"])
+def test_list_reads_from_the_source_what_the_imported_classes_say(package: str) -> None:
+    import importlib
+    import inspect
+
+    from gdbench.cli._listing import REQUIRED, PackageSource
+
+    imported = importlib.import_module(f"gdbench.{package}")
+    source = PackageSource(package)
+    registry = source.registry()
+    assert list(registry) == list(imported.REGISTRY)
+    for name, class_name in registry.items():
+        cls = imported.REGISTRY[name]
+        assert class_name == cls.__name__
+        kinds = ("KEYWORD_ONLY",) if package == "tasks" else ("POSITIONAL_OR_KEYWORD",)
+        expected = {p.name: REQUIRED if p.default is p.empty else p.default
+                    for p in inspect.signature(cls.__init__).parameters.values()
+                    if p.kind.name in kinds and p.name not in ("self", "name")}
+        assert source.keywords(class_name, keyword_only=package == "tasks") == expected, name
+        if package == "tasks":
+            for attribute in ("default_epochs", "default_batch_size", "objective_metric"):
+                assert source.attribute(class_name, attribute) == getattr(cls, attribute), name
+            assert source.is_subclass(class_name, "ToyTask") == issubclass(cls, imported.ToyTask)
+
+
+def test_list_imports_neither_keras_nor_tensorflow() -> None:
+    probe = ("import sys\nfrom gdbench import cli\nassert cli.main(['list']) == 0\n"
+             "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            check=True, timeout=60)
+    assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_list_marks_the_samplers_not_installed_with_their_extra(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name in ("cmaes", "torch") else find_spec(name, *rest))
+    assert cli.main(["list"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()
+             if line.startswith("  ")}
+    assert lines["tpe"].split() == ["tpe", "installed"]
+    assert lines["cmaes"].endswith("not installed (needs cmaes): pip install gdbench[cmaes]")
+    assert lines["gp"].endswith("not installed (needs torch): pip install gdbench[gp]")
+
+
 def test_run_with_trials_resumes_and_report_prints_the_leaderboard(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -87,20 +136,20 @@ def test_bad_spec_exits_2_with_one_line_and_no_traceback(tmp_path: Path) -> None
     home = tmp_path / "home"
     done = subprocess.run(
         [sys.executable, "-m", "gdbench", "run", str(spec), "--home", str(home)],
-        capture_output=True, text=True, timeout=120,
+        check=False, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("gdbench")]
-    assert errors == [f"gdbench: error: {spec}: search.beta_1.high: beta_1 is a decay rate: a "
-                      "range needs 0 <= low < high < 1 (sampled as 1 - beta_1 on a log scale); "
-                      "got [0.9, 1.5]"]
+    assert errors == [(f"gdbench: error: {spec}: search.beta_1.high: beta_1 is a decay rate: a "
+                       "range needs 0 <= low < high < 1 (sampled as 1 - beta_1 on a log scale); "
+                       "got [0.9, 1.5]")]
     assert "Traceback" not in done.stderr
     assert not home.exists()
 
 
 def test_help_lists_the_commands() -> None:
-    done = subprocess.run([sys.executable, "-m", "gdbench", "--help"], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "gdbench", "--help"], check=False,
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     for command in ("run", "worker", "ui", "list", "report"):
         assert f"    {command} " in done.stdout

@@ -16,12 +16,12 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from backends import BACKEND, xla_compiled
 from keras import ops
+from reference_schedules import REFERENCES, evaluate
 
 import gdbench.optimizers
 import gdbench.schedules
-from backends import BACKEND, xla_compiled
-from reference_schedules import REFERENCES, evaluate
 
 STEPS = np.arange(301)
 
@@ -549,6 +549,26 @@ def test_config_round_trip(name):
             np.testing.assert_array_equal(
                 ops.convert_to_numpy(rebuilt(steps)), ops.convert_to_numpy(schedule(steps))
             )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_registered_name_deserializes_and_repr_rebuilds(name):
+    """Registered as ``gdbench>ClassName``; the repr, evaluated, is the same schedule."""
+    for keywords in cases_of(name):
+        schedule = build(name, keywords)
+        cls = type(schedule)
+        registered = f"gdbench>{cls.__name__}"
+        assert keras.saving.get_registered_name(cls) == registered
+        config = schedule.get_config()
+        rebuilt = keras.optimizers.schedules.deserialize(
+            {"class_name": registered, "config": copy.deepcopy(config)})
+        assert type(rebuilt) is cls
+        assert rebuilt.get_config() == config
+        text = repr(schedule)
+        assert text.startswith(f"{cls.__name__}(") and "{" not in text, text
+        evaluated = eval(text, vars(gdbench.schedules))
+        assert type(evaluated) is cls
+        assert evaluated.get_config() == config
 
 
 WARMUP_COSINE = ("warmup", {

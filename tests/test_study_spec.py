@@ -66,11 +66,11 @@ BROKEN_SPECS = [
     (MINIMAL + 'schedules = ["cosine", {name = "cosine", label = "2nd"}]\n',
      "schedules[1].label", "letters"),
     (MINIMAL + "trials = [\n", "(syntax)", "TOML"),
-    ('[[study]]\ntask = "sigmoid_neuron"\noptimizer = "gd"\n[[study]]\nname = "b"\n'
-     'task = "sigmoid_neuron"\noptimizer = "gd"\n', "study[0].name", "several studies"),
+    (('[[study]]\ntask = "sigmoid_neuron"\noptimizer = "gd"\n[[study]]\nname = "b"\n'
+     'task = "sigmoid_neuron"\noptimizer = "gd"\n'), "study[0].name", "several studies"),
 ]
 if importlib.util.find_spec("cmaes") is None:
-    BROKEN_SPECS.append((MINIMAL + 'sampler = "cmaes"\n', "sampler", "cmaes"))
+    BROKEN_SPECS.append((MINIMAL + 'sampler = "cmaes"\n', "sampler", "gdbench[cmaes]"))
 
 
 def write(tmp_path: Path, text: str, name: str = "spec.toml") -> Path:
@@ -228,7 +228,7 @@ def test_the_samplers_said_to_prepare_nothing_do_prepare_nothing() -> None:
     from gdbench.study import samplers
 
     for name in samplers.PREPARE_FREE:
-        sampler = samplers.SAMPLERS[name][0](seed=0)
+        sampler = samplers.SAMPLERS[name](seed=0)
         base = optuna.samplers.BaseSampler.before_trial
         prepares = type(sampler).before_trial
         if prepares is not base:  # TPE hands it to its random sampler, which prepares nothing

@@ -1,68 +1,188 @@
-"""``gdbench list``: every optimizer, schedule and task, with keywords, defaults and search spaces."""
+"""``gdbench list``: every optimizer, schedule and task, with keywords, defaults and search spaces.
+
+The command answers at once: it imports neither Keras nor TensorFlow. The
+registries, the constructors' keywords and defaults and the tasks' class
+attributes are read from the packages' source (:class:`PackageSource`), where
+they are written once; the search spaces and the sampler tables are modules
+that import no Keras.
+"""
 
 from __future__ import annotations
 
 import argparse
-import inspect
+import ast
+from pathlib import Path
 from typing import Any
+
+#: The folder of the ``gdbench`` package, found without importing its subpackages.
+_GDBENCH = Path(__file__).resolve().parents[1]
 
 
 def add_command(commands: Any) -> None:
-    listing = commands.add_parser("list", help="list optimizers, schedules and tasks",
+    listing = commands.add_parser("list", help="list optimizers, schedules, tasks and samplers",
                                   description="List every optimizer (keywords, defaults and "
-                                              "default search space), schedule and task.")
+                                              "default search space), schedule, task and sampler "
+                                              "(with the extra that installs it).")
     listing.set_defaults(handler=_list)
 
 
+class Required:
+    """The default of a keyword that has none."""
+
+    def __repr__(self) -> str:
+        return "<required>"
+
+
+REQUIRED = Required()
+
+
+class PackageSource:
+    """The classes of one gdbench package, read from its source files without importing them.
+
+    Args:
+        package: the subpackage's name (``"optimizers"``).
+    """
+
+    def __init__(self, package: str) -> None:
+        self.package = package
+        self._classes: dict[str, ast.ClassDef] = {}
+        self._constants: dict[str, dict[str, ast.expr]] = {}
+        for path in sorted((_GDBENCH / package).glob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            constants = self._constants.setdefault(path.stem, {})
+            for node in tree.body:
+                if isinstance(node, ast.ClassDef):
+                    self._classes[node.name] = node
+                target, value = _assignment(node)
+                if target is not None:
+                    constants[target] = value
+
+    def registry(self) -> dict[str, str]:
+        """``REGISTRY`` of the package's ``__init__``: name → class name, in its order.
+
+        Written either as a dict of names (``{"gd": GD, …}``) or as a comprehension
+        over classes keyed by their ``name`` attribute.
+        """
+        value = self._constants["__init__"]["REGISTRY"]
+        if isinstance(value, ast.Dict):
+            return {ast.literal_eval(key): item.id for key, item in zip(value.keys, value.values)
+                    if key is not None and isinstance(item, ast.Name)}
+        if isinstance(value, ast.DictComp) and isinstance(value.key, ast.Attribute):
+            classes = value.generators[0].iter
+            if isinstance(classes, (ast.Tuple, ast.List)):
+                return {self.attribute(item.id, value.key.attr): item.id
+                        for item in classes.elts if isinstance(item, ast.Name)}
+        raise ValueError(f"gdbench.{self.package}.REGISTRY is written in a form not read here")
+
+    def lineage(self, class_name: str) -> list[ast.ClassDef]:
+        """The class and its ancestors defined in this package, nearest first."""
+        found: list[ast.ClassDef] = []
+        waiting = [class_name]
+        while waiting:
+            node = self._classes.get(waiting.pop(0))
+            if node is None or node in found:
+                continue
+            found.append(node)
+            waiting += [base.id for base in node.bases if isinstance(base, ast.Name)]
+        return found
+
+    def is_subclass(self, class_name: str, base: str) -> bool:
+        """Whether ``class_name`` is ``base`` or derives from it."""
+        return any(node.name == base for node in self.lineage(class_name))
+
+    def attribute(self, class_name: str, attribute: str) -> Any:
+        """A class attribute's literal value, inherited as Python inherits it."""
+        for node in self.lineage(class_name):
+            for statement in node.body:
+                target, value = _assignment(statement)
+                if target == attribute and value is not None:
+                    return self._literal(value)
+        raise AttributeError(f"{class_name} has no literal class attribute {attribute!r}")
+
+    def keywords(self, class_name: str, keyword_only: bool = False) -> dict[str, Any]:
+        """The constructor's named keywords and defaults (:data:`REQUIRED` for none).
+
+        Args:
+            class_name: the class.
+            keyword_only: the keyword-only parameters rather than the positional-or-keyword ones.
+        """
+        for node in self.lineage(class_name):
+            init = next((s for s in node.body
+                         if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
+            if init is None:
+                continue
+            arguments = init.args
+            if keyword_only:
+                pairs = zip(arguments.kwonlyargs, arguments.kw_defaults)
+            else:
+                positional = arguments.posonlyargs + arguments.args
+                defaults = [None] * (len(positional) - len(arguments.defaults))
+                pairs = zip(positional, defaults + list(arguments.defaults))
+            return {argument.arg: REQUIRED if default is None else self._literal(default)
+                    for argument, default in pairs if argument.arg not in ("self", "name")}
+        return {}
+
+    def _literal(self, node: ast.expr) -> Any:
+        try:
+            return ast.literal_eval(node)
+        except ValueError:
+            if isinstance(node, ast.Name):
+                for constants in self._constants.values():
+                    if node.id in constants:
+                        return self._literal(constants[node.id])
+            raise
+
+
+def _assignment(node: ast.stmt) -> tuple[str | None, ast.expr | None]:
+    """The single name a statement assigns and its value, or ``(None, None)``."""
+    if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        return node.targets[0].id, node.value
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return node.target.id, node.value
+    return None, None
+
+
 def _defaults_text(parameters: dict[str, Any]) -> str:
-    return ", ".join(name if default is _REQUIRED else f"{name}={default!r}"
+    return ", ".join(name if default is REQUIRED else f"{name}={default!r}"
                      for name, default in parameters.items())
-
-
-_REQUIRED = object()
-
-
-def _signature(callable_: Any, kinds: tuple[str, ...]) -> dict[str, Any]:
-    return {
-        p.name: (_REQUIRED if p.default is p.empty else p.default)
-        for p in inspect.signature(callable_).parameters.values()
-        if p.kind.name in kinds and p.name not in ("self", "name")
-    }
 
 
 def _list(arguments: argparse.Namespace) -> int:
     del arguments
-    import gdbench.optimizers
-    import gdbench.schedules
-    import gdbench.tasks
-    from gdbench.study import spaces
+    from gdbench.study import samplers, spaces
 
+    optimizers = PackageSource("optimizers")
     print("Optimizers (keywords and defaults; default search space):")
-    for name, optimizer_class in gdbench.optimizers.REGISTRY.items():
-        keywords = _signature(optimizer_class.__init__, ("POSITIONAL_OR_KEYWORD",))
-        print(f"  {name:<10} {_defaults_text(keywords)}")
+    for name, class_name in optimizers.registry().items():
+        print(f"  {name:<10} {_defaults_text(optimizers.keywords(class_name))}")
         space = spaces.OPTIMIZER_SPACES.get(name, {})
         if space:
             print(f"  {'':<10} search: " + "; ".join(d.describe(k) for k, d in space.items()))
+    schedules = PackageSource("schedules")
     print("\nSchedules (keywords; η is the optimizer's learning_rate; default search space):")
-    for name, schedule_class in gdbench.schedules.REGISTRY.items():
-        keywords = _signature(schedule_class.__init__, ("POSITIONAL_OR_KEYWORD",))
-        print(f"  {name:<18} {_defaults_text(keywords)}")
-        space = spaces.SCHEDULE_SPACES[name]
-        described = [d.describe(k) for k, d in space.parameters.items()]
-        described += [derived.description for derived in space.derived.values()]
-        if space.learning_rate_keyword:
-            described.insert(0, f"{space.learning_rate_keyword} = η")
+    for name, class_name in schedules.registry().items():
+        print(f"  {name:<18} {_defaults_text(schedules.keywords(class_name))}")
+        schedule_space = spaces.SCHEDULE_SPACES[name]
+        described = [d.describe(k) for k, d in schedule_space.parameters.items()]
+        described += [derived.description for derived in schedule_space.derived.values()]
+        if schedule_space.learning_rate_keyword:
+            described.insert(0, f"{schedule_space.learning_rate_keyword} = η")
         print(f"  {'':<18} " + "; ".join(described))
+    tasks = PackageSource("tasks")
     print("\nTasks (options; default epochs, batch size and objective):")
-    for name, task_class in gdbench.tasks.REGISTRY.items():
-        kind = "toy" if issubclass(task_class, gdbench.tasks.ToyTask) else "image"
-        batch = task_class.default_batch_size or "full"
-        print(f"  {name:<20} {kind:<5} epochs={task_class.default_epochs} batch_size={batch} "
-              f"objective={task_class.objective_metric}")
-        print(f"  {'':<20} {_defaults_text(_signature(task_class.__init__, ('KEYWORD_ONLY',)))}")
-    from gdbench.study import samplers
-
-    print(f"\nSamplers: {', '.join(samplers.SAMPLERS)} (default tpe).  "
-          f"Pruners: {', '.join(samplers.PRUNERS)} (default median).")
+    for name, class_name in tasks.registry().items():
+        kind = "toy" if tasks.is_subclass(class_name, "ToyTask") else "image"
+        batch = tasks.attribute(class_name, "default_batch_size") or "full"
+        print(f"  {name:<20} {kind:<5} epochs={tasks.attribute(class_name, 'default_epochs')} "
+              f"batch_size={batch} objective={tasks.attribute(class_name, 'objective_metric')}")
+        print(f"  {'':<20} {_defaults_text(tasks.keywords(class_name, keyword_only=True))}")
+    print("\nSamplers (default tpe):")
+    for name in samplers.SAMPLERS:
+        missing = samplers.missing_modules(name)
+        if not missing:
+            print(f"  {name:<10} installed")
+        else:
+            print(f"  {name:<10} not installed (needs {', '.join(missing)}): "
+                  f"pip install gdbench[{samplers.SAMPLER_EXTRAS[name][0]}]")
+    print(f"Pruners: {', '.join(samplers.PRUNERS)} (default median).")
     return 0

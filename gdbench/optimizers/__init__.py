@@ -4,19 +4,32 @@ Each algorithm lives in its own module as a pure update rule (``*_update``)
 and a thin :class:`keras.optimizers.Optimizer` subclass that owns the slots.
 
     >>> import gdbench.optimizers
-    >>> opt = gdbench.optimizers.get("adam", learning_rate=1e-3)
+    >>> gdbench.optimizers.get("adam", learning_rate=1e-3)
+    Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-08, bias_correction=True)
     >>> gdbench.optimizers.names()[:3]
     ['gd', 'momentum', 'nesterov']
+
+Importing this package registers every optimizer, and every schedule of
+:mod:`gdbench.schedules`, with Keras as ``gdbench>ClassName``
+(``gdbench>Adam``, ``gdbench>RMSprop``, ``gdbench>CosineDecay``), so that
+``keras.optimizers.get``, ``keras.optimizers.deserialize`` and
+``keras.saving.load_model`` find them:
+
+    >>> import keras
+    >>> keras.optimizers.get("gdbench>AMSGrad")
+    AMSGrad(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-08)
 """
 
 from __future__ import annotations
 
 import copy
-
 from typing import Any
 
 import keras
 
+# A gdbench optimizer's learning rate may be a gdbench schedule: registering the
+# schedules here lets a model compiled with both be loaded after this one import.
+import gdbench.schedules  # noqa: F401
 from gdbench.optimizers._base import RuleOptimizer
 from gdbench.optimizers.adadelta import Adadelta
 from gdbench.optimizers.adagrad import Adagrad
@@ -33,9 +46,23 @@ from gdbench.optimizers.rmsprop import RMSprop
 from gdbench.optimizers.rprop import Rprop
 
 __all__ = [
-    "AMSGrad", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "GD", "MaxProp",
-    "Momentum", "Nadam", "Nesterov", "RMSprop", "Rprop", "RuleOptimizer",
-    "get", "names", "REGISTRY",
+    "GD",
+    "REGISTRY",
+    "AMSGrad",
+    "Adadelta",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "MaxProp",
+    "Momentum",
+    "Nadam",
+    "Nesterov",
+    "RMSprop",
+    "Rprop",
+    "RuleOptimizer",
+    "get",
+    "names",
 ]
 
 #: name → optimizer class, in the lectures' order.

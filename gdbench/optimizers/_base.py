@@ -9,8 +9,10 @@ population engine can call it on stacked tensors of many trials at once.
 
 from __future__ import annotations
 
+import functools
 import inspect
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import keras
 from keras import ops
@@ -26,6 +28,16 @@ BASE_KEYWORDS = (
 )
 
 Rule = Callable[..., "tuple[Any, tuple[Any, ...]]"]
+
+
+@functools.cache
+def _keras_base_defaults() -> dict[str, Any]:
+    """The defaults of :data:`BASE_KEYWORDS`, read from the Keras base optimizer's signature."""
+    for cls in keras.optimizers.Optimizer.__mro__:
+        parameters = inspect.signature(cls.__init__).parameters
+        if all(keyword in parameters for keyword in BASE_KEYWORDS):
+            return {keyword: parameters[keyword].default for keyword in BASE_KEYWORDS}
+    raise RuntimeError("no Keras base optimizer takes every one of BASE_KEYWORDS")
 
 
 def dense_gradient(gradient: Any, variable: Any) -> Any:
@@ -105,12 +117,9 @@ class RuleOptimizer(keras.optimizers.Optimizer):
             )
         _validate.learning_rate(learning_rate)
         weight_decay = kwargs.get("weight_decay")
-        if weight_decay is not None and not self.decouples_weight_decay:
-            raise ValueError(
-                f"weight_decay: {type(self).__name__} applies no weight decay "
-                f"(got weight_decay={weight_decay!r}). Use 'adamw' for decoupled "
-                "decay, or an L2 kernel_regularizer on the model for coupled decay."
-            )
+        refusal = self.refusal("weight_decay")
+        if weight_decay is not None and refusal is not None:
+            raise ValueError(f"weight_decay: {refusal} (got weight_decay={weight_decay!r})")
         if isinstance(learning_rate, (int, float)):
             learning_rate = float(learning_rate)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
@@ -137,12 +146,59 @@ class RuleOptimizer(keras.optimizers.Optimizer):
 
     @classmethod
     def keywords(cls) -> list[str]:
-        """Every keyword the constructor accepts: its own, then the Keras base's."""
+        """Every keyword the constructor accepts: its own, then the Keras base's.
+
+        ``weight_decay`` is among them only for an optimizer that decouples it
+        (``adamw``): the others refuse it.
+        """
         own = [
             p.name for p in inspect.signature(cls.__init__).parameters.values()
             if p.kind is p.POSITIONAL_OR_KEYWORD and p.name != "self"
         ]
-        return own + [k for k in BASE_KEYWORDS if k not in own]
+        base = [k for k in BASE_KEYWORDS
+                if k not in own and (k != "weight_decay" or cls.decouples_weight_decay)]
+        return own + base
+
+    @classmethod
+    def refusal(cls, keyword: str) -> str | None:
+        """Why the optimizer refuses a Keras base keyword it does not list; ``None`` otherwise.
+
+        ``None`` is still taken for it, as Keras's ``from_config`` passes it.
+        """
+        if keyword == "weight_decay" and not cls.decouples_weight_decay:
+            return (f"{cls.__name__} applies no weight decay; use 'adamw' for decoupled decay, "
+                    "or an L2 kernel_regularizer on the model for coupled decay")
+        return None
+
+    def __repr__(self) -> str:
+        """``Adam(learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-08, ...)``.
+
+        The learning rate and the algorithm's own keywords from :meth:`get_config`,
+        then the name and the Keras base keywords set away from their defaults.
+        Evaluated among :mod:`gdbench.optimizers` (and the schedules of its
+        learning rate), it builds the same optimizer.
+        """
+        config = self.get_config()
+        parameters = inspect.signature(type(self).__init__).parameters
+        shown = {"learning_rate": self._learning_rate_for_repr()}
+        shown.update({k: config[k] for k in self.keywords() if k in parameters and k != "name"
+                      and k not in shown})
+        if config["name"] != parameters["name"].default:
+            shown["name"] = config["name"]
+        defaults = _keras_base_defaults()
+        shown.update({k: config[k] for k in BASE_KEYWORDS
+                      if k not in shown and config.get(k, defaults[k]) != defaults[k]})
+        arguments = ", ".join(f"{name}={value!r}" for name, value in shown.items())
+        return f"{type(self).__name__}({arguments})"
+
+    def _learning_rate_for_repr(self) -> Any:
+        """The schedule, or the constant η as short as its variable's precision allows."""
+        if isinstance(self._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+            return self._learning_rate
+        value = ops.convert_to_numpy(self._learning_rate)
+        # A float32 η of 0.001 is 0.0010000000474974513 as a Python float: print the
+        # shortest decimal that gives back the same float32.
+        return float(str(value)) if value.dtype == "float32" else float(value)
 
     def slot_initial_value(self, slot_name: str) -> float:
         """The value a slot starts at (zero unless the algorithm says otherwise)."""

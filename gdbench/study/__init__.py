@@ -1,11 +1,32 @@
 """Studies: a TOML spec, an Optuna study, and every trial tracked in MLflow and TensorBoard.
 
-This package is the only part of gdbench that imports Optuna.
+This package is the only part of gdbench that imports Optuna. A study from
+Python: a spec file, :func:`run_study`, then the leaderboard of its trials,
+best first (here untracked, four 100-epoch trials of the sigmoid neuron):
 
-    from gdbench.study import load_spec, run_study, leaderboard
-    spec = load_spec("studies/quickstart.toml")
-    study = run_study(spec, home="runs")
-    leaderboard(study)[0]["optimizer"]
+    >>> from pathlib import Path
+    >>> from gdbench.study import format_leaderboard, leaderboard, load_spec, run_study
+    >>> _ = Path("toy.toml").write_text('''
+    ... task = "sigmoid_neuron"
+    ... optimizers = ["gd", "momentum"]
+    ... epochs = 100
+    ... trials = 4
+    ... [tracking]
+    ... mlflow = false
+    ... tensorboard = false
+    ... ''')
+    >>> study = run_study(load_spec("toy.toml"), home="runs", quiet=True)
+    >>> rows = leaderboard(study)
+    >>> [row["rank"] for row in rows], sorted({row["optimizer"] for row in rows})
+    ([1, 2, 3, 4], ['gd', 'momentum'])
+    >>> rows[0]["value"] == study.best_value
+    True
+    >>> print(format_leaderboard(rows, limit=2))  # doctest: +ELLIPSIS
+    rank  trial  state     value   optimizer  hyperparameters ...
+    ...
+    1     ...    COMPLETE  0...
+    2     ...    COMPLETE  0...
+    ... 2 more in leaderboard.csv
 
 Modules, by job:
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
+import tomllib
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-
-import tomllib
 
 import gdbench.tasks
 from gdbench.study import samplers
@@ -190,12 +188,10 @@ class _Reader(SpaceReader):
 
     def sampler(self, value: Any, field: str, seed: int) -> SamplerSpec:
         name, options, name_field = self.named(value, field, list(samplers.SAMPLERS), "sampler")
-        sampler_class, package = samplers.SAMPLERS[name]
-        if package is not None and importlib.util.find_spec(package) is None:
-            ready = ", ".join(other for other, (_, needs) in samplers.SAMPLERS.items() if needs is None)
-            raise self.error(name_field, f"the {name} sampler needs the {package!r} package, "
-                                         f"which is not installed (pip install {package}); "
-                                         f"or use {ready}")
+        sampler_class = samplers.SAMPLERS[name]
+        unavailable = samplers.sampler_unavailable(name)
+        if unavailable is not None:
+            raise self.error(name_field, unavailable)
         accepted = [k for k in option_names(sampler_class)
                     if k not in ("search_space", "independent_sampler", "constraints_func",
                                  "gamma", "weights", "x0", "source_trials")]

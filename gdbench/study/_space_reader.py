@@ -93,6 +93,10 @@ class SpaceReader(FieldReader):
         optimizer_class = gdbench.optimizers.REGISTRY[name]
         accepted = [keyword for keyword in optimizer_class.keywords() if keyword != "name"]
         defaults = signature_defaults(optimizer_class.__init__)
+        for keyword in own:
+            refusal = optimizer_class.refusal(keyword)
+            if refusal is not None:
+                raise self.error(join(field, keyword), refusal)
         self.check_keys(own, accepted + ["label"], field)
         default_space = spaces.OPTIMIZER_SPACES.get(name, {})
         space: dict[str, Domain] = {

@@ -1,21 +1,25 @@
 """Optuna's samplers and pruners by the names a spec gives them.
 
-| sampler  | Optuna class       | needs      |
-|----------|--------------------|------------|
-| `tpe`    | `TPESampler`       |            |
-| `random` | `RandomSampler`    |            |
-| `grid`   | `GridSampler`      |            |
-| `cmaes`  | `CmaEsSampler`     | `cmaes`    |
-| `gp`     | `GPSampler`        | `torch`    |
+| sampler  | Optuna class       | needs (``pip install gdbench[EXTRA]``) |
+|----------|--------------------|----------------------------------------|
+| `tpe`    | `TPESampler`       |                                        |
+| `random` | `RandomSampler`    |                                        |
+| `grid`   | `GridSampler`      |                                        |
+| `cmaes`  | `CmaEsSampler`     | `cmaes`: the `cmaes` package           |
+| `gp`     | `GPSampler`        | `gp`: `torch` and `scipy`              |
 
 Pruners: `median`, `successive_halving`, `hyperband`, `none`.
+
+This module imports neither Keras nor TensorFlow (``gdbench list`` reads it).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.distributions import (
@@ -26,21 +30,55 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from gdbench.study import build, records
-from gdbench.study.spec import StudySpec
+from gdbench.study import records
+from gdbench.study.errors import StudyError
 from gdbench.study.storage import replaced_trials
 
-__all__ = ["DRAWN_AHEAD", "DrawnTrial", "PREPARE_FREE", "PRUNERS", "SAMPLERS", "as_optuna_trial",
-           "ask", "capped_budget", "make_pruner", "make_sampler"]
+if TYPE_CHECKING:
+    from gdbench.study.spec import StudySpec
 
-#: Sampler name → (Optuna class, the package it needs beyond Optuna or None).
-SAMPLERS: Mapping[str, tuple[type[optuna.samplers.BaseSampler], str | None]] = MappingProxyType({
-    "tpe": (optuna.samplers.TPESampler, None),
-    "random": (optuna.samplers.RandomSampler, None),
-    "grid": (optuna.samplers.GridSampler, None),
-    "cmaes": (optuna.samplers.CmaEsSampler, "cmaes"),
-    "gp": (optuna.samplers.GPSampler, "torch"),
+__all__ = [
+    "DRAWN_AHEAD", "PREPARE_FREE", "PRUNERS", "SAMPLERS", "SAMPLER_EXTRAS", "DrawnTrial",
+    "as_optuna_trial", "ask", "capped_budget", "make_pruner", "make_sampler", "missing_modules",
+    "sampler_unavailable",
+]
+
+#: Sampler name → Optuna class.
+SAMPLERS: Mapping[str, type[optuna.samplers.BaseSampler]] = MappingProxyType({
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "grid": optuna.samplers.GridSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "gp": optuna.samplers.GPSampler,
 })
+
+#: Sampler name → (the gdbench extra that installs what it needs beyond Optuna, the
+#: modules Optuna imports for it), for the samplers that need more than Optuna.
+SAMPLER_EXTRAS: Mapping[str, tuple[str, tuple[str, ...]]] = MappingProxyType({
+    "cmaes": ("cmaes", ("cmaes",)),
+    "gp": ("gp", ("torch", "scipy")),
+})
+
+
+def missing_modules(name: str) -> list[str]:
+    """The modules sampler ``name`` needs that are not installed here.
+
+    Optuna imports them only when the sampler first samples, so they are
+    looked for here, not imported.
+    """
+    _, modules = SAMPLER_EXTRAS.get(name, (None, ()))
+    return [module for module in modules if importlib.util.find_spec(module) is None]
+
+
+def sampler_unavailable(name: str) -> str | None:
+    """Why sampler ``name`` cannot run here, in one line naming its extra; ``None`` if it can."""
+    missing = missing_modules(name)
+    if not missing:
+        return None
+    ready = ", ".join(other for other in SAMPLERS if other not in SAMPLER_EXTRAS)
+    return (f"the {name} sampler needs {' and '.join(missing)}, not installed: "
+            f"pip install gdbench[{SAMPLER_EXTRAS[name][0]}] (or use {ready})")
+
 
 #: The samplers that prepare nothing when a trial is asked (their ``before_trial`` does
 #: nothing), so that a batch's trials can be created without asking for each.
@@ -77,12 +115,20 @@ def make_sampler(spec: StudySpec, seed_offset: int = 0) -> optuna.samplers.BaseS
     Args:
         spec: the study spec.
         seed_offset: added to the sampler's seed.
+
+    Raises:
+        StudyError: the sampler's extra is not installed.
     """
-    sampler_class, _ = SAMPLERS[spec.sampler.name]
+    # Imported here: building a trial imports Keras, which the sampler tables must not.
+    from gdbench.study import build
+
+    reason = sampler_unavailable(spec.sampler.name)
+    if reason is not None:
+        raise StudyError(f"sampler: {reason}")
     seed = spec.sampler.seed + seed_offset
     if spec.sampler.name == "grid":
         return _GridSampler(build.parameter_grid(spec), seed=seed)
-    return sampler_class(seed=seed, **spec.sampler.options)
+    return SAMPLERS[spec.sampler.name](seed=seed, **spec.sampler.options)
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
@@ -94,6 +140,8 @@ def capped_budget(spec: StudySpec, budget: int) -> int:
     """The grid sampler has no more points than its grid; other samplers are not capped."""
     if spec.sampler.name != "grid":
         return budget
+    from gdbench.study import build
+
     size = math.prod(len(values) for values in build.parameter_grid(spec).values())
     return min(budget, size)
 
@@ -221,6 +269,9 @@ def as_optuna_trial(study: optuna.Study, trial: optuna.Trial | DrawnTrial) -> op
 
 def _drawn_ahead(study: optuna.Study, storage: optuna.storages.RDBStorage, spec: StudySpec,
                  turns: Sequence[Mapping[str, Any]], total_steps: int) -> list[DrawnTrial]:
+    # Keras, imported here: `gdbench list` reads this module without it.
+    from gdbench.study import build
+
     drawn = [DrawnTrial(study, fixed_params) for fixed_params in turns]
     for trial in drawn:
         build.suggest(trial, spec, total_steps)
