@@ -23,7 +23,7 @@ demo: $(STAMP)
 # JAX always (a dev dependency), PyTorch where torch is importable.
 BACKEND_TESTS := tests/test_optimizers_reference.py tests/test_optimizers_keras.py \
 	tests/test_schedules.py tests/test_optimizer_rules_broadcast.py \
-	tests/test_optimizers_validation.py tests/test_precision.py
+	tests/test_optimizers_validation.py tests/test_precision.py tests/test_optimizers_registration.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
