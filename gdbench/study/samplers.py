@@ -206,7 +206,8 @@ def ask(study: optuna.Study, spec: StudySpec, count: int, total_steps: int = 0,
         return taken + _drawn_ahead(study, storage, spec, turns[:count - len(taken)],
                                     total_steps)
     for fixed_params in turns:
-        study.enqueue_trial(fixed_params)
+        if fixed_params:
+            study.enqueue_trial(fixed_params)
     if spec.sampler.name not in PREPARE_FREE:
         # A sampler that prepares each trial as it is asked (the grid sampler picks its
         # point there) is asked for every one.
