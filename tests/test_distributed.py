@@ -152,7 +152,8 @@ def test_every_trial_is_one_mlflow_child_run_with_metrics_and_artifacts(
     for number, run in by_number.items():
         assert tags(run)["mlflow.parentRunId"] == parent["info"]["run_id"]
         assert run["info"]["status"] == "FINISHED"
-        assert run["info"]["run_name"] == f"trial-{number}"
+        assert run["info"]["run_name"].startswith("adam · η=")
+        assert run["info"]["run_name"].endswith(f" · #{number}")
         assert metrics(run)["objective"] == pytest.approx(values[number])
         assert "loss" in metrics(run) and "learning_rate" in params(run)
         assert float(params(run)["learning_rate"]) == pytest.approx(

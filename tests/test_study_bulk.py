@@ -14,7 +14,7 @@ import gdbench.tasks
 from gdbench.study import batches, load_spec, run_study
 from gdbench.study.session import EPOCHS_RUN_ATTR, HYPERPARAMETERS_ATTR
 from gdbench.tasks.population import fit_population
-from gdbench.tracking import curve_steps
+from gdbench.tracking import curve_steps, local_artifact_folder
 
 TRIALS = 300
 EPOCHS = 120
@@ -53,9 +53,9 @@ def child_runs(home: Path) -> list:
 def full_curves(client, runs: list) -> dict[str, np.ndarray]:
     """The parent run's per-batch curve artifacts, merged."""
     parent = next(run for run in runs if run.data.tags.get("gdbench.role") == "parent")
+    folder = local_artifact_folder(client.tracking_uri, parent.info.artifact_uri)
     curves: dict[str, np.ndarray] = {}
-    for artifact in client.list_artifacts(parent.info.run_id, "curves"):
-        local = client.download_artifacts(parent.info.run_id, artifact.path)
+    for local in sorted((folder / "curves").iterdir()):
         with np.load(local) as arrays:
             curves.update({key: arrays[key] for key in arrays.files})
     return curves

@@ -26,7 +26,12 @@ from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from gdbench.tracking import HParamDomain, StudyTracker, TrialTracker
+from gdbench.tracking import (
+    HParamDomain,
+    StudyTracker,
+    TrialTracker,
+    local_artifact_folder,
+)
 from gdbench.tracking._mlflow import MlflowStudy
 
 # MLflow's own use of SQLAlchemy, not ours.
@@ -89,6 +94,13 @@ def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     return uri
 
 
+def artifact_folder(uri: str, run_id: str) -> Path:
+    """The folder of run ``run_id``'s artifacts in the SQLite store ``uri``."""
+    folder = local_artifact_folder(uri, MlflowClient(tracking_uri=uri).get_run(run_id).info.artifact_uri)
+    assert folder is not None
+    return folder
+
+
 def study_runs(uri: str, study: str) -> tuple[Any, list[Any]]:
     """The study's parent run and its children, found through the store."""
     client = MlflowClient(tracking_uri=uri)
@@ -116,7 +128,8 @@ def test_trials_are_child_runs_of_one_parent(tracking_uri: str, tmp_path: Path) 
     assert parent.info.run_id == tracker.parent_run_id
     assert parent.info.status == "FINISHED"
     assert parent.data.params == {"task": "digits", "n_trials": "3"}
-    assert parent.data.metrics == {"best_value": 0.25}
+    assert parent.data.metrics["best_value"] == 0.25
+    assert set(parent.data.metrics) == {"best_value", "working_time_s", "gdbench.work_intervals_ms"}
     by_number = {int(run.data.tags["gdbench.trial_number"]): run for run in children}
     assert sorted(by_number) == [0, 1, 2]
     assert [by_number[n].info.run_id for n in range(3)] == [t.run_id for t in trials]
@@ -129,7 +142,8 @@ def test_trials_are_child_runs_of_one_parent(tracking_uri: str, tmp_path: Path) 
     }
     for number, (status, state, reason, epochs) in expected.items():
         run = by_number[number]
-        assert run.info.run_name == f"trial-{number}"
+        assert run.info.run_name == tracker.run_name(number, trial_params(number))
+        assert run.info.run_name.endswith(f" · #{number}")
         assert run.info.status == status
         assert run.data.tags["gdbench.state"] == state
         assert run.data.tags.get("gdbench.reason") == reason
@@ -263,12 +277,9 @@ def test_a_figure_is_kept_though_its_file_goes_at_once(tracking_uri: str, tmp_pa
         # The runner draws figures in a folder it removes when its loop ends.
         figure_path.unlink()
     tracker.finish()
-    client = MlflowClient(tracking_uri=tracking_uri)
-    assert [a.path for a in client.list_artifacts(trial.run_id, "figures")] == [
-        "figures/trial-0-loss.png"
-    ]
-    downloaded = client.download_artifacts(trial.run_id, "figures/trial-0-loss.png", str(tmp_path))
-    assert Path(downloaded).read_bytes() == content
+    folder = artifact_folder(tracking_uri, trial.run_id)
+    assert sorted(path.name for path in (folder / "figures").iterdir()) == ["trial-0-loss.png"]
+    assert (folder / "figures" / "trial-0-loss.png").read_bytes() == content
 
 
 def test_a_run_the_store_refuses_fails_the_flush_not_the_trial(
@@ -307,14 +318,14 @@ def test_study_artifacts_go_to_the_parent_run(tracking_uri: str, tmp_path: Path)
         with pytest.raises(FileNotFoundError, match="missing.png"):
             tracker.log_study_artifacts([tmp_path / "missing.png"])
     client = MlflowClient(tracking_uri=tracking_uri)
-    assert [a.path for a in client.list_artifacts(tracker.parent_run_id, "report")] == [
-        "report/leaderboard.csv"
-    ]
+    folder = artifact_folder(tracking_uri, tracker.parent_run_id)
+    assert [path.name for path in (folder / "report").iterdir()] == ["leaderboard.csv"]
     assert client.get_run(tracker.parent_run_id).info.status == "FINISHED"
-    # Artifacts live beside the SQLite database, not in the current directory.
-    location = client.get_experiment_by_name("artifacts").artifact_location
+    # Artifacts live beside the SQLite database, not in the current directory, under a
+    # location relative to it.
+    assert client.get_experiment_by_name("artifacts").artifact_location == "mlflow-artifacts:/"
     database = Path(tracking_uri.removeprefix("sqlite:///"))
-    assert location == (database.parent / "mlartifacts").as_uri()
+    assert folder == database.parent / "mlartifacts" / tracker.parent_run_id / "artifacts"
 
 
 # Arguments ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 
 from gdbench.cli._common import CommandError, add_home_argument, shell_path
 from gdbench.study.defaults import MLFLOW_FILE, OPTUNA_FILE, TENSORBOARD_FOLDER
+from gdbench.tracking.artifacts import ARTIFACTS_FOLDER
 
 #: Default ports of the three dashboards (each tool's usual one).
 DEFAULT_PORTS = {"mlflow": 5000, "tensorboard": 6006, "optuna-dashboard": 8080}
@@ -68,7 +69,9 @@ def ui_commands(home: Path, port_base: int | None) -> list[tuple[str, int, list[
     if (home / MLFLOW_FILE).is_file():
         tools.append(("mlflow", ports["mlflow"], [
             "mlflow", "server", "--backend-store-uri", f"sqlite:///{home / MLFLOW_FILE}",
-            "--default-artifact-root", (home / "mlartifacts").as_uri(),
+            # The runs' mlflow-artifacts:/ locations are read from this HOME's folder, wherever
+            # HOME was first written (gdbench.tracking.artifacts); absolute ones as they say.
+            "--serve-artifacts", "--artifacts-destination", str(home / ARTIFACTS_FOLDER),
             "--host", "127.0.0.1", "--port", str(ports["mlflow"]),
             # One worker: on a small machine the default four start five times slower.
             "--workers", "1",

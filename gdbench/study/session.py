@@ -392,8 +392,8 @@ def _start_tracker(spec: StudySpec, where: Locations, context: StudyContext) -> 
             "optimizers": ",".join(o.label for o in spec.optimizers),
             "schedules": ",".join(s.label for s in spec.schedules) or build.NO_SCHEDULE,
         },
-        tags={"gdbench.spec": str(spec.source) if spec.source else "",
-              "mlflow.note.content": spec.description},
+        tags={"gdbench.spec": str(spec.source) if spec.source else ""},
+        description=spec.description, spec_file=spec.source,
     )
     return tracker
 

@@ -13,10 +13,18 @@ It does not know Optuna: the study layer hands it plain values.
     ...         trial.log_epoch(0, {"loss": 0.9, "val_loss": 1.0})
     ...         trial.finish("COMPLETE", value=1.0)
 
-In MLflow the study is an experiment (named after the study) with one parent
-run (tags ``gdbench.study``, ``gdbench.role=parent``) and one child run per
-trial (``trial-<n>``, tags ``mlflow.parentRunId``, ``gdbench.trial_number``,
-``gdbench.state``, ``gdbench.reason``). In TensorBoard it is a log directory
+In MLflow the study is an experiment (named after the study, described by
+the spec's ``description``) with one parent run (tags ``gdbench.study``,
+``gdbench.role=parent``; the spec file as artifact ``spec.toml``; lasting the
+study's working time, metric ``working_time_s``) and one child run per trial,
+named after what sets it apart (:meth:`StudyTracker.run_name`:
+``adam · η=0.0216 β1=0.7 · #6``), tags ``mlflow.parentRunId``,
+``gdbench.trial_number``, ``gdbench.state``, ``gdbench.reason``. Every run
+carries MLflow's system tags (``mlflow.user``, ``mlflow.source.name``: the
+spec file, ``mlflow.source.type``) and ``gdbench.version``. A SQLite store
+keeps artifacts in ``mlartifacts/`` beside it, under ``mlflow-artifacts:/``
+locations relative to it, so that a copied HOME serves its own files
+(:mod:`gdbench.tracking.artifacts`). In TensorBoard it is a log directory
 with the HParams config at its root and one run directory per trial
 (``trial-0007``), its session grouped as ``<study>/trial-0007``.
 """
@@ -27,6 +35,7 @@ from typing import Any
 
 from gdbench.tracking._domain import DOMAIN_KINDS, HParamDomain, HParamValue
 from gdbench.tracking._server import check_tracking_server
+from gdbench.tracking.artifacts import local_artifact_folder
 from gdbench.tracking.tracker import (
     MLFLOW_CURVE_POINTS,
     OBJECTIVE_METRIC,
@@ -50,6 +59,7 @@ __all__ = [
     "TrialTracker",
     "check_tracking_server",
     "curve_steps",
+    "local_artifact_folder",
 ]
 
 

@@ -15,23 +15,47 @@ database lock, so none is made while the trial waits: they go, in order, to
 one writer thread and overlap with training. A trial's run id is known once
 the writer has created its run. The writer is drained when the study
 finishes, and at interpreter exit.
+
+Every run carries the system tags of MLflow's fluent API and
+``gdbench.version`` (:mod:`gdbench.tracking._mlflow_context`); the parent run
+lasts the study's working time. MLflow's client prints a "View run" line at
+the end of each run written to a tracking server: gdbench shows its own
+progress, so :class:`MlflowStudy` switches that off
+(``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT``, unless already set).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
-import time
 import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
+from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+from gdbench.tracking._mlflow_context import (
+    WORK_INTERVALS_METRIC,
+    WORKING_TIME_METRIC,
+    new_work_intervals,
+    now_ms,
+    system_tags,
+    working_seconds,
+)
+from gdbench.tracking._mlflow_trial import MlflowTrial
+from gdbench.tracking.artifacts import (
+    HOME_ARTIFACT_LOCATION,
+    local_artifact_folder,
+    sqlite_database,
+)
 
 STUDY_TAG = "gdbench.study"
 ROLE_TAG = "gdbench.role"
@@ -40,6 +64,12 @@ TRIAL_NUMBER_TAG = "gdbench.trial_number"
 #: MLflow's limit on the metrics of one ``log_batch``.
 MAX_BATCH_METRICS = 1000
 
+#: The experiment tag MLflow's UI shows as the experiment's description.
+DESCRIPTION_TAG = "mlflow.note.content"
+
+#: The spec file's name among the parent run's artifacts.
+SPEC_ARTIFACT = "spec.toml"
+
 #: Runs searched when looking for a study's parent run (MLflow's maximum page).
 _MAX_PARENTS = 50_000
 
@@ -47,16 +77,15 @@ _logger = logging.getLogger(__name__)
 
 
 def default_artifact_location(tracking_uri: str) -> str | None:
-    """``<folder of the database>/mlartifacts`` for a SQLite store, else ``None``.
+    """``mlflow-artifacts:/`` for a SQLite store, else ``None`` (the server's choice).
 
-    MLflow's own default for a database store is ``./mlruns`` relative to the
-    current directory, which scatters artifacts wherever a study is started.
+    The runs' artifacts then lie in ``mlartifacts/`` beside the database,
+    under locations relative to it: a copy of the folder serves its own
+    files. MLflow's own default for a database store is ``./mlruns`` relative
+    to the current directory, as an absolute path, which scatters artifacts
+    wherever a study is started.
     """
-    prefix = "sqlite:///"
-    if not tracking_uri.startswith(prefix) or tracking_uri[len(prefix):] in ("", ":memory:"):
-        return None
-    database = Path(tracking_uri[len(prefix):]).resolve()
-    return (database.parent / "mlartifacts").as_uri()
+    return None if sqlite_database(tracking_uri) is None else HOME_ARTIFACT_LOCATION
 
 
 class MlflowStudy:
@@ -81,64 +110,89 @@ class MlflowStudy:
         artifact_location: str | None,
         flush_interval_s: float,
     ) -> None:
+        os.environ.setdefault(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name, "true")
         self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
         self.study_name = study_name
         self._artifact_location = artifact_location or default_artifact_location(tracking_uri)
         self._flush_interval_s = flush_interval_s
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gdbench-mlflow")
         self._failures: list[BaseException] = []
+        self._system_tags: dict[str, str] = {}
+        self._artifact_uris: dict[str, str] = {}
+        self._started_ms = 0
         self.experiment_id = ""
         self.parent_run_id = ""
 
-    def start(self, params: Mapping[str, object], tags: Mapping[str, str]) -> None:
-        """Find or create the experiment and the parent run; log the study's parameters."""
+    def start(self, params: Mapping[str, object], tags: Mapping[str, str], *,
+              description: str = "", spec_file: Path | None = None) -> None:
+        """Find or create the experiment and the parent run; log the study's parameters.
+
+        Args:
+            params: the study's parameters.
+            tags: the parent run's tags.
+            description: the experiment's and the parent run's description.
+            spec_file: the spec file: the runs' ``mlflow.source.name``, and
+                its text the parent run's artifact ``spec.toml`` (where the file is here).
+        """
+        self._started_ms = now_ms()
+        self._system_tags = system_tags(str(spec_file) if spec_file is not None else None)
         self.experiment_id = self._get_or_create_experiment()
+        if description:
+            self.client.set_experiment_tag(self.experiment_id, DESCRIPTION_TAG, description)
         parent = self._get_or_create_parent()
         self.parent_run_id = parent.info.run_id
+        self._artifact_uris[self.parent_run_id] = parent.info.artifact_uri
         if parent.info.status != "RUNNING":
             self.client.update_run(self.parent_run_id, status="RUNNING")
+        run_tags = {**self._system_tags, **tags}
+        if description:
+            run_tags[DESCRIPTION_TAG] = description
         self.client.log_batch(
             self.parent_run_id,
             params=self._params_to_add(parent, params),
-            tags=[RunTag(key, value) for key, value in tags.items()],
+            tags=[RunTag(key, value) for key, value in run_tags.items()],
         )
+        if spec_file is not None and spec_file.is_file():
+            self.log_parent_artifact(spec_file.read_bytes(), SPEC_ARTIFACT, None)
 
     def start_trial(
-        self, number: int, params: Mapping[str, object], tags: Mapping[str, str]
+        self, number: int, run_name: str, params: Mapping[str, object], tags: Mapping[str, str]
     ) -> MlflowTrial:
-        """Queue the creation of trial ``number``'s child run, with its parameters.
+        """Queue the creation of trial ``number``'s child run ``run_name``, with its parameters.
 
         The run starts now (its start time), whenever the writer creates it.
         """
-        start_time = _now_ms()
-        run_tags = {**tags, **self._trial_tags(number)}
+        start_time = now_ms()
+        run_tags = {**self._system_tags, **tags, **self._trial_tags(number)}
         run_params = [Param(key, str(value)) for key, value in params.items()]
 
         def create_run() -> str:
             run = self.client.create_run(
-                self.experiment_id, start_time=start_time, run_name=f"trial-{number}",
-                tags=run_tags,
+                self.experiment_id, start_time=start_time, run_name=run_name, tags=run_tags,
             )
+            self._artifact_uris[run.info.run_id] = run.info.artifact_uri
             if run_params:
                 self.client.log_batch(run.info.run_id, params=run_params)
             return run.info.run_id
 
         return MlflowTrial(self, self.submit(create_run), self._flush_interval_s)
 
-    def record_trial(self, number: int, params: Mapping[str, object], tags: Mapping[str, str],
-                     curves: Mapping[str, Sequence[tuple[int, float]]], status: str) -> None:
-        """Queue a finished trial's whole run: created with ``tags``, its parameters and
-        metrics (``name → [(step, value)…]``) in one batch, terminated with ``status``."""
-        start_time = _now_ms()
-        run_tags = {**self._trial_tags(number), **tags}
+    def record_trial(self, number: int, run_name: str, params: Mapping[str, object],
+                     tags: Mapping[str, str], curves: Mapping[str, Sequence[tuple[int, float]]],
+                     status: str) -> None:
+        """Queue a finished trial's whole run ``run_name``: created with ``tags``, its parameters
+        and metrics (``name → [(step, value)…]``) in one batch, terminated with ``status``."""
+        start_time = now_ms()
+        run_tags = {**self._system_tags, **self._trial_tags(number), **tags}
         run_params = [Param(key, str(value)) for key, value in params.items()]
         metrics = [Metric(key, value, start_time, step)
                    for key, points in curves.items() for step, value in points]
 
         def write_run() -> str:
             run = self.client.create_run(self.experiment_id, start_time=start_time,
-                                         run_name=f"trial-{number}", tags=run_tags)
+                                         run_name=run_name, tags=run_tags)
             run_id = run.info.run_id
             try:
                 for first in range(0, max(len(metrics), len(run_params)), MAX_BATCH_METRICS):
@@ -151,7 +205,8 @@ class MlflowStudy:
 
         self.submit(write_run)
 
-    def log_parent_artifact(self, content: bytes, file_name: str, artifact_path: str) -> None:
+    def log_parent_artifact(self, content: bytes, file_name: str,
+                            artifact_path: str | None) -> None:
         """Queue ``content`` as the parent run's artifact ``<artifact_path>/<file_name>``."""
         self.submit(self.write_artifact, self.parent_run_id, content, file_name, artifact_path)
 
@@ -161,17 +216,38 @@ class MlflowStudy:
         def write() -> None:
             runs = sorted(self.trial_runs(number=number), key=lambda run: run.info.start_time)
             if runs:
+                self._artifact_uris[runs[-1].info.run_id] = runs[-1].info.artifact_uri
                 self.write_artifact(runs[-1].info.run_id, content, file_name, artifact_path)
 
         self.submit(write)
 
     def write_artifact(self, run_id: str, content: bytes, file_name: str,
-                       artifact_path: str) -> None:
+                       artifact_path: str | None) -> None:
         """Store ``content`` as run ``run_id``'s artifact ``<artifact_path>/<file_name>`` now."""
         with tempfile.TemporaryDirectory(prefix="gdbench-artifact-") as folder:
             path = Path(folder) / file_name
             path.write_bytes(content)
-            self.client.log_artifact(run_id, str(path), artifact_path)
+            self.copy_artifact(run_id, path, artifact_path)
+
+    def copy_artifact(self, run_id: str, path: Path, artifact_path: str | None) -> None:
+        """Copy a file, or a folder's files, into run ``run_id``'s artifacts now.
+
+        MLflow's client cannot write a ``mlflow-artifacts:/`` location without a
+        tracking server: in a SQLite store's home, the files go straight to
+        the folder that location names (``mlartifacts/<run id>/artifacts``).
+        """
+        folder = local_artifact_folder(self.tracking_uri, self._artifact_uri(run_id))
+        if folder is None:
+            if path.is_dir():
+                self.client.log_artifacts(run_id, str(path), artifact_path)
+            else:
+                self.client.log_artifact(run_id, str(path), artifact_path)
+            return
+        repository = LocalArtifactRepository(folder.as_uri())
+        if path.is_dir():
+            repository.log_artifacts(str(path), artifact_path)
+        else:
+            repository.log_artifact(str(path), artifact_path)
 
     def trial_runs(self, *, number: int | None = None, status: str | None = None) -> list[Run]:
         """The study's trial runs, of trial ``number`` and in ``status`` where given."""
@@ -239,32 +315,56 @@ class MlflowStudy:
     def log_artifacts(self, paths: Sequence[Path], artifact_path: str) -> None:
         """Copy files and folders into the parent run's artifacts."""
         for path in paths:
-            if path.is_dir():
-                folder = f"{artifact_path}/{path.name}"
-                self.client.log_artifacts(self.parent_run_id, str(path), folder)
-            else:
-                self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
+            folder = f"{artifact_path}/{path.name}" if path.is_dir() else artifact_path
+            self.copy_artifact(self.parent_run_id, path, folder)
 
-    def finish(self, status: str, metrics: Mapping[str, float], tags: Mapping[str, str]) -> None:
+    def finish(self, status: str, metrics: Mapping[str, float], tags: Mapping[str, str], *,
+               worked: bool) -> None:
         """Wait for the trials' writes, log the study's results, terminate the parent run.
+
+        The parent run ends its working time after its start
+        (:mod:`gdbench.tracking._mlflow_context`): this invocation's time,
+        from :meth:`start` to now, counts when it ``worked`` (ran trials).
 
         Raises:
             RuntimeError: some trial writes failed (the parent run is still
                 terminated).
         """
-        timestamp = _now_ms()
+        timestamp = now_ms()
         try:
             self.drain()
         finally:
+            end_time = None
             try:
+                parent = self.client.get_run(self.parent_run_id)
+                added = new_work_intervals(
+                    parent, self.client.get_metric_history(self.parent_run_id,
+                                                           WORK_INTERVALS_METRIC),
+                    # A new parent run starts once the store is ready: the interval not before.
+                    (max(self._started_ms, parent.info.start_time), timestamp) if worked
+                    else None)
                 self.client.log_batch(
                     self.parent_run_id,
-                    metrics=[Metric(key, value, timestamp, 0) for key, value in metrics.items()],
+                    metrics=[Metric(key, value, timestamp, 0) for key, value in metrics.items()]
+                    + [Metric(WORK_INTERVALS_METRIC, float(end), timestamp, begin)
+                       for begin, end in added],
                     tags=[RunTag(key, value) for key, value in tags.items()],
                 )
+                # Read back after writing: a process ending at the same moment sees this one's.
+                seconds = working_seconds((m.step, int(m.value)) for m in
+                                          self.client.get_metric_history(
+                                              self.parent_run_id, WORK_INTERVALS_METRIC))
+                self.client.log_metric(self.parent_run_id, WORKING_TIME_METRIC, seconds,
+                                       timestamp)
+                end_time = parent.info.start_time + round(seconds * 1000)
             finally:
-                self.client.set_terminated(self.parent_run_id, status)
+                self.client.set_terminated(self.parent_run_id, status, end_time=end_time)
                 self._writer.shutdown()
+
+    def _artifact_uri(self, run_id: str) -> str:
+        if run_id not in self._artifact_uris:
+            self._artifact_uris[run_id] = self.client.get_run(run_id).info.artifact_uri
+        return self._artifact_uris[run_id]
 
     def _trial_tags(self, number: int) -> dict[str, str]:
         return {MLFLOW_PARENT_RUN_ID: self.parent_run_id, STUDY_TAG: self.study_name,
@@ -345,95 +445,3 @@ class MlflowStudy:
                     stacklevel=3,
                 )
         return to_add
-
-
-class MlflowTrial:
-    """One trial's child run, with metrics buffered between flushes.
-
-    Args:
-        study: the study whose writer thread sends this trial's writes.
-        created_run: the queued creation of the child run, giving its id.
-        flush_interval_s: buffered metrics are sent at most this often.
-    """
-
-    def __init__(
-        self, study: MlflowStudy, created_run: Future[str], flush_interval_s: float
-    ) -> None:
-        self._study = study
-        self._created_run = created_run
-        self._flush_interval_s = flush_interval_s
-        self._pending: list[Metric] = []
-        self._last_flush = time.monotonic()
-
-    @property
-    def run_id(self) -> str:
-        """The child run's id, once the writer thread has created the run (waits for it).
-
-        Raises:
-            Exception: the error that kept the run from being created.
-        """
-        return self._created_run.result()
-
-    def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
-        """Buffer ``metrics`` at ``step``; send the buffer if the last send is old enough."""
-        timestamp = _now_ms()
-        self._pending.extend(Metric(key, value, timestamp, step) for key, value in metrics.items())
-        if time.monotonic() - self._last_flush >= self._flush_interval_s:
-            self.flush()
-
-    def flush(self) -> None:
-        """Queue the buffered metrics as one batch."""
-        if self._pending:
-            self._submit_to_run(self._study.client.log_batch, metrics=self._pending)
-            self._pending = []
-        self._last_flush = time.monotonic()
-
-    def log_artifact(self, content: bytes, file_name: str, artifact_path: str) -> None:
-        """Queue ``content`` as the run's artifact ``<artifact_path>/<file_name>``.
-
-        The content is taken now: the file it was read from may change or go
-        before the writer gets to it.
-        """
-        self._submit_to_run(self._study.write_artifact, content, file_name, artifact_path)
-
-    def finish(
-        self, status: str, step: int, metrics: Mapping[str, float], tags: Mapping[str, str]
-    ) -> None:
-        """Queue buffered and final metrics with ``tags`` as one batch, then the run's end.
-
-        The run is terminated even when the batch fails, so it never stays RUNNING.
-        """
-        timestamp = _now_ms()
-        self._pending.extend(Metric(key, value, timestamp, step) for key, value in metrics.items())
-        self._submit_to_run(
-            self._log_and_terminate,
-            self._pending,
-            [RunTag(key, value) for key, value in tags.items()],
-            status,
-        )
-        self._pending = []
-
-    def _submit_to_run(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        """Queue ``write(run_id, *args, **kwargs)``.
-
-        The run's creation was queued first, and the writer runs writes in
-        order: by the time this one runs, the run id is known (or its
-        creation failed, and so does this write, with the same error).
-        """
-
-        def write_to_run() -> Any:
-            return write(self._created_run.result(), *args, **kwargs)
-
-        self._study.submit(write_to_run)
-
-    def _log_and_terminate(
-        self, run_id: str, metrics: list[Metric], tags: list[RunTag], status: str
-    ) -> None:
-        try:
-            self._study.client.log_batch(run_id, metrics=metrics, tags=tags)
-        finally:
-            self._study.client.set_terminated(run_id, status)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)

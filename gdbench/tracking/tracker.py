@@ -17,6 +17,7 @@ import numpy as np
 
 from gdbench.tracking._domain import HParamDomain
 from gdbench.tracking._tensorboard import TensorBoardStudy, TensorBoardTrial, session_name
+from gdbench.tracking.names import trial_run_name
 
 if TYPE_CHECKING:
     from gdbench.tracking._mlflow import MlflowStudy, MlflowTrial
@@ -107,6 +108,8 @@ class StudyTracker:
             raise ValueError(f"flush_interval_s: expected a number >= 0, got {flush_interval_s!r}")
         self.study_name = study_name
         self._domains: dict[str, HParamDomain] | None = None
+        self._varying: list[str] = []
+        self._worked = False
         self._finished = False
         self._mlflow: MlflowStudy | None = None
         if tracking_uri is not None:
@@ -140,16 +143,24 @@ class StudyTracker:
         metrics: Sequence[str],
         params: Mapping[str, Any] | None = None,
         tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+        spec_file: str | Path | None = None,
     ) -> None:
         """Open the study's parent run and write TensorBoard's HParams config.
 
         Args:
             hparam_domains: every hyperparameter the trials carry, searched or
-                fixed (:meth:`HParamDomain.fixed`), by name.
+                fixed (:meth:`HParamDomain.fixed`), by name; the searched ones
+                name the trials' runs (:meth:`run_name`).
             metrics: every metric shown in the HParams dashboard, by name
                 (``"val_loss"``…); :data:`OBJECTIVE_METRIC` is added first.
             params: study-level parameters, logged on the parent run.
             tags: tags of the parent run.
+            description: what the study is about: the MLflow experiment's
+                description, and the parent run's.
+            spec_file: the study's spec file: the runs' source
+                (``mlflow.source.name``; the program when ``None``), and its
+                text the parent run's artifact ``spec.toml``.
 
         Raises:
             ValueError: a bad argument; the message names it.
@@ -165,13 +176,33 @@ class StudyTracker:
             _check_name("metrics", metric)
         params = _check_mapping("params", params)
         tags = {key: str(value) for key, value in _check_mapping("tags", tags).items()}
+        if description is not None and not isinstance(description, str):
+            raise ValueError(f"description: expected a string or None, got {description!r}")
+        if spec_file is not None and not isinstance(spec_file, (str, Path)):
+            raise ValueError(f"spec_file: expected a path or None, got {spec_file!r}")
         domains = dict(hparam_domains)
         if self._mlflow is not None:
-            self._mlflow.start(params, tags)
+            self._mlflow.start(params, tags, description=description or "",
+                               spec_file=Path(spec_file) if spec_file is not None else None)
         if self._tensorboard is not None:
             others = [m for m in dict.fromkeys(metrics) if m != OBJECTIVE_METRIC]
             self._tensorboard.start(domains, [OBJECTIVE_METRIC, *others])
         self._domains = domains
+        self._varying = [name for name, domain in domains.items() if domain.varies]
+
+    def run_name(self, number: int, params: Mapping[str, Any]) -> str:
+        """Trial ``number``'s run name (:func:`~gdbench.tracking.names.trial_run_name`).
+
+        ``adam · η=0.0216 β1=0.7 · #6``: its optimizer and schedule, the values
+        of its searched hyperparameters (those :meth:`start`'s domains do not
+        fix), its number.
+
+        Raises:
+            RuntimeError: :meth:`start` was not called.
+        """
+        if self._domains is None:
+            raise RuntimeError("StudyTracker.start() must be called before run_name()")
+        return trial_run_name(number, params, self._varying)
 
     def start_trial(
         self, number: int, params: Mapping[str, Any], tags: Mapping[str, str] | None = None
@@ -197,7 +228,13 @@ class StudyTracker:
             ValueError: a bad argument, or a hyperparameter not declared or
                 outside its domain.
         """
-        params = self._check_trial("start_trial", number, params)
+        trial = self._open_trial("start_trial", number, params, tags)
+        self._worked = True
+        return trial
+
+    def _open_trial(self, method: str, number: int, params: Mapping[str, Any],
+                    tags: Mapping[str, str] | None) -> TrialTracker:
+        params = self._check_trial(method, number, params)
         tags = {key: str(value) for key, value in _check_mapping("tags", tags).items()}
         tensorboard_trial = None
         if self._tensorboard is not None:
@@ -206,7 +243,8 @@ class StudyTracker:
         mlflow_trial = None
         if self._mlflow is not None:
             try:
-                mlflow_trial = self._mlflow.start_trial(number, params, tags)
+                mlflow_trial = self._mlflow.start_trial(number, self.run_name(number, params),
+                                                        params, tags)
             except BaseException:
                 if tensorboard_trial is not None:
                     tensorboard_trial.finish(0, {}, {"state": "FAIL"}, success=False)
@@ -259,7 +297,9 @@ class StudyTracker:
                       for key, curve in curves.items() if epochs}
             for key, number_value in values.items():
                 points.setdefault(key, []).append((max(epochs - 1, 0), number_value))
-            self._mlflow.record_trial(number, params, tags, points, TRIAL_STATES[state])
+            self._mlflow.record_trial(number, self.run_name(number, params), params, tags,
+                                      points, TRIAL_STATES[state])
+        self._worked = True
 
     def log_curves(self, histories: Mapping[int, Mapping[str, Sequence[float]]],
                    file_name: str) -> None:
@@ -323,7 +363,7 @@ class StudyTracker:
         texts = {"state": "FAIL", "reason": reason[:MAX_REASON_LENGTH]}
         if self._mlflow is None or not self._mlflow.fail_open_runs(
                 number, {STATE_TAG: "FAIL", REASON_TAG: texts["reason"]}):
-            self.start_trial(number, params).finish("FAIL", reason=reason)
+            self._open_trial("fail_trial", number, params, None).finish("FAIL", reason=reason)
             return
         if self._tensorboard is not None:
             self._tensorboard.start_trial(number, params).finish(0, {}, texts, success=False)
@@ -410,6 +450,13 @@ class StudyTracker:
     ) -> None:
         """Wait for the trials' writes, log study-level results, terminate the parent run.
 
+        The parent run ends its working time after its start, kept as its
+        metric ``working_time_s``: this invocation's time, from :meth:`start`
+        to now, counts when it started or recorded a trial (trials it only
+        closed, :meth:`fail_trial`, do not count), and only the part not
+        counted already by another process of the study. A rerun that finds
+        the budget spent does not move the run's end.
+
         The tracker is done afterwards: start no trial with it.
 
         Args:
@@ -430,7 +477,7 @@ class StudyTracker:
         self._finished = True
         # A study whose start() failed has no parent run to terminate.
         if self._mlflow is not None and self._mlflow.parent_run_id:
-            self._mlflow.finish(status, values, tags)
+            self._mlflow.finish(status, values, tags, worked=self._worked)
 
     def __enter__(self) -> StudyTracker:
         return self
