@@ -14,6 +14,7 @@ Pruners: `median`, `successive_halving`, `hyperband`, `none`.
 from __future__ import annotations
 
 import math
+import warnings
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
@@ -71,7 +72,17 @@ def make_sampler(spec: StudySpec, seed_offset: int = 0) -> optuna.samplers.BaseS
     seed = spec.sampler.seed + seed_offset
     if spec.sampler.name == "grid":
         return _GridSampler(build.parameter_grid(spec), seed=seed)
-    return sampler_class(seed=seed, **spec.sampler.options)
+    options = dict(spec.sampler.options)
+    if spec.sampler.name == "tpe" and (spec.compares_optimizers or spec.compares_schedules):
+        # Each optimizer (schedule) suggests its own keywords, under names the others share
+        # (η of GD and of Adam are both `learning_rate`): TPE then models the choice and the
+        # values of its branch together, as Optuna advises for such conditional spaces.
+        options.setdefault("multivariate", True)
+        if options["multivariate"]:
+            options.setdefault("group", True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return sampler_class(seed=seed, **options)
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
