@@ -329,3 +329,29 @@ rho = {{low = 0.8, high = 0.99}}
     assert {key for trial in study.trials for key in trial.params} == {
         "optimizer", "schedule", "learning_rate", "beta_1", "beta_2", "epsilon", "rho",
         "schedule.drop", "schedule.steps_per_drop", "schedule.decay_rate"}
+
+
+def test_a_study_stored_under_the_older_prefixed_names_still_reports(tmp_path: Path) -> None:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    from gdbench.study import write_report
+    from gdbench.study.session import HYPERPARAMETERS_ATTR
+
+    # Before Optuna shared the trackers' names it stored adam.learning_rate and
+    # adam.one_minus_beta_2 (1 − β); the trials' own record held the tracked names.
+    study = optuna.create_study()
+    for number, (rate, one_minus) in enumerate([(1e-3, 1e-3), (1e-2, 1e-2), (3e-2, 5e-2)]):
+        study.add_trial(optuna.trial.create_trial(
+            params={"optimizer": "adam", "adam.learning_rate": rate,
+                    "adam.one_minus_beta_2": one_minus},
+            distributions={"optimizer": CategoricalDistribution(["adam", "gd"]),
+                           "adam.learning_rate": FloatDistribution(1e-4, 0.1, log=True),
+                           "adam.one_minus_beta_2": FloatDistribution(1e-4, 0.1, log=True)},
+            value=float(number), intermediate_values={0: float(number)},
+            user_attrs={HYPERPARAMETERS_ATTR: {"optimizer": "adam", "learning_rate": rate,
+                                               "beta_2": 1 - one_minus, "schedule": "none"}}))
+    rows = leaderboard(study)
+    assert [row["beta_2"] for row in rows] == pytest.approx([0.999, 0.99, 0.95])
+    assert not any(key.startswith(("adam.", "one_minus")) for row in rows for key in row)
+    written = write_report(study, tmp_path / "report")
+    assert tmp_path / "report" / "leaderboard.csv" in written
