@@ -33,7 +33,7 @@ def test_list_prints_every_optimizer_schedule_and_task(capsys: pytest.CaptureFix
     for name in gdbench.optimizers.names() + gdbench.schedules.names() + gdbench.tasks.names():
         assert any(line.split()[:1] == [name] for line in lines), name
     assert "beta_2=0.999" in out  # keywords with their defaults
-    assert "1-beta_2 log-uniform" in out  # the default search space
+    assert "1-beta_2 log-spaced" in out  # the default search space
     assert "warmup_steps" in out and "subset=None" in out
 
 

@@ -256,3 +256,102 @@ learning_rate = {low = 1e-4, high = 3.0}
         if trial.state == TrialState.COMPLETE:
             assert trial.value == trial.intermediate_values[3]
             assert run.data.metrics["objective"] == pytest.approx(trial.value)
+
+
+def session_hparams(run_dir: Path) -> dict:
+    """The hyperparameters a trial's TensorBoard HParams session starts with."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.tag == "_hparams_/session_start_info":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(
+                        value.metadata.plugin_data.content)
+                    hparams = data.session_start_info.hparams
+                    return {name: getattr(hparams[name], hparams[name].WhichOneof("kind"))
+                            for name in hparams}
+    return {}
+
+
+@pytest.mark.parametrize("population", [True, False], ids=["population", "one_by_one"])
+def test_a_trial_shows_one_name_per_value_in_optuna_mlflow_and_tensorboard(
+        tmp_path: Path, home: Path, population: bool) -> None:
+    from gdbench.study.build import parameter_spaces
+
+    name = f"names_{'population' if population else 'single'}"
+    spec = load_spec(write(tmp_path, f"""
+task = "sigmoid_neuron"
+epochs = 5
+trials = 12
+population = {str(population).lower()}
+trials_per_batch = 6
+sampler = {{name = "tpe", n_startup_trials = 6}}
+schedules = ["step_decay", "exponential"]
+[[optimizers]]
+name = "adam"
+beta_2 = {{low = 0.99, high = 0.9999}}
+[[optimizers]]
+name = "gd"
+[[optimizers]]
+name = "adadelta"
+rho = {{low = 0.8, high = 0.99}}
+""", name))
+    study = run_study(spec, home=home, quiet=True)
+    searched = {label: {prefix + key for key, domain in space.items() if domain.searched}
+                for label, prefix, space in parameter_spaces(spec)}
+    _, children = mlflow_runs(home, name)
+    runs = {int(run.data.tags["gdbench.trial_number"]): run.data.params for run in children}
+    board = home / "tensorboard" / name
+    assert len(study.trials) == 12
+    for trial in study.trials:
+        params = trial.params
+        optimizer, schedule = params["optimizer"], params["schedule"]
+        assert set(params) == {"optimizer", "schedule"} | searched[optimizer] | searched[schedule]
+        mlflow = runs[trial.number]
+        tensorboard = session_hparams(board / f"trial-{trial.number:04d}")
+        assert set(mlflow) == set(tensorboard) >= set(params)
+        # What only the trackers show is what this trial did not search: the task, fixed values.
+        for extra in set(mlflow) - set(params):
+            assert all(extra not in names for names in searched.values()), extra
+        for key, value in params.items():
+            if isinstance(value, str):
+                assert mlflow[key] == tensorboard[key] == value, key
+            else:
+                assert float(mlflow[key]) == pytest.approx(value) == tensorboard[key], key
+        assert "beta_2" in params if optimizer == "adam" else "beta_2" not in params
+        if optimizer == "adam":
+            assert 0.99 <= params["beta_2"] <= 0.9999
+            assert 0.5 <= params["beta_1"] <= 0.99
+        if optimizer == "adadelta":
+            assert 0.8 <= params["rho"] <= 0.99
+    assert {key for trial in study.trials for key in trial.params} == {
+        "optimizer", "schedule", "learning_rate", "beta_1", "beta_2", "epsilon", "rho",
+        "schedule.drop", "schedule.steps_per_drop", "schedule.decay_rate"}
+
+
+def test_a_study_stored_under_the_older_prefixed_names_still_reports(tmp_path: Path) -> None:
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    from gdbench.study import write_report
+    from gdbench.study.session import HYPERPARAMETERS_ATTR
+
+    # Before Optuna shared the trackers' names it stored adam.learning_rate and
+    # adam.one_minus_beta_2 (1 − β); the trials' own record held the tracked names.
+    study = optuna.create_study()
+    for number, (rate, one_minus) in enumerate([(1e-3, 1e-3), (1e-2, 1e-2), (3e-2, 5e-2)]):
+        study.add_trial(optuna.trial.create_trial(
+            params={"optimizer": "adam", "adam.learning_rate": rate,
+                    "adam.one_minus_beta_2": one_minus},
+            distributions={"optimizer": CategoricalDistribution(["adam", "gd"]),
+                           "adam.learning_rate": FloatDistribution(1e-4, 0.1, log=True),
+                           "adam.one_minus_beta_2": FloatDistribution(1e-4, 0.1, log=True)},
+            value=float(number), intermediate_values={0: float(number)},
+            user_attrs={HYPERPARAMETERS_ATTR: {"optimizer": "adam", "learning_rate": rate,
+                                               "beta_2": 1 - one_minus, "schedule": "none"}}))
+    rows = leaderboard(study)
+    assert [row["beta_2"] for row in rows] == pytest.approx([0.999, 0.99, 0.95])
+    assert not any(key.startswith(("adam.", "one_minus")) for row in rows for key in row)
+    written = write_report(study, tmp_path / "report")
+    assert tmp_path / "report" / "leaderboard.csv" in written

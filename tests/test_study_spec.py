@@ -17,6 +17,19 @@ STUDIES = Path(__file__).resolve().parent.parent / "studies"
 
 MINIMAL = 'task = "sigmoid_neuron"\noptimizer = "adam"\n'
 
+# One name searched in two kinds by two optimizers (or schedules) of one study.
+RANGE_AND_CHOICES = ('task = "sigmoid_neuron"\n'
+                     'optimizers = ["gd", {name = "adam", learning_rate = {choices = [0.01, 0.1]}}]\n')
+LOG_AND_LINEAR = ('task = "sigmoid_neuron"\noptimizers = ["adamax", '
+                  '{name = "adam", beta_2 = {low = 0.9, high = 0.999, log = false}}]\n')
+TWO_LADDERS = ('task = "sigmoid_neuron"\n'
+               'optimizers = ["adamax", {name = "adam", beta_2 = {low = 0.99, high = 0.999}}]\n')
+TWO_GRIDS = ('task = "sigmoid_neuron"\noptimizer = "gd"\nsampler = "grid"\n'
+             '[[schedules]]\nname = "step_decay"\ndrop = {low = 0.1, high = 0.5, step = 0.2}\n'
+             'steps_per_drop = 10\n'
+             '[[schedules]]\nname = "piecewise_constant"\ndrop = {low = 0.1, high = 0.3, step = 0.1}\n'
+             '[search]\nlearning_rate = 0.1\n')
+
 #: (spec text, the field the error must name, a word the message must hold).
 BROKEN_SPECS = [
     (MINIMAL + "trails = 3\n", "trails", "did you mean 'trials'"),
@@ -50,6 +63,10 @@ BROKEN_SPECS = [
     (MINIMAL + 'sampler = "tpr"\n', "sampler", "did you mean 'tpe'"),
     (MINIMAL + 'sampler = {name = "tpe", n_startup = 3}\n', "sampler.n_startup", "accepted"),
     (MINIMAL + 'sampler = "grid"\n', "adam.learning_rate", "grid sampler"),
+    (RANGE_AND_CHOICES, "optimizers[1].learning_rate", "(default space of gd).learning_rate"),
+    (LOG_AND_LINEAR, "optimizers[1].beta_2", "(default space of adamax).beta_2"),
+    (TWO_LADDERS, "optimizers[1].beta_2", "two different sets of choices"),
+    (TWO_GRIDS, "schedules[1].drop", "one grid per name"),
     (MINIMAL + 'pruner = "mediam"\n', "pruner", "did you mean 'median'"),
     (MINIMAL + 'pruner = {name = "median", n_startup = 3}\n', "pruner.n_startup", "accepted"),
     (MINIMAL + 'objective = "val_accuracy"\n', "objective.metric", "loss"),
@@ -122,13 +139,144 @@ epsilon = 1e-7
     assert spec.objective.metric == "val_loss" and not spec.population
 
 
-def test_decay_rate_range_is_sampled_as_one_minus_beta_on_a_log_scale(tmp_path: Path) -> None:
+def test_decay_rate_range_is_searched_as_beta_with_one_minus_beta_log_spaced(
+        tmp_path: Path) -> None:
+    import optuna
+
     spec = load_spec(write(tmp_path, MINIMAL + "[search]\nbeta_2 = {low = 0.9, high = 0.9999}\n"))
     domain = spec.optimizers[0].space["beta_2"]
     assert isinstance(domain, OneMinusLogUniform)
-    assert domain.parameter_name("beta_2") == "one_minus_beta_2"
     assert (domain.low, domain.high) == pytest.approx((1e-4, 0.1))
-    assert domain.to_value(1e-3) == pytest.approx(0.999)
+    assert domain.values == (0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995, 0.9998, 0.9999)
+    # Log-spaced in 1 − β: each step divides it by 2 or 2.5, four decades in ten values.
+    ratios = [(1 - a) / (1 - b) for a, b in zip(domain.values, domain.values[1:])]
+    assert all(2.0 - 1e-9 <= ratio <= 2.5 + 1e-9 for ratio in ratios)
+    # Every view of the domain agrees: its ends, its grid, its middle and the values tried.
+    assert domain.bounds() == (0.9, 0.9999) == (domain.values[0], domain.values[-1])
+    assert domain.grid() == list(domain.values)
+    assert domain.nominal() in domain.values and domain.middle() == Fixed(domain.nominal())
+    assert [value for value, _ in domain.candidates()] == [0.9, 0.9999]
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = []
+    for _ in range(400):
+        trial = study.ask()
+        drawn.append(suggest(trial, spec, total_steps=100).optimizer_values["beta_2"])
+        assert trial.params["beta_2"] == drawn[-1]
+        assert trial.distributions["beta_2"] == domain.distribution()
+        study.tell(trial, 0.0)
+    assert set(drawn) == set(domain.values)
+    # As near 1 as near 0.9: 1 − β is spread evenly over its four decades.
+    assert 0.3 < sum(beta >= 0.999 for beta in drawn) / len(drawn) < 0.5
+
+
+@pytest.mark.parametrize(("low", "high"), [(1e-4, 0.3), (1e-2, 0.5), (0.03, 0.1), (0.09, 0.1),
+                                           (0.1, 1.0), (2e-4, 3e-3)])
+def test_a_decay_ladder_holds_its_ends_and_readable_values_between(low: float, high: float) -> None:
+    domain = OneMinusLogUniform(low, high)
+    values = domain.values
+    assert len(values) >= 5 and list(values) == sorted(set(values))
+    assert values[0] == pytest.approx(1 - high) and values[-1] == pytest.approx(1 - low)
+    for beta in values:
+        assert len(repr(beta)) <= len(repr(1 - high)) + 4, beta  # 0.3, not 0.30000000000000004
+    assert domain.nominal() in values
+
+
+@pytest.mark.parametrize("domain", [
+    LogUniform(1e-4, 1.0), spaces.Uniform(0.1, 0.9), spaces.Uniform(0.0, 1.0, 0.25),
+    IntRange(1, 100, log=True), IntRange(0, 10, step=2), Choice((True, False)),
+    OneMinusLogUniform(1e-3, 0.1),
+], ids=repr)
+def test_a_domain_suggests_under_its_keyword_the_distribution_it_declares(domain) -> None:
+    import optuna
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(20):
+        trial = study.ask()
+        value = domain.suggest(trial, "keyword")
+        assert trial.params == {"keyword": value}
+        assert trial.distributions == {"keyword": domain.distribution()}
+        low, high = domain.bounds()[0], domain.bounds()[-1]
+        assert low <= value <= high if not isinstance(domain, Choice) else value in (low, high)
+        study.tell(trial, 0.0)
+
+
+MULTI = """
+task = "sigmoid_neuron"
+trials = 40
+[[optimizers]]
+name = "adam"
+beta_2 = {low = 0.99, high = 0.9999}
+[[optimizers]]
+name = "gd"
+[[optimizers]]
+name = "adadelta"
+"""
+
+
+def test_every_optimizer_suggests_its_keywords_by_the_name_the_trackers_show(
+        tmp_path: Path) -> None:
+    import optuna
+
+    from gdbench.study.samplers import make_sampler
+
+    spec = load_spec(write(tmp_path, MULTI))
+    spaces_by_label = {optimizer.label: optimizer.space for optimizer in spec.optimizers}
+    study = optuna.create_study(sampler=make_sampler(spec))
+    for _ in range(spec.trials):
+        trial = study.ask()
+        setup = suggest(trial, spec, total_steps=100)
+        tracked = setup.hyperparameters()
+        assert set(trial.params) == {"optimizer"} | set(spaces_by_label[setup.optimizer_label])
+        for name, value in trial.params.items():
+            assert tracked[name] == value, name
+            if name != "optimizer":
+                low, high = spaces_by_label[setup.optimizer_label][name].bounds()
+                assert low <= value <= high, (name, value)
+        study.tell(trial, setup.learning_rate)
+    names = {name for trial in study.trials for name in trial.params}
+    assert names == {"optimizer", "learning_rate", "beta_1", "beta_2", "epsilon", "rho"}
+    assert 0.99 <= min(t.params["beta_2"] for t in study.trials if "beta_2" in t.params)
+
+
+def test_schedules_name_their_parameters_alike_in_optuna_and_the_trackers(
+        tmp_path: Path) -> None:
+    import optuna
+
+    spec = load_spec(write(tmp_path, MINIMAL + """
+[[schedules]]
+name = "step_decay"
+[[schedules]]
+name = "piecewise_constant"
+[[schedules]]
+name = "warmup"
+target = {name = "cosine_restarts"}
+"""))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
+    seen = set()
+    for _ in range(30):
+        trial = study.ask()
+        setup = suggest(trial, spec, total_steps=1000)
+        tracked = setup.hyperparameters()
+        assert all(tracked[name] == value for name, value in trial.params.items())
+        seen |= set(trial.params)
+        study.tell(trial, 0.0)
+    assert {"schedule", "schedule.drop", "schedule.steps_per_drop", "schedule.warmup_steps",
+            "schedule.target.minimal_fraction", "schedule.target.period"} <= seen
+    assert not any(name.startswith(("step_decay.", "warmup.", "one_minus")) for name in seen)
+
+
+def test_grid_sampler_walks_a_decay_rate_range_by_its_readable_values(tmp_path: Path) -> None:
+    from gdbench.study.build import parameter_grid
+
+    spec = load_spec(write(tmp_path, MINIMAL + """sampler = "grid"
+tune = []
+[search]
+learning_rate = {choices = [0.01, 0.1]}
+beta_2 = {low = 0.9, high = 0.999}
+"""))
+    assert parameter_grid(spec) == {
+        "learning_rate": [0.01, 0.1], "beta_2": [0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999]}
 
 
 def test_schedule_spaces_are_sized_from_the_run(tmp_path: Path) -> None:
@@ -169,7 +317,7 @@ def test_variants_of_one_optimizer_by_label(tmp_path: Path) -> None:
     assert (setup.optimizer, setup.optimizer_label) == ("adam", "adam_no_bc")
     assert setup.hyperparameters()["optimizer"] == "adam_no_bc"
     assert setup.build_optimizer().bias_correction is False
-    assert "adam_no_bc.learning_rate" in trial.params
+    assert set(trial.params) == {"optimizer", "learning_rate"}
 
 
 def test_variants_of_one_schedule_by_label_and_tune(tmp_path: Path) -> None:

@@ -108,8 +108,8 @@ class _Reader(SpaceReader):
 
         tune = self.tune(table, field("tune"))
         search = self.table(table.get("search", {}), field("search"))
-        optimizers = self.optimizers(table, prefix, search, tune)
-        schedules = self.schedules(table, prefix, tune)
+        optimizers, optimizer_domains = self.optimizers(table, prefix, search, tune)
+        schedules, schedule_domains = self.schedules(table, prefix, tune)
         self.check_search_keys(search, optimizers, field("search"))
 
         population = self.flag(table.get("population", task_spec.toy), field("population"))
@@ -133,6 +133,8 @@ class _Reader(SpaceReader):
                                  "expected a database URL such as sqlite:///runs/optuna.db, "
                                  f"got {storage!r}")
         tracking = self.tracking(table.get("tracking", {}), field("tracking"))
+        for named in (optimizer_domains, schedule_domains):
+            self.check_shared_names(named, grid=sampler.name == "grid")
 
         spec = StudySpec(
             name=name, source=self.path, description=description, task=task_spec,

@@ -1,4 +1,10 @@
-"""The search-space part of a spec: optimizers, schedules, their domains and ``tune``."""
+"""The search-space part of a spec: optimizers, schedules, their domains and ``tune``.
+
+A domain is named in Optuna as the spec names it (see :mod:`gdbench.study.build`),
+so that one name in one study holds one kind of Optuna distribution:
+:meth:`SpaceReader.check_shared_names` refuses two optimizers (or schedules)
+that search one name in kinds Optuna cannot keep together, naming both fields.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,13 @@ import dataclasses
 import difflib
 import math
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
+
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    check_distribution_compatibility,
+)
 
 import gdbench.optimizers
 import gdbench.schedules
@@ -18,7 +30,7 @@ from gdbench.study._fields import (
     signature_defaults,
     type_name,
 )
-from gdbench.study.build import build_schedule
+from gdbench.study.build import SCHEDULE_PREFIX, TARGET_PREFIX, build_schedule
 from gdbench.study.spaces import (
     Choice,
     Domain,
@@ -36,6 +48,14 @@ _RANGE_KEYS = ("low", "high", "log", "step")
 # Steps of a nominal run, to check schedule values before the real run is sized.
 _NOMINAL_STEPS = 1000
 _NOMINAL_LEARNING_RATE = 0.01
+
+
+class Named(NamedTuple):
+    """A domain of a spec, under its Optuna name, with the field it comes from."""
+
+    name: str
+    field: str
+    domain: Domain
 
 
 class SpaceReader(FieldReader):
@@ -62,7 +82,8 @@ class SpaceReader(FieldReader):
     # -- optimizers ---------------------------------------------------------
 
     def optimizers(self, table: dict[str, Any], prefix: str, search: dict[str, Any],
-                   tune: frozenset[str] | None) -> tuple[OptimizerSpec, ...]:
+                   tune: frozenset[str] | None) -> tuple[tuple[OptimizerSpec, ...], list[Named]]:
+        """The optimizers, and every domain of theirs by name (for :meth:`check_shared_names`)."""
         registered = gdbench.optimizers.names()
         if ("optimizer" in table) == ("optimizers" in table):
             raise self.error(join(prefix, "optimizer"),
@@ -78,18 +99,22 @@ class SpaceReader(FieldReader):
                                         f"got {listed!r}")
             entries = [(item, join(field, index)) for index, item in enumerate(listed)]
         result: list[OptimizerSpec] = []
+        named: list[Named] = []
         for value, field in entries:
             name, own, _ = self.named(value, field, registered, "optimizer")
             label = self.label(own, name, field)
             if any(spec.label == label for spec in result):
                 raise self.error(field, f"{label!r} is listed twice; to compare variants of one "
                                         "optimizer give each a distinct label = \"...\"")
-            spec = self.optimizer(name, own, field, search, join(prefix, "search"), tune)
+            spec, fields = self.optimizer(name, own, field, search, join(prefix, "search"), tune)
             result.append(dataclasses.replace(spec, label=label))
-        return tuple(result)
+            named += [Named(key, fields[key], domain) for key, domain in spec.space.items()]
+        return tuple(result), named
 
     def optimizer(self, name: str, own: dict[str, Any], field: str, search: dict[str, Any],
-                  search_field: str, tune: frozenset[str] | None) -> OptimizerSpec:
+                  search_field: str, tune: frozenset[str] | None
+                  ) -> tuple[OptimizerSpec, dict[str, str]]:
+        """Optimizer ``name``'s spec, and the field each keyword of its space comes from."""
         optimizer_class = gdbench.optimizers.REGISTRY[name]
         accepted = [keyword for keyword in optimizer_class.keywords() if keyword != "name"]
         defaults = signature_defaults(optimizer_class.__init__)
@@ -115,14 +140,15 @@ class SpaceReader(FieldReader):
                 space[keyword] = self.domain(value, where, keyword, default_space.get(keyword),
                                              defaults.get(keyword))
                 origins[keyword] = where
+        fields = {keyword: origins.get(keyword, f"(default space of {name}).{keyword}")
+                  for keyword in space}
         for keyword, domain in space.items():
-            where = origins.get(keyword, f"(default space of {name}).{keyword}")
-            for candidate, candidate_field in _candidates(domain, where):
+            for candidate, candidate_field in _candidates(domain, fields[keyword]):
                 try:
                     optimizer_class(**{keyword: candidate})
                 except (ValueError, TypeError) as error:
                     raise self.error(candidate_field, f"{name}: {error}") from None
-        return OptimizerSpec(name=name, space=MappingProxyType(space))
+        return OptimizerSpec(name=name, space=MappingProxyType(space)), fields
 
     def check_search_keys(self, search: dict[str, Any], optimizers: tuple[OptimizerSpec, ...],
                           field: str) -> None:
@@ -205,6 +231,9 @@ class SpaceReader(FieldReader):
                 raise self.error(join(field, "high" if high >= 1 else "low"),
                                  f"{keyword} is a decay rate: a range needs 0 <= low < high < 1 "
                                  f"(sampled as 1 - {keyword} on a log scale); got [{low}, {high}]")
+            if round(1.0 - high, 12) <= 0:
+                raise self.error(join(field, "high"), f"{keyword} = {high!r} lies within 1e-12 "
+                                                      "of 1; give a decay rate further from 1")
             # Rounded so that β = 0.9999 gives 1e-4, not 9.99999999999989e-05.
             return OneMinusLogUniform(round(1.0 - high, 12), round(1.0 - low, 12))
         if log:
@@ -218,7 +247,8 @@ class SpaceReader(FieldReader):
     # -- schedules ----------------------------------------------------------
 
     def schedules(self, table: dict[str, Any], prefix: str, tune: frozenset[str] | None
-                  ) -> tuple[ScheduleSpec, ...]:
+                  ) -> tuple[tuple[ScheduleSpec, ...], list[Named]]:
+        """The schedules, and every domain of theirs by name (for :meth:`check_shared_names`)."""
         if "schedule" in table and "schedules" in table:
             raise self.error(join(prefix, "schedule"),
                              "give at most one of 'schedule' (one) or 'schedules' "
@@ -233,18 +263,21 @@ class SpaceReader(FieldReader):
                                         f"got {listed!r}")
             entries = [(item, join(field, index)) for index, item in enumerate(listed)]
         else:
-            return ()
+            return (), []
         result: list[ScheduleSpec] = []
+        named: list[Named] = []
         for value, field in entries:
-            spec = self.schedule(value, field, tune)
+            spec, fields = self.schedule(value, field, tune)
             if any(other.label == spec.label for other in result):
                 raise self.error(field, f"{spec.label!r} is listed twice; to compare variants of "
                                         "one schedule give each a distinct label = \"...\"")
             result.append(spec)
-        return tuple(result)
+            named += [Named(key, fields[key], domain) for key, domain in _prefixed(spec).items()]
+        return tuple(result), named
 
     def schedule(self, value: Any, field: str, tune: frozenset[str] | None,
-                 nested: bool = False) -> ScheduleSpec:
+                 nested: bool = False) -> tuple[ScheduleSpec, dict[str, str]]:
+        """Schedule ``value``'s spec, and the field each of its domains comes from, by name."""
         name, own, _ = self.named(value, field, gdbench.schedules.names(), "schedule")
         label = name if nested else self.label(own, name, field)
         schedule_class = gdbench.schedules.REGISTRY[name]
@@ -265,7 +298,8 @@ class SpaceReader(FieldReader):
             if nested:
                 raise self.error(join(field, "target"),
                                  "a warm-up target cannot itself have a target")
-            target = self.schedule(own["target"], join(field, "target"), tune, nested=True)
+            target, target_fields = self.schedule(own["target"], join(field, "target"), tune,
+                                                  nested=True)
             if target.name == "warmup":
                 raise self.error(join(field, "target"),
                                  "a warm-up cannot ramp into another warm-up")
@@ -290,10 +324,11 @@ class SpaceReader(FieldReader):
         if target is not None:
             target_setup = (target.name, {key: spaces.resolve(domain, _NOMINAL_STEPS).nominal()
                                           for key, domain in target.space.items()})
+        fields = {SCHEDULE_PREFIX + key: origins.get(key, f"(default space of {name}).{key}")
+                  for key in space}
         for key, domain in space.items():
-            where = origins.get(key, f"(default space of {name}).{key}")
             resolved = spaces.resolve(domain, _NOMINAL_STEPS)
-            for candidate, candidate_field in _candidates(resolved, where):
+            for candidate, candidate_field in _candidates(resolved, fields[SCHEDULE_PREFIX + key]):
                 values = {other: spaces.resolve(d, _NOMINAL_STEPS).nominal()
                           for other, d in space.items() if other != key}
                 values[key] = candidate
@@ -301,9 +336,47 @@ class SpaceReader(FieldReader):
                     build_schedule(name, _NOMINAL_LEARNING_RATE, values, target_setup)
                 except (ValueError, TypeError, KeyError) as error:
                     raise self.error(candidate_field, f"{name}: {error}") from None
-        return ScheduleSpec(name=name, space=MappingProxyType(space), target=target, label=label)
+        if target is not None:
+            fields.update({TARGET_PREFIX + key[len(SCHEDULE_PREFIX):]: where
+                           for key, where in target_fields.items()})
+        return (ScheduleSpec(name=name, space=MappingProxyType(space), target=target, label=label),
+                fields)
 
     # -- the rest -----------------------------------------------------------
+
+    def check_shared_names(self, named: list[Named], grid: bool) -> None:
+        """Refuse one name searched in two ways Optuna (or the grid sampler) cannot keep.
+
+        Optuna keeps one kind of distribution per name across a study: floats
+        and integers of any range, on one scale (log or not), or one set of
+        choices. The grid sampler takes one grid per name.
+
+        Args:
+            named: every domain of the spec's optimizers, or of its schedules.
+            grid: whether the study runs the grid sampler.
+        """
+        first: dict[str, Named] = {}
+        for entry in named:
+            domain = spaces.resolve(entry.domain, _NOMINAL_STEPS)
+            if not domain.searched:
+                continue
+            if entry.name not in first:
+                first[entry.name] = entry._replace(domain=domain)
+                continue
+            other = first[entry.name]
+            try:
+                check_distribution_compatibility(other.domain.distribution(), domain.distribution())
+            except ValueError:
+                reason = ("Optuna keeps one kind of distribution per name in a study, and "
+                          + _difference(other.domain.distribution(), domain.distribution()))
+            else:
+                if not grid or other.domain.grid() == domain.grid():
+                    continue
+                reason = "the grid sampler takes one grid per name"
+            raise self.error(entry.field,
+                             f"searched here as {_shown(domain, entry.name)}, but in {other.field} "
+                             f"as {_shown(other.domain, entry.name)}: {reason}; "
+                             "search it alike in both, for instance once in [search]")
 
     def check_grid(self, spec: StudySpec, field: str) -> None:
         for where, domain in searched_domains(spec):
@@ -312,6 +385,27 @@ class SpaceReader(FieldReader):
                                         "{choices = [...]} or a linear range with a step; "
                                         f"this one is {type(domain).__name__}")
 
+
+def _shown(domain: Domain, name: str) -> str:
+    """What ``domain`` searches for ``name``, as ``gdbench list`` says it, less the name."""
+    return domain.describe(name).removeprefix(f"{name}: ")
+
+
+def _difference(first: BaseDistribution, second: BaseDistribution) -> str:
+    """Why Optuna keeps ``first`` and ``second`` apart, in a spec's words."""
+    if type(first) is not type(second):
+        return "a float, an integer and a set of choices are three kinds"
+    if isinstance(first, CategoricalDistribution):
+        return "two different sets of choices are two kinds"
+    return "a log-scale and a linear range are two kinds"
+
+
+def _prefixed(spec: ScheduleSpec) -> dict[str, Domain]:
+    """A schedule's domains and its target's, by name."""
+    found = {SCHEDULE_PREFIX + key: domain for key, domain in spec.space.items()}
+    if spec.target is not None:
+        found.update({TARGET_PREFIX + key: domain for key, domain in spec.target.space.items()})
+    return found
 
 
 def _candidates(domain: Domain, field: str) -> list[tuple[Any, str]]:

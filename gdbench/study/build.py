@@ -1,21 +1,22 @@
 """From a trial's suggestions to the optimizer and schedule it trains with.
 
-Parameter names, in Optuna and in the trackers:
+A value has one name, the one a spec gives it, in Optuna (``trial.params``,
+optuna-dashboard), MLflow and TensorBoard alike:
 
-| what                         | Optuna parameter                    | tracked as                 |
-|------------------------------|-------------------------------------|----------------------------|
-| the optimizer (compared)     | ``optimizer``                       | ``optimizer``              |
-| an optimizer keyword         | ``beta_1`` / ``adam.beta_1``        | ``beta_1``                 |
-| a decay rate as 1 − β        | ``one_minus_beta_2``                | ``beta_2`` (the β itself)  |
-| the schedule (compared)      | ``schedule``                        | ``schedule``               |
-| a schedule parameter         | ``schedule.drop`` / ``step_decay.drop`` | ``schedule.drop``     |
-| a warm-up target's parameter | ``schedule.target.alpha``           | ``schedule.target.alpha``  |
+| what                         | name                                          |
+|------------------------------|-----------------------------------------------|
+| the optimizer (compared)     | ``optimizer``                                 |
+| an optimizer keyword         | ``learning_rate``, ``beta_2`` (β itself)      |
+| the schedule (compared)      | ``schedule``                                  |
+| a schedule parameter         | ``schedule.drop``                             |
+| a warm-up target's parameter | ``schedule.target.alpha``                     |
 
-The optimizer's label (its name, unless the spec compares variants of one
-algorithm) prefixes its parameters only when several optimizers are
-compared: each has its own conditional space, η of GD apart from η of Adam.
-The same goes for schedules. The trackers show one column per keyword, so
-that η of every optimizer lines up in the HParams dashboard.
+When several optimizers are compared, ``optimizer`` chooses the branch and
+each branch suggests its own keywords under their own names: η of GD and η of
+Adam are both ``learning_rate``, each from its own range, so that they line
+up in one column of every tool. Optuna keeps one distribution kind per name
+across a study; the spec reader refuses a spec whose optimizers (or
+schedules) search one name in two kinds (see :func:`parameter_spaces`).
 """
 
 from __future__ import annotations
@@ -34,12 +35,19 @@ from gdbench.study.spaces import Domain, Fixed, Suggester
 from gdbench.study.spec import StudySpec
 
 __all__ = [
-    "NO_SCHEDULE", "TrialSetup", "build_schedule", "optimizer_defaults",
-    "parameter_grid", "schedule_keywords", "suggest", "trackable", "tracked_domains",
+    "NO_SCHEDULE", "SCHEDULE_PREFIX", "TARGET_PREFIX", "TrialSetup", "build_schedule",
+    "optimizer_defaults", "parameter_grid", "parameter_spaces", "schedule_keywords", "suggest",
+    "trackable", "tracked_domains",
 ]
 
 #: The tracked schedule name of a trial whose η is constant.
 NO_SCHEDULE = "none"
+
+#: What a schedule's parameters are called: ``schedule.drop``.
+SCHEDULE_PREFIX = "schedule."
+
+#: What a warm-up target's parameters are called: ``schedule.target.alpha``.
+TARGET_PREFIX = "schedule.target."
 
 
 def optimizer_defaults(name: str) -> dict[str, Any]:
@@ -167,13 +175,13 @@ class TrialSetup:
                                       **self.optimizer_keywords())
 
     def hyperparameters(self) -> dict[str, Any]:
-        """Every value of the trial by its tracked name (see the module docstring)."""
+        """Every value of the trial, searched or not, by its name (see the module docstring)."""
         values: dict[str, Any] = {"optimizer": self.optimizer_label, **self.optimizer_values,
                                   "schedule": self.tracked_schedule}
-        values.update({f"schedule.{k}": v for k, v in self.schedule_values.items()})
+        values.update({SCHEDULE_PREFIX + k: v for k, v in self.schedule_values.items()})
         if self.target is not None:
-            values["schedule.target"] = self.target
-            values.update({f"schedule.target.{k}": v for k, v in self.target_values.items()})
+            values[SCHEDULE_PREFIX + "target"] = self.target
+            values.update({TARGET_PREFIX + k: v for k, v in self.target_values.items()})
         return {key: trackable(value) for key, value in values.items()}
 
     def to_json(self) -> str:
@@ -196,10 +204,8 @@ def _sample(space: Mapping[str, Domain], trial: Suggester, prefix: str,
     values = {}
     for key, domain in space.items():
         domain = spaces.resolve(domain, total_steps)
-        if isinstance(domain, Fixed):
-            values[key] = domain.value
-        else:
-            values[key] = domain.suggest(trial, prefix + domain.parameter_name(key))
+        values[key] = domain.value if isinstance(domain, Fixed) else domain.suggest(
+            trial, prefix + key)
     return values
 
 
@@ -215,9 +221,8 @@ def suggest(trial: Suggester, spec: StudySpec, total_steps: int) -> TrialSetup:
     labels = [optimizer.label for optimizer in spec.optimizers]
     label = trial.suggest_categorical("optimizer", labels) if len(labels) > 1 else labels[0]
     optimizer = spec.optimizers[labels.index(label)]
-    prefix = f"{label}." if len(labels) > 1 else ""
     optimizer_values = {**optimizer_defaults(optimizer.name),
-                        **_sample(optimizer.space, trial, prefix, total_steps)}
+                        **_sample(optimizer.space, trial, "", total_steps)}
     if not spec.schedules:
         return TrialSetup(optimizer=optimizer.name, optimizer_values=optimizer_values, label=label)
 
@@ -225,29 +230,30 @@ def suggest(trial: Suggester, spec: StudySpec, total_steps: int) -> TrialSetup:
     schedule_label = (trial.suggest_categorical("schedule", schedule_labels)
                       if len(schedule_labels) > 1 else schedule_labels[0])
     schedule = spec.schedules[schedule_labels.index(schedule_label)]
-    prefix = f"{schedule_label}." if len(schedule_labels) > 1 else "schedule."
-    schedule_values = _sample(schedule.space, trial, prefix, total_steps)
+    schedule_values = _sample(schedule.space, trial, SCHEDULE_PREFIX, total_steps)
     target, target_values = None, {}
     if schedule.target is not None:
         target = schedule.target.name
-        target_values = _sample(schedule.target.space, trial, f"{prefix}target.", total_steps)
+        target_values = _sample(schedule.target.space, trial, TARGET_PREFIX, total_steps)
     return TrialSetup(optimizer=optimizer.name, optimizer_values=optimizer_values,
                       schedule=schedule.name, schedule_values=schedule_values, target=target,
                       target_values=target_values, label=label, schedule_label=schedule_label)
 
 
-def _named_spaces(spec: StudySpec) -> list[tuple[str, str, Mapping[str, Domain]]]:
-    """(Optuna prefix, tracked prefix, space) of every optimizer, schedule and warm-up target."""
-    found = []
-    several = len(spec.optimizers) > 1
-    for optimizer in spec.optimizers:
-        found.append((f"{optimizer.label}." if several else "", "", optimizer.space))
-    several = len(spec.schedules) > 1
+def parameter_spaces(spec: StudySpec) -> list[tuple[str, str, Mapping[str, Domain]]]:
+    """(label, name prefix, space) of every optimizer, schedule and warm-up target of ``spec``.
+
+    A domain's name, in Optuna and the trackers, is its prefix and its key:
+    ``""`` for an optimizer's keywords, :data:`SCHEDULE_PREFIX` and
+    :data:`TARGET_PREFIX` for a schedule's and its target's. The label says
+    whose space it is (the target's is its schedule's label and ``.target``).
+    """
+    found: list[tuple[str, str, Mapping[str, Domain]]] = [
+        (optimizer.label, "", optimizer.space) for optimizer in spec.optimizers]
     for schedule in spec.schedules:
-        prefix = f"{schedule.label}." if several else "schedule."
-        found.append((prefix, "schedule.", schedule.space))
+        found.append((schedule.label, SCHEDULE_PREFIX, schedule.space))
         if schedule.target is not None:
-            found.append((f"{prefix}target.", "schedule.target.", schedule.target.space))
+            found.append((f"{schedule.label}.target", TARGET_PREFIX, schedule.target.space))
     return found
 
 
@@ -255,17 +261,18 @@ def parameter_grid(spec: StudySpec) -> dict[str, list[Any]]:
     """Every Optuna parameter of ``spec`` with its grid values (for the grid sampler).
 
     Args:
-        spec: a spec whose searched domains all have a grid (checked when loaded).
+        spec: a spec whose searched domains all have a grid, one grid per
+            name (checked when loaded).
     """
     grid: dict[str, list[Any]] = {}
     if len(spec.optimizers) > 1:
         grid["optimizer"] = [optimizer.label for optimizer in spec.optimizers]
     if len(spec.schedules) > 1:
         grid["schedule"] = [schedule.label for schedule in spec.schedules]
-    for prefix, _, space in _named_spaces(spec):
+    for _, prefix, space in parameter_spaces(spec):
         for key, domain in space.items():
             if domain.searched:
-                grid[prefix + domain.parameter_name(key)] = domain.grid()
+                grid.setdefault(prefix + key, domain.grid())
     return grid
 
 
@@ -291,10 +298,11 @@ def tracked_domains(spec: StudySpec, total_steps: int) -> dict[str, list[Domain]
             domains.setdefault(key, []).append(spaces.resolve(domain, total_steps))
     for schedule in spec.schedules:
         for key, domain in schedule.space.items():
-            domains.setdefault(f"schedule.{key}", []).append(spaces.resolve(domain, total_steps))
+            domains.setdefault(SCHEDULE_PREFIX + key, []).append(
+                spaces.resolve(domain, total_steps))
         if schedule.target is not None:
-            domains.setdefault("schedule.target", []).append(Fixed(schedule.target.name))
+            domains.setdefault(SCHEDULE_PREFIX + "target", []).append(Fixed(schedule.target.name))
             for key, domain in schedule.target.space.items():
-                domains.setdefault(f"schedule.target.{key}", []).append(
+                domains.setdefault(TARGET_PREFIX + key, []).append(
                     spaces.resolve(domain, total_steps))
     return domains

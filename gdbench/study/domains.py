@@ -3,7 +3,7 @@
 | domain               | sampled                        | typical use                      |
 |----------------------|--------------------------------|----------------------------------|
 | `LogUniform`         | log-uniform in [low, high]     | η, ε, weight decay               |
-| `OneMinusLogUniform` | 1 − β, log-uniform             | β1, β2, ρ, γ close to 1          |
+| `OneMinusLogUniform` | β, 1 − β log-spaced (a ladder) | β1, β2, ρ, γ close to 1          |
 | `Uniform`            | uniform (or on a grid of step) | drop factors, Rprop's η₋ and η₊  |
 | `IntRange`           | integers (log or linear)       | step counts given by the user    |
 | `StepsRange`         | integers, fractions of the run | decay steps, periods, warm-up    |
@@ -12,14 +12,26 @@
 | `Fixed`              | never: the value is set        | anything the spec pins           |
 
 Each domain carries everything that is said of it, so that no other module
-switches on its class: ``suggest`` (sample it from an Optuna trial),
-``parameter_name`` (its Optuna name), ``bounds``, ``grid`` (for the grid
-sampler), ``nominal`` (a representative value), ``middle`` (the domain held at
-that value), ``candidates`` (the values a spec check tries), ``describe`` (a
-line of ``gdbench list``) and ``kind``/``log_scale`` (how the HParams
-dashboard shows it). The run-relative domains (`StepsRange`, `Steps`,
-`StepsList`) become concrete ones through :func:`resolve` once the run's
-steps are known.
+switches on its class: ``suggest`` (sample it from an Optuna trial, under the
+name the user wrote), ``distribution`` (the Optuna distribution ``suggest``
+records), ``bounds``, ``grid`` (for the grid sampler), ``nominal`` (a
+representative value), ``middle`` (the domain held at that value),
+``candidates`` (the values a spec check tries), ``describe`` (a line of
+``gdbench list``) and ``kind``/``log_scale`` (how the HParams dashboard shows
+it). The run-relative domains (`StepsRange`, `Steps`, `StepsList`) become
+concrete ones through :func:`resolve` once the run's steps are known.
+
+A value is sampled, stored and shown as itself: Optuna's ``trial.params``,
+optuna-dashboard, MLflow and TensorBoard all hold ``beta_2 = 0.999``. Optuna's
+distributions cannot transform a value, so a decay rate is not sampled as a
+float at all: `OneMinusLogUniform` is a categorical choice among readable β
+whose 1 − β are log-spaced, 1-2-5 per decade (1 − β = 0.1, 0.05, 0.02, 0.01,
+0.005, …, that is β = 0.9, 0.95, 0.98, 0.99, 0.995, …), the range's ends
+included. The random sampler draws each value alike, so that 1 − β is as
+likely in one decade as in the next, as with a log-uniform float, and the grid
+sampler walks them all; TPE models the choice as a category (it does not know
+that 0.99 lies between 0.98 and 0.995). A range too narrow for five such values takes a finer
+ladder: every digit (1 − β = 0.01, 0.02, …, 0.09), then two significant digits.
 """
 
 from __future__ import annotations
@@ -27,6 +39,13 @@ from __future__ import annotations
 import dataclasses
 import math
 from typing import Any, Protocol, Sequence, Union
+
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
 
 __all__ = [
     "Choice", "Domain", "Fixed", "IntRange", "LogUniform", "OneMinusLogUniform", "Steps",
@@ -46,10 +65,7 @@ class Suggester(Protocol):
 
 
 class _Domain:
-    """What most domains share: Optuna knows them by their keyword, and held they stay as they are."""
-
-    def parameter_name(self, name: str) -> str:
-        return name
+    """What most domains share: held, they stay as they are."""
 
     def middle(self) -> Domain:
         return self  # type: ignore[return-value]
@@ -110,6 +126,9 @@ class Uniform(_Interval):
     def suggest(self, trial: Suggester, name: str) -> float:
         return trial.suggest_float(name, self.low, self.high, step=self.step)
 
+    def distribution(self) -> BaseDistribution:
+        return FloatDistribution(self.low, self.high, step=self.step)
+
     def nominal(self) -> float:
         return (self.low + self.high) / 2
 
@@ -117,8 +136,6 @@ class Uniform(_Interval):
         step = f" step {self.step:g}" if self.step is not None else ""
         return f"{key}: uniform in [{self.low:g}, {self.high:g}]{step}"
 
-    def to_value(self, sample: Any) -> float:
-        return float(sample)
 
     def bounds(self) -> tuple[float, float]:
         return (self.low, self.high)
@@ -144,14 +161,15 @@ class LogUniform(_Interval):
     def suggest(self, trial: Suggester, name: str) -> float:
         return trial.suggest_float(name, self.low, self.high, log=True)
 
+    def distribution(self) -> BaseDistribution:
+        return FloatDistribution(self.low, self.high, log=True)
+
     def nominal(self) -> float:
         return math.sqrt(self.low * self.high)
 
     def describe(self, key: str) -> str:
         return f"{key}: log-uniform in [{self.low:g}, {self.high:g}]"
 
-    def to_value(self, sample: Any) -> float:
-        return float(sample)
 
     def bounds(self) -> tuple[float, float]:
         return (self.low, self.high)
@@ -162,39 +180,75 @@ class LogUniform(_Interval):
 
 @dataclasses.dataclass(frozen=True)
 class OneMinusLogUniform(_Interval):
-    """A decay rate β < 1 sampled as x = 1 − β, log-uniform in [low, high].
+    """A decay rate β < 1, one of the readable β whose 1 − β are log-spaced in [low, high].
 
-    ``low`` and ``high`` bound x, not β: `OneMinusLogUniform(1e-4, 1e-1)`
-    gives β in [0.9, 0.9999].
+    ``low`` and ``high`` bound 1 − β, not β: `OneMinusLogUniform(1e-4, 1e-1)`
+    gives β in [0.9, 0.9999], one of 0.9, 0.95, 0.98, 0.99, …, 0.9995, 0.9998,
+    0.9999 (see the module docstring). Optuna samples β itself, as a category.
     """
 
     low: float
     high: float
+    values: tuple[float, ...] = dataclasses.field(init=False, repr=False, compare=False)
 
     searched = True
     kind = "float"
     log_scale = False
 
-    def parameter_name(self, name: str) -> str:
-        return f"one_minus_{name}"
+    def __post_init__(self) -> None:
+        if not 0 < self.low < self.high <= 1:
+            raise ValueError(f"low, high: 1 - beta needs 0 < low < high <= 1, "
+                             f"got [{self.low!r}, {self.high!r}]")
+        ladder = _ladder(self.low, self.high)
+        object.__setattr__(self, "values", tuple(_one_minus(x) for x in reversed(ladder)))
 
     def nominal(self) -> float:
-        return self.to_value(math.sqrt(self.low * self.high))
+        """The value whose 1 − β lies nearest the log-midpoint of [low, high]."""
+        middle = math.log(self.low * self.high) / 2
+        return min(self.values, key=lambda beta: abs(math.log(1.0 - beta) - middle))
 
     def describe(self, key: str) -> str:
-        return f"{key}: 1-{key} log-uniform in [{self.low:g}, {self.high:g}]"
+        shown = ", ".join(f"{beta:.15g}" for beta in self.values)
+        return f"{key}: one of {shown} (1-{key} log-spaced in [{self.low:g}, {self.high:g}])"
 
     def suggest(self, trial: Suggester, name: str) -> float:
-        return self.to_value(trial.suggest_float(name, self.low, self.high, log=True))
+        return trial.suggest_categorical(name, list(self.values))
 
-    def to_value(self, sample: Any) -> float:
-        return 1.0 - float(sample)
+    def distribution(self) -> BaseDistribution:
+        return CategoricalDistribution(list(self.values))
 
     def bounds(self) -> tuple[float, float]:
-        return (1.0 - self.high, 1.0 - self.low)
+        return (self.values[0], self.values[-1])
 
-    def grid(self) -> None:
-        return None
+    def grid(self) -> list[float]:
+        return list(self.values)
+
+
+# Mantissas of the ladders of 1 − β, coarsest first; the first to give a range
+# _LADDER_SIZE values (its ends included) is taken.
+_LADDERS = ((1, 2, 5), tuple(range(1, 10)), tuple(range(10, 100)))
+_LADDER_SIZE = 5
+
+
+def _ladder(low: float, high: float) -> list[float]:
+    """The readable values m·10^k in [low, high], both ends included, ascending."""
+    points: set[float] = set()
+    for mantissas in _LADDERS:
+        points = {low, high}
+        for exponent in range(math.floor(math.log10(low)) - 2, math.ceil(math.log10(high)) + 1):
+            for mantissa in mantissas:
+                # Parsed from its decimal text: 5e-4 is the float nearest 0.0005.
+                point = float(f"{mantissa}e{exponent}")
+                if low < point < high:
+                    points.add(point)
+        if len(points) >= _LADDER_SIZE:
+            break
+    return sorted(points)
+
+
+def _one_minus(x: float) -> float:
+    """1 − x as the shortest decimal it reads as (1 − 0.7 is 0.3, not 0.30000000000000004)."""
+    return float(f"{1.0 - x:.15g}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -219,8 +273,9 @@ class IntRange(_Interval):
     def suggest(self, trial: Suggester, name: str) -> int:
         return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
 
-    def to_value(self, sample: Any) -> int:
-        return int(sample)
+    def distribution(self) -> BaseDistribution:
+        return IntDistribution(self.low, self.high, step=self.step, log=self.log)
+
 
     def bounds(self) -> tuple[int, int]:
         return (self.low, self.high)
@@ -254,8 +309,9 @@ class Choice(_Domain):
     def suggest(self, trial: Suggester, name: str) -> Any:
         return trial.suggest_categorical(name, list(self.choices))
 
-    def to_value(self, sample: Any) -> Any:
-        return sample
+    def distribution(self) -> BaseDistribution:
+        return CategoricalDistribution(list(self.choices))
+
 
     def bounds(self) -> tuple[Any, ...]:
         return self.choices

@@ -52,7 +52,11 @@ MAX_CURVES = 50
 
 
 def trial_hyperparameters(trial: FrozenTrial) -> dict[str, Any]:
-    """Every hyperparameter of a trial by its tracked name (Optuna's params when not recorded)."""
+    """Every value of a trial, searched or fixed, as it recorded them; else its Optuna params.
+
+    Both use the names the trackers show (a study stored before Optuna did
+    so recorded them all the same).
+    """
     recorded = trial.user_attrs.get(HYPERPARAMETERS_ATTR)
     return dict(recorded) if isinstance(recorded, dict) else dict(trial.params)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -128,7 +129,17 @@ def make_sampler(spec: StudySpec, seed_offset: int = 0) -> optuna.samplers.BaseS
     seed = spec.sampler.seed + seed_offset
     if spec.sampler.name == "grid":
         return _GridSampler(build.parameter_grid(spec), seed=seed)
-    return SAMPLERS[spec.sampler.name](seed=seed, **spec.sampler.options)
+    options = dict(spec.sampler.options)
+    if spec.sampler.name == "tpe" and (spec.compares_optimizers or spec.compares_schedules):
+        # Each optimizer (schedule) suggests its own keywords, under names the others share
+        # (η of GD and of Adam are both `learning_rate`): TPE then models the choice and the
+        # values of its branch together, as Optuna advises for such conditional spaces.
+        options.setdefault("multivariate", True)
+        if options["multivariate"]:
+            options.setdefault("group", True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return SAMPLERS[spec.sampler.name](seed=seed, **options)
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:

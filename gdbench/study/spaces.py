@@ -4,9 +4,14 @@ A space maps a keyword (or a schedule's derived parameter, such as
 ``base_fraction``) to a *domain* of :mod:`gdbench.study.domains`: a fixed
 value, a range or a set of choices, each sampled on the scale that suits it.
 
-`OneMinusLogUniform(1e-4, 1e-1)` samples x = 1 − β2 log-uniformly, so that
-β2 = 0.999 and β2 = 0.9999 are as far apart as 0.9 and 0.99: the Optuna
-parameter is then ``one_minus_beta_2``, the optimizer gets β2 = 1 − x.
+`OneMinusLogUniform(1e-4, 1e-1)` searches β2 among 0.9, 0.95, 0.98, 0.99,
+…, 0.9998, 0.9999, whose 1 − β2 are log-spaced, so that β2 = 0.999 and
+β2 = 0.9999 are as far apart as 0.9 and 0.99: the Optuna parameter is
+``beta_2``, and its value is β2 itself (see :mod:`gdbench.study.domains`).
+
+One keyword has one default domain wherever it appears (``rho`` of RMSProp,
+AdaDelta and MaxProp alike): a study comparing them searches one Optuna
+parameter ``rho``, which Optuna keeps as one set of choices.
 
 Schedules are sized from the run: ``StepsRange(0.1, 0.5)`` is an integer
 range from 10 % to 50 % of ``epochs × steps_per_epoch``, resolved when the
@@ -43,12 +48,15 @@ __all__ = [
     "StepsList", "StepsRange", "Suggester", "Uniform", "resolve",
 ]
 
-#: Keywords that are decay rates β < 1, searched as 1 − β on a log scale.
+#: Keywords that are decay rates β < 1, searched among β whose 1 − β are log-spaced.
 DECAY_KEYWORDS = frozenset({"momentum", "rho", "beta_1", "beta_2"})
 
 _EPSILON = LogUniform(1e-10, 1e-4)
 _BETA_1 = OneMinusLogUniform(1e-2, 0.5)
 _BETA_2 = OneMinusLogUniform(1e-4, 1e-1)
+_MOMENTUM = OneMinusLogUniform(1e-2, 0.5)
+# ρ in [0.7, 0.9999]: RMSProp's and AdaDelta's (0.9, 0.95) and MaxProp's (0.999) defaults inside.
+_RHO = OneMinusLogUniform(1e-4, 0.3)
 
 
 def _adam_family(learning_rate: LogUniform, **extra: Domain) -> Mapping[str, Domain]:
@@ -66,20 +74,20 @@ def _adam_family(learning_rate: LogUniform, **extra: Domain) -> Mapping[str, Dom
 OPTIMIZER_SPACES: Mapping[str, Mapping[str, Domain]] = MappingProxyType({
     "gd": MappingProxyType({"learning_rate": LogUniform(1e-3, 10.0)}),
     "momentum": MappingProxyType({
-        "learning_rate": LogUniform(1e-4, 1.0), "momentum": OneMinusLogUniform(1e-2, 0.5),
+        "learning_rate": LogUniform(1e-4, 1.0), "momentum": _MOMENTUM,
     }),
     "nesterov": MappingProxyType({
-        "learning_rate": LogUniform(1e-4, 1.0), "momentum": OneMinusLogUniform(1e-2, 0.5),
+        "learning_rate": LogUniform(1e-4, 1.0), "momentum": _MOMENTUM,
     }),
     "adagrad": MappingProxyType({
         "learning_rate": LogUniform(1e-3, 1.0), "epsilon": _EPSILON,
     }),
     "rmsprop": MappingProxyType({
-        "learning_rate": LogUniform(1e-4, 1e-1), "rho": OneMinusLogUniform(1e-3, 0.3),
+        "learning_rate": LogUniform(1e-4, 1e-1), "rho": _RHO,
         "epsilon": _EPSILON,
     }),
     "adadelta": MappingProxyType({
-        "learning_rate": LogUniform(1e-2, 10.0), "rho": OneMinusLogUniform(1e-3, 0.3),
+        "learning_rate": LogUniform(1e-2, 10.0), "rho": _RHO,
         "epsilon": LogUniform(1e-8, 1e-3),
     }),
     "adam": _adam_family(LogUniform(1e-4, 1e-1)),
@@ -88,7 +96,7 @@ OPTIMIZER_SPACES: Mapping[str, Mapping[str, Domain]] = MappingProxyType({
     "amsgrad": _adam_family(LogUniform(1e-4, 1e-1)),
     "adamw": _adam_family(LogUniform(1e-4, 1e-1), weight_decay=LogUniform(1e-5, 1e-1)),
     "maxprop": MappingProxyType({
-        "learning_rate": LogUniform(1e-4, 1e-1), "rho": OneMinusLogUniform(1e-4, 1e-1),
+        "learning_rate": LogUniform(1e-4, 1e-1), "rho": _RHO,
         "epsilon": _EPSILON,
     }),
     "rprop": MappingProxyType({

@@ -36,9 +36,19 @@ A hyperparameter value is either fixed (``beta_1 = 0.9``) or searched: a
 range ``{low = ..., high = ..., log = ..., step = ...}`` or a set
 ``{choices = [...]}``. ``log`` defaults to the scale of the default space:
 log for η, ε and weight decay, and for decay rates (β1, β2, ρ, momentum) a
-range given on β is sampled as 1 − β on a log scale. Precedence: an
-optimizer's own table, then ``[search]``, then its default space
+range given on β is searched among readable β whose 1 − β are log-spaced
+(``{low = 0.9, high = 0.9999}``: 0.9, 0.95, 0.98, 0.99, …, 0.9999; see
+:mod:`gdbench.study.domains`). Precedence: an optimizer's own table, then
+``[search]``, then its default space
 (:data:`gdbench.study.spaces.OPTIMIZER_SPACES`).
+
+A value is called what the spec calls it, in Optuna, MLflow and TensorBoard
+alike: ``learning_rate``, ``beta_2`` (β2 itself), ``schedule.drop``; the
+compared ``optimizer`` and ``schedule`` say which branch a trial took. Two
+optimizers (or schedules) of one study may search one keyword over different
+ranges, but not in kinds Optuna cannot keep under one name (a float and a set
+of choices, a log and a linear range, two different sets of choices); such a
+spec is refused, naming both fields.
 
 A schedule's η is the optimizer's ``learning_rate``; its other keywords, and
 the derived parameters of :data:`gdbench.study.spaces.SCHEDULE_SPACES` (such as
