@@ -35,13 +35,19 @@ def figure_files(folder: Path) -> set[str]:
     return {path.name for path in folder.glob("*.png")}
 
 
+def final_name(target) -> str:
+    """The name of the file a figure is saved for (written whole: first to ``.<pid>.<name>``)."""
+    name = Path(str(target)).name
+    return name.split(".", 2)[2] if name.startswith(".") else name
+
+
 def record_legends(found: dict[str, list[str]]):
     """A ``Figure.savefig`` that first notes the legend texts (axes' and figure's) by file name."""
     save = Figure.savefig
 
     def savefig(figure: Figure, target, *args, **kwargs):
         boxes = [ax.get_legend() for ax in figure.axes] + list(figure.legends)
-        found[Path(str(target)).name] = [text.get_text() for box in boxes if box is not None
+        found[final_name(target)] = [text.get_text() for box in boxes if box is not None
                                          for text in box.get_texts()]
         return save(figure, target, *args, **kwargs)
 
@@ -174,7 +180,7 @@ def test_report_reads_stored_curves_and_trains_nothing(
     save = Figure.savefig
 
     def savefig(figure: Figure, target, *args, **kwargs):
-        lines[Path(str(target)).name] = [line.get_ydata() for ax in figure.axes
+        lines[final_name(target)] = [line.get_ydata() for ax in figure.axes
                                          for line in ax.get_lines()]
         return save(figure, target, *args, **kwargs)
 

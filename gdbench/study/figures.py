@@ -37,7 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 import gdbench.tasks
 from gdbench.study import batches
 from gdbench.study.build import TrialSetup
-from gdbench.study.report import trial_hyperparameters
+from gdbench.study.report import _whole, trial_hyperparameters
 from gdbench.study.session import HYPERPARAMETERS_ATTR, SETUP_ATTR, StudyContext
 from gdbench.study.storage import counted_trials
 from gdbench.tracking import StudyTracker
@@ -266,7 +266,11 @@ def _trace(context: StudyContext, setup: TrialSetup) -> np.ndarray | None:
 
 def _draw(members: Sequence[FigureTrial], out_dir: Path, prefix: str, task: Any, metric: str,
           *, title: str, shaded: bool) -> dict[str, Path]:
-    """The loss curves, paths and learning rates of ``members``: figure name → file."""
+    """The loss curves, paths and learning rates of ``members``: figure name → file.
+
+    Each file is written whole, as every file of the report: processes
+    finishing one study together redraw the same figures.
+    """
     from gdbench import plots
 
     colors = (dict(zip((member.name for member in members),
@@ -276,22 +280,26 @@ def _draw(members: Sequence[FigureTrial], out_dir: Path, prefix: str, task: Any,
     histories = {member.name: member.history for member in members if member.history}
     if histories:
         shown = _curve_metric(histories.values(), metric)
-        files["loss_curve"] = plots.plot_loss_curves(
-            histories, out_dir / f"{prefix}_loss_curves.png", metric=shown,
-            title=f"{title}: {shown} per epoch", colors=colors)
+        with _whole(out_dir / f"{prefix}_loss_curves.png") as partial:
+            plots.plot_loss_curves(histories, partial, metric=shown,
+                                   title=f"{title}: {shown} per epoch", colors=colors)
+        files["loss_curve"] = out_dir / f"{prefix}_loss_curves.png"
     paths = {member.name: member.trajectory for member in members
              if member.trajectory is not None}
     if paths:
-        files["trajectory"] = plots.plot_trajectories(
-            task, paths, out_dir / f"{prefix}_paths.png",
-            kind="contour" if shaded else "both",
-            title=f"{getattr(task, 'name', '')}: {title}", colors=colors)
+        with _whole(out_dir / f"{prefix}_paths.png") as partial:
+            plots.plot_trajectories(task, paths, partial, kind="contour" if shaded else "both",
+                                    title=f"{getattr(task, 'name', '')}: {title}",
+                                    colors=colors)
+        files["trajectory"] = out_dir / f"{prefix}_paths.png"
     rates = {member.name: member.learning_rates for member in members
              if member.learning_rates is not None}
     if rates:
-        files["learning_rates"] = plots.plot_effective_learning_rates(
-            rates, task.parameter_names, out_dir / f"{prefix}_learning_rates.png",
-            title=f"{title}: effective learning rates", colors=colors)
+        with _whole(out_dir / f"{prefix}_learning_rates.png") as partial:
+            plots.plot_effective_learning_rates(rates, task.parameter_names, partial,
+                                                title=f"{title}: effective learning rates",
+                                                colors=colors)
+        files["learning_rates"] = out_dir / f"{prefix}_learning_rates.png"
     return files
 
 
