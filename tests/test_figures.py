@@ -205,3 +205,53 @@ def test_report_without_stored_curves_trains_the_toy_trials_again(
     write_report(study, tmp_path)
     assert trains.count == len(OPTIMIZERS)
     assert figure_files(tmp_path) == figure_files(home / "reports" / "two_stored")
+
+
+def stored_trials(direction: str, trials: list[tuple[str, str, float]]) -> optuna.Study:
+    """An in-memory study of complete trials: (optimizer, schedule, value) each."""
+    from gdbench.study.build import TrialSetup
+
+    study = optuna.create_study(direction=direction)
+    for index, (optimizer, schedule, value) in enumerate(trials):
+        setup = TrialSetup(optimizer=optimizer, optimizer_values={"learning_rate": 0.1 + index},
+                           schedule=None if schedule == "none" else schedule)
+        study.add_trial(optuna.trial.create_trial(
+            value=value, params={}, distributions={},
+            user_attrs={"setup": setup.to_json(),
+                        "hyperparameters": setup.hyperparameters()},
+            intermediate_values={0: value * 2, 1: value}))
+    return study
+
+
+def test_best_trials_are_ranked_within_each_optimizer_and_schedule() -> None:
+    study = stored_trials("minimize", [
+        ("gd", "none", 0.5), ("gd", "none", 0.1), ("adam", "none", 0.9),
+        ("gd", "cosine", 0.3), ("gd", "none", 0.2), ("gd", "none", 0.7), ("gd", "none", 0.05),
+    ])
+    groups = {group: [trial.value for trial in members]
+              for group, members in best_trials(study).items()}
+    assert groups == {"adam + none": [0.9], "gd + cosine": [0.3],
+                      "gd + none": [0.05, 0.1, 0.2]}
+    maximized = stored_trials("maximize", [("gd", "none", 0.5), ("gd", "none", 0.9),
+                                           ("adam", "none", 0.1)])
+    assert {group: [t.value for t in members]
+            for group, members in best_trials(maximized, rank=1).items()} == {
+        "adam": [0.1], "gd": [0.9]}
+    with pytest.raises(ValueError, match="rank"):
+        best_trials(study, rank=0)
+
+
+def test_an_image_trial_with_no_stored_curve_shows_its_reported_objective(
+    tmp_path: Path, legends
+) -> None:
+    from gdbench.study.figures import write_figures
+    from gdbench.study.session import StudyContext
+
+    study = stored_trials("minimize", [("adam", "none", 0.4), ("gd", "none", 0.6)])
+    task = gdbench.tasks.get("digits_mlp")
+    context = StudyContext(task=task, epochs=2, batch_size=32, steps_per_epoch=1,
+                           study_params={})
+    written = write_figures(study, tmp_path, context=context, metric="val_loss")
+    assert {path.name for path in written} == {
+        "best_adam_loss_curves.png", "best_gd_loss_curves.png", "best_loss_curves.png"}
+    assert legends["best_loss_curves.png"] == ["adam · η=0.1 · #0", "gd · η=1.1 · #1"]
