@@ -51,7 +51,7 @@ FIGURE_RANK = 3
 
 #: Effective learning rates are traced one step at a time (about a millisecond
 #: each): a toy study of more steps a trial gets none.
-MAX_TRACED_STEPS = 5000
+MAX_TRACED_STEPS = 2000
 
 #: The effective-learning-rate figure has one panel per parameter, at most this many.
 MAX_TRACED_PARAMETERS = 16
