@@ -21,7 +21,7 @@ def write_spec(folder: Path, name: str, task: str) -> Path:
     path = folder / f"{name}.toml"
     path.write_text(f"""
 name = "{name}"
-task = "{task}"
+task = {task}
 optimizers = {list(OPTIMIZERS)!r}
 epochs = 12
 trials = 8
@@ -76,7 +76,8 @@ def surface_study(tmp_path_factory: pytest.TempPathFactory):
     found: dict[str, list[str]] = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Figure, "savefig", record_legends(found))
-        study = run_study(load_spec(write_spec(folder, "two_on_surface", "sigmoid_neuron")),
+        study = run_study(load_spec(write_spec(folder, "two_on_surface",
+                                             '{name = "sigmoid_neuron", start = [-1.5, -2.0]}')),
                           home=folder / "home", quiet=True)
     return study, folder / "home", found
 
@@ -130,7 +131,7 @@ def test_each_trial_drawn_gets_its_optimizers_figures_in_mlflow(surface_study) -
 
 
 def test_report_writes_the_files_run_wrote(surface_study, tmp_path: Path, legends) -> None:
-    study, home, _ = surface_study
+    study, home, drawn_by_run = surface_study
     loaded = optuna.load_study(study_name=study.study_name,
                                storage=f"sqlite:///{home / 'optuna.db'}")
     written = write_report(loaded, tmp_path, tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
@@ -138,13 +139,18 @@ def test_report_writes_the_files_run_wrote(surface_study, tmp_path: Path, legend
     assert {path.name for path in written} == {path.name for path in tmp_path.iterdir()}
     groups = best_trials(loaded)
     assert legends["best_gd_loss_curves.png"] == [expected_name(t) for t in groups["gd"]]
+    # The paths trained again from what the study recorded (its task's start point
+    # among them) end where the run's did: the legends give each final loss.
+    for name in ("best_paths.png", "best_adam_paths.png", "best_gd_paths.png"):
+        assert legends[name] == drawn_by_run[name]
+    assert any("final loss" in text for text in legends["best_paths.png"])
 
 
 @pytest.fixture(scope="module")
 def stored_study(tmp_path_factory: pytest.TempPathFactory):
     """A two-optimizer study on a 3-parameter toy task: no path, curves stored in MLflow."""
     folder = tmp_path_factory.mktemp("stored")
-    study = run_study(load_spec(write_spec(folder, "two_stored", "logistic_regression")),
+    study = run_study(load_spec(write_spec(folder, "two_stored", '"logistic_regression"')),
                       home=folder / "home", quiet=True)
     return study, folder / "home"
 

@@ -228,7 +228,8 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
 
     recorded = json.loads(study.user_attrs[SPEC_ATTR])
     params = _stored_params(study.study_name, tracking_uri)
-    task = gdbench.tasks.get(recorded["task"], **recorded["task_options"])
+    task = gdbench.tasks.get(recorded["task"], **{
+        key: _recorded_option(value) for key, value in recorded["task_options"].items()})
     ran = [trial.user_attrs.get(EPOCHS_RUN_ATTR) or 0 for trial in counted_trials(study)
            if trial.state == TrialState.COMPLETE]
     epochs = int(params["epochs"]) if "epochs" in params else max(ran, default=0)
@@ -352,6 +353,17 @@ def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
     return written + _write_figures(study, where.report_dir, context=context,
                                     metric=spec.objective.metric,
                                     tracking_uri=where.tracking_uri, tracker=tracker)
+
+
+def _recorded_option(value: Any) -> Any:
+    """A task option as the study recorded it (:func:`~gdbench.study.build.trackable`): a list
+    or a table was kept as its JSON text."""
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
 
 
 def _stored_params(study_name: str, tracking_uri: str | None) -> dict[str, str]:
