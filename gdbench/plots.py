@@ -44,6 +44,7 @@ __all__ = [
     "plot_per_step",
     "plot_trajectories",
     "plot_trajectory_pair",
+    "shades_for",
 ]
 
 #: The accepted values of ``plot_trajectories(kind=...)``.
@@ -123,6 +124,28 @@ def color_for(label: str) -> str:
     return _EXTRA_COLORS[zlib.crc32(label.encode("utf-8")) % len(_EXTRA_COLORS)]
 
 
+def shades_for(label: str, count: int) -> list[str]:
+    """``count`` shades of ``label``'s colour, from its own to paler and darker ones.
+
+    For several runs of one optimizer in one figure (its best trials, best
+    first): they keep the optimizer's hue and stay told apart.
+
+    Args:
+        label: an optimizer name or a run's label (:func:`color_for`).
+        count: the shades wanted, ≥ 1.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count: expected an integer ≥ 1, got {count!r}")
+    base = np.array(mcolors.to_rgb(color_for(label)))
+    shades = [base]
+    for index in range(1, count):
+        # Alternately paler and darker, each step further from the base colour.
+        amount = 0.55 * math.ceil(index / 2) / math.ceil((count - 1) / 2)
+        toward = np.ones(3) if index % 2 else np.zeros(3)
+        shades.append(base + (toward - base) * amount)
+    return [mcolors.to_hex(shade) for shade in shades]
+
+
 def plot_trajectories(
     task: SurfaceTask,
     trajectories: Mapping[str, np.ndarray],
@@ -133,6 +156,7 @@ def plot_trajectories(
     bounds: tuple[tuple[float, float], tuple[float, float]] | None = None,
     resolution: int = _GRID_RESOLUTION,
     view: tuple[float, float] = (30.0, -60.0),
+    colors: Mapping[str, str] | None = None,
 ) -> Path:
     """Draw optimizer paths on a 2-parameter task's error surface.
 
@@ -158,6 +182,8 @@ def plot_trajectories(
             (a zoom into the task's own ``surface_bounds``).
         resolution: G, grid points per axis (≥ 10).
         view: the 3-D panel's (elevation, azimuth) in degrees.
+        colors: label → colour, for labels that should not get
+            :func:`color_for`'s (several runs of one optimizer).
 
     Returns:
         The path of the written PNG.
@@ -178,6 +204,7 @@ def plot_trajectories(
     if not isinstance(resolution, int) or resolution < 10:
         raise ValueError(f"resolution: expected an integer ≥ 10, got {resolution!r}")
     paths = _validated_trajectories(trajectories)
+    palette = _palette(paths, colors)
     bounds = _validated_bounds(bounds) if bounds is not None else _surface_bounds(task, paths)
 
     xs = np.linspace(*bounds[0], resolution)
@@ -194,11 +221,13 @@ def plot_trajectories(
         for index, panel in enumerate(panels, start=1):
             if panel == "contour":
                 axes = figure.add_subplot(1, len(panels), index)
-                _draw_contour(figure, axes, grid_x, grid_y, surface, levels, norm, paths)
+                _draw_contour(figure, axes, grid_x, grid_y, surface, levels, norm, paths,
+                              palette)
             else:
                 axes = figure.add_subplot(1, len(panels), index, projection="3d",
                                           computed_zorder=False)
-                _draw_surface(axes, grid_x, grid_y, surface, norm, paths, path_losses, bounds)
+                _draw_surface(axes, grid_x, grid_y, surface, norm, paths, path_losses, bounds,
+                              palette)
                 axes.view_init(elev=view[0], azim=view[1])
             axes.set_xlabel(names[0])
             axes.set_ylabel(names[1])
@@ -206,11 +235,13 @@ def plot_trajectories(
         start = Line2D([], [], color="white", lw=0, marker="o", ms=7, markeredgecolor="black",
                        markeredgewidth=0.9, label="start")
         handles = [start] + [
-            _path_legend_handle(label, losses[-1]) for label, losses in path_losses.items()
+            _path_legend_handle(label, losses[-1], palette[label])
+            for label, losses in path_losses.items()
         ]
         figure.legend(
             handles=handles, loc="outside lower center",
-            ncols=min(len(handles), 4 if kind == "both" else 2), frameon=False,
+            ncols=_legend_columns([handle.get_label() for handle in handles], width),
+            frameon=False,
         )
         figure.suptitle(title if title is not None else _task_name(task))
         return _save(figure, target)
@@ -242,6 +273,8 @@ def plot_loss_curves(
     *,
     metric: str = "loss",
     log_scale: bool = True,
+    title: str | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> Path:
     """Plot one metric per epoch for several runs, validation dashed.
 
@@ -251,6 +284,9 @@ def plot_loss_curves(
         path: the PNG file to write; missing folders are created.
         metric: the history key to plot (``"loss"``, ``"accuracy"``, ...).
         log_scale: a logarithmic y axis, used only when every value is > 0.
+        title: the figure's title; ``"<metric> per epoch"`` when omitted.
+        colors: label → colour, for labels that should not get
+            :func:`color_for`'s (several runs of one optimizer).
 
     Returns:
         The path of the written PNG.
@@ -275,6 +311,7 @@ def plot_loss_curves(
             if validation_key in history and len(history[validation_key]) else None
         )
         curves[label] = (train, validation)
+    palette = _palette(curves, colors)
 
     values = np.concatenate([
         np.concatenate([train, validation if validation is not None else []])
@@ -288,7 +325,7 @@ def plot_loss_curves(
         figure.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.92)
         axes = figure.add_subplot()
         for label, (train, validation) in curves.items():
-            color = color_for(label)
+            color = palette[label]
             axes.plot(np.arange(1, len(train) + 1), train, color=color, lw=1.8, label=label)
             if validation is not None:
                 axes.plot(np.arange(1, len(validation) + 1), validation, color=color, lw=1.5,
@@ -299,7 +336,7 @@ def plot_loss_curves(
         axes.set_ylabel(metric)
         axes.grid(True, which="major", alpha=0.3)
         axes.legend(loc="best")
-        axes.set_title(f"{metric} per epoch")
+        axes.set_title(title if title is not None else f"{metric} per epoch")
         return _save(figure, target)
 
 
@@ -307,6 +344,9 @@ def plot_effective_learning_rates(
     traces: Mapping[str, np.ndarray],
     parameter_names: Sequence[str],
     path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+    colors: Mapping[str, str] | None = None,
 ) -> Path:
     """Plot each parameter's effective learning rate over the steps.
 
@@ -319,6 +359,9 @@ def plot_effective_learning_rates(
             by :func:`gdbench.tasks.trace.effective_learning_rate_trace`.
         parameter_names: the P parameters' names, one panel each (at most 16).
         path: the PNG file to write; missing folders are created.
+        title: the figure's title; none when omitted.
+        colors: label → colour, for labels that should not get
+            :func:`color_for`'s (several runs of one optimizer).
 
     Returns:
         The path of the written PNG.
@@ -346,17 +389,19 @@ def plot_effective_learning_rates(
                 f"traces[{label!r}]: expected shape [steps, {len(names)}], got {array.shape}"
             )
         arrays[label] = array
+    palette = _palette(arrays, colors)
 
     columns = min(len(names), 3)
     rows = math.ceil(len(names) / columns)
     with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=(4.4 * columns, 3.6 * rows + 0.6), layout="constrained")
+        width = 4.4 * columns
+        figure = Figure(figsize=(width, 3.6 * rows + 0.6), layout="constrained")
         panels = figure.subplots(rows, columns, squeeze=False, sharex=True)
         for index, name in enumerate(names):
             axes = panels[index // columns][index % columns]
             column = [array[:, index] for array in arrays.values()]
             for label, values in zip(arrays, column):
-                axes.plot(np.arange(1, len(values) + 1), values, color=color_for(label),
+                axes.plot(np.arange(1, len(values) + 1), values, color=palette[label],
                           lw=1.8, label=label)
             stacked = np.concatenate(column)
             finite = stacked[np.isfinite(stacked)]
@@ -370,7 +415,9 @@ def plot_effective_learning_rates(
             panels[index // columns][index % columns].set_visible(False)
         handles, labels = panels[0][0].get_legend_handles_labels()
         figure.legend(handles, labels, loc="outside lower center",
-                      ncols=min(len(labels), 5), frameon=False)
+                      ncols=_legend_columns(labels, width), frameon=False)
+        if title is not None:
+            figure.suptitle(title)
         return _save(figure, target)
 
 
@@ -530,6 +577,7 @@ def _contour_levels(surface: np.ndarray) -> tuple[np.ndarray, mcolors.Normalize]
 def _draw_contour(
     figure: Figure, axes: Axes, grid_x: np.ndarray, grid_y: np.ndarray, surface: np.ndarray,
     levels: np.ndarray, norm: mcolors.Normalize, paths: Mapping[str, np.ndarray],
+    palette: Mapping[str, str],
 ) -> None:
     masked = np.ma.masked_invalid(surface)
     filled = axes.contourf(grid_x, grid_y, masked, levels=levels, norm=norm,
@@ -545,7 +593,7 @@ def _draw_contour(
     colorbar.formatter = ticker.FormatStrFormatter("%.3g")
     colorbar.update_ticks()
     for (label, points), width in zip(paths.items(), _line_widths(len(paths))):
-        color = color_for(label)
+        color = palette[label]
         axes.plot(points[:, 0], points[:, 1], color=color, lw=width, marker=".", ms=3.5,
                   markevery=_markevery(len(points)), zorder=3)
         _draw_endpoints(axes, points[0], points[-1], color)
@@ -558,6 +606,7 @@ def _draw_surface(
     norm: mcolors.Normalize, paths: Mapping[str, np.ndarray],
     path_losses: Mapping[str, np.ndarray],
     bounds: tuple[tuple[float, float], tuple[float, float]],
+    palette: Mapping[str, str],
 ) -> None:
     finite = surface[np.isfinite(surface)]
     top = float(finite.max())
@@ -568,7 +617,7 @@ def _draw_surface(
                       cstride=2, linewidth=0, antialiased=False, alpha=0.85, zorder=1)
     (x_min, x_max), (y_min, y_max) = bounds
     for (label, points), width in zip(paths.items(), _line_widths(len(paths))):
-        color = color_for(label)
+        color = palette[label]
         losses = np.asarray(path_losses[label], dtype=float).copy()
         inside = (
             (points[:, 0] >= x_min) & (points[:, 0] <= x_max)
@@ -598,10 +647,26 @@ def _draw_endpoints(axes: Axes, start: np.ndarray, end: np.ndarray, color: str) 
                  zorder=4)
 
 
-def _path_legend_handle(label: str, final_loss: float) -> Line2D:
-    return Line2D([], [], color=color_for(label), lw=2.2, marker="*", ms=10,
+def _path_legend_handle(label: str, final_loss: float, color: str) -> Line2D:
+    return Line2D([], [], color=color, lw=2.2, marker="*", ms=10,
                   markeredgecolor="black", markeredgewidth=0.6,
                   label=f"{label} — final loss {final_loss:.3g}")
+
+
+def _palette(labels: Mapping[str, Any], colors: Mapping[str, str] | None) -> dict[str, str]:
+    """Each label's colour: ``colors``' where it has one, else :func:`color_for`'s."""
+    chosen = dict(colors or {})
+    for label, color in chosen.items():
+        if not mcolors.is_color_like(color):
+            raise ValueError(f"colors[{label!r}]: expected a matplotlib colour, got {color!r}")
+    return {label: chosen.get(label) or color_for(label) for label in labels}
+
+
+def _legend_columns(labels: Sequence[str], width: float) -> int:
+    """Columns of a legend below a figure ``width`` inches wide: as many as its labels fit."""
+    # About 13 characters an inch at the legend's 9 points, plus the line sample.
+    longest = max((len(label) for label in labels), default=1) + 6
+    return max(1, min(len(labels), int(width * 13 // longest)))
 
 
 def _line_widths(count: int) -> list[float]:

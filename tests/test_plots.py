@@ -236,3 +236,40 @@ def test_trace_refuses_what_it_cannot_read(sigmoid):
     with pytest.raises(ValueError, match="task.*toy tasks"):
         effective_learning_rate_trace(gdbench.tasks.get("digits_mlp"),
                                       gdbench.optimizers.get("gd"), epochs=1)
+
+
+def test_shades_keep_the_optimizers_colour_and_differ(tmp_path):
+    shades = plots.shades_for("adam · η=0.01 · #3", 3)
+    assert shades[0] == plots.color_for("adam")
+    assert len(set(shades)) == 3
+    with pytest.raises(ValueError, match="count"):
+        plots.shades_for("adam", 0)
+
+
+def test_given_colours_and_titles_are_drawn(tmp_path, monkeypatch):
+    from matplotlib import colors as mcolors
+    from matplotlib.figure import Figure
+
+    drawn = {}
+    save = Figure.savefig
+
+    def savefig(figure, target, *args, **kwargs):
+        drawn[target.name] = figure
+        return save(figure, target, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    histories = {"gd · #1": {"loss": [1.0, 0.5]}, "gd · #2": {"loss": [1.0, 0.7]}}
+    plots.plot_loss_curves(histories, tmp_path / "loss.png", title="gd: the best 2",
+                           colors={"gd · #2": "#000000"})
+    axes = drawn["loss.png"].axes[0]
+    assert axes.get_title() == "gd: the best 2"
+    assert [mcolors.to_hex(line.get_color()) for line in axes.get_lines()] == [
+        plots.color_for("gd"), "#000000"]
+    traces = {"gd · #1": np.full((4, 2), 0.1)}
+    plots.plot_effective_learning_rates(traces, ["w", "b"], tmp_path / "rates.png",
+                                        title="rates", colors={"gd · #1": "#123456"})
+    figure = drawn["rates.png"]
+    assert figure.get_suptitle() == "rates"
+    assert mcolors.to_hex(figure.axes[0].get_lines()[0].get_color()) == "#123456"
+    with pytest.raises(ValueError, match="colors"):
+        plots.plot_loss_curves(histories, tmp_path / "bad.png", colors={"gd · #1": "nocolour"})

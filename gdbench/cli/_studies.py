@@ -20,7 +20,7 @@ from gdbench.cli._common import (
     shell_path,
 )
 from gdbench.study.defaults import (
-    DEFAULT_GRACE_PERIOD_S, DEFAULT_HEARTBEAT_INTERVAL_S, OPTUNA_FILE, REPORTS_FOLDER,
+    DEFAULT_GRACE_PERIOD_S, DEFAULT_HEARTBEAT_INTERVAL_S, MLFLOW_FILE, OPTUNA_FILE, REPORTS_FOLDER,
 )
 
 
@@ -212,7 +212,9 @@ def _report(arguments: argparse.Namespace) -> int:
                            f"studies: {', '.join(names) or 'none'}")
     study = optuna.load_study(study_name=name, storage=url)
     print(format_leaderboard(leaderboard(study), limit=arguments.limit))
-    for path in write_report(study, out):
+    mlflow = home / MLFLOW_FILE
+    tracking_uri = f"sqlite:///{mlflow}" if mlflow.is_file() else None
+    for path in write_report(study, out, tracking_uri=tracking_uri):
         print(f"wrote {path}")
     return 0
 

@@ -1,33 +1,72 @@
-"""Per-trial figures (loss curve, path on the error surface), drawn once the trial loop is done.
+"""The best trials' figures, for every optimizer of a study, drawn once its trials are done.
 
-A figure takes matplotlib a tenth of a second or more: drawn while trials
-wait, the figures of the trials that ranked among the best so far cost a
-batch of toy trials more than training it, and an image trial a tenth of its
-time. The loop offers every complete trial instead; the best
-:data:`FIGURE_RANK` that this process ran are kept (their history and path,
-a few kilobytes), and drawn when its loop ends, each attached to its trial's
-MLflow run and TensorBoard session.
+One code path for ``gdbench run`` and ``gdbench report``: :func:`write_figures`
+ranks the study's complete trials per optimizer (and per schedule, when the
+study compares several), takes the :data:`FIGURE_RANK` best of each, and draws
+from what the stores hold:
+
+- loss curves from the stored per-epoch curves (a population trial's ``.npz``
+  artifact, an image trial's MLflow metric history), else, for a toy trial,
+  from training it again (milliseconds), else, for an image trial, the
+  objective's curve as reported to Optuna;
+- paths on the error surface of a 2-D toy task, from training the trial again
+  (deterministic: the same path);
+- the effective learning rate of every parameter, for toy tasks, traced step
+  by step (:func:`gdbench.tasks.trace.effective_learning_rate_trace`).
+
+Each optimizer gets its figures (``best_<optimizer>_loss_curves.png``, ...),
+and the study a comparison of each optimizer's best trial (``best_loss_curves.png``,
+``best_paths.png``, ``best_learning_rates.png``). Legends name each trial as
+its MLflow run is named (:func:`gdbench.tracking.names.trial_run_name`).
+Drawing takes a few tenths of a second a figure: nothing of it happens while
+trials run, and it is bounded by the optimizers compared, not the trials.
 """
 
 from __future__ import annotations
 
-import tempfile
+import dataclasses
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any
 
 import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
 
-from gdbench.study.session import StudyContext
+import gdbench.tasks
+from gdbench.study import batches
+from gdbench.study.build import TrialSetup
+from gdbench.study.report import _whole, trial_hyperparameters
+from gdbench.study.session import HYPERPARAMETERS_ATTR, SETUP_ATTR, StudyContext
+from gdbench.study.storage import counted_trials
 from gdbench.tracking import StudyTracker
+from gdbench.tracking.names import trial_run_name
 
-__all__ = ["BestTrials", "FIGURE_RANK"]
+__all__ = ["FIGURE_RANK", "MAX_TRACED_STEPS", "BestTrials", "FigureTrial", "best_trials",
+           "write_figures"]
 
-#: The best this many complete trials of a process get their figures.
+#: The best this many complete trials of each optimizer (× schedule) get figures.
 FIGURE_RANK = 3
+
+#: Effective learning rates are traced one step at a time (about a millisecond
+#: each): a toy study of more steps a trial gets none.
+MAX_TRACED_STEPS = 2000
+
+#: The effective-learning-rate figure has one panel per parameter, at most this many.
+MAX_TRACED_PARAMETERS = 16
+
+#: Reads stored per-epoch curves: trial numbers → {number: {metric: values}}.
+CurveReader = Callable[[Iterable[int]], Mapping[int, Mapping[str, Sequence[float]]]]
 
 
 class BestTrials:
-    """The best :data:`FIGURE_RANK` complete trials offered so far, with what their figures need.
+    """The trial loop's hand-over of finished trials: nothing is kept.
+
+    Figures are drawn by :func:`write_figures` once the study's trials are
+    done, for the best trials of every optimizer across every process, from
+    the stores; the loop's offers and its request to draw are accepted and
+    need no work.
 
     Args:
         maximize: whether a higher objective is better.
@@ -35,28 +74,266 @@ class BestTrials:
 
     def __init__(self, maximize: bool) -> None:
         self.maximize = maximize
-        self.kept: list[tuple[float, int, Mapping[str, Sequence[float]], np.ndarray | None]] = []
 
     def offer(self, number: int, value: float, history: Mapping[str, Sequence[float]],
               trajectory: np.ndarray | None) -> None:
-        """Keep trial ``number`` if it ranks among the best so far."""
-        self.kept.append((-value if self.maximize else value, number, history, trajectory))
-        self.kept.sort(key=lambda kept: kept[:2])
-        del self.kept[FIGURE_RANK:]
+        """A complete trial; its figures come from the stores (:func:`write_figures`)."""
 
-    def draw(self, tracker: StudyTracker, context: StudyContext) -> None:
-        """Draw the kept trials' figures and attach them to their trials."""
-        from gdbench import plots
+    def draw(self, tracker: StudyTracker, context: Any) -> None:
+        """Nothing to draw here: :func:`write_figures` draws once the study's trials are done."""
 
-        with tempfile.TemporaryDirectory(prefix="gdbench-figures-") as folder:
-            for _, number, history, trajectory in self.kept:
-                label = f"trial {number}"
-                step = max(len(history.get("loss", ())) - 1, 0)
-                curve = plots.plot_loss_curves({label: history},
-                                               Path(folder) / f"trial-{number}-loss.png")
-                tracker.log_trial_figure(number, curve, "loss_curve", step)
-                if trajectory is not None and context.draws_paths:
-                    path = plots.plot_trajectories(context.task, {label: trajectory},
-                                                   Path(folder) / f"trial-{number}-path.png")
-                    tracker.log_trial_figure(number, path, "trajectory", step)
-        self.kept = []
+
+@dataclasses.dataclass
+class FigureTrial:
+    """One trial drawn in the figures, with what they show of it.
+
+    Attributes:
+        number: the trial's number.
+        name: its run name, the legend's entry.
+        group: its optimizer (and schedule) label.
+        setup: its optimizer and schedule.
+        history: per-epoch curves; ``None`` where none is stored or computable.
+        trajectory: ``[steps + 1, 2]`` parameters of a 2-D toy task's trial.
+        learning_rates: ``[steps, P]`` effective learning rates of a toy trial.
+    """
+
+    number: int
+    name: str
+    group: str
+    setup: TrialSetup
+    history: dict[str, np.ndarray] | None = None
+    trajectory: np.ndarray | None = None
+    learning_rates: np.ndarray | None = None
+
+
+def best_trials(study: optuna.Study, rank: int = FIGURE_RANK) -> dict[str, list[FrozenTrial]]:
+    """The ``rank`` best complete trials of each optimizer (× schedule), best first.
+
+    The group is the optimizer's label in the study, ``"<optimizer> + <schedule>"``
+    when the study's trials use several schedules. Groups are sorted by name.
+
+    Args:
+        study: the study.
+        rank: trials kept per group, ≥ 1.
+    """
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+        raise ValueError(f"rank: expected an integer ≥ 1, got {rank!r}")
+    sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+    complete = [trial for trial in counted_trials(study)
+                if trial.state == TrialState.COMPLETE and SETUP_ATTR in trial.user_attrs]
+    setups = {trial.number: TrialSetup.from_json(trial.user_attrs[SETUP_ATTR])
+              for trial in complete}
+    schedules = {setup.tracked_schedule for setup in setups.values()}
+    groups: dict[str, list[FrozenTrial]] = {}
+    for trial in sorted(complete, key=lambda trial: (sign * trial.value, trial.number)):
+        setup = setups[trial.number]
+        group = setup.optimizer_label
+        if len(schedules) > 1:
+            group = f"{group} + {setup.tracked_schedule}"
+        kept = groups.setdefault(group, [])
+        if len(kept) < rank:
+            kept.append(trial)
+    return dict(sorted(groups.items()))
+
+
+def write_figures(
+    study: optuna.Study,
+    out_dir: str | Path,
+    *,
+    context: StudyContext,
+    metric: str,
+    read_curves: CurveReader | None = None,
+    tracker: StudyTracker | None = None,
+) -> list[Path]:
+    """Draw the best trials' figures of every optimizer, and the comparison of their best.
+
+    Files (``<group>`` the optimizer's label in lower case, ``_`` for any
+    other character): ``best_<group>_loss_curves.png``, ``best_<group>_paths.png``
+    (2-D toy tasks), ``best_<group>_learning_rates.png`` (toy tasks of at most
+    :data:`MAX_TRACED_PARAMETERS` parameters and :data:`MAX_TRACED_STEPS`
+    steps a trial); and ``best_loss_curves.png``, ``best_paths.png``,
+    ``best_learning_rates.png``, each group's best trial side by side.
+
+    Args:
+        study: the study.
+        out_dir: the folder, created if missing.
+        context: the study's task (toy trials are trained again on it) and size.
+        metric: the study's objective metric.
+        read_curves: reads the stored curves of some trials; ``None`` where
+            nothing is stored.
+        tracker: where given, each drawn trial gets its group's figures in its
+            MLflow run and TensorBoard session.
+
+    Returns:
+        The files written.
+    """
+    out_dir = Path(out_dir)
+    best = best_trials(study)
+    if not best:
+        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    drawn = _collect(study, best, read_curves, context, metric)
+    task = context.task
+    written: list[Path] = []
+    for group, members in drawn.items():
+        files = _draw(members, out_dir, f"best_{_slug(group)}", task, metric,
+                      title=f"{group}: the best {len(members)}", shaded=True)
+        written += files.values()
+        if tracker is not None:
+            for member in members:
+                for name, path in files.items():
+                    step = max(_epochs_run(member) - 1, 0)
+                    tracker.log_trial_figure(member.number, path, name, step)
+    leaders = [members[0] for members in drawn.values()]
+    files = _draw(leaders, out_dir, "best", task, metric,
+                  title="the best trial of each", shaded=False)
+    return written + list(files.values())
+
+
+def _collect(study: optuna.Study, best: Mapping[str, list[FrozenTrial]],
+             read_curves: CurveReader | None, context: StudyContext,
+             metric: str) -> dict[str, list[FigureTrial]]:
+    """Each kept trial's curves (stored, else computed) and, for toy tasks, path and rates.
+
+    An image trial with no stored curve shows its objective as reported to Optuna.
+    """
+    varying = _varying(study)
+    drawn = {group: [FigureTrial(trial.number,
+                                 trial_run_name(trial.number, trial_hyperparameters(trial),
+                                                varying),
+                                 group, TrialSetup.from_json(trial.user_attrs[SETUP_ATTR]))
+                     for trial in members]
+             for group, members in best.items()}
+    everyone = [member for members in drawn.values() for member in members]
+    stored = dict(read_curves([member.number for member in everyone])) if read_curves else {}
+    for member in everyone:
+        if member.number in stored:
+            member.history = _arrays(stored[member.number])
+    task = context.task
+    if isinstance(task, gdbench.tasks.ToyTask):
+        draws_paths = context.draws_paths
+        again = [member for member in everyone if draws_paths or member.history is None]
+        for member, result in zip(again, _retrain(context, [m.setup for m in again],
+                                                  draws_paths)):
+            member.history = member.history or _arrays(result.history)
+            member.trajectory = result.trajectory if draws_paths else None
+        if (len(task.parameter_names) <= MAX_TRACED_PARAMETERS
+                and context.total_steps <= MAX_TRACED_STEPS):
+            for member in everyone:
+                member.learning_rates = _trace(context, member.setup)
+    trials = {trial.number: trial for members in best.values() for trial in members}
+    for member in everyone:
+        reported = trials[member.number].intermediate_values
+        if member.history is None and reported:
+            member.history = {metric: np.array([reported[e] for e in sorted(reported)])}
+    return drawn
+
+
+def _arrays(history: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
+    return {key: np.asarray(values, dtype=np.float64) for key, values in history.items()}
+
+
+def _retrain(context: StudyContext, setups: Sequence[TrialSetup],
+             record_trajectory: bool) -> list[gdbench.tasks.FitResult]:
+    """Train toy trials again as the study trained them: by populations, a warm-up one by one."""
+    import keras
+
+    results: dict[int, gdbench.tasks.FitResult] = {}
+    for group in batches.groups(setups):
+        members = [setups[index] for index in group]
+        if members[0].target is not None:
+            for index in group:
+                results[index] = context.task.fit(setups[index].build_optimizer(),
+                                                  epochs=context.epochs,
+                                                  batch_size=context.batch_size)
+                keras.backend.clear_session(free_memory=False)
+            continue
+        results.update(zip(group, batches.fit_group(context, members, record_trajectory)))
+    return [results[index] for index in range(len(setups))]
+
+
+def _trace(context: StudyContext, setup: TrialSetup) -> np.ndarray | None:
+    from gdbench.tasks.trace import effective_learning_rate_trace
+
+    try:
+        return effective_learning_rate_trace(context.task, setup.build_optimizer(),
+                                             epochs=context.epochs,
+                                             batch_size=context.batch_size)
+    except ValueError:
+        # An optimizer with no formula for its effective learning rate.
+        return None
+
+
+def _draw(members: Sequence[FigureTrial], out_dir: Path, prefix: str, task: Any, metric: str,
+          *, title: str, shaded: bool) -> dict[str, Path]:
+    """The loss curves, paths and learning rates of ``members``: figure name → file.
+
+    Each file is written whole, as every file of the report: processes
+    finishing one study together redraw the same figures.
+    """
+    from gdbench import plots
+
+    colors = (dict(zip((member.name for member in members),
+                       plots.shades_for(members[0].group, len(members))))
+              if shaded else None)
+    files: dict[str, Path] = {}
+    histories = {member.name: member.history for member in members if member.history}
+    if histories:
+        shown = _curve_metric(histories.values(), metric)
+        with _whole(out_dir / f"{prefix}_loss_curves.png") as partial:
+            plots.plot_loss_curves(histories, partial, metric=shown,
+                                   title=f"{title}: {shown} per epoch", colors=colors)
+        files["loss_curve"] = out_dir / f"{prefix}_loss_curves.png"
+    paths = {member.name: member.trajectory for member in members
+             if member.trajectory is not None}
+    if paths:
+        with _whole(out_dir / f"{prefix}_paths.png") as partial:
+            plots.plot_trajectories(task, paths, partial, kind="contour" if shaded else "both",
+                                    title=f"{getattr(task, 'name', '')}: {title}",
+                                    colors=colors)
+        files["trajectory"] = out_dir / f"{prefix}_paths.png"
+    rates = {member.name: member.learning_rates for member in members
+             if member.learning_rates is not None}
+    if rates:
+        with _whole(out_dir / f"{prefix}_learning_rates.png") as partial:
+            plots.plot_effective_learning_rates(rates, task.parameter_names, partial,
+                                                title=f"{title}: effective learning rates",
+                                                colors=colors)
+        files["learning_rates"] = out_dir / f"{prefix}_learning_rates.png"
+    return files
+
+
+def _curve_metric(histories: Iterable[Mapping[str, Any]], metric: str) -> str:
+    """The training metric of a validation objective (its curve dashed beside it), else it."""
+    histories = list(histories)
+    base = metric.removeprefix("val_")
+    if all(base in history for history in histories):
+        return base
+    if all(metric in history for history in histories):
+        return metric
+    return next(iter(histories[0]))
+
+
+def _varying(study: optuna.Study) -> set[str]:
+    """The tracked values that differ between the study's trials that hold them (the searched ones).
+
+    A value only some optimizers have (β1, Adam's ``bias_correction``) and
+    that is the same wherever it is set sets no trial apart: left out.
+    """
+    seen: dict[str, set[str]] = {}
+    for trial in counted_trials(study):
+        recorded = trial.user_attrs.get(HYPERPARAMETERS_ATTR)
+        for key, value in (recorded.items() if isinstance(recorded, dict) else ()):
+            seen.setdefault(key, set()).add(repr(value))
+    return {key for key, values in seen.items() if len(values) > 1}
+
+
+def _epochs_run(member: FigureTrial) -> int:
+    if member.history:
+        return max(len(values) for values in member.history.values())
+    return 0
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_") or "trials"
+

@@ -1,34 +1,37 @@
 """A study's report: the leaderboard (printed and CSV), Optuna's own plots, the best of each.
 
-:func:`leaderboard` and :func:`write_report` read the Optuna study only, so
-``gdbench report STUDY`` can redraw them at any time from the storage, without
-the spec or the trackers. :func:`write_study_report` adds the best trial of
-each compared optimizer or schedule side by side. Files are written whole
-(to a temporary name, then renamed), so that processes finishing one study
-together never leave a torn file.
+:func:`leaderboard` reads the Optuna study only. :func:`write_report`
+(``gdbench report STUDY``) writes the report from the stored results, at any
+time, without the spec: the leaderboard and Optuna's plots from the storage,
+the best trials' figures of every optimizer (:mod:`gdbench.study.figures`)
+from the curves the MLflow store holds. :func:`write_study_report`
+(``gdbench run``) writes the same files, and attaches the figures to the
+trials' runs. Files are written whole (to a temporary name, then renamed), so
+that processes finishing one study together never leave a torn file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import json
 import logging
 import math
 import os
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from gdbench.study.build import TrialSetup
 from gdbench.study.session import (
     EPOCHS_RUN_ATTR,
     FAIL_REASON_ATTR,
     HYPERPARAMETERS_ATTR,
     PRUNE_REASON_ATTR,
-    SETUP_ATTR,
+    SPEC_ATTR,
     STALE_REASON,
     Locations,
     StudyContext,
@@ -36,7 +39,11 @@ from gdbench.study.session import (
 from gdbench.study.spec import StudySpec
 from gdbench.study.storage import counted_trials
 
-__all__ = ["format_leaderboard", "leaderboard", "write_report", "write_study_report"]
+if TYPE_CHECKING:
+    from gdbench.tracking import StudyTracker
+
+__all__ = ["format_leaderboard", "leaderboard", "write_optuna_report", "write_report",
+           "write_study_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +207,50 @@ def write_leaderboard_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     return path
 
 
-def write_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
+def write_report(study: optuna.Study, out_dir: str | Path, *,
+                 tracking_uri: str | None = None) -> list[Path]:
+    """Write the report of a stored study into ``out_dir``: what ``gdbench run`` writes.
+
+    The leaderboard and Optuna's plots (:func:`write_optuna_report`), and the
+    best trials' figures of every optimizer (:func:`gdbench.study.figures.write_figures`),
+    drawn from the curves stored in ``tracking_uri``; toy trials are trained
+    again for their paths, and for their curves where none is stored. The
+    task and the study's size come from the study (the task it recorded) and
+    from its MLflow parent run (epochs, batch size); without MLflow, from the
+    trials' epochs and the task's batch size. A study that recorded no task
+    gets no figures.
+
+    Args:
+        study: the study.
+        out_dir: the folder, created if missing.
+        tracking_uri: the MLflow store the study was tracked in; ``None`` if none.
+
+    Returns:
+        The files written.
+    """
+    written = write_optuna_report(study, out_dir)
+    if SPEC_ATTR not in study.user_attrs:
+        return written
+    import gdbench.tasks
+
+    recorded = json.loads(study.user_attrs[SPEC_ATTR])
+    params = _stored_params(study.study_name, tracking_uri)
+    task = gdbench.tasks.get(recorded["task"], **{
+        key: _recorded_option(value) for key, value in recorded["task_options"].items()})
+    ran = [trial.user_attrs.get(EPOCHS_RUN_ATTR) or 0 for trial in counted_trials(study)
+           if trial.state == TrialState.COMPLETE]
+    epochs = int(params["epochs"]) if "epochs" in params else max(ran, default=0)
+    batch_size = (int(params["batch_size"]) if "batch_size" in params
+                  else task.resolve_batch_size(None))
+    if epochs < 1:
+        return written
+    context = StudyContext(task=task, epochs=epochs, batch_size=batch_size,
+                           steps_per_epoch=task.steps_per_epoch(batch_size), study_params={})
+    return written + _write_figures(study, out_dir, context=context, metric=recorded["metric"],
+                                    tracking_uri=tracking_uri)
+
+
+def write_optuna_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     """Write the leaderboard and Optuna's plots into ``out_dir``.
 
     Files: ``leaderboard.csv``; ``optimization_history.png``,
@@ -310,64 +360,58 @@ def _save_axes(draw: Callable[[], Any], path: Path) -> Path | None:
 
 
 def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
-                       context: StudyContext) -> list[Path]:
-    """:func:`write_report`, and the best trial of each compared optimizer or schedule side by side.
+                       context: StudyContext, tracker: StudyTracker | None = None) -> list[Path]:
+    """The report of a study this process ran: the files of :func:`write_report`.
 
-    Toy tasks: the best trials are trained again (milliseconds) for their
-    paths, drawn on the error surface (``best_paths.png``) with their loss
-    curves (``best_loss_curves.png``). Image tasks: the objective's curve as
-    reported to Optuna.
+    The figures are drawn from this run's task and size (``context``) and
+    from what ``tracker`` stored, once its writes are in the store; each
+    trial drawn gets its optimizer's figures in its MLflow run and
+    TensorBoard session.
+
+    Args:
+        spec: the study's spec.
+        study: the study.
+        where: its locations (``report_dir``, ``tracking_uri``).
+        context: its task and size.
+        tracker: its tracker; ``None`` attaches nothing to the trials.
     """
-    import keras
-
-    from gdbench import plots
-
-    paths = write_report(study, where.report_dir)
-    best = _best_by_label(spec, study)
-    if not best:
-        return paths
-    if context.draws_paths:
-        trajectories, histories = {}, {}
-        for label, trial in best.items():
-            setup = TrialSetup.from_json(trial.user_attrs[SETUP_ATTR])
-            result = context.task.fit(setup.build_optimizer(), epochs=context.epochs,
-                                      batch_size=context.batch_size)
-            trajectories[label], histories[label] = result.trajectory, result.history
-            keras.backend.clear_session(free_memory=False)
-        with _whole(where.report_dir / "best_paths.png") as partial:
-            plots.plot_trajectories(context.task, trajectories, partial, kind="both",
-                                    title=f"{spec.task.name}: the best trial of each")
-        with _whole(where.report_dir / "best_loss_curves.png") as partial:
-            plots.plot_loss_curves(histories, partial)
-        paths += [where.report_dir / "best_paths.png", where.report_dir / "best_loss_curves.png"]
-        return paths
-    curves = {label: {spec.objective.metric: [trial.intermediate_values[e]
-                                              for e in sorted(trial.intermediate_values)]}
-              for label, trial in best.items() if trial.intermediate_values}
-    if curves:
-        with _whole(where.report_dir / "best_loss_curves.png") as partial:
-            plots.plot_loss_curves(curves, partial, metric=spec.objective.metric)
-        paths.append(where.report_dir / "best_loss_curves.png")
-    return paths
+    written = write_optuna_report(study, where.report_dir)
+    if tracker is not None:
+        tracker.flush()
+    return written + _write_figures(study, where.report_dir, context=context,
+                                    metric=spec.objective.metric,
+                                    tracking_uri=where.tracking_uri, tracker=tracker)
 
 
-def _best_by_label(spec: StudySpec, study: optuna.Study) -> dict[str, FrozenTrial]:
-    """The best complete trial of each optimizer × schedule, labelled for the plots."""
-    best: dict[str, FrozenTrial] = {}
-    maximize = spec.objective.direction == "maximize"
-    for trial in counted_trials(study):
-        if trial.state != TrialState.COMPLETE or SETUP_ATTR not in trial.user_attrs:
-            continue
-        setup = TrialSetup.from_json(trial.user_attrs[SETUP_ATTR])
-        parts = []
-        if spec.compares_optimizers or not spec.compares_schedules:
-            parts.append(setup.optimizer_label)
-        if spec.compares_schedules:
-            parts.append(setup.tracked_schedule)
-        label = " + ".join(parts)
-        current = best.get(label)
-        better = current is None or (
-            trial.value > current.value if maximize else trial.value < current.value)
-        if better:
-            best[label] = trial
-    return dict(sorted(best.items()))
+def _recorded_option(value: Any) -> Any:
+    """A task option as the study recorded it (:func:`~gdbench.study.build.trackable`): a list
+    or a table was kept as its JSON text."""
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _stored_params(study_name: str, tracking_uri: str | None) -> dict[str, str]:
+    if tracking_uri is None:
+        return {}
+    from gdbench.tracking import StoredStudy
+
+    return StoredStudy(tracking_uri, study_name).params()
+
+
+def _write_figures(study: optuna.Study, out_dir: str | Path, *, context: StudyContext,
+                   metric: str, tracking_uri: str | None,
+                   tracker: StudyTracker | None = None) -> list[Path]:
+    """The best trials' figures, their curves read from ``tracking_uri`` where it is given."""
+    from gdbench.study import figures
+
+    read_curves = None
+    if tracking_uri is not None:
+        from gdbench.tracking import StoredStudy
+
+        read_curves = StoredStudy(tracking_uri, study.study_name).curves
+    return figures.write_figures(study, out_dir, context=context, metric=metric,
+                                 read_curves=read_curves, tracker=tracker)

@@ -106,7 +106,7 @@ def run_study(
             worker.run_local_workers(spec, where, budget, workers, quiet=quiet,
                                      heartbeat_interval=heartbeat_interval,
                                      grace_period=grace_period)
-        paths = report.write_study_report(spec, study, where, context)
+        paths = report.write_study_report(spec, study, where, context, tracker)
         tracker.log_study_artifacts(paths, "report")
     except KeyboardInterrupt:
         tracker.finish("KILLED", metrics=session.study_metrics(study))

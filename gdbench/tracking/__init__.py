@@ -48,13 +48,14 @@ from gdbench.tracking.tracker import (
 
 __all__ = [
     "DOMAIN_KINDS",
-    "HParamDomain",
-    "HParamValue",
     "MLFLOW_CURVE_POINTS",
     "OBJECTIVE_METRIC",
     "STUDY_STATUSES",
-    "StudyTracker",
     "TRIAL_STATES",
+    "HParamDomain",
+    "HParamValue",
+    "StoredStudy",
+    "StudyTracker",
     "TrackingCallback",
     "TrialTracker",
     "check_tracking_server",
@@ -69,4 +70,9 @@ def __getattr__(name: str) -> Any:
         from gdbench.tracking.keras_callback import TrackingCallback
 
         return TrackingCallback
+    # Reading a study back imports MLflow (seconds); likewise.
+    if name == "StoredStudy":
+        from gdbench.tracking.readback import StoredStudy
+
+        return StoredStudy
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
