@@ -43,7 +43,7 @@ from gdbench.study.storage import counted_trials
 from gdbench.tracking import StudyTracker
 from gdbench.tracking.names import trial_run_name
 
-__all__ = ["FIGURE_RANK", "MAX_TRACED_STEPS", "BestTrials", "FigureTrial", "best_trials",
+__all__ = ["FIGURE_RANK", "MAX_TRACED_STEPS", "FigureTrial", "best_trials",
            "write_figures"]
 
 #: The best this many complete trials of each optimizer (× schedule) get figures.
@@ -58,29 +58,6 @@ MAX_TRACED_PARAMETERS = 16
 
 #: Reads stored per-epoch curves: trial numbers → {number: {metric: values}}.
 CurveReader = Callable[[Iterable[int]], Mapping[int, Mapping[str, Sequence[float]]]]
-
-
-class BestTrials:
-    """The trial loop's hand-over of finished trials: nothing is kept.
-
-    Figures are drawn by :func:`write_figures` once the study's trials are
-    done, for the best trials of every optimizer across every process, from
-    the stores; the loop's offers and its request to draw are accepted and
-    need no work.
-
-    Args:
-        maximize: whether a higher objective is better.
-    """
-
-    def __init__(self, maximize: bool) -> None:
-        self.maximize = maximize
-
-    def offer(self, number: int, value: float, history: Mapping[str, Sequence[float]],
-              trajectory: np.ndarray | None) -> None:
-        """A complete trial; its figures come from the stores (:func:`write_figures`)."""
-
-    def draw(self, tracker: StudyTracker, context: Any) -> None:
-        """Nothing to draw here: :func:`write_figures` draws once the study's trials are done."""
 
 
 @dataclasses.dataclass

@@ -30,7 +30,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 import gdbench.tasks
-from gdbench.study import batches, build, figures, records, samplers, session, storage
+from gdbench.study import batches, build, records, samplers, session, storage
 from gdbench.study.build import TrialSetup
 from gdbench.study.errors import Interrupted
 from gdbench.study.outcomes import Outcome, divergence_reason
@@ -89,14 +89,13 @@ class TrialLoop:
         stale: the trials the storage found dead, whose tracking this loop closes.
         progress: the progress bar.
         callbacks: called as ``callback(study, frozen_trial)`` after each trial is told.
-        draws_figures: whether trials get figures (only when a tracker keeps them).
         poll_interval_s: seconds between two looks while other processes' trials run.
     """
 
     def __init__(self, spec: StudySpec, study: optuna.Study, tracker: StudyTracker,
                  context: StudyContext, claimer: storage.Claimer, stale: storage.StaleTrials,
                  progress: Progress, *, callbacks: Sequence[StudyCallback] = (),
-                 draws_figures: bool = True, poll_interval_s: float = 1.0) -> None:
+                 poll_interval_s: float = 1.0) -> None:
         self.spec = spec
         self.study = study
         self.tracker = tracker
@@ -105,11 +104,8 @@ class TrialLoop:
         self.stale = stale
         self.progress = progress
         self.callbacks = tuple(callbacks)
-        self.draws_figures = draws_figures
         self.poll_interval_s = poll_interval_s
         self.metric = spec.objective.metric
-        self.maximize = spec.objective.direction == "maximize"
-        self.figures = figures.BestTrials(self.maximize)
         self.claimed: list[optuna.Trial] = []
         self.setups: dict[int, TrialSetup] = {}
         self.open: dict[int, TrialTracker] = {}
@@ -312,7 +308,6 @@ class TrialLoop:
             return
         value = float(result.history[self.metric][-1])
         self.finish(trial, "COMPLETE", value=value, metrics=result.metrics, epochs_run=epochs_run)
-        self.figures.offer(trial.number, value, result.history, result.trajectory)
 
     # -- batches through the population engine (toy tasks) --------------------
 
@@ -333,9 +328,9 @@ class TrialLoop:
 
     def train_group(self, members: list[tuple[optuna.Trial, TrialSetup]]) -> None:
         """Train trials sharing optimizer and schedule as one population; tell and track each."""
-        record = self.context.draws_paths and self.draws_figures
         try:
-            fits = batches.fit_group(self.context, [setup for _, setup in members], record)
+            fits = batches.fit_group(self.context, [setup for _, setup in members],
+                                     record_trajectory=False)
         except Exception as error:  # noqa: BLE001 - one broken batch must not end the study
             reason = f"{type(error).__name__}: {error}"
             for trial, setup in members:
@@ -376,15 +371,11 @@ class TrialLoop:
                     metrics=fit.metrics if outcome.value is not None else None,
                     reason=outcome.reason)
             self.tell_all([outcomes[index] for index in group])
-        for outcome, fit in zip(outcomes, fits):
-            if outcome.state == TrialState.COMPLETE:
-                self.figures.offer(outcome.trial.number, outcome.value, fit.history,
-                                   fit.trajectory)
 
 
 def run_trials(spec: StudySpec, study: optuna.Study, rdb: optuna.storages.RDBStorage,
                stale: storage.StaleTrials, tracker: StudyTracker, context: StudyContext,
-               budget: int, *, quiet: bool, draws_figures: bool,
+               budget: int, *, quiet: bool,
                callbacks: Sequence[StudyCallback] = (),
                heartbeat_interval: float = storage.DEFAULT_HEARTBEAT_INTERVAL_S,
                poll_interval_s: float = 1.0) -> None:
@@ -399,7 +390,6 @@ def run_trials(spec: StudySpec, study: optuna.Study, rdb: optuna.storages.RDBSto
         context: the trials' task and size.
         budget: the trials that use up the budget, across every process.
         quiet: no progress bar.
-        draws_figures: whether trials get figures.
         callbacks: called as ``callback(study, frozen_trial)`` after each trial is told.
         heartbeat_interval: seconds between two heartbeats of a running trial.
         poll_interval_s: seconds between two looks while other processes' trials run.
@@ -410,7 +400,7 @@ def run_trials(spec: StudySpec, study: optuna.Study, rdb: optuna.storages.RDBSto
         heartbeat_interval)
     loop = TrialLoop(spec, study, tracker, context, claimer, stale,
                      Progress(study, budget, spec.name, quiet), callbacks=callbacks,
-                     draws_figures=draws_figures, poll_interval_s=poll_interval_s)
+                     poll_interval_s=poll_interval_s)
     # Objects alive now (TensorFlow, MLflow, the task's data) live as long as the study:
     # frozen, they are left out of the collections between trials, which then take
     # milliseconds instead of half a second.
@@ -421,6 +411,3 @@ def run_trials(spec: StudySpec, study: optuna.Study, rdb: optuna.storages.RDBSto
     finally:
         gc.unfreeze()
     loop.close_orphan_runs()
-    # Once no trial waits for them.
-    if draws_figures:
-        loop.figures.draw(tracker, context)

@@ -96,11 +96,10 @@ def run_study(
                                     heartbeat_interval=heartbeat_interval,
                                     grace_period=grace_period)
     tracker = session.start_tracker(spec, where, context)
-    draws_figures = where.tracking_uri is not None or where.tensorboard_dir is not None
     try:
         if workers == 1:
             loop.run_trials(spec, study, rdb, stale, tracker, context, budget, quiet=quiet,
-                            draws_figures=draws_figures, callbacks=callbacks,
+                            callbacks=callbacks,
                             heartbeat_interval=heartbeat_interval)
         else:
             worker.run_local_workers(spec, where, budget, workers, quiet=quiet,

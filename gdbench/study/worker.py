@@ -191,10 +191,9 @@ def run_worker(
         stored_budget if stored_budget is not None else spec.trials)
     budget = samplers.capped_budget(spec, budget)
     tracker = session.start_tracker(spec, where, context)
-    draws_figures = where.tracking_uri is not None or where.tensorboard_dir is not None
     try:
         loop.run_trials(spec, study, rdb, stale, tracker, context, budget, quiet=quiet,
-                        draws_figures=draws_figures, heartbeat_interval=heartbeat_interval,
+                        heartbeat_interval=heartbeat_interval,
                         poll_interval_s=poll_interval_s)
     except BaseException:
         tracker.flush()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,7 @@ from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.tracking import MlflowClient
 
 from gdbench.tracking._mlflow import ROLE_TAG, STUDY_TAG, TRIAL_NUMBER_TAG
+from gdbench.tracking.artifacts import local_artifact_folder
 from gdbench.tracking.tracker import OBJECTIVE_METRIC
 
 __all__ = ["StoredStudy"]
@@ -58,6 +59,7 @@ class StoredStudy:
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{field}: expected a non-empty string, got {value!r}")
         self.study_name = study_name
+        self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self._experiments = [experiment.experiment_id
                              for experiment in self.client.search_experiments()]
@@ -112,20 +114,30 @@ class StoredStudy:
         if parent is None or not wanted:
             return {}
         found: dict[int, dict[str, np.ndarray]] = {}
+        # A home's own files where they lie on disk; else through MLflow's client.
+        folder = local_artifact_folder(self.tracking_uri, parent.info.artifact_uri)
+        if folder is not None:
+            self._read_curves(sorted((folder / CURVES_FOLDER).glob("*.npz")), wanted, found)
+            return found
         run_id = parent.info.run_id
         if not any(artifact.path.endswith(".npz")
                    for artifact in self.client.list_artifacts(run_id, CURVES_FOLDER)):
             return found
-        with tempfile.TemporaryDirectory(prefix="gdbench-curves-") as folder, _quiet_download():
-            local = Path(self.client.download_artifacts(run_id, CURVES_FOLDER, folder))
-            for path in sorted(local.glob("*.npz")):
-                with np.load(path) as arrays:
-                    for key in arrays.files:
-                        number, _, metric = key.partition("/")
-                        if number.isdigit() and int(number) in wanted and metric:
-                            found.setdefault(int(number), {})[metric] = np.asarray(
-                                arrays[key], dtype=np.float64)
+        with tempfile.TemporaryDirectory(prefix="gdbench-curves-") as where, _quiet_download():
+            local = Path(self.client.download_artifacts(run_id, CURVES_FOLDER, where))
+            self._read_curves(sorted(local.glob("*.npz")), wanted, found)
         return found
+
+    @staticmethod
+    def _read_curves(paths: Sequence[Path], wanted: set[int],
+                     found: dict[int, dict[str, np.ndarray]]) -> None:
+        for path in paths:
+            with np.load(path) as arrays:
+                for key in arrays.files:
+                    number, _, metric = key.partition("/")
+                    if number.isdigit() and int(number) in wanted and metric:
+                        found.setdefault(int(number), {})[metric] = np.asarray(
+                            arrays[key], dtype=np.float64)
 
     def _metric_histories(self, wanted: set[int]) -> dict[int, dict[str, np.ndarray]]:
         found: dict[int, dict[str, np.ndarray]] = {}
