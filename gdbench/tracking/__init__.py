@@ -17,8 +17,9 @@ In MLflow the study is an experiment (named after the study) with one parent
 run (tags ``gdbench.study``, ``gdbench.role=parent``) and one child run per
 trial (``trial-<n>``, tags ``mlflow.parentRunId``, ``gdbench.trial_number``,
 ``gdbench.state``, ``gdbench.reason``). In TensorBoard it is a log directory
-with the HParams config at its root and one run directory per trial
-(``trial-0007``), its session grouped as ``<study>/trial-0007``.
+with one run directory per trial, named as its MLflow run
+(``adam · η=0.0216 · #7``); the folder holding the studies' log directories
+gets the HParams config of them all, every session carrying ``study``.
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from gdbench.tracking._domain import HParamDomain
-from gdbench.tracking._tensorboard import TensorBoardStudy, TensorBoardTrial, session_name
+from gdbench.tracking._tensorboard import TensorBoardStudy, TensorBoardTrial
+from gdbench.tracking.names import trial_run_name
 
 if TYPE_CHECKING:
     from gdbench.tracking._mlflow import MlflowStudy, MlflowTrial
@@ -201,8 +202,9 @@ class StudyTracker:
         tags = {key: str(value) for key, value in _check_mapping("tags", tags).items()}
         tensorboard_trial = None
         if self._tensorboard is not None:
-            tensorboard_trial = self._tensorboard.start_trial(number, params)
-            tags[TENSORBOARD_RUN_TAG] = session_name(number)
+            tensorboard_trial = self._tensorboard.start_trial(
+                number, params, self.run_name(number, params))
+            tags[TENSORBOARD_RUN_TAG] = self._tensorboard.run_directory(number).name
         mlflow_trial = None
         if self._mlflow is not None:
             try:
@@ -246,8 +248,9 @@ class StudyTracker:
         if "reason" in texts:
             tags[REASON_TAG] = texts["reason"]
         if self._tensorboard is not None:
-            tensorboard_trial = self._tensorboard.start_trial(number, params)
-            tags[TENSORBOARD_RUN_TAG] = session_name(number)
+            tensorboard_trial = self._tensorboard.start_trial(
+                number, params, self.run_name(number, params))
+            tags[TENSORBOARD_RUN_TAG] = self._tensorboard.run_directory(number).name
             if epochs:
                 tensorboard_trial.log_curves(curves)
             tensorboard_trial.finish(max(epochs - 1, 0), values, texts,
@@ -326,7 +329,8 @@ class StudyTracker:
             self.start_trial(number, params).finish("FAIL", reason=reason)
             return
         if self._tensorboard is not None:
-            self._tensorboard.start_trial(number, params).finish(0, {}, texts, success=False)
+            self._tensorboard.start_trial(number, params, self.run_name(number, params)).finish(
+                0, {}, texts, success=False)
 
     def end_open_runs(self, number: int, state: str, reason: str | None = None) -> None:
         """End trial ``number``'s MLflow runs still RUNNING as ``state`` says it ended.
@@ -348,6 +352,12 @@ class StudyTracker:
         if reason:
             tags[REASON_TAG] = reason[:MAX_REASON_LENGTH]
         self._mlflow.fail_open_runs(number, tags, TRIAL_STATES[state])
+
+    def run_name(self, number: int, params: Mapping[str, Any]) -> str:
+        """Trial ``number``'s name in MLflow and TensorBoard (:func:`trial_run_name`):
+        its optimizer, schedule and searched values, the ones whose domain is not fixed."""
+        varying = [name for name, domain in (self._domains or {}).items() if domain.varies]
+        return trial_run_name(number, params, varying)
 
     def _check_trial(self, method: str, number: int, params: Mapping[str, Any]) -> dict[str, Any]:
         """``params`` of trial ``number`` checked against the declared domains."""
