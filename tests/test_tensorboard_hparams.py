@@ -244,7 +244,9 @@ def test_studies_starting_at_once_all_end_up_in_the_config(tmp_path: Path) -> No
         ["study", *(f"only_{i}" for i in range(6))])
     assert sorted(m.name.tag for m in experiment.metric_infos) == sorted(
         ["objective", *(f"metric_{i}" for i in range(6))])
-    assert not [path for path in tmp_path.iterdir() if path.name.startswith(".hparams_config.")]
+    # No temporary file is left, nor any other event file.
+    assert sorted(path.name for path in tmp_path.iterdir() if path.is_file()) == [
+        ".hparams.lock", "events.out.tfevents.hparams_config"]
 
 
 def test_a_hyperparameter_of_two_types_keeps_no_domain() -> None:
@@ -269,3 +271,48 @@ def test_a_hyperparameter_of_two_types_keeps_no_domain() -> None:
     assert merged["seed"].WhichOneof("domain") is None
     assert (merged["width"].domain_interval.min_value,
             merged["width"].domain_interval.max_value) == (1.0, 8.0)
+
+
+@pytest.mark.slow
+def test_a_tensorboard_server_on_the_home_serves_both_studies(
+        home: tuple[Path, dict[str, Any]]) -> None:
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+
+    from test_tracking import free_port, get_json, post_json
+
+    folder, studies = home
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "tensorboard"), "--logdir", str(folder / "tensorboard"),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/data/plugin/hparams"
+    query = {"experimentName": "", "allowedStatuses": [api_pb2.Status.Name(s) for s in ALL_STATUSES],
+             "colParams": [], "startIndex": 0, "sliceSize": 1000, "includeMetrics": True}
+    expected = sum(len(study.trials) for study in studies.values())
+    try:
+        deadline = time.monotonic() + 90
+        groups: list[dict[str, Any]] = []
+        while len(groups) < expected and time.monotonic() < deadline:
+            try:
+                groups = post_json(f"{url}/session_groups", query).get("sessionGroups", [])
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            time.sleep(0.5)
+        experiment = post_json(f"{url}/experiment", {"experimentName": "", "includeMetrics": True})
+        assert get_json(f"http://127.0.0.1:{port}/data/runs")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    names = {info["name"] for info in experiment["hparamInfos"]}
+    assert {"study", "optimizer", "schedule", "learning_rate", "beta_1", "task.subset"} <= names
+    assert {"val_accuracy", "loss", "objective"} <= {m["name"]["tag"]
+                                                      for m in experiment["metricInfos"]}
+    assert len(groups) == expected
+    for name, study in studies.items():
+        runs = mlflow_tensorboard_runs(folder, name)
+        rows = {group["name"] for group in groups if group["hparams"]["study"] == name}
+        assert rows == {f"{runs[trial.number]} · {name}" for trial in study.trials}

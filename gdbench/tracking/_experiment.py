@@ -129,15 +129,14 @@ def union(experiments: Sequence[api_pb2.Experiment], objective: str) -> api_pb2.
 
 
 def write_study(directory: Path, experiment: api_pb2.Experiment, objective: str,
-                write_config: Callable[[Path, api_pb2.Experiment], None]) -> None:
+                config_events: Callable[[api_pb2.Experiment], bytes]) -> None:
     """Save a study's experiment in ``directory``, then rewrite its folder's union.
 
     Args:
         directory: the study's TensorBoard folder, created if missing.
         experiment: the study's own experiment (:func:`study_experiment`).
         objective: the metric listed first.
-        write_config: ``(path, experiment) → None``, writes the event file the
-            dashboard reads.
+        config_events: ``experiment → bytes``, the event file the dashboard reads.
     """
     directory.mkdir(parents=True, exist_ok=True)
     _replace(directory / STUDY_EXPERIMENT_FILE, experiment.SerializeToString())
@@ -147,7 +146,7 @@ def write_study(directory: Path, experiment: api_pb2.Experiment, objective: str,
     with _lock(root / _LOCK_FILE):
         studies = [experiment for path in sorted(root.glob(f"*/{STUDY_EXPERIMENT_FILE}"))
                    if (experiment := _read(path)) is not None]
-        write_config(root / CONFIG_FILE_NAME, union(studies, objective))
+        _replace(root / CONFIG_FILE_NAME, config_events(union(studies, objective)))
 
 
 def _value_type(domain: HParamDomain) -> int:
@@ -238,9 +237,11 @@ def _shown(infos: Mapping[str, api_pb2.HParamInfo], shared: set[str]) -> list[st
 
 
 def _replace(path: Path, content: bytes) -> None:
-    """Write ``path`` whole: a temporary file (no "tfevents" in its name) renamed over it."""
+    """Write ``path`` whole: a temporary file renamed over it (without "tfevents" in its
+    name, which would make TensorBoard read it)."""
+    stem = path.name.replace("tfevents", "partial")
     partial = path.with_name(
-        f".{path.name}.{socket.gethostname()}.{os.getpid()}.{threading.get_ident()}")
+        f".{stem}.{socket.gethostname()}.{os.getpid()}.{threading.get_ident()}")
     partial.write_bytes(content)
     os.replace(partial, path)
 

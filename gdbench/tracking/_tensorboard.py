@@ -31,6 +31,7 @@ of two metrics cost a tenth of a second that way, and about a millisecond so.
 from __future__ import annotations
 
 import functools
+import io
 import itertools
 import os
 import socket
@@ -57,10 +58,6 @@ from gdbench.tracking.names import trial_run_name
 
 #: Buckets of every histogram, as TensorBoard's own default.
 HISTOGRAM_BUCKETS = 30
-
-#: The experiment file, in the folder of the studies, replaced whole (not appended
-#: to) by each invocation and worker, so the HParams dashboard reads a single config.
-CONFIG_FILE_NAME = _experiment.CONFIG_FILE_NAME
 
 #: The longest run directory name, in bytes (file systems allow 255).
 MAX_DIRECTORY_NAME = 240
@@ -141,7 +138,7 @@ class TensorBoardStudy:
         self._domains = {STUDY_HPARAM: HParamDomain.fixed(self.study_name), **domains}
         experiment = _experiment.study_experiment(self._domains, metrics)
         _experiment.write_study(self.directory, experiment, metrics[0] if metrics else "",
-                                _write_config)
+                                _config_events)
 
     def start_trial(self, number: int, hparams: Mapping[str, HParamValue],
                     run_name: str) -> TensorBoardTrial:
@@ -298,17 +295,12 @@ def _set_proto_value(proto: object, value: bool | float | str) -> None:
         proto.string_value = value  # type: ignore[attr-defined]
 
 
-def _write_config(path: Path, experiment: api_pb2.Experiment) -> None:
-    """The experiment's event file at ``path``, written whole and renamed into place.
-
-    The temporary file's name holds no "tfevents": TensorBoard does not read it.
-    """
-    value = _hparams_value(hparams_metadata.EXPERIMENT_TAG,
-                           plugin_data_pb2.HParamsPluginData(experiment=experiment))
-    partial = path.with_name(f".hparams_config.{socket.gethostname()}.{os.getpid()}")
-    with open(partial, "wb") as file:
-        _EventFile(file).write([value], step=0)
-    os.replace(partial, path)
+def _config_events(experiment: api_pb2.Experiment) -> bytes:
+    """The bytes of an event file holding ``experiment``, the HParams config."""
+    buffer = io.BytesIO()
+    _EventFile(buffer).write([_hparams_value(hparams_metadata.EXPERIMENT_TAG, plugin_data_pb2
+                                             .HParamsPluginData(experiment=experiment))], step=0)
+    return buffer.getvalue()
 
 
 def _hparams_value(tag: str, data: plugin_data_pb2.HParamsPluginData) -> summary_pb2.Summary.Value:
