@@ -316,3 +316,104 @@ def test_a_tensorboard_server_on_the_home_serves_both_studies(
         runs = mlflow_tensorboard_runs(folder, name)
         rows = {group["name"] for group in groups if group["hparams"]["study"] == name}
         assert rows == {f"{runs[trial.number]} · {name}" for trial in study.trials}
+
+
+#: The labels of the boxes the dashboard's side panel ticks, and how many lines the
+#: parallel-coordinates view draws (paths whose ``d`` holds no NaN).
+DASHBOARD_STATE = """(() => {
+  const state = {ticked: [], lines: -1};
+  const walk = (root) => {
+    for (const element of root.querySelectorAll("*")) {
+      const tag = element.tagName.toLowerCase();
+      if (tag === "paper-checkbox" && element.checked) {
+        state.ticked.push(element.textContent.trim());
+      }
+      if (tag === "tf-hparams-parallel-coords-plot") {
+        const paths = (element.shadowRoot || element).querySelectorAll(".foreground path");
+        state.lines = Array.from(paths).filter(
+          (path) => /^M[^N]*$/.test(path.getAttribute("d") || "")).length;
+      }
+      if (element.shadowRoot) { walk(element.shadowRoot); }
+    }
+  };
+  walk(document);
+  return JSON.stringify(state);
+})()"""
+
+#: Unticks the side panel's boxes of the metrics named in a JSON list.
+UNTICK = """(() => {
+  let unticked = 0;
+  const names = %s;
+  const walk = (root) => {
+    for (const element of root.querySelectorAll("paper-checkbox")) {
+      if (element.checked && names.includes(element.textContent.trim())) {
+        element.click();
+        unticked++;
+      }
+    }
+    for (const element of root.querySelectorAll("*")) {
+      if (element.shadowRoot) { walk(element.shadowRoot); }
+    }
+  };
+  walk(document);
+  return unticked;
+})()"""
+
+
+@pytest.mark.slow
+def test_the_parallel_view_draws_every_trial_that_has_the_ticked_metrics(
+        home: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    import system_packages
+    import test_browser
+
+    if not test_browser.CHROMIUM.is_file():
+        system_packages.missing("Chromium is not installed (apt-get install chromium)")
+    from test_tracking import free_port
+
+    folder, studies = home
+    experiment = Dashboard(folder / "tensorboard").experiment()
+    shown = shown_at_first(experiment)
+    metrics = [info.name.tag for info in experiment.metric_infos]
+    # The metrics only the digits study has: the sigmoid trials have no value there.
+    digits_only = [m for m in metrics[:5] if m not in ("objective", "loss")]
+    assert digits_only, metrics
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "tensorboard"), "--logdir", str(folder / "tensorboard"),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    profile = tmp_path / "profile"
+    profile.mkdir()
+    browser = test_browser.Chromium(profile)
+    try:
+        browser.open(f"http://127.0.0.1:{port}/#hparams")
+        last = {name: max(t.number for t in study.trials) for name, study in studies.items()}
+        browser.wait_for_text([f"#{number} · {name}" for name, number in last.items()],
+                              timeout_s=120)
+        assert browser.click_text("Parallel Coordinates View") == 1
+        browser.wait_for_text(["Color by"])
+        time.sleep(3)
+        state = json.loads(browser.evaluate(DASHBOARD_STATE))
+        # The side panel ticks what shown_at_first says (its value boxes are ticked too).
+        names = {info.name for info in experiment.hparam_infos}
+        assert set(state["ticked"]) & names == set(shown)
+        assert set(state["ticked"]) & set(metrics) == set(metrics[:5])
+        complete = {name: sum(t.state.name == "COMPLETE" for t in study.trials)
+                    for name, study in studies.items()}
+        # With the digits' own metrics ticked, only digits trials are drawn ...
+        assert state["lines"] == complete["hp_digits"]
+        assert browser.evaluate(UNTICK % json.dumps(digits_only)) == len(digits_only)
+        time.sleep(3)
+        # ... and without them every trial with an objective, gd's among them.
+        assert json.loads(browser.evaluate(DASHBOARD_STATE))["lines"] == sum(complete.values())
+    finally:
+        browser.close()
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(profile, ignore_errors=True)
