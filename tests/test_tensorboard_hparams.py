@@ -218,10 +218,21 @@ def test_image_trials_have_weight_histograms_each_epoch(
             assert board.steps(run, tag) == list(range(trial.user_attrs["epochs_run"]))
 
 
-def test_studies_starting_at_once_all_end_up_in_the_config(tmp_path: Path) -> None:
+def test_studies_starting_at_once_all_end_up_in_the_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
     from tensorboard.plugins.hparams import plugin_data_pb2
 
+    from gdbench.tracking import _experiment
+
+    def slow_union(experiments: list[api_pb2.Experiment], objective: str) -> api_pb2.Experiment:
+        # A process that found fewer studies writes later: unlocked, it would write last.
+        time.sleep(0.05 * (6 - len(experiments)))
+        return union(experiments, objective)
+
+    monkeypatch.setattr(_experiment, "union", slow_union)
     barrier = threading.Barrier(6)
 
     def start(index: int) -> None:
