@@ -428,3 +428,36 @@ def test_the_parallel_view_draws_every_trial_that_has_the_ticked_metrics(
         server.terminate()
         server.wait(timeout=30)
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_a_study_folder_of_the_older_layout_joins_the_union(tmp_path: Path) -> None:
+    from gdbench.tracking import _experiment, _tensorboard
+
+    # Before: each study's config among its runs, where TensorBoard picked one of them.
+    old = tmp_path / "old"
+    old.mkdir()
+    config = _experiment.study_experiment({"momentum": HParamDomain("float", 0.1, 0.9)}, ["loss"])
+    (old / _experiment.CONFIG_FILE_NAME).write_bytes(_tensorboard._config_events(config))
+    tracker = StudyTracker(study_name="new", tracking_uri=None, tensorboard_dir=tmp_path / "new")
+    tracker.start(hparam_domains={"beta_1": HParamDomain("float", 0.5, 0.9)}, metrics=["loss"])
+    assert not (old / _experiment.CONFIG_FILE_NAME).exists()
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.glob("**/*tfevents*")) == [
+        _experiment.CONFIG_FILE_NAME]
+    experiment = Dashboard(tmp_path).experiment()
+    infos = {info.name: info for info in experiment.hparam_infos}
+    assert sorted(infos) == ["beta_1", "momentum", "study"]
+    assert sorted(v.string_value for v in infos["study"].domain_discrete.values) == ["new", "old"]
+
+
+def test_a_folder_of_studies_beside_a_study_keeps_its_config(tmp_path: Path) -> None:
+    from gdbench.tracking import _experiment
+
+    for folder in (tmp_path / "tensorboard" / "inside", tmp_path / "beside"):
+        tracker = StudyTracker(study_name=folder.name, tracking_uri=None, tensorboard_dir=folder)
+        tracker.start(hparam_domains={}, metrics=["loss"])
+    # tmp_path/tensorboard holds studies: its config is theirs, not an older study's.
+    assert (tmp_path / "tensorboard" / _experiment.CONFIG_FILE_NAME).is_file()
+    assert not (tmp_path / "tensorboard" / _experiment.STUDY_EXPERIMENT_FILE).exists()
+    infos = {info.name: info
+             for info in Dashboard(tmp_path / "tensorboard").experiment().hparam_infos}
+    assert [v.string_value for v in infos["study"].domain_discrete.values] == ["inside"]

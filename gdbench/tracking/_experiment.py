@@ -13,7 +13,7 @@ The dashboard ticks its first five hyperparameters and its first five metrics
 as ``differs`` the five it means to show: ``study``, ``optimizer`` and
 ``schedule``, then the searched hyperparameters every study has (η first,
 then in the order of :data:`~gdbench.tracking.names.SYMBOLS`). Its metrics
-list :data:`OBJECTIVE_METRIC`-first those every study has, then the others.
+list the objective first, then the others, those more studies have first.
 """
 
 from __future__ import annotations
@@ -28,7 +28,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from google.protobuf.message import DecodeError
+from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import api_pb2
+from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from gdbench.tracking._domain import HParamDomain, HParamValue
 from gdbench.tracking.names import LABEL_KEYS, SYMBOLS
@@ -120,7 +123,7 @@ def union(experiments: Sequence[api_pb2.Experiment], objective: str) -> api_pb2.
     for experiment in experiments:
         for metric in dict.fromkeys(m.name.tag for m in experiment.metric_infos):
             metrics[metric] = metrics.get(metric, 0) + 1
-    ordered = sorted(metrics, key=lambda m: (m != objective, metrics[m] < len(experiments)))
+    ordered = sorted(metrics, key=lambda m: (m != objective, -metrics[m]))
     return api_pb2.Experiment(
         hparam_infos=list(infos.values()),
         metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=m)) for m in ordered],
@@ -140,12 +143,12 @@ def write_study(directory: Path, experiment: api_pb2.Experiment, objective: str,
     """
     directory.mkdir(parents=True, exist_ok=True)
     _replace(directory / STUDY_EXPERIMENT_FILE, experiment.SerializeToString())
-    # A config of the study's own, from an older layout, would compete with the union.
-    (directory / CONFIG_FILE_NAME).unlink(missing_ok=True)
     root = directory.parent
     with _lock(root / _LOCK_FILE):
-        studies = [experiment for path in sorted(root.glob(f"*/{STUDY_EXPERIMENT_FILE}"))
-                   if (experiment := _read(path)) is not None]
+        for folder in root.glob(f"*/{CONFIG_FILE_NAME}"):
+            _migrate(folder.parent)
+        studies = [found for path in sorted(root.glob(f"*/{STUDY_EXPERIMENT_FILE}"))
+                   if (found := _read(path)) is not None]
         _replace(root / CONFIG_FILE_NAME, config_events(union(studies, objective)))
 
 
@@ -158,6 +161,28 @@ def _value_type(domain: HParamDomain) -> int:
     if all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in domain.choices):
         return api_pb2.DATA_TYPE_FLOAT64
     return api_pb2.DATA_TYPE_STRING
+
+
+def _migrate(folder: Path) -> None:
+    """A study folder of the older layout, its config among its runs, where it would
+    compete with the union: the config becomes the study's experiment file.
+
+    A folder of studies (its config a union) is left alone.
+    """
+    if any(folder.glob(f"*/{STUDY_EXPERIMENT_FILE}")):
+        return
+    if not (folder / STUDY_EXPERIMENT_FILE).is_file():
+        for raw in RawEventFileLoader(str(folder / CONFIG_FILE_NAME)).Load():
+            for value in event_pb2.Event.FromString(raw).summary.value:
+                if value.tag != hparams_metadata.EXPERIMENT_TAG:
+                    continue
+                experiment = hparams_metadata.parse_experiment_plugin_data(
+                    value.metadata.plugin_data.content)
+                if STUDY_HPARAM not in {info.name for info in experiment.hparam_infos}:
+                    experiment.hparam_infos.insert(0, _hparam_info(
+                        STUDY_HPARAM, HParamDomain.fixed(folder.name)))
+                _replace(folder / STUDY_EXPERIMENT_FILE, experiment.SerializeToString())
+    (folder / CONFIG_FILE_NAME).unlink(missing_ok=True)
 
 
 def _read(path: Path) -> api_pb2.Experiment | None:
