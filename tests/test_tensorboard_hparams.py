@@ -175,8 +175,8 @@ def test_every_trial_is_a_session_with_its_readable_name_and_its_studys_metrics(
             assert ("objective" in values) == (trial.state.name == "COMPLETE"), run
             # Every epoch of every per-epoch metric is a scalar of the session's run.
             epochs = trial.user_attrs["epochs_run"]
-            per_epoch = ["loss"] if name == "hp_sigmoid" else [
-                "loss", "accuracy", "val_loss", "val_accuracy"]
+            per_epoch = ["loss", "learning_rate"] if name == "hp_sigmoid" else [
+                "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
             for tag in per_epoch:
                 assert board.steps(session.name, tag) == list(range(epochs)), (run, tag)
 
