@@ -236,7 +236,8 @@ def test_tensorboard_hparams_dashboard_shows_every_session(
         browser: Chromium, stack: servers.Stack, three_workers: servers.StudyRun,
         tmp_path: Path) -> None:
     browser.open(f"{stack.tensorboard_url}/#hparams")
-    sessions = [f"trial-{number:04d}" for number in range(three_workers.budget)]
+    # Each row is named as the trial's run, then its study: "adam · η=0.0216 · #7 · <study>".
+    sessions = [f"#{number} · {three_workers.name}" for number in range(three_workers.budget)]
     browser.wait_for_text(["learning_rate", "objective", *sessions])
     assert browser.click_text("Parallel Coordinates View") == 1
     browser.wait_for_text(["Color by"])

@@ -86,9 +86,10 @@ def artifact_paths(stack: servers.Stack, run_id: str, path: str = "") -> list[st
     return found
 
 
-def hparams_sessions(stack: servers.Stack, study: str, expected: int) -> dict[str, dict[str, Any]]:
-    """The HParams dashboard's sessions of a study by trial session name, each with its
-    group's hyperparameters, once TensorBoard has loaded ``expected`` finished ones."""
+def hparams_sessions(stack: servers.Stack, study: str, expected: int) -> dict[int, dict[str, Any]]:
+    """The HParams dashboard's sessions of a study by trial number (their names end with
+    ``#<number>``), each with its group's hyperparameters, once TensorBoard has loaded
+    ``expected`` finished ones."""
     query = {"experimentName": "", "allowedStatuses": ALL_STATUSES, "colParams": [],
              "startIndex": 0, "sliceSize": 1000, "includeMetrics": True}
     url = f"{stack.tensorboard_url}/data/plugin/hparams/session_groups"
@@ -99,7 +100,8 @@ def hparams_sessions(stack: servers.Stack, study: str, expected: int) -> dict[st
             for session in group["sessions"]:
                 study_name, _, session_name = session["name"].partition("/")
                 if study_name == study:
-                    sessions[session_name] = {**session, "group": group}
+                    number = int(session_name.rpartition("#")[2])
+                    sessions[number] = {**session, "group": group}
         finished = [s for s in sessions.values() if s.get("status") in
                     ("STATUS_SUCCESS", "STATUS_FAILURE")]
         if len(finished) >= expected or time.monotonic() > deadline:
@@ -110,7 +112,7 @@ def hparams_sessions(stack: servers.Stack, study: str, expected: int) -> dict[st
 def session_pids(stack: servers.Stack, study: str) -> dict[str, set[int]]:
     """Trial session → ids of the processes that wrote its event files (the name ends host.pid.n)."""
     found: dict[str, set[int]] = {}
-    for folder in sorted((stack.tensorboard_logdir / study).glob("trial-*")):
+    for folder in sorted((stack.tensorboard_logdir / study).glob("*#*")):
         found[folder.name] = {int(path.name.split(".")[-2]) for path in folder.glob("events.out.tfevents.*")}
     return found
 
@@ -177,9 +179,9 @@ def test_every_trial_is_one_hparams_session(stack: servers.Stack,
                                             three_workers: servers.StudyRun) -> None:
     study = load(stack, three_workers.name)
     sessions = hparams_sessions(stack, three_workers.name, expected=30)
-    assert sorted(sessions) == [f"trial-{n:04d}" for n in range(30)]
+    assert sorted(sessions) == list(range(30))
     for trial in study.trials:
-        session = sessions[f"trial-{trial.number:04d}"]
+        session = sessions[trial.number]
         assert session["status"] == "STATUS_SUCCESS"
         values = {m["name"]["tag"]: m["value"] for m in session["metricValues"]}
         assert values["objective"] == pytest.approx(trial.value, rel=1e-6)
@@ -271,9 +273,9 @@ def test_a_killed_workers_trial_is_failed_and_run_again(stack: servers.Stack) ->
         assert "objective" in metrics(by_number[number])
 
     sessions = hparams_sessions(stack, name, expected=budget + 1)
-    assert sessions[f"trial-{stalled:04d}"]["status"] == "STATUS_FAILURE"
+    assert sessions[stalled]["status"] == "STATUS_FAILURE"
     for number in complete:
-        assert sessions[f"trial-{number:04d}"]["status"] == "STATUS_SUCCESS"
+        assert sessions[number]["status"] == "STATUS_SUCCESS"
 
 
 # -- the claim lock and the budget ------------------------------------------------

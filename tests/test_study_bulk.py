@@ -131,14 +131,18 @@ def test_every_trial_has_one_hparams_session_with_every_epoch(finished) -> None:
     from tensorboard.util import tensor_util
 
     _, home, study = finished
-    client, _, runs = child_runs(home)
+    client, children, runs = child_runs(home)
     curves = full_curves(client, runs)
     folder = home / "tensorboard" / "bulk"
+    # Each trial's run directory is the one its MLflow run names.
+    named = {int(run.data.tags["gdbench.trial_number"]): run.data.tags["gdbench.tensorboard_run"]
+             for run in children}
     sessions = sorted(path.name for path in folder.iterdir() if path.is_dir())
-    assert sessions == [f"trial-{number:04d}" for number in range(TRIALS)]
+    assert sessions == sorted(named.values()) and sorted(named) == list(range(TRIALS))
     for number in (0, TRIALS // 2, TRIALS - 1):
+        assert named[number].endswith(f" · #{number}")
         starts, losses = 0, {}
-        for event_file in (folder / f"trial-{number:04d}").iterdir():
+        for event_file in (folder / named[number]).iterdir():
             for raw in event_file_loader.RawEventFileLoader(str(event_file)).Load():
                 event = event_pb2.Event.FromString(raw)
                 for value in event.summary.value:

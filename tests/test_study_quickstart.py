@@ -136,12 +136,13 @@ def test_quickstart_shows_every_trial_in_optuna_mlflow_and_tensorboard(
         # TensorBoard's HParams dashboard: one session per trial of each study.
         query = {"experimentName": "", "allowedStatuses": ALL_STATUSES, "colParams": [],
                  "startIndex": 0, "sliceSize": 1000, "includeMetrics": False}
-        wanted = {f"{name}/trial-{number:04d}" for name, trials in expected.items()
-                  for number in range(trials)}
+        # A session is named STUDY/RUN, its run named as the trial's MLflow run: "… · #7".
+        wanted = {(name, number) for name, trials in expected.items() for number in range(trials)}
         deadline = time.monotonic() + 120
         while True:
             groups = _post(f"{tensorboard_url}/data/plugin/hparams/session_groups", query)
-            sessions = [s["name"] for g in groups.get("sessionGroups", []) for s in g["sessions"]]
+            sessions = [(s["name"].partition("/")[0], int(s["name"].rpartition("#")[2]))
+                        for g in groups.get("sessionGroups", []) for s in g["sessions"]]
             if set(sessions) >= wanted or time.monotonic() > deadline:
                 break
             time.sleep(1.0)

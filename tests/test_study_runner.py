@@ -246,7 +246,7 @@ learning_rate = {low = 1e-4, high = 3.0}
         assert run.info.status == mlflow_status[trial.state]
         assert run.data.tags["gdbench.state"] == trial.state.name
         expected = "STATUS_SUCCESS" if trial.state == TrialState.COMPLETE else "STATUS_FAILURE"
-        assert session_status(board / f"trial-{trial.number:04d}") == expected
+        assert session_status(board / run.data.tags["gdbench.tensorboard_run"]) == expected
         # One intermediate value per epoch run, as MLflow's curve of the objective.
         epochs = trial.user_attrs["epochs_run"]
         assert sorted(trial.intermediate_values) == list(range(epochs))

@@ -397,17 +397,23 @@ def event_values(run_dir: Path) -> list[tuple[int, str, str]]:
     return found
 
 
+def run_dir(study_dir: Path, number: int) -> Path:
+    """Trial ``number``'s run directory: the one whose name ends with ``#<number>``."""
+    (found,) = study_dir.glob(f"*#{number}")
+    return found
+
+
 def test_each_epoch_is_on_disk_before_the_trial_ends(tmp_path: Path) -> None:
-    tracker = StudyTracker(study_name="flush", tracking_uri=None, tensorboard_dir=tmp_path)
+    tracker = StudyTracker(study_name="flush", tracking_uri=None,
+                           tensorboard_dir=tmp_path / "flush")
     tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
     trial = tracker.start_trial(7, trial_params(0))
     trial.log_epoch(0, {"loss": 1.0})
     trial.log_epoch(1, {"loss": 0.5})
-    assert [(s, t) for s, t, p in event_values(tmp_path / "trial-0007") if p == "scalars"] == [
-        (0, "loss"), (1, "loss")
-    ]
+    scalars = event_values(run_dir(tmp_path / "flush", 7))
+    assert [(s, t) for s, t, p in scalars if p == "scalars"] == [(0, "loss"), (1, "loss")]
     trial.finish("PRUNED", reason="below median")
-    values = event_values(tmp_path / "trial-0007")
+    values = event_values(run_dir(tmp_path / "flush", 7))
     assert (1, "reason", "text") in values
     assert (1, "_hparams_/session_end_info", "hparams") in values
 
@@ -433,13 +439,16 @@ def test_session_groups_of_two_studies_in_one_folder_differ(tmp_path: Path) -> N
         tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
         tracker.start_trial(3, trial_params(0)).finish("COMPLETE", value=1.0)
         tracker.finish()
-    assert session_group_name(tmp_path / "first" / "trial-0003") == "first/trial-0003"
-    assert session_group_name(tmp_path / "second" / "trial-0003") == "second/trial-0003"
+    name = "adam, constant · η=0.01 β1=0.9 decay_steps=100 amsgrad=False batch_size=32 · #3"
+    assert run_dir(tmp_path / "first", 3).name == run_dir(tmp_path / "second", 3).name == name
+    assert session_group_name(tmp_path / "first" / name) == f"{name} · first"
+    assert session_group_name(tmp_path / "second" / name) == f"{name} · second"
 
 
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 def test_a_loss_beyond_float32_is_written_as_infinity(tmp_path: Path) -> None:
-    tracker = StudyTracker(study_name="huge", tracking_uri=None, tensorboard_dir=tmp_path)
+    tracker = StudyTracker(study_name="huge", tracking_uri=None,
+                           tensorboard_dir=tmp_path / "huge")
     tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
     trial = tracker.start_trial(0, trial_params(0))
     trial.log_epoch(0, {"loss": 1e300, "val_loss": -1e300})
@@ -447,7 +456,7 @@ def test_a_loss_beyond_float32_is_written_as_infinity(tmp_path: Path) -> None:
     trial.finish("FAIL", reason="diverged")
     tracker.finish()
     written = {}
-    for path in (tmp_path / "trial-0000").glob("events.out.tfevents.*"):
+    for path in run_dir(tmp_path / "huge", 0).glob("events.out.tfevents.*"):
         for event in EventFileLoader(str(path)).Load():
             for value in event.summary.value:
                 if value.metadata.plugin_data.plugin_name == "scalars":
@@ -460,14 +469,18 @@ def test_a_loss_beyond_float32_is_written_as_infinity(tmp_path: Path) -> None:
 
 def test_resumed_study_replaces_the_hparams_config(tmp_path: Path) -> None:
     for domains in ({"learning_rate": DOMAINS["learning_rate"]}, DOMAINS):
-        tracker = StudyTracker(study_name="config", tracking_uri=None, tensorboard_dir=tmp_path)
+        tracker = StudyTracker(study_name="config", tracking_uri=None,
+                               tensorboard_dir=tmp_path / "config")
         tracker.start(hparam_domains=domains, metrics=METRICS)
-    (config,) = tmp_path.iterdir()
+    # One config, for the folder of the studies; the study keeps its own beside its runs.
+    assert sorted(p.name for p in tmp_path.glob("**/*tfevents*")) == [
+        "events.out.tfevents.hparams_config"]
     assert event_values(tmp_path) == [(0, "_hparams_/experiment", "hparams")]
-    (event,) = [e for e in EventFileLoader(str(config)).Load() if e.summary.value]
+    (event,) = [e for e in EventFileLoader(str(tmp_path / "events.out.tfevents.hparams_config"))
+                .Load() if e.summary.value]
     content = event.summary.value[0].metadata.plugin_data.content
     experiment = plugin_data_pb2.HParamsPluginData.FromString(content).experiment
-    assert [info.name for info in experiment.hparam_infos] == list(DOMAINS)
+    assert [info.name for info in experiment.hparam_infos] == ["study", *DOMAINS]
 
 
 def free_port() -> int:
@@ -539,9 +552,10 @@ def test_tensorboard_hparams_dashboard_shows_every_trial(
     figure.savefig(figure_path)
     plt.close(figure)
 
-    tracker = StudyTracker(study_name="tb", tracking_uri=None, tensorboard_dir=logdir)
+    tracker = StudyTracker(study_name="tb", tracking_uri=None, tensorboard_dir=logdir / "tb")
     tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
     run_three_trials(tracker, figure=figure_path)
+    runs = {number: f"tb/{run_dir(logdir / 'tb', number).name}" for number in range(3)}
     tracker.finish()
 
     query = {
@@ -564,14 +578,15 @@ def test_tensorboard_hparams_dashboard_shows_every_trial(
             break
         time.sleep(0.5)
 
-    by_name = {group["name"]: group for group in groups}
-    assert sorted(by_name) == ["tb/trial-0000", "tb/trial-0001", "tb/trial-0002"]
+    by_name = {group["sessions"][0]["name"]: group for group in groups}
+    assert sorted(by_name) == sorted(runs.values())
     expected = {
         0: ("STATUS_SUCCESS", 2.0 / 3), 1: ("STATUS_FAILURE", 1.0), 2: ("STATUS_FAILURE", 2.0)
     }
     for number, (status, val_loss) in expected.items():
-        group = by_name[f"tb/trial-{number:04d}"]
-        assert group["hparams"] == trial_params(number)
+        group = by_name[runs[number]]
+        assert group["name"] == f"{runs[number].removeprefix('tb/')} · tb"
+        assert group["hparams"] == {"study": "tb", **trial_params(number)}
         (session,) = group["sessions"]
         assert session["status"] == status
         metrics = {m["name"]["tag"]: m["value"] for m in session["metricValues"]}
@@ -583,19 +598,20 @@ def test_tensorboard_hparams_dashboard_shows_every_trial(
         f"{url}/data/plugin/hparams/experiment", {"experimentName": "", "includeMetrics": True}
     )
     infos = {info["name"]: info for info in experiment["hparamInfos"]}
-    assert sorted(infos) == sorted(DOMAINS)
+    assert sorted(infos) == sorted(["study", *DOMAINS])
     interval = infos["learning_rate"]["domainInterval"]
     assert interval == pytest.approx({"minValue": 1e-4, "maxValue": 1e-1})
     assert infos["schedule"]["domainDiscrete"] == ["constant", "cosine"]
     assert infos["amsgrad"]["domainDiscrete"] == [False, True]
     assert infos["batch_size"]["domainDiscrete"] == [32, 64, 128]
-    # The dashboard shows five hyperparameters at first, those that vary first.
-    assert infos["beta_1"]["differs"] and not infos["optimizer"].get("differs")
+    # The dashboard ticks its first five hyperparameters, those marked as differing.
+    shown = sorted(name for name, info in infos.items() if info.get("differs"))
+    assert shown == ["beta_1", "learning_rate", "optimizer", "schedule", "study"]
     assert [m["name"]["tag"] for m in experiment["metricInfos"]] == ["objective", *METRICS]
 
-    assert "weights/dense/kernel" in get_json(f"{url}/data/plugin/histograms/tags")["trial-0000"]
-    assert "loss_curve" in get_json(f"{url}/data/plugin/images/tags")["trial-0000"]
-    assert "reason" in get_json(f"{url}/data/plugin/text/tags")["trial-0001"]
+    assert "weights/dense/kernel" in get_json(f"{url}/data/plugin/histograms/tags")[runs[0]]
+    assert "loss_curve" in get_json(f"{url}/data/plugin/images/tags")[runs[0]]
+    assert "reason" in get_json(f"{url}/data/plugin/text/tags")[runs[1]]
 
 
 # Keras --------------------------------------------------------------------------------
@@ -615,7 +631,8 @@ def test_keras_callback_logs_epochs_and_histograms(tracking_uri: str, tmp_path: 
     )
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
 
-    tracker = StudyTracker(study_name="keras", tracking_uri=tracking_uri, tensorboard_dir=tmp_path)
+    tracker = StudyTracker(study_name="keras", tracking_uri=tracking_uri,
+                           tensorboard_dir=tmp_path / "keras")
     tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
     with tracker.start_trial(0, trial_params(0)) as trial:
         callback = TrackingCallback(trial, histogram_every=1, gradient_batch=(x[:16], y[:16]))
@@ -625,7 +642,7 @@ def test_keras_callback_logs_epochs_and_histograms(tracking_uri: str, tmp_path: 
         trial.finish("COMPLETE", value=1.0)
     tracker.finish()
 
-    values = event_values(tmp_path / "trial-0000")
+    values = event_values(run_dir(tmp_path / "keras", 0))
     scalars = {(step, tag) for step, tag, plugin in values if plugin == "scalars"}
     assert {(0, "loss"), (1, "loss"), (0, "val_loss"), (1, "val_loss")} <= scalars
     histograms = {(step, tag) for step, tag, plugin in values if plugin == "histograms"}

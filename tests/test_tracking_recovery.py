@@ -8,7 +8,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from gdbench.tracking import HParamDomain, StudyTracker
-from test_tracking import event_values
+from test_tracking import event_values, run_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SADeprecationWarning")
 
@@ -49,7 +49,9 @@ def test_a_run_left_running_and_a_trial_without_run_both_end_failed(tmp_path: Pa
     # Trial 0's run is the one its dead process opened, not a new one.
     assert by_number[0].info.run_id == left_open.run_id
 
-    # Both TensorBoard sessions end, as failures with a reason.
-    for run_dir in ("trial-0000", "trial-0001"):
-        tags = {tag for _, tag, _ in event_values(tmp_path / "tb" / run_dir)}
-        assert {"reason", "_hparams_/session_end_info"} <= tags, run_dir
+    # Both TensorBoard sessions end, as failures with a reason, in the folder each run names.
+    for number, run in by_number.items():
+        folder = run_dir(tmp_path / "tb", number)
+        assert run.data.tags["gdbench.tensorboard_run"] == folder.name
+        tags = {tag for _, tag, _ in event_values(folder)}
+        assert {"reason", "_hparams_/session_end_info"} <= tags, folder

@@ -25,8 +25,9 @@ spec file, ``mlflow.source.type``) and ``gdbench.version``. A SQLite store
 keeps artifacts in ``mlartifacts/`` beside it, under ``mlflow-artifacts:/``
 locations relative to it, so that a copied HOME serves its own files
 (:mod:`gdbench.tracking.artifacts`). In TensorBoard it is a log directory
-with the HParams config at its root and one run directory per trial
-(``trial-0007``), its session grouped as ``<study>/trial-0007``.
+with one run directory per trial, named as its MLflow run
+(``adam · η=0.0216 · #7``); the folder holding the studies' log directories
+gets the HParams config of them all, every session carrying ``study``.
 """
 
 from __future__ import annotations

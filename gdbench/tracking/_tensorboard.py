@@ -1,15 +1,19 @@
 """TensorBoard side of a study: an HParams experiment, one session per trial.
 
-Layout under the study's TensorBoard directory::
+Layout of the folder of studies (``HOME/tensorboard``)::
 
-    events.out.tfevents.hparams_config   the experiment: every hyperparameter's
-                                         domain and every metric
-    trial-0007/events.out.tfevents.*     trial 7: its session (hyperparameters,
-                                         status), per-epoch scalars, histograms,
-                                         images, final metrics
+    events.out.tfevents.hparams_config     the experiment: every study's
+                                           hyperparameters and metrics
+    <study>/hparams_experiment.pb          the study's own experiment
+    <study>/adam · η=0.0216 · #7/events.*  trial 7: its session (hyperparameters,
+                                           status), per-epoch scalars, histograms,
+                                           images, final metrics
 
-Trial 7's session is in the HParams group ``<study>/trial-0007``, so that a
-dashboard over a folder of several studies keeps each study's trials apart.
+A trial's run directory is named as its MLflow run (:mod:`gdbench.tracking.names`),
+its session grouped as ``adam · η=0.0216 · #7 · <study>``, so that a dashboard
+over several studies keeps each study's trials apart and shows first what sets
+a trial apart; every session carries the hyperparameter ``study``
+(:mod:`gdbench.tracking._experiment`).
 
 Events are written with TensorBoard's own protos and record writer, straight to
 a file, without TensorFlow's summary machinery: no TensorFlow import, no writer
@@ -27,6 +31,7 @@ of two metrics cost a tenth of a second that way, and about a millisecond so.
 from __future__ import annotations
 
 import functools
+import io
 import itertools
 import os
 import socket
@@ -46,14 +51,16 @@ from tensorboard.plugins.text import metadata as text_metadata
 from tensorboard.summary.writer.record_writer import RecordWriter
 from tensorboard.util import tensor_util
 
+from gdbench.tracking import _experiment
 from gdbench.tracking._domain import HParamDomain, HParamValue
+from gdbench.tracking._experiment import STUDY_HPARAM, missing_value, tensorboard_value
+from gdbench.tracking.names import trial_run_name
 
 #: Buckets of every histogram, as TensorBoard's own default.
 HISTOGRAM_BUCKETS = 30
 
-#: The experiment file: one per study directory, replaced (not appended to) by
-#: each invocation and worker, so the HParams dashboard reads a single config.
-CONFIG_FILE_NAME = "events.out.tfevents.hparams_config"
+#: The longest run directory name, in bytes (file systems allow 255).
+MAX_DIRECTORY_NAME = 240
 
 _SCALAR_METADATA = scalar_metadata.create_summary_metadata(display_name=None, description=None)
 _HISTOGRAM_METADATA = histogram_metadata.create_summary_metadata(
@@ -70,19 +77,28 @@ def _event_file_name() -> str:
             f"{socket.gethostname()}.{os.getpid()}.{next(_file_serial)}")
 
 
-def session_name(number: int) -> str:
-    """The run directory and HParams session of trial ``number``, sortable by name."""
-    return f"trial-{number:04d}"
+def directory_name(run_name: str) -> str:
+    """A trial's run name as its run directory's: ``/`` (a folder) becomes ``∕``.
 
-
-def session_group(study_name: str, number: int) -> str:
-    """The HParams session group of trial ``number``: ``<study>/trial-0007``.
-
-    The dashboard merges sessions of one group name into one row; with the
-    study in the name, a log directory holding several studies keeps their
-    trials apart.
+    A name too long for a file system keeps its start and its end (``· #7``,
+    the trial number, which tells trials apart).
     """
-    return f"{study_name}/{session_name(number)}"
+    name = run_name.replace("/", "\u2215").replace("\0", "")
+    if len(name.encode()) <= MAX_DIRECTORY_NAME:
+        return name
+    tail = name[name.rfind("#"):]
+    head = name.encode()[:MAX_DIRECTORY_NAME - len(tail.encode()) - 4].decode(errors="ignore")
+    return f"{head} … {tail}"
+
+
+def session_group(study_name: str, run_name: str) -> str:
+    """The HParams session group of a trial: ``adam · η=0.0216 · #7 · <study>``.
+
+    The dashboard merges sessions of one group name into one row and shows the
+    group's name in a narrow column: the trial's name first, then its study,
+    which keeps apart the trials of several studies in one log directory.
+    """
+    return f"{run_name} · {study_name}"
 
 
 class TensorBoardStudy:
@@ -97,53 +113,73 @@ class TensorBoardStudy:
         self.directory = directory
         self.study_name = study_name
         self._domains: dict[str, HParamDomain] = {}
+        self._runs: dict[int, str] = {}
 
     def start(self, domains: Mapping[str, HParamDomain], metrics: Sequence[str]) -> None:
-        """Write the experiment config: every hyperparameter's domain and every metric.
+        """Write the study's experiment and the one of the folder holding it.
 
-        Without this config TensorBoard infers the hyperparameters from the
-        sessions, as untyped values; with it the dashboard lists every
-        hyperparameter (the varying ones first) and every metric.
+        The study's experiment (every hyperparameter's domain, ``study``
+        among them, and every metric) is kept in its folder; the folder of the
+        studies gets the union of every study's, the config the dashboard
+        reads. Without a config TensorBoard infers the hyperparameters from
+        the sessions, as untyped values.
+
+        Args:
+            domains: every hyperparameter of the trials, searched or fixed.
+            metrics: every metric, the objective first.
+
+        Raises:
+            ValueError: ``domains`` names ``study``, the hyperparameter of the
+                study's name.
         """
-        self._domains = dict(domains)
-        experiment = api_pb2.Experiment(
-            hparam_infos=[_hparam_info(name, domain) for name, domain in domains.items()],
-            metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=m)) for m in metrics],
-            time_created_secs=time.time(),
-        )
-        value = _hparams_value(
-            hparams_metadata.EXPERIMENT_TAG,
-            plugin_data_pb2.HParamsPluginData(experiment=experiment),
-        )
-        self.directory.mkdir(parents=True, exist_ok=True)
-        # Several workers may write at once: each writes its own temporary file
-        # (a name without "tfevents", invisible to TensorBoard) and renames it.
-        partial = self.directory / f".hparams_config.{socket.gethostname()}.{os.getpid()}"
-        with open(partial, "wb") as file:
-            events = _EventFile(file)
-            events.write([value], step=0)
-        os.replace(partial, self.directory / CONFIG_FILE_NAME)
+        if STUDY_HPARAM in domains:
+            raise ValueError(f"hparam_domains: {STUDY_HPARAM!r} is the study's name in "
+                             "TensorBoard; track this value under another name")
+        self._domains = {STUDY_HPARAM: HParamDomain.fixed(self.study_name), **domains}
+        experiment = _experiment.study_experiment(self._domains, metrics)
+        _experiment.write_study(self.directory, experiment, metrics[0] if metrics else "",
+                                _config_events)
 
-    def start_trial(self, number: int, hparams: Mapping[str, HParamValue]) -> TensorBoardTrial:
+    def start_trial(self, number: int, hparams: Mapping[str, HParamValue],
+                    run_name: str) -> TensorBoardTrial:
         """Open trial ``number``'s run directory and start its HParams session.
+
+        The session holds a value for every hyperparameter of the study: a
+        hyperparameter the trial does not have (gd's β1) holds
+        :func:`~gdbench.tracking._experiment.missing_value`.
 
         Args:
             number: the trial number.
             hparams: the trial's hyperparameters, every one declared in
                 :meth:`start`'s ``domains``.
+            run_name: the trial's name (:func:`~gdbench.tracking.names.trial_run_name`),
+                its run directory's.
         """
-        values = {
-            name: tensorboard_value(self._domains[name], value) for name, value in hparams.items()
-        }
-        return TensorBoardTrial(
-            self.directory / session_name(number), session_group(self.study_name, number), values
-        )
+        given = {**hparams, STUDY_HPARAM: self.study_name}
+        values = {name: tensorboard_value(domain, given[name]) if name in given
+                  else missing_value(domain) for name, domain in self._domains.items()}
+        self._runs[number] = directory_name(run_name)
+        return TensorBoardTrial(self.directory / self._runs[number],
+                                session_group(self.study_name, run_name), values)
 
+    def run_directory(self, number: int) -> Path:
+        """Trial ``number``'s run directory, found by the number its name ends with.
+
+        A trial tracked by another process is found on disk; one with no
+        session yet gets a directory named ``#7``.
+        """
+        if number not in self._runs:
+            tail = trial_run_name(number, {}, ())
+            # "#17" does not end with "#7": the number ends a name, after its "#".
+            found = sorted(path.name for path in self.directory.glob(f"*{tail}")
+                           if path.is_dir())
+            self._runs[number] = found[0] if found else tail
+        return self.directory / self._runs[number]
 
     def log_png(self, number: int, step: int, tag: str, png: bytes, width: int,
                 height: int) -> None:
         """A PNG image of trial ``number``, finished: a new event file in its run directory."""
-        directory = self.directory / session_name(number)
+        directory = self.run_directory(number)
         directory.mkdir(parents=True, exist_ok=True)
         with open(directory / _event_file_name(), "wb") as file:
             _EventFile(file).write([_image_value(tag, png, width, height)], step)
@@ -223,23 +259,6 @@ class TensorBoardTrial:
             self._events.close()
 
 
-def tensorboard_value(domain: HParamDomain, value: HParamValue) -> bool | float | str:
-    """``value`` as the HParams dashboard stores it under ``domain``.
-
-    Numbers become floats; a categorical keeps its values' type when all its
-    choices share one (bool, number or string) and becomes a string otherwise,
-    since a dashboard column holds a single type.
-    """
-    if domain.kind != "categorical":
-        return float(value)  # type: ignore[arg-type]
-    kind = _categorical_type(domain.choices)
-    if kind == api_pb2.DATA_TYPE_BOOL:
-        return bool(value)
-    if kind == api_pb2.DATA_TYPE_FLOAT64:
-        return float(value)  # type: ignore[arg-type]
-    return value if isinstance(value, str) else str(value)
-
-
 class _EventFile:
     """TensorBoard records appended to an open binary file, synchronously."""
 
@@ -267,29 +286,6 @@ class _EventFile:
         self._records.write(event.SerializeToString())
 
 
-def _hparam_info(name: str, domain: HParamDomain) -> api_pb2.HParamInfo:
-    info = api_pb2.HParamInfo(name=name, differs=domain.varies)
-    if domain.kind == "categorical":
-        info.type = _categorical_type(domain.choices)
-        values = dict.fromkeys(tensorboard_value(domain, c) for c in domain.choices)
-        info.domain_discrete.extend(values)
-        return info
-    info.type = api_pb2.DATA_TYPE_FLOAT64
-    info.domain_interval.min_value = float(domain.low)  # type: ignore[arg-type]
-    info.domain_interval.max_value = float(domain.high)  # type: ignore[arg-type]
-    scale = "log scale" if domain.log else "linear scale"
-    info.description = f"{domain.kind} in [{domain.low}, {domain.high}], {scale}"
-    return info
-
-
-def _categorical_type(choices: Sequence[HParamValue]) -> int:
-    if all(isinstance(c, bool) for c in choices):
-        return api_pb2.DATA_TYPE_BOOL
-    if all(isinstance(c, (int, float)) and not isinstance(c, bool) for c in choices):
-        return api_pb2.DATA_TYPE_FLOAT64
-    return api_pb2.DATA_TYPE_STRING
-
-
 def _set_proto_value(proto: object, value: bool | float | str) -> None:
     if isinstance(value, bool):
         proto.bool_value = value  # type: ignore[attr-defined]
@@ -297,6 +293,14 @@ def _set_proto_value(proto: object, value: bool | float | str) -> None:
         proto.number_value = value  # type: ignore[attr-defined]
     else:
         proto.string_value = value  # type: ignore[attr-defined]
+
+
+def _config_events(experiment: api_pb2.Experiment) -> bytes:
+    """The bytes of an event file holding ``experiment``, the HParams config."""
+    buffer = io.BytesIO()
+    _EventFile(buffer).write([_hparams_value(hparams_metadata.EXPERIMENT_TAG, plugin_data_pb2
+                                             .HParamsPluginData(experiment=experiment))], step=0)
+    return buffer.getvalue()
 
 
 def _hparams_value(tag: str, data: plugin_data_pb2.HParamsPluginData) -> summary_pb2.Summary.Value:

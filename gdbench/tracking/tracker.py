@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from gdbench.tracking._domain import HParamDomain
-from gdbench.tracking._tensorboard import TensorBoardStudy, TensorBoardTrial, session_name
+from gdbench.tracking._tensorboard import TensorBoardStudy, TensorBoardTrial
 from gdbench.tracking.names import trial_run_name
 
 if TYPE_CHECKING:
@@ -238,8 +238,9 @@ class StudyTracker:
         tags = {key: str(value) for key, value in _check_mapping("tags", tags).items()}
         tensorboard_trial = None
         if self._tensorboard is not None:
-            tensorboard_trial = self._tensorboard.start_trial(number, params)
-            tags[TENSORBOARD_RUN_TAG] = session_name(number)
+            tensorboard_trial = self._tensorboard.start_trial(
+                number, params, self.run_name(number, params))
+            tags[TENSORBOARD_RUN_TAG] = self._tensorboard.run_directory(number).name
         mlflow_trial = None
         if self._mlflow is not None:
             try:
@@ -284,8 +285,9 @@ class StudyTracker:
         if "reason" in texts:
             tags[REASON_TAG] = texts["reason"]
         if self._tensorboard is not None:
-            tensorboard_trial = self._tensorboard.start_trial(number, params)
-            tags[TENSORBOARD_RUN_TAG] = session_name(number)
+            tensorboard_trial = self._tensorboard.start_trial(
+                number, params, self.run_name(number, params))
+            tags[TENSORBOARD_RUN_TAG] = self._tensorboard.run_directory(number).name
             if epochs:
                 tensorboard_trial.log_curves(curves)
             tensorboard_trial.finish(max(epochs - 1, 0), values, texts,
@@ -366,7 +368,8 @@ class StudyTracker:
             self._open_trial("fail_trial", number, params, None).finish("FAIL", reason=reason)
             return
         if self._tensorboard is not None:
-            self._tensorboard.start_trial(number, params).finish(0, {}, texts, success=False)
+            self._tensorboard.start_trial(number, params, self.run_name(number, params)).finish(
+                0, {}, texts, success=False)
 
     def end_open_runs(self, number: int, state: str, reason: str | None = None) -> None:
         """End trial ``number``'s MLflow runs still RUNNING as ``state`` says it ended.
