@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,13 @@ from gdbench.cli._common import (
     command_name,
     shell_path,
 )
+from gdbench.cli._jobs import run_in_parallel
 from gdbench.study.defaults import (
-    DEFAULT_GRACE_PERIOD_S, DEFAULT_HEARTBEAT_INTERVAL_S, MLFLOW_FILE, OPTUNA_FILE, REPORTS_FOLDER,
+    DEFAULT_GRACE_PERIOD_S,
+    DEFAULT_HEARTBEAT_INTERVAL_S,
+    MLFLOW_FILE,
+    OPTUNA_FILE,
+    REPORTS_FOLDER,
 )
 
 
@@ -44,6 +50,11 @@ def add_commands(commands: Any) -> None:
     run.add_argument("--workers", type=int, default=1, metavar="N",
                      help="local 'gdbench worker' processes sharing each study "
                           "(default 1; keep it small with SQLite)")
+    run.add_argument("--study", metavar="NAME", help="only this study of SPEC")
+    run.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="run up to N of SPEC's studies at once, each in a process of its "
+                          "own, their output printed as each ends (default 1: one after "
+                          "another)")
     _add_heartbeat_arguments(run)
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_run)
@@ -148,6 +159,7 @@ def _kept(study_name: str, storage: str) -> str:
 def _run(arguments: argparse.Namespace) -> int:
     check_positive("--trials", arguments.trials)
     check_positive("--workers", arguments.workers)
+    check_positive("--jobs", arguments.jobs)
     from gdbench.study import (
         format_leaderboard,
         leaderboard,
@@ -157,6 +169,14 @@ def _run(arguments: argparse.Namespace) -> int:
     )
 
     specs = load_specs(arguments.spec)
+    if arguments.study is not None:
+        specs = [spec for spec in specs if spec.name == arguments.study] or _no_such_study(
+            arguments.study, arguments.spec, specs)
+    if arguments.jobs > 1 and len(specs) > 1:
+        status = run_in_parallel(arguments, [spec.name for spec in specs])
+        if status == 0:
+            print(f"\nNext: {command_name()} ui --home {shell_path(arguments.home)}")
+        return status
     _quiet_optuna()
     for spec in specs:
         try:
@@ -178,6 +198,11 @@ def _run(arguments: argparse.Namespace) -> int:
         print(f"report: {where.report_dir}")
     print(f"\nNext: {command_name()} ui --home {shell_path(arguments.home)}")
     return 0
+
+
+def _no_such_study(name: str, path: Path, specs: Sequence[Any]) -> list[Any]:
+    raise CommandError(f"--study: {path} has no study named {name!r}; its studies: "
+                       f"{', '.join(spec.name for spec in specs)}")
 
 
 # -- report -----------------------------------------------------------------------

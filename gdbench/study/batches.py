@@ -17,7 +17,10 @@ import gdbench.tasks
 from gdbench.study.build import TrialSetup
 from gdbench.study.session import StudyContext
 
-__all__ = ["MAX_REPORTED_EPOCHS", "fit_group", "groups", "reported_epochs"]
+__all__ = ["MAX_REPORTED_EPOCHS", "XLA_MIN_STEPS", "fit_group", "groups", "reported_epochs"]
+
+#: Trials of at least this many optimizer steps are trained by an XLA-compiled loop.
+XLA_MIN_STEPS = 1000
 
 #: A toy trial's per-epoch objective is reported to Optuna at about this many
 #: epochs (its MLflow and TensorBoard curves keep every epoch): one storage
@@ -71,7 +74,13 @@ def _stacked(keywords: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 def fit_group(context: StudyContext, setups: Sequence[TrialSetup],
               record_trajectory: bool) -> list[gdbench.tasks.FitResult]:
-    """Train one population (setups of one group) and split the result into each trial's fit."""
+    """Train one population (setups of one group) and split the result into each trial's fit.
+
+    The training loop is compiled with XLA for trials of :data:`XLA_MIN_STEPS`
+    steps or more: XLA's compilation (a few tenths of a second for each
+    optimizer and population size) then pays for itself, running each step
+    several times faster; shorter trials run without it.
+    """
     from gdbench.tasks.population import fit_population
 
     first = setups[0]
@@ -85,5 +94,6 @@ def fit_group(context: StudyContext, setups: Sequence[TrialSetup],
         context.task, first.optimizer, hyperparameters, epochs=context.epochs,
         batch_size=context.batch_size, schedule=first.schedule,
         schedule_parameters=schedule_parameters, record_trajectory=record_trajectory,
+        jit_compile=context.total_steps >= XLA_MIN_STEPS,
     )
     return [result.trial(index) for index in range(len(setups))]

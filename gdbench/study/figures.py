@@ -37,7 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 import gdbench.tasks
 from gdbench.study import batches
 from gdbench.study.build import TrialSetup
-from gdbench.study.report import _whole, trial_hyperparameters
+from gdbench.study.report import written_whole, trial_hyperparameters
 from gdbench.study.session import HYPERPARAMETERS_ATTR, SETUP_ATTR, StudyContext
 from gdbench.study.storage import counted_trials
 from gdbench.tracking import StudyTracker
@@ -257,14 +257,14 @@ def _draw(members: Sequence[FigureTrial], out_dir: Path, prefix: str, task: Any,
     histories = {member.name: member.history for member in members if member.history}
     if histories:
         shown = _curve_metric(histories.values(), metric)
-        with _whole(out_dir / f"{prefix}_loss_curves.png") as partial:
+        with written_whole(out_dir / f"{prefix}_loss_curves.png") as partial:
             plots.plot_loss_curves(histories, partial, metric=shown,
                                    title=f"{title}: {shown} per epoch", colors=colors)
         files["loss_curve"] = out_dir / f"{prefix}_loss_curves.png"
     paths = {member.name: member.trajectory for member in members
              if member.trajectory is not None}
     if paths:
-        with _whole(out_dir / f"{prefix}_paths.png") as partial:
+        with written_whole(out_dir / f"{prefix}_paths.png") as partial:
             plots.plot_trajectories(task, paths, partial, kind="contour" if shaded else "both",
                                     title=f"{getattr(task, 'name', '')}: {title}",
                                     colors=colors)
@@ -272,7 +272,7 @@ def _draw(members: Sequence[FigureTrial], out_dir: Path, prefix: str, task: Any,
     rates = {member.name: member.learning_rates for member in members
              if member.learning_rates is not None}
     if rates:
-        with _whole(out_dir / f"{prefix}_learning_rates.png") as partial:
+        with written_whole(out_dir / f"{prefix}_learning_rates.png") as partial:
             plots.plot_effective_learning_rates(rates, task.parameter_names, partial,
                                                 title=f"{title}: effective learning rates",
                                                 colors=colors)

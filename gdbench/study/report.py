@@ -42,7 +42,7 @@ from gdbench.study.storage import counted_trials
 if TYPE_CHECKING:
     from gdbench.tracking import StudyTracker
 
-__all__ = ["format_leaderboard", "leaderboard", "write_optuna_report", "write_report",
+__all__ = ["format_leaderboard", "leaderboard", "write_optuna_report", "write_report", "written_whole",
            "write_study_report"]
 
 logger = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ def format_leaderboard(rows: Sequence[dict[str, Any]], *, limit: int = 10) -> st
 
 
 @contextlib.contextmanager
-def _whole(path: Path) -> Iterator[Path]:
+def written_whole(path: Path) -> Iterator[Path]:
     """A temporary name beside ``path`` (same suffix) to write to; renamed to ``path`` at the end."""
     partial = path.with_name(f".{os.getpid()}.{path.name}")
     try:
@@ -199,7 +199,7 @@ def _whole(path: Path) -> Iterator[Path]:
 def write_leaderboard_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """Every row of the leaderboard as CSV, one column per field."""
     columns = _columns(rows)
-    with _whole(path) as partial, open(partial, "w", newline="", encoding="utf-8") as file:
+    with written_whole(path) as partial, open(partial, "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=columns)
         writer.writeheader()
         for row in rows:
@@ -351,7 +351,7 @@ def _save_axes(draw: Callable[[], Any], path: Path) -> Path | None:
             # nothing, and hundreds take matplotlib seconds to lay out.
             if legend is not None and len(legend.get_texts()) > MAX_LEGEND_ENTRIES:
                 legend.remove()
-        with warnings.catch_warnings(), _whole(path) as partial:
+        with warnings.catch_warnings(), written_whole(path) as partial:
             warnings.simplefilter("ignore")
             figure.savefig(partial, dpi=110, bbox_inches="tight")
         return path
