@@ -37,7 +37,7 @@ from optuna.trial import FrozenTrial, TrialState
 import gdbench.tasks
 from gdbench.study import batches
 from gdbench.study.build import TrialSetup
-from gdbench.study.report import written_whole, trial_hyperparameters
+from gdbench.study.report import trial_hyperparameters, written_whole
 from gdbench.study.session import HYPERPARAMETERS_ATTR, SETUP_ATTR, StudyContext
 from gdbench.study.storage import counted_trials
 from gdbench.tracking import StudyTracker
