@@ -112,6 +112,8 @@ def test_legends_name_each_trial_as_its_run(surface_study) -> None:
 def test_each_trial_drawn_gets_its_optimizers_figures_in_mlflow(surface_study) -> None:
     from mlflow.tracking import MlflowClient
 
+    from gdbench.tracking import local_artifact_folder
+
     study, home, _ = surface_study
     client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("two_on_surface")
@@ -122,8 +124,8 @@ def test_each_trial_drawn_gets_its_optimizers_figures_in_mlflow(surface_study) -
     for number, run in runs.items():
         if number is None:
             continue
-        artifacts = {artifact.path for artifact in client.list_artifacts(run.info.run_id,
-                                                                          "figures")}
+        folder = local_artifact_folder(client.tracking_uri, run.info.artifact_uri) / "figures"
+        artifacts = {f"figures/{path.name}" for path in folder.glob("*")}
         optimizer = drawn.get(int(number))
         assert artifacts == ({f"figures/best_{optimizer}_{figure}.png" for figure in
                               ("loss_curves", "paths", "learning_rates")}

@@ -10,8 +10,8 @@ lectures' symbols, then the trial's number in the study::
     >>> trial_run_name(12, {"optimizer": "gd", "schedule": "cosine", "learning_rate": 0.5},
     ...                ["learning_rate"])
     'gd, cosine · η=0.5 · #12'
-    >>> format_value(0.9995), format_value(0.7), format_value(0.95)
-    ('0.9995', '0.7', '0.95')
+    >>> format_value(0.9995), format_value(0.99987), format_value(0.761), format_value(0.95)
+    ('0.9995', '0.99987', '0.761', '0.95')
 """
 
 from __future__ import annotations
@@ -46,11 +46,13 @@ def format_value(value: Any) -> str:
         return str(value)
     if isinstance(value, int):
         return str(value)
-    if 0.5 < value < 1:
-        # A decay rate: as many decimals as show 1 − β to two digits (0.9995, not 1).
+    short = f"{value:.3g}"
+    if short == "1" and 0 < value < 1:
+        # A decay rate close to 1: as many decimals as show 1 − β to two digits
+        # (0.9995, not 1).
         decimals = 1 - math.floor(math.log10(1 - value))
         return f"{value:.{decimals}f}".rstrip("0")
-    return f"{value:.3g}"
+    return short
 
 
 def trial_run_name(number: int, params: Mapping[str, Any], varying: Collection[str]) -> str:

@@ -10,11 +10,11 @@ again:
 - any other trial's curves from its run's metric history, which holds every
   epoch (a metric logged at only some epochs is left out).
 
-    >>> stored = StoredStudy("sqlite:///runs/mlflow.db", "quickstart_sigmoid")
-    >>> stored.params()["epochs"]
-    '100'
-    >>> stored.curves([3, 12])[3]["loss"][:2]
-    array([0.69, 0.61])
+For a home where ``gdbench run studies/quickstart.toml`` ran::
+
+    stored = StoredStudy("sqlite:///runs/mlflow.db", "quickstart_sigmoid")
+    stored.params()["epochs"]               # '100'
+    stored.curves([3, 12])[3]["loss"][:2]   # array([0.69, 0.61])
 """
 
 from __future__ import annotations
