@@ -105,7 +105,10 @@ def run_study(
             worker.run_local_workers(spec, where, budget, workers, quiet=quiet,
                                      heartbeat_interval=heartbeat_interval,
                                      grace_period=grace_period)
-        paths = report.write_study_report(spec, study, where, context, tracker)
+        # Local workers that ended together may have attached the figures already.
+        attaches = workers == 1 or session.claim_figures(study, rdb)
+        paths = report.write_study_report(spec, study, where, context,
+                                          tracker if attaches else None)
         tracker.log_study_artifacts(paths, "report")
     except KeyboardInterrupt:
         tracker.finish("KILLED", metrics=session.study_metrics(study))

@@ -40,9 +40,10 @@ from gdbench.study.spec import IMAGE_METRICS, StudySpec, name_problem
 from gdbench.tracking import HParamDomain, StudyTracker
 
 __all__ = [
-    "BUDGET_ATTR", "DEFAULT_HOME", "EPOCHS_RUN_ATTR", "FAIL_REASON_ATTR", "HYPERPARAMETERS_ATTR",
-    "Locations", "PROCESSES_ATTR", "PRUNE_REASON_ATTR", "SETUP_ATTR", "SPEC_ATTR", "SPEC_FILE_ATTR",
-    "STALE_REASON", "StudyContext", "check_locations", "check_same_spec", "check_study_name",
+    "BUDGET_ATTR", "DEFAULT_HOME", "EPOCHS_RUN_ATTR", "FAIL_REASON_ATTR", "FIGURES_ATTR",
+    "HYPERPARAMETERS_ATTR", "Locations", "PROCESSES_ATTR", "PRUNE_REASON_ATTR", "SETUP_ATTR",
+    "SPEC_ATTR", "SPEC_FILE_ATTR", "STALE_REASON", "StudyContext", "check_locations",
+    "check_same_spec", "check_study_name", "claim_figures",
     "create_home", "in_home", "interrupted_reason", "locations", "open_study", "positive_integer",
     "start_tracker",
     "study_metrics", "summary",
@@ -62,6 +63,8 @@ SPEC_ATTR = "spec"
 BUDGET_ATTR = "trials_budget"
 SPEC_FILE_ATTR = "spec_file"
 PROCESSES_ATTR = "processes_started"
+#: The finished trials the study's figures were last attached to their runs for.
+FIGURES_ATTR = "figures_drawn_for"
 
 #: Why a trial whose process stopped without a word failed: its heartbeat expired.
 STALE_REASON = "its process stopped (heartbeat lost); queued again"
@@ -407,3 +410,14 @@ def study_metrics(study: optuna.Study) -> dict[str, float]:
         metrics["best_value"] = float(study.best_value)
     return metrics
 
+
+
+def claim_figures(study: optuna.Study, rdb: optuna.storages.RDBStorage) -> bool:
+    """Whether this process attaches the study's figures to their runs: the first of the
+    processes that end together (workers sharing a study) to ask, for these trials."""
+    finished = len(storage.counted_trials(study))
+    with storage.ClaimLock(rdb, study.study_name).held():
+        if study.user_attrs.get(FIGURES_ATTR) == finished:
+            return False
+        study.set_user_attr(FIGURES_ATTR, finished)
+    return True

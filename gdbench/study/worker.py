@@ -29,7 +29,7 @@ from pathlib import Path
 
 import optuna
 
-from gdbench.study import loop, samplers, session
+from gdbench.study import loop, report, samplers, session
 from gdbench.study.defaults import (
     DEFAULT_GRACE_PERIOD_S,
     DEFAULT_HEARTBEAT_INTERVAL_S,
@@ -195,6 +195,10 @@ def run_worker(
         loop.run_trials(spec, study, rdb, stale, tracker, context, budget, quiet=quiet,
                         heartbeat_interval=heartbeat_interval,
                         poll_interval_s=poll_interval_s)
+        # The first of the workers that end together draws the study's figures, and
+        # attaches them to their trials' runs.
+        if session.claim_figures(study, rdb):
+            report.write_study_report(spec, study, where, context, tracker)
     except BaseException:
         tracker.flush()
         raise
