@@ -66,7 +66,7 @@ import tensorflow as tf  # noqa: E402
 
 from gdbench.study import load_spec, run_study  # noqa: E402
 from gdbench.study import loop, session  # noqa: E402
-from gdbench.study.figures import BestTrials  # noqa: E402
+from gdbench.study import figures as study_figures  # noqa: E402
 from gdbench.tracking import StudyTracker, TrialTracker  # noqa: E402
 from gdbench.tracking._mlflow import MlflowStudy  # noqa: E402
 from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
@@ -123,7 +123,7 @@ class TrackingClock:
         self._wrap(TrialTracker, "finish", "finish", trial_of_tracker)
         self._wrap(TrialTracker, "__exit__", "finish", trial_of_tracker)
         # Drawn only when a tracker keeps them, once the trials are done: the plots, the upload.
-        self._wrap(BestTrials, "draw", "figures", None)
+        self._wrap(study_figures, "write_figures", "figures", None)
         self._wrap(session, "start_tracker", "study start", None)
         self._wrap(StudyTracker, "log_study_artifacts", "study end", None)
         self._wrap(StudyTracker, "finish", "study end", None)
@@ -195,16 +195,16 @@ def run_arm(spec_path: Path, clock: TrackingClock, figures: bool) -> dict[str, A
     spec = load_spec(spec_path)
     home = Path(tempfile.mkdtemp(prefix="gdbench-tracking-"))
     clock.reset()
-    offer = BestTrials.offer
+    draw = study_figures.write_figures
     if not figures:
-        BestTrials.offer = lambda self, *args: None
+        study_figures.write_figures = lambda *args, **kwargs: []
     try:
         start = time.perf_counter()
         study = run_study(spec, home=home, quiet=True)
         wall = time.perf_counter() - start
         trials = study.get_trials(deepcopy=False)
     finally:
-        BestTrials.offer = offer
+        study_figures.write_figures = draw
         shutil.rmtree(home, ignore_errors=True)
     return {
         "wall": wall,

@@ -45,6 +45,7 @@ __all__ = [
     "plot_trajectories",
     "plot_trajectory_pair",
     "shades_for",
+    "surface_window",
 ]
 
 #: The accepted values of ``plot_trajectories(kind=...)``.
@@ -161,8 +162,8 @@ def plot_trajectories(
     """Draw optimizer paths on a 2-parameter task's error surface.
 
     The surface is evaluated once, as ``task.loss`` on a ``[G, G, 2]`` grid
-    spanning ``bounds``, else ``task.surface_bounds``, else (when the task
-    has none) the trajectories' extent with a margin. ``"contour"`` draws
+    spanning ``bounds``, else :func:`surface_window`: ``task.surface_bounds``,
+    widened where a path leaves them, or the trajectories' extent with a margin. ``"contour"`` draws
     filled contours (log-spaced levels where the range is large) with a colour
     bar; ``"surface"`` the 3-D surface; ``"both"`` the two side by side. Each
     path is a line from the start (a white circle) to a star (the end); the
@@ -205,7 +206,7 @@ def plot_trajectories(
         raise ValueError(f"resolution: expected an integer ≥ 10, got {resolution!r}")
     paths = _validated_trajectories(trajectories)
     palette = _palette(paths, colors)
-    bounds = _validated_bounds(bounds) if bounds is not None else _surface_bounds(task, paths)
+    bounds = _validated_bounds(bounds) if bounds is not None else surface_window(task, paths)
 
     xs = np.linspace(*bounds[0], resolution)
     ys = np.linspace(*bounds[1], resolution)
@@ -521,23 +522,34 @@ def _validated_bounds(bounds: Any) -> tuple[tuple[float, float], tuple[float, fl
     return (x_min, x_max), (y_min, y_max)
 
 
-def _surface_bounds(
+def surface_window(
     task: SurfaceTask, paths: Mapping[str, np.ndarray]
 ) -> tuple[tuple[float, float], tuple[float, float]]:
-    bounds = getattr(task, "surface_bounds", None)
-    if bounds is not None:
-        (x_min, x_max), (y_min, y_max) = bounds
-        return (float(x_min), float(x_max)), (float(y_min), float(y_max))
-    points = np.concatenate(list(paths.values()))
+    """The window :func:`plot_trajectories` draws the surface over (without ``bounds``).
+
+    ``task.surface_bounds`` where the task has them, widened where a path goes
+    beyond them, so that every path shows whole (a momentum run overshooting
+    the lectures' window still ends in the picture); the paths' extent with a
+    margin for a task without them.
+    """
+    points = np.concatenate([np.asarray(path, dtype=float).reshape(-1, 2)
+                             for path in paths.values()] or [np.empty((0, 2))])
     points = points[np.all(np.isfinite(points), axis=1)]
-    if not points.size:
-        raise ValueError("trajectories: no finite point, and the task has no surface_bounds")
-    low, high = points.min(axis=0), points.max(axis=0)
-    margin = np.maximum(0.15 * (high - low), 0.5)
-    return (
-        (float(low[0] - margin[0]), float(high[0] + margin[0])),
-        (float(low[1] - margin[1]), float(high[1] + margin[1])),
-    )
+    bounds = getattr(task, "surface_bounds", None)
+    if bounds is None:
+        if not points.size:
+            raise ValueError("trajectories: no finite point, and the task has no surface_bounds")
+        low, high = points.min(axis=0), points.max(axis=0)
+        margin = np.maximum(0.15 * (high - low), 0.5)
+        low, high = low - margin, high + margin
+    else:
+        (x_min, x_max), (y_min, y_max) = bounds
+        low, high = np.array([x_min, y_min], dtype=float), np.array([x_max, y_max], dtype=float)
+        if points.size:
+            margin = 0.05 * (high - low)
+            low = np.where(points.min(axis=0) < low, points.min(axis=0) - margin, low)
+            high = np.where(points.max(axis=0) > high, points.max(axis=0) + margin, high)
+    return (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
 
 
 def _loss_on(task: SurfaceTask, points: np.ndarray) -> np.ndarray:

@@ -273,3 +273,14 @@ def test_given_colours_and_titles_are_drawn(tmp_path, monkeypatch):
     assert mcolors.to_hex(figure.axes[0].get_lines()[0].get_color()) == "#123456"
     with pytest.raises(ValueError, match="colors"):
         plots.plot_loss_curves(histories, tmp_path / "bad.png", colors={"gd · #1": "nocolour"})
+
+
+def test_the_surface_window_is_the_tasks_own_widened_to_show_every_path_whole():
+    task = gdbench.tasks.get("sigmoid_neuron")
+    (x_low, x_high), (y_low, y_high) = task.surface_bounds
+    inside = np.array([[0.0, 0.0], [1.0, -1.0]])
+    assert plots.surface_window(task, {"inside": inside}) == task.surface_bounds
+    overshoot = np.array([[-2.0, -2.0], [x_high + 2.2, -1.0], [1.0, y_low - 3.0], [np.nan, 0.0]])
+    (left, right), (bottom, top) = plots.surface_window(task, {"in": inside, "out": overshoot})
+    assert (left, top) == (x_low, y_high)
+    assert right > x_high + 2.2 and bottom < y_low - 3.0

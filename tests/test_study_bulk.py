@@ -116,7 +116,9 @@ def test_the_full_curves_equal_the_engines(finished) -> None:
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
     rates = np.array([t.params["learning_rate"] for t in trials])
     task = gdbench.tasks.get("sigmoid_neuron", **{k: v for k, v in spec.task.options.items()})
-    result = fit_population(task, "gd", {"learning_rate": rates}, epochs=EPOCHS)
+    # Trained as the study trains it: XLA-compiled or not by the trials' length.
+    result = fit_population(task, "gd", {"learning_rate": rates}, epochs=EPOCHS,
+                            jit_compile=EPOCHS * task.steps_per_epoch() >= batches.XLA_MIN_STEPS)
     for index, trial in enumerate(trials):
         expected = np.asarray(result.trial(index).history["loss"])
         np.testing.assert_allclose(curves[f"{trial.number}/loss"], expected, rtol=1e-9)

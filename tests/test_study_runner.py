@@ -303,6 +303,8 @@ rho = {{low = 0.8, high = 0.99}}
                 for label, prefix, space in parameter_spaces(spec)}
     _, children = mlflow_runs(home, name)
     runs = {int(run.data.tags["gdbench.trial_number"]): run.data.params for run in children}
+    sessions = {int(run.data.tags["gdbench.trial_number"]): run.data.tags["gdbench.tensorboard_run"]
+                for run in children}
     board = home / "tensorboard" / name
     assert len(study.trials) == 12
     for trial in study.trials:
@@ -310,8 +312,11 @@ rho = {{low = 0.8, high = 0.99}}
         optimizer, schedule = params["optimizer"], params["schedule"]
         assert set(params) == {"optimizer", "schedule"} | searched[optimizer] | searched[schedule]
         mlflow = runs[trial.number]
-        tensorboard = session_hparams(board / f"trial-{trial.number:04d}")
-        assert set(mlflow) == set(tensorboard) >= set(params)
+        tensorboard = session_hparams(board / sessions[trial.number])
+        # TensorBoard also has the study, and a value for every hyperparameter of the
+        # experiment (the one that switches it off where this trial's optimizer has none).
+        assert set(tensorboard) >= set(mlflow) >= set(params)
+        assert tensorboard["study"] == name
         # What only the trackers show is what this trial did not search: the task, fixed values.
         for extra in set(mlflow) - set(params):
             assert all(extra not in names for names in searched.values()), extra

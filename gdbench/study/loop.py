@@ -111,6 +111,8 @@ class TrialLoop:
         self.open: dict[int, TrialTracker] = {}
         self.tracked: set[int] = set()
         self.told: set[int] = set()
+        # Trials recorded whole in the trackers (a population's), not yet told.
+        self.recorded: dict[int, Outcome] = {}
 
     # -- the loop -----------------------------------------------------------
 
@@ -155,6 +157,11 @@ class TrialLoop:
             setup = self.setups.get(trial.number)
             attrs = {} if setup is None else {session.HYPERPARAMETERS_ATTR: setup.hyperparameters(),
                                               session.SETUP_ATTR: setup.to_json()}
+            if trial.number in self.recorded:
+                # Trained and recorded before the interrupt: told as it ended.
+                user_attrs, reports, state, value = self.recorded[trial.number].values()
+                values[trial._trial_id] = ({**attrs, **user_attrs}, reports, state, value)
+                continue
             if trial.number in self.open:
                 self.open.pop(trial.number).finish("FAIL", reason=reason)
             elif trial.number not in self.tracked:
@@ -166,9 +173,9 @@ class TrialLoop:
             values[trial._trial_id] = ({**attrs, **user_attrs}, reports, state, value)
         written = records.write_trials(self.study, self.claimer.storage, values)
         self.told.update(trial.number for trial in pending)
-        storage.queue_all_again(self.claimer.storage, self.study,
-                                records.told_trials(self.study, [trial._trial_id for trial in pending
-                                                                 if trial._trial_id in written]))
+        storage.queue_all_again(self.claimer.storage, self.study, records.told_trials(
+            self.study, [trial._trial_id for trial in pending
+                         if trial._trial_id in written and trial.number not in self.recorded]))
 
     def close_stale_trials(self) -> None:
         """End the MLflow run and TensorBoard session of every trial found dead since last time."""
@@ -370,6 +377,7 @@ class TrialLoop:
                     fit.history, outcome.state.name, value=outcome.value,
                     metrics=fit.metrics if outcome.value is not None else None,
                     reason=outcome.reason)
+                self.recorded[trial.number] = outcome
             self.tell_all([outcomes[index] for index in group])
 
 
