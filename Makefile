@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/gdbench run studies/quickstart.toml
+	$(BIN)/gdbench run studies/quickstart.toml --jobs 2
 
 # Optimizers and schedules run under every Keras backend. Keras picks its
 # backend once per process, so these tests run again in a process per backend:

@@ -172,3 +172,53 @@ def test_ui_commands_serve_the_home_on_localhost(tmp_path: Path) -> None:
         assert command[command.index("--host") + 1] == "127.0.0.1"
     assert tools["tensorboard"][1][tools["tensorboard"][1].index("--logdir") + 1] == str(
         tmp_path.resolve() / "tensorboard")
+
+
+TWO_STUDIES = """\
+[[study]]
+name = "first"
+task = "sigmoid_neuron"
+optimizer = "gd"
+epochs = 20
+trials = 4
+tracking = {mlflow = false, tensorboard = false}
+
+[[study]]
+name = "second"
+task = "sigmoid_neuron"
+optimizer = "momentum"
+epochs = 20
+trials = 3
+tracking = {mlflow = false, tensorboard = false}
+"""
+
+
+def test_jobs_run_a_specs_studies_at_once_each_output_whole(tmp_path: Path) -> None:
+    spec = tmp_path / "two.toml"
+    spec.write_text(TWO_STUDIES, encoding="utf-8")
+    home = tmp_path / "runs"
+    done = subprocess.run(
+        [sys.executable, "-m", "gdbench", "run", str(spec), "--home", str(home), "--jobs", "2"],
+        check=False, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    for name, trials in (("first", 4), ("second", 3)):
+        assert f"study {name}: started" in out and f"study {name}: done in " in out
+        assert out.count(f"study {name} (loss, minimize)") == 1
+        study = optuna.load_study(study_name=name, storage=f"sqlite:///{home / 'optuna.db'}")
+        assert len(study.trials) == trials
+    # Each study's leaderboard follows its own "done" line, whole.
+    first = out.index("study first: done")
+    assert out.index("study first (loss, minimize)") > first
+    assert out.count("Next: ") == 1 and out.rstrip().endswith(f"ui --home {home}")
+
+
+def test_study_runs_one_study_of_a_spec_and_names_the_others_when_absent(tmp_path: Path) -> None:
+    spec = tmp_path / "two.toml"
+    spec.write_text(TWO_STUDIES, encoding="utf-8")
+    home = tmp_path / "runs"
+    assert cli.main(["run", str(spec), "--study", "second", "--home", str(home), "--quiet"]) == 0
+    names = optuna.get_all_study_names(f"sqlite:///{home / 'optuna.db'}")
+    assert names == ["second"]
+    assert cli.main(["run", str(spec), "--study", "third", "--home", str(home)]) == cli.USAGE_ERROR

@@ -160,6 +160,17 @@ def _run(arguments: argparse.Namespace) -> int:
     check_positive("--trials", arguments.trials)
     check_positive("--workers", arguments.workers)
     check_positive("--jobs", arguments.jobs)
+    if arguments.jobs > 1 and arguments.study is None:
+        # Each study's process reads (and checks) its own spec: this one imports nothing
+        # heavy before they start.
+        from gdbench.study import study_names
+
+        names = study_names(arguments.spec)
+        if len(names) > 1:
+            status = run_in_parallel(arguments, names)
+            if status == 0:
+                print(f"\nNext: {command_name()} ui --home {shell_path(arguments.home)}")
+            return status
     from gdbench.study import (
         format_leaderboard,
         leaderboard,
@@ -172,11 +183,6 @@ def _run(arguments: argparse.Namespace) -> int:
     if arguments.study is not None:
         specs = [spec for spec in specs if spec.name == arguments.study] or _no_such_study(
             arguments.study, arguments.spec, specs)
-    if arguments.jobs > 1 and len(specs) > 1:
-        status = run_in_parallel(arguments, [spec.name for spec in specs])
-        if status == 0:
-            print(f"\nNext: {command_name()} ui --home {shell_path(arguments.home)}")
-        return status
     _quiet_optuna()
     for spec in specs:
         try:

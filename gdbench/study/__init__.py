@@ -60,7 +60,7 @@ __all__ = [
     "Interrupted", "Locations", "ObjectiveSpec", "OptimizerSpec", "PrunerSpec", "PruningCallback",
     "SamplerSpec", "ScheduleSpec", "SpecError", "StudyError", "StudySpec", "TaskSpec",
     "TrackingSpec", "TrialSetup", "format_leaderboard", "leaderboard", "load_spec", "load_specs",
-    "locations", "run_study", "spaces", "write_report",
+    "locations", "run_study", "spaces", "study_names", "write_report",
 ]
 
 _HOMES = {
@@ -71,6 +71,7 @@ _HOMES = {
     "TrackingSpec": "spec", "load_spec": "spec", "load_specs": "spec",
     "PruningCallback": "loop", "TrialSetup": "build", "run_study": "runner",
     "format_leaderboard": "report", "leaderboard": "report", "write_report": "report",
+    "study_names": "_tables",
 }
 
 

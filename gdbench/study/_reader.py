@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import tomllib
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -12,13 +11,13 @@ import gdbench.tasks
 from gdbench.study import samplers
 from gdbench.study._fields import error_keyword, join, option_names
 from gdbench.study._space_reader import SpaceReader
+from gdbench.study._tables import study_tables
 from gdbench.study.spec import (
     DIRECTIONS,
     IMAGE_METRICS,
     ObjectiveSpec,
     PrunerSpec,
     SamplerSpec,
-    SpecError,
     StudySpec,
     TaskSpec,
     TrackingSpec,
@@ -45,27 +44,9 @@ def read_specs(path: Path) -> list[StudySpec]:
         SpecError: the file is missing, not TOML, or any field is wrong; the
             message names the file, the field and what is accepted.
     """
-    if not path.is_file():
-        raise SpecError(path, "(file)", "no such spec file")
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise SpecError(path, "(syntax)", f"not valid TOML: {error}") from None
+    tables = study_tables(path)
     reader = _Reader(path)
-    if "study" not in document:
-        return [reader.study(document, "", default_name=path.stem)]
-    others = sorted(set(document) - {"study"})
-    if others:
-        raise reader.error(others[0], "a file with [[study]] tables keeps every key inside them")
-    tables = document["study"]
-    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
-        raise reader.error("study", "expected one or more [[study]] tables")
-    specs = []
-    for index, table in enumerate(tables):
-        prefix = f"study[{index}]"
-        if len(tables) > 1 and "name" not in table:
-            raise reader.error(f"{prefix}.name", "required when a file holds several studies")
-        specs.append(reader.study(table, prefix, default_name=path.stem))
+    specs = [reader.study(table, prefix, default_name=path.stem) for prefix, table in tables]
     seen: set[str] = set()
     for index, spec in enumerate(specs):
         if spec.name in seen:

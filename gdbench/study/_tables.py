@@ -1,0 +1,51 @@
+"""A spec file's study tables, read without importing the tasks (nor TensorFlow).
+
+:func:`~gdbench.study.spec.load_specs` reads each table into a spec;
+``gdbench run --jobs`` needs only the studies' names, to start a process for
+each, which reads its own study in full.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from gdbench.study.errors import SpecError
+
+__all__ = ["study_names", "study_tables"]
+
+
+def study_tables(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The file's study tables, each with its field prefix.
+
+    A file is one study (its top-level keys, prefix ``""``) or ``[[study]]``
+    tables (prefixes ``study[0]``, ...); a study's name defaults to the file's stem.
+
+    Raises:
+        SpecError: the file is missing, is not TOML, or its tables are malformed.
+    """
+    if not path.is_file():
+        raise SpecError(path, "(file)", "no such spec file")
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise SpecError(path, "(syntax)", f"not valid TOML: {error}") from None
+    if "study" not in document:
+        return [("", document)]
+    others = sorted(set(document) - {"study"})
+    if others:
+        raise SpecError(path, others[0], "a file with [[study]] tables keeps every key inside them")
+    tables = document["study"]
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+        raise SpecError(path, "study", "expected one or more [[study]] tables")
+    for index, table in enumerate(tables):
+        if len(tables) > 1 and "name" not in table:
+            raise SpecError(path, f"study[{index}].name",
+                            "required when a file holds several studies")
+    return [(f"study[{index}]", table) for index, table in enumerate(tables)]
+
+
+def study_names(path: Path) -> list[str]:
+    """The names of the file's studies, unchecked (reading the spec checks them)."""
+    return [str(table.get("name", path.stem)) for _, table in study_tables(path)]
