@@ -160,7 +160,8 @@ class MlflowStudy:
     def start_trial(
         self, number: int, run_name: str, params: Mapping[str, object], tags: Mapping[str, str]
     ) -> MlflowTrial:
-        """Queue the creation of trial ``number``'s child run ``run_name``, with its parameters.
+        """Queue the creation of trial ``number``'s child run ``run_name``; its parameters go with
+        its first metrics (:class:`MlflowTrial`).
 
         The run starts now (its start time), whenever the writer creates it.
         """
@@ -173,11 +174,9 @@ class MlflowStudy:
                 self.experiment_id, start_time=start_time, run_name=run_name, tags=run_tags,
             )
             self._artifact_uris[run.info.run_id] = run.info.artifact_uri
-            if run_params:
-                self.client.log_batch(run.info.run_id, params=run_params)
             return run.info.run_id
 
-        return MlflowTrial(self, self.submit(create_run), self._flush_interval_s)
+        return MlflowTrial(self, self.submit(create_run), self._flush_interval_s, run_params)
 
     def record_trial(self, number: int, run_name: str, params: Mapping[str, object],
                      tags: Mapping[str, str], curves: Mapping[str, Sequence[tuple[int, float]]],

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from mlflow.entities import Metric, RunTag
+from mlflow.entities import Metric, Param, RunTag
 
 from gdbench.tracking._mlflow_context import now_ms
 
@@ -18,18 +18,25 @@ if TYPE_CHECKING:
 class MlflowTrial:
     """One trial's child run, with metrics buffered between flushes.
 
+    The run's parameters go with its first batch of metrics (within
+    ``flush_interval_s`` of its start, or with its end): a short trial's run
+    is then three store writes, created, its one batch, ended.
+
     Args:
         study: the study whose writer thread sends this trial's writes.
         created_run: the queued creation of the child run, giving its id.
         flush_interval_s: buffered metrics are sent at most this often.
+        params: the run's parameters.
     """
 
     def __init__(
-        self, study: MlflowStudy, created_run: Future[str], flush_interval_s: float
+        self, study: MlflowStudy, created_run: Future[str], flush_interval_s: float,
+        params: list[Param] | None = None,
     ) -> None:
         self._study = study
         self._created_run = created_run
         self._flush_interval_s = flush_interval_s
+        self._params = list(params or [])
         self._pending: list[Metric] = []
         self._last_flush = time.monotonic()
 
@@ -51,9 +58,10 @@ class MlflowTrial:
 
     def flush(self) -> None:
         """Queue the buffered metrics as one batch."""
-        if self._pending:
-            self._submit_to_run(self._study.client.log_batch, metrics=self._pending)
-            self._pending = []
+        if self._pending or self._params:
+            self._submit_to_run(self._study.client.log_batch, metrics=self._pending,
+                                params=self._params)
+            self._pending, self._params = [], []
         self._last_flush = time.monotonic()
 
     def log_artifact(self, content: bytes, file_name: str, artifact_path: str) -> None:
@@ -78,8 +86,9 @@ class MlflowTrial:
             self._pending,
             [RunTag(key, value) for key, value in tags.items()],
             status,
+            self._params,
         )
-        self._pending = []
+        self._pending, self._params = [], []
 
     def _submit_to_run(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Queue ``write(run_id, *args, **kwargs)``.
@@ -95,9 +104,10 @@ class MlflowTrial:
         self._study.submit(write_to_run)
 
     def _log_and_terminate(
-        self, run_id: str, metrics: list[Metric], tags: list[RunTag], status: str
+        self, run_id: str, metrics: list[Metric], tags: list[RunTag], status: str,
+        params: list[Param],
     ) -> None:
         try:
-            self._study.client.log_batch(run_id, metrics=metrics, tags=tags)
+            self._study.client.log_batch(run_id, metrics=metrics, params=params, tags=tags)
         finally:
             self._study.client.set_terminated(run_id, status)
