@@ -15,7 +15,6 @@ from typing import Any
 
 from gdbench.cli._common import CommandError, add_home_argument, shell_path
 from gdbench.study.defaults import MLFLOW_FILE, OPTUNA_FILE, TENSORBOARD_FOLDER
-from gdbench.tracking.artifacts import ARTIFACTS_FOLDER
 
 #: Default ports of the three dashboards (each tool's usual one).
 DEFAULT_PORTS = {"mlflow": 5000, "tensorboard": 6006, "optuna-dashboard": 8080}
@@ -62,6 +61,9 @@ def ui_commands(home: Path, port_base: int | None) -> list[tuple[str, int, list[
         home: the runs' folder.
         port_base: ports ``port_base``, +1, +2; each tool's usual port when ``None``.
     """
+    # Imported here: the tracking package loads TensorBoard's protos, which --help needs not.
+    from gdbench.tracking.artifacts import ARTIFACTS_FOLDER
+
     home = home.resolve()
     ports = (dict(zip(DEFAULT_PORTS, range(port_base, port_base + 3))) if port_base is not None
              else dict(DEFAULT_PORTS))
