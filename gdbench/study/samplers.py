@@ -32,6 +32,7 @@ from optuna.distributions import (
 from optuna.trial import FrozenTrial, TrialState
 
 from gdbench.study import records
+from gdbench.study.branches import BranchSampler
 from gdbench.study.errors import StudyError
 from gdbench.study.storage import replaced_trials
 
@@ -85,6 +86,10 @@ def sampler_unavailable(name: str) -> str | None:
 #: nothing), so that a batch's trials can be created without asking for each.
 PREPARE_FREE = frozenset({"random", "tpe"})
 
+#: Seed offset between the samplers of two branches of a balanced comparison (the
+#: processes sharing a study offset theirs by 1, 2, ...).
+BRANCH_SEED_STRIDE = 1000
+
 #: The samplers whose draws owe nothing to the study's trials: a population batch's
 #: trials are drawn ahead and created with their parameters in one transaction.
 DRAWN_AHEAD = frozenset({"random"})
@@ -130,16 +135,25 @@ def make_sampler(spec: StudySpec, seed_offset: int = 0) -> optuna.samplers.BaseS
     if spec.sampler.name == "grid":
         return _GridSampler(build.parameter_grid(spec), seed=seed)
     options = dict(spec.sampler.options)
-    if spec.sampler.name == "tpe" and (spec.compares_optimizers or spec.compares_schedules):
-        # Each optimizer (schedule) suggests its own keywords, under names the others share
-        # (η of GD and of Adam are both `learning_rate`): TPE then models the choice and the
-        # values of its branch together, as Optuna advises for such conditional spaces.
+    keys = [key for key, compared in (("optimizer", spec.compares_optimizers),
+                                      ("schedule", spec.compares_schedules)) if compared]
+
+    def sampler(offset: int = 0) -> optuna.samplers.BaseSampler:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return SAMPLERS[spec.sampler.name](seed=seed + offset, **options)
+
+    if keys and spec.balance and spec.sampler.name != "random":
+        # Each trial's branch is fixed: one sampler per branch, on that branch's trials
+        # (the branches' keywords share names: η of GD and of Adam are `learning_rate`).
+        return BranchSampler(keys, lambda index: sampler(BRANCH_SEED_STRIDE * index))
+    if keys and spec.sampler.name == "tpe":
+        # TPE chooses the branch too: it models the choice and the values of its branch
+        # together, as Optuna advises for such conditional spaces.
         options.setdefault("multivariate", True)
         if options["multivariate"]:
             options.setdefault("group", True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return SAMPLERS[spec.sampler.name](seed=seed, **options)
+    return sampler()
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
