@@ -184,8 +184,8 @@ def test_a_killed_run_leaves_its_trial_to_be_run_again(place: Place) -> None:
 def test_ctrl_c_during_a_batch_queues_it_again(place: Place) -> None:
     spec = place.spec(BATCH_SPEC, "batch", 48)
     first = place.run(spec, "first")
+    # At once: a batch's trials are created running, and train within a second.
     place.wait_for(spec, "a batch running", running, timeout_s=180)
-    time.sleep(0.5)
     first.send_signal(signal.SIGINT)
     started = time.monotonic()
     status = first.wait(timeout=60)
@@ -208,8 +208,8 @@ def test_a_worker_stopped_by_sigterm_mid_batch_leaves_its_trials_to_the_next(
     spec = place.spec(BATCH_SPEC, "worker_batch", 48)
     place.finish({"create": place.start(["create", str(spec)], "create")})
     worker = place.start(["worker", str(spec)], "worker")
+    # At once: a batch's trials are created running, and train within a second.
     place.wait_for(spec, "a batch running", running, timeout_s=180)
-    time.sleep(0.5)
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=60) == 130, place.log("worker")
     study = place.study(spec)
