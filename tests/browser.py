@@ -197,8 +197,9 @@ class Chromium:
         with the last one."""
         deadline = time.monotonic() + timeout_s
         while True:
+            # Nothing while the page is still loading (the expression throws).
             value = json.loads(self.evaluate(expression) or "null")
-            if ready(value):
+            if value is not None and ready(value):
                 return value
             if time.monotonic() > deadline:
                 raise AssertionError(f"the page never got ready in {timeout_s:.0f} s; "

@@ -29,7 +29,6 @@ import numpy as np
 import optuna
 import pytest
 import servers
-import system_packages
 from browser import (
     DASHBOARD_STATE,
     DEEP_TEXT,
@@ -201,8 +200,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     try:
         for tool, port, command in tools:
             executable = servers.VENV_BIN / command[0]
-            if not executable.is_file():
-                system_packages.missing(f"{tool} is not installed beside {sys.executable}")
+            assert executable.is_file(), f"{tool} is not installed beside {sys.executable}"
             log = root / f"{tool}.log"
             with open(log, "wb") as output:
                 process = subprocess.Popen(
