@@ -329,48 +329,6 @@ def test_a_tensorboard_server_on_the_home_serves_both_studies(
         assert rows == {f"{runs[trial.number]} · {name}" for trial in study.trials}
 
 
-#: The labels of the boxes the dashboard's side panel ticks, and how many lines the
-#: parallel-coordinates view draws (paths whose ``d`` holds no NaN).
-DASHBOARD_STATE = """(() => {
-  const state = {ticked: [], lines: -1};
-  const walk = (root) => {
-    for (const element of root.querySelectorAll("*")) {
-      const tag = element.tagName.toLowerCase();
-      if (tag === "paper-checkbox" && element.checked) {
-        state.ticked.push(element.textContent.trim());
-      }
-      if (tag === "tf-hparams-parallel-coords-plot") {
-        const paths = (element.shadowRoot || element).querySelectorAll(".foreground path");
-        state.lines = Array.from(paths).filter(
-          (path) => /^M[^N]*$/.test(path.getAttribute("d") || "")).length;
-      }
-      if (element.shadowRoot) { walk(element.shadowRoot); }
-    }
-  };
-  walk(document);
-  return JSON.stringify(state);
-})()"""
-
-#: Unticks the side panel's boxes of the metrics named in a JSON list.
-UNTICK = """(() => {
-  let unticked = 0;
-  const names = %s;
-  const walk = (root) => {
-    for (const element of root.querySelectorAll("paper-checkbox")) {
-      if (element.checked && names.includes(element.textContent.trim())) {
-        element.click();
-        unticked++;
-      }
-    }
-    for (const element of root.querySelectorAll("*")) {
-      if (element.shadowRoot) { walk(element.shadowRoot); }
-    }
-  };
-  walk(document);
-  return unticked;
-})()"""
-
-
 @pytest.mark.slow
 def test_the_parallel_view_draws_every_trial_that_has_the_ticked_metrics(
         home: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:
@@ -380,12 +338,10 @@ def test_the_parallel_view_draws_every_trial_that_has_the_ticked_metrics(
     import sys
     import time
 
-    import system_packages
-    import test_browser
-
-    if not test_browser.CHROMIUM.is_file():
-        system_packages.missing("Chromium is not installed (apt-get install chromium)")
+    from browser import DASHBOARD_STATE, UNTICK, Chromium, require_chromium
     from test_tracking import free_port
+
+    require_chromium()
 
     folder, studies = home
     experiment = Dashboard(folder / "tensorboard").experiment()
@@ -401,7 +357,7 @@ def test_the_parallel_view_draws_every_trial_that_has_the_ticked_metrics(
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     profile = tmp_path / "profile"
     profile.mkdir()
-    browser = test_browser.Chromium(profile)
+    browser = Chromium(profile)
     try:
         browser.open(f"http://127.0.0.1:{port}/#hparams")
         last = {name: max(t.number for t in study.trials) for name, study in studies.items()}

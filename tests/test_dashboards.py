@@ -1,0 +1,349 @@
+"""The demo's two studies in MLflow, TensorBoard HParams and optuna-dashboard, read in Chromium.
+
+``gdbench run studies/quickstart.toml`` runs once into a fresh home (a
+population study of seven optimizers on the sigmoid neuron, Adam tuned on the
+digits), and the three dashboards serve it as ``gdbench ui`` starts them
+(:func:`gdbench.cli.ui_commands`). Each test reads the page's DOM as a person
+sees it and holds it against the stores: MLflow's REST API, Optuna's storage.
+
+Set ``GDBENCH_SAVE_SCREENSHOTS=1`` to write the README's pictures of the demo:
+``docs/images/mlflow_ui.png``, ``tensorboard_hparams.png`` and
+``optuna_dashboard.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pytest
+import servers
+from browser import (
+    DASHBOARD_STATE,
+    DEEP_TEXT,
+    HEIGHT,
+    UNTICK,
+    WIDTH,
+    Chromium,
+    chromium,
+    keep_screenshot,
+    require_chromium,
+)
+
+from gdbench.cli import ui_commands
+from gdbench.study.defaults import OPTUNA_FILE
+
+pytestmark = pytest.mark.slow
+
+SPEC = Path(__file__).parents[1] / "studies" / "quickstart.toml"
+SIGMOID, DIGITS = "quickstart_sigmoid", "quickstart_digits"
+
+#: The MLflow runs table: run id → the name its row's link shows, for every row drawn.
+RUN_ROWS = """(() => {
+  const shown = {};
+  for (const cell of document.querySelectorAll('[role=row] [col-id="attributes.`Run Name`"]')) {
+    const link = cell.querySelector('a[href*="/runs/"]');
+    if (link) { shown[link.getAttribute("href").split("/runs/")[1]] = link.textContent.trim(); }
+  }
+  return JSON.stringify(shown);
+})()"""
+
+#: The MLflow runs table: clicks the expander (+) in the row of run RUN_ID; how many were clicked.
+EXPAND_RUN = """(() => {
+  const link = document.querySelector('[col-id="attributes.`Run Name`"] a[href$="/runs/RUN_ID"]');
+  const button = link && link.closest('[col-id="attributes.`Run Name`"]').querySelector("button");
+  if (button) { button.click(); }
+  return button ? 1 : 0;
+})()"""
+
+#: TensorBoard HParams table view: the header's column names, and the first column's
+#: text (the trial's name) of each row drawn.
+HPARAMS_TABLE = """(() => {
+  const table = {columns: [], rows: []};
+  const walk = (root) => {
+    for (const content of root.querySelectorAll("vaadin-grid-cell-content")) {
+      const cell = content.assignedSlot && content.assignedSlot.closest("th, td");
+      const text = content.textContent.trim();
+      if (!cell || !text) { continue; }
+      if (cell.closest("thead")) { table.columns.push(text); }
+      else if (cell.closest("tbody") && cell.parentElement.firstElementChild === cell
+               && !cell.parentElement.hidden) { table.rows.push(text); }
+    }
+    for (const element of root.querySelectorAll("*")) {
+      if (element.shadowRoot) { walk(element.shadowRoot); }
+    }
+  };
+  walk(document);
+  return JSON.stringify(table);
+})()"""
+
+#: The page's text (shadow roots included), each run of white space one space, as JSON.
+SPACED_TEXT = f"JSON.stringify({DEEP_TEXT}.replace(/\\s+/g, ' '))"
+
+#: Scrolls the page so that the heading whose text is HEADING sits under the top bar.
+SCROLL_TO_HEADING = """(() => {
+  const heading = Array.from(document.querySelectorAll("h1, h2, h3, h4, h5, h6"))
+    .find((element) => element.textContent.trim() === "HEADING");
+  if (heading) { window.scrollBy(0, heading.getBoundingClientRect().top - 90); }
+  return Boolean(heading);
+})()"""
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyRuns:
+    """A study's experiment in MLflow, read through the server's REST API.
+
+    Attributes:
+        experiment_id: the experiment's id.
+        parent: (run id, run name) of the study's run.
+        trials: run id → run name of each trial's run, nested under the parent.
+        metrics: every metric key the trials' runs have.
+    """
+
+    experiment_id: str
+    parent: tuple[str, str]
+    trials: dict[str, str]
+    metrics: frozenset[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Demo:
+    """The demo's home, its dashboards' addresses and what its stores hold.
+
+    Attributes:
+        home: the ``--home`` of the run.
+        urls: tool (``mlflow``, ``tensorboard``, ``optuna-dashboard``) → its address.
+        trials: study → its Optuna trials.
+        runs: study → its MLflow runs.
+    """
+
+    home: Path
+    urls: dict[str, str]
+    trials: dict[str, list[optuna.trial.FrozenTrial]]
+    runs: dict[str, StudyRuns]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_base() -> int:
+    """A port P such that P, P+1 and P+2 are free on 127.0.0.1 (``gdbench ui --port-base P``)."""
+    for _ in range(100):
+        base = servers.free_port()
+        if base + 2 <= 65535 and _port_free(base + 1) and _port_free(base + 2):
+            return base
+    raise RuntimeError("no three free ports in a row on 127.0.0.1")
+
+
+def study_runs(mlflow_url: str, study: str) -> StudyRuns:
+    """The study's experiment, its run and its trials' runs, from the MLflow server."""
+    query = urllib.parse.urlencode({"experiment_name": study})
+    experiment = servers.get_json(f"{mlflow_url}/api/2.0/mlflow/experiments/get-by-name?{query}")
+    experiment_id = experiment["experiment"]["experiment_id"]
+    found = servers.post_json(f"{mlflow_url}/api/2.0/mlflow/runs/search",
+                              {"experiment_ids": [experiment_id], "max_results": 1000})
+    parents, trials, parent_ids, metrics = [], {}, set(), set()
+    for run in found["runs"]:
+        tags = {tag["key"]: tag["value"] for tag in run["data"].get("tags", [])}
+        identity = (run["info"]["run_id"], run["info"]["run_name"])
+        if "mlflow.parentRunId" in tags:
+            trials[identity[0]] = identity[1]
+            parent_ids.add(tags["mlflow.parentRunId"])
+            metrics.update(metric["key"] for metric in run["data"].get("metrics", []))
+        else:
+            parents.append(identity)
+    assert len(parents) == 1, parents
+    assert parent_ids == {parents[0][0]}
+    return StudyRuns(experiment_id, parents[0], trials, frozenset(metrics))
+
+
+def js_number(value: float) -> str:
+    """``value`` as JavaScript writes it (positional from 1e-6 on, as the dashboard's params are)."""
+    return np.format_float_positional(value, trim="-")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    require_chromium()
+    root = tmp_path_factory.mktemp("demo")
+    home = root / "home"
+    run = subprocess.run(
+        [sys.executable, "-m", "gdbench", "run", str(SPEC), "--home", str(home), "--quiet",
+         "--jobs", "2"],
+        cwd=root, env=servers.worker_environment(), capture_output=True, text=True, timeout=600,
+        check=False)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    storage = f"sqlite:///{home / OPTUNA_FILE}"
+    trials = {study: optuna.load_study(study_name=study, storage=storage).trials
+              for study in (SIGMOID, DIGITS)}
+    tools = ui_commands(home, free_port_base())
+    assert [tool for tool, _, _ in tools] == ["mlflow", "tensorboard", "optuna-dashboard"]
+    processes: list[subprocess.Popen[bytes]] = []
+    urls = {}
+    try:
+        for tool, port, command in tools:
+            executable = servers.VENV_BIN / command[0]
+            assert executable.is_file(), f"{tool} is not installed beside {sys.executable}"
+            log = root / f"{tool}.log"
+            with open(log, "wb") as output:
+                process = subprocess.Popen(
+                    [str(executable), *command[1:]], stdout=output, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, cwd=root, start_new_session=True)
+            processes.append(process)
+            urls[tool] = f"http://127.0.0.1:{port}"
+        ready = {"mlflow": "/api/2.0/mlflow/experiments/search?max_results=1",
+                 "tensorboard": "/data/runs", "optuna-dashboard": "/api/studies"}
+        for (tool, _, _), process in zip(tools, processes):
+            servers.wait_until(tool, lambda url=urls[tool] + ready[tool]: servers.http_ok(url),
+                               process, root / f"{tool}.log")
+        runs = {study: study_runs(urls["mlflow"], study) for study in (SIGMOID, DIGITS)}
+        yield Demo(home=home, urls=urls, trials=trials, runs=runs)
+    finally:
+        for process in reversed(processes):
+            servers.stop_process(process)
+
+
+@pytest.fixture()
+def browser() -> Iterator[Chromium]:
+    with chromium() as page:
+        yield page
+
+
+def trial_number(run_name: str) -> int:
+    """The trial number a run's name ends with (``adam · η=0.0216 β1=0.7 · #6`` → 6)."""
+    match = re.fullmatch(r"[a-z_]+ · η=\S+( \S+=\S+)* · #(\d+)", run_name)
+    assert match, run_name
+    return int(match.group(2))
+
+
+@pytest.mark.parametrize("study", [SIGMOID, DIGITS])
+def test_mlflow_lists_every_trials_run_by_name_under_its_studys_run(
+        demo: Demo, browser: Chromium, study: str) -> None:
+    runs = demo.runs[study]
+    assert sorted(map(trial_number, runs.trials.values())) == sorted(
+        trial.number for trial in demo.trials[study])
+    parent_id, parent_name = runs.parent
+    # Tall enough that the table draws every row.
+    browser.resize(WIDTH, 600 + 40 * len(runs.trials))
+    browser.open(f"{demo.urls['mlflow']}/#/experiments/{runs.experiment_id}/runs")
+    browser.wait_for_text([parent_name, f"{len(runs.trials) + 1} matching runs"])
+    # The trials are folded under the study's run ...
+    assert browser.wait_for_json(RUN_ROWS, bool) == {parent_id: parent_name}
+    assert browser.evaluate(EXPAND_RUN.replace("RUN_ID", parent_id)) == 1
+    # ... and each is there, by its name, once it is unfolded.
+    shown = browser.wait_for_json(RUN_ROWS, lambda rows: len(rows) > len(runs.trials))
+    assert shown == {parent_id: parent_name, **runs.trials}
+
+
+def test_mlflow_charts_compare_the_sigmoid_studys_best_trials(
+        demo: Demo, browser: Chromium, tmp_path: Path) -> None:
+    runs = demo.runs[SIGMOID]
+    # The trials' runs best first: the charts draw the first ten.
+    best = servers.post_json(f"{demo.urls['mlflow']}/api/2.0/mlflow/runs/search", {
+        "experiment_ids": [runs.experiment_id], "filter": "tags.`gdbench.role` = 'trial'",
+        "order_by": ["metrics.`objective` ASC"], "max_results": 10})
+    names = [run["info"]["run_name"] for run in best["runs"]]
+    view = urllib.parse.urlencode({
+        "searchFilter": "tags.`gdbench.role` = 'trial'",
+        "orderByKey": "metrics.`objective`", "orderByAsc": "true", "compareRunsMode": "CHART",
+    }, quote_via=urllib.parse.quote)
+    browser.open(f"{demo.urls['mlflow']}/#/experiments/{runs.experiment_id}/runs?{view}")
+    browser.wait_for_text([f"{len(runs.trials)} matching runs", "loss", "objective", *names])
+    # The assistant panel opens on a fresh profile; the charts need the room.
+    browser.evaluate("document.querySelector('button[aria-label=\"Close\"]')?.click()")
+    time.sleep(3)
+    keep_screenshot(browser.screenshot(tmp_path / "mlflow_ui.png"))
+
+
+def test_tensorboard_hparams_lists_every_trial_of_the_home_with_its_study_and_metrics(
+        demo: Demo, browser: Chromium, tmp_path: Path) -> None:
+    # Each row is named as the trial's MLflow run, then its study.
+    expected = sorted(f"{name} · {study}" for study, runs in demo.runs.items()
+                      for name in runs.trials.values())
+    assert len(expected) == sum(len(trials) for trials in demo.trials.values())
+    # The table draws only the rows in view: tall enough for all of them.
+    browser.resize(WIDTH, 600 + 70 * len(expected))
+    browser.open(f"{demo.urls['tensorboard']}/#hparams")
+    table = browser.wait_for_json(HPARAMS_TABLE, lambda t: len(t["rows"]) >= len(expected),
+                                  timeout_s=120)
+    assert sorted(table["rows"]) == expected
+    columns = table["columns"]
+    assert {"study", "optimizer", "schedule", "learning_rate"} <= set(columns), columns
+    # Each study's metrics: the sigmoid's loss, the digits' validation metrics.
+    assert "loss" in demo.runs[SIGMOID].metrics
+    assert {"val_loss", "val_accuracy"} <= demo.runs[DIGITS].metrics
+    assert {"objective", "loss", "val_loss", "val_accuracy"} <= set(columns), columns
+    browser.resize(WIDTH, HEIGHT)
+    time.sleep(2)
+    keep_screenshot(browser.screenshot(tmp_path / "tensorboard_hparams.png"))
+
+    assert browser.click_text("Parallel Coordinates View") == 1
+    browser.wait_for_text(["Color by"])
+    complete = {study: sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+                for study, trials in demo.trials.items()}
+
+    def lines(count: int) -> dict[str, Any]:
+        return browser.wait_for_json(DASHBOARD_STATE, lambda s: s["lines"] == count, timeout_s=30)
+
+    # A trial is drawn when it has a value on every ticked axis: with the digits'
+    # own metrics ticked, only the digits trials that have an objective ...
+    state = lines(complete[DIGITS])
+    digits_only = [m for m in state["ticked"]
+                   if m in demo.runs[DIGITS].metrics - demo.runs[SIGMOID].metrics]
+    assert {"val_loss", "val_accuracy"} <= set(digits_only), state
+    # ... without them, every trial with an objective, gd's among them ...
+    assert browser.evaluate(UNTICK % json.dumps(digits_only)) == len(digits_only)
+    lines(sum(complete.values()))
+    # ... and without the objective, every trial: one line each.
+    assert browser.evaluate(UNTICK % json.dumps(["objective"])) == 1
+    lines(len(expected))
+
+
+def test_optuna_dashboard_shows_the_digits_params_by_the_specs_names(
+        demo: Demo, browser: Chromium, tmp_path: Path) -> None:
+    trials = demo.trials[DIGITS]
+    names = ["learning_rate", "beta_1", "beta_2"]
+    assert all(sorted(trial.params) == sorted(names) for trial in trials)
+    url = demo.urls["optuna-dashboard"]
+    (study_id,) = [summary["study_id"] for summary in
+                   servers.get_json(f"{url}/api/studies")["study_summaries"]
+                   if summary["study_name"] == DIGITS]
+    numbers = ",".join(str(trial.number) for trial in trials)
+    browser.open(f"{url}/dashboard/studies/{study_id}/trials?numbers={numbers}")
+    # Each trial's details, its "Parameter" list among them.
+    text = browser.wait_for_json(SPACED_TEXT, lambda t: t.count(" Parameter ") == len(trials))
+    for trial in trials:
+        for name in names:
+            assert f"{name} {js_number(trial.params[name])}" in text, (trial.number, name)
+    assert "one_minus_beta_2" not in text
+
+    browser.open(f"{url}/dashboard/studies/{study_id}")
+    # The importances are drawn once their plot names its axis too.
+    text = browser.wait_for_json(SPACED_TEXT, lambda t: "Params = [" in t and t.count(
+        "Hyperparameter Importance") >= 2 and all(name in t for name in names))
+    best = min((t for t in trials if t.state == optuna.trial.TrialState.COMPLETE),
+               key=lambda t: t.value)
+    assert f"Best Trial (number={best.number})" in text
+    for name in names:
+        assert f"{name}: {js_number(best.params[name])}" in text
+    assert "one_minus_beta_2" not in text
+    assert browser.evaluate(SCROLL_TO_HEADING.replace("HEADING", "Hyperparameter Importance"))
+    time.sleep(2)
+    keep_screenshot(browser.screenshot(tmp_path / "optuna_dashboard.png"))
