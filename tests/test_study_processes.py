@@ -61,6 +61,7 @@ class Place:
         self.kind = kind
         self.root = root
         self.home = root / "home"
+        self._storage: optuna.storages.RDBStorage | None = None
         if stack is None:
             self.storage = f"sqlite:///{self.home / 'optuna.db'}"
             self.tracking_uri = f"sqlite:///{self.home / 'mlflow.db'}"
@@ -90,8 +91,12 @@ class Place:
 
     def study(self, spec: Path) -> optuna.Study | None:
         name = spec.read_text().split('"')[1]
+        # One PostgreSQL storage for every look: a storage per look would keep a connection
+        # pool each, and a long test session would use up the server's connections.
+        if self._storage is None and not self.storage.startswith("sqlite"):
+            self._storage = optuna.storages.RDBStorage(self.storage)
         try:
-            return optuna.load_study(study_name=name, storage=self.storage)
+            return optuna.load_study(study_name=name, storage=self._storage or self.storage)
         except KeyError:
             return None
 
@@ -106,7 +111,10 @@ class Place:
             except Exception:  # noqa: BLE001 - a database still being created
                 pass
             time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}")
+        logs = "\n".join(f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
+                         for path in sorted(self.root.iterdir())
+                         if path.is_file() and path.suffix == "")
+        raise AssertionError(f"timed out waiting for {what}; the processes' output:\n{logs}")
 
     def finish(self, processes: dict[str, subprocess.Popen[bytes]], timeout_s: float = 300
                ) -> None:
