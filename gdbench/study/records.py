@@ -20,9 +20,11 @@ read each trial back.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
+from collections.abc import Iterator
 from typing import Any, Mapping, Sequence
 
 import optuna
@@ -60,8 +62,7 @@ def write_trials(study: optuna.Study, storage: optuna.storages.RDBStorage,
                 _, _, state, objective = values[trial._trial_id]
                 study.sampler.after_trial(study, trial, state,
                                           None if objective is None else [objective])
-    session = storage.scoped_session()
-    try:
+    with _transaction(storage) as session:
         running = {row[0] for row in session.query(models.TrialModel.trial_id).filter(
             models.TrialModel.trial_id.in_(list(values)),
             models.TrialModel.state == TrialState.RUNNING).with_for_update()}
@@ -95,12 +96,6 @@ def write_trials(study: optuna.Study, storage: optuna.storages.RDBStorage,
                 models.TrialModel.trial_id.in_(
                     [trial_id for trial_id in running & ending if values[trial_id][2] == state]),
             ).update({"state": state, "datetime_complete": now}, synchronize_session=False)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
     return running
 
 
@@ -129,8 +124,7 @@ def create_trials(storage: optuna.storages.RDBStorage, study_id: int,
     """
     from optuna.storages._rdb import models
 
-    session = storage.scoped_session()
-    try:
+    with _transaction(storage) as session:
         # As Optuna creates a trial: the study's row held, so that numbers stay unique.
         models.StudyModel.find_or_raise_by_id(study_id, session, for_update=True)
         first = session.query(sqlalchemy.func.count(models.TrialModel.trial_id)).filter(
@@ -161,12 +155,6 @@ def create_trials(storage: optuna.storages.RDBStorage, study_id: int,
             if rows:
                 session.execute(sqlalchemy.insert(model), rows)
         created = [(row.trial_id, row.number) for row in trials]
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
     return created
 
 
@@ -177,8 +165,7 @@ def record_heartbeats(storage: optuna.storages.RDBStorage, trial_ids: Sequence[i
 
     if not trial_ids:
         return
-    session = storage.scoped_session()
-    try:
+    with _transaction(storage) as session:
         beating = {row[0] for row in session.query(models.TrialHeartbeatModel.trial_id).filter(
             models.TrialHeartbeatModel.trial_id.in_(trial_ids))}
         if beating:
@@ -188,12 +175,6 @@ def record_heartbeats(storage: optuna.storages.RDBStorage, trial_ids: Sequence[i
         new = [{"trial_id": trial_id} for trial_id in trial_ids if trial_id not in beating]
         if new:
             session.execute(sqlalchemy.insert(models.TrialHeartbeatModel), new)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def told_trials(study: optuna.Study, trial_ids: Sequence[int]) -> list[FrozenTrial]:
@@ -202,3 +183,17 @@ def told_trials(study: optuna.Study, trial_ids: Sequence[int]) -> list[FrozenTri
     found = {trial._trial_id: trial for trial in study.get_trials(deepcopy=False)
              if trial._trial_id in wanted}
     return [found[trial_id] for trial_id in trial_ids]
+
+
+@contextlib.contextmanager
+def _transaction(storage: optuna.storages.RDBStorage) -> Iterator[sqlalchemy.orm.Session]:
+    """A session of ``storage``, committed at the end of the block, rolled back on error."""
+    session = storage.scoped_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -24,7 +24,6 @@ The URL of PostgreSQL names its driver: ``postgresql+psycopg2://user:password@ho
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import threading
@@ -37,6 +36,7 @@ import optuna
 import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
+from gdbench._files import file_lock
 from gdbench.study import records
 from gdbench.study.defaults import DEFAULT_GRACE_PERIOD_S, DEFAULT_HEARTBEAT_INTERVAL_S
 from gdbench.study.errors import StudyError
@@ -131,17 +131,6 @@ def check_database_url(url: str, field: str, backends: Sequence[str] | None = No
                          f"{parsed.render_as_string(hide_password=True)}: {reason}") from None
     finally:
         engine.dispose()
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path`` (created if missing); the kernel frees it on death."""
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

@@ -18,13 +18,11 @@ list the objective first, then the others, those more studies have first.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from google.protobuf.message import DecodeError
@@ -33,6 +31,7 @@ from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
+from gdbench._files import file_lock
 from gdbench.tracking._domain import HParamDomain, HParamValue
 from gdbench.tracking.names import LABEL_KEYS, SYMBOLS
 
@@ -144,7 +143,7 @@ def write_study(directory: Path, experiment: api_pb2.Experiment, objective: str,
     directory.mkdir(parents=True, exist_ok=True)
     _replace(directory / STUDY_EXPERIMENT_FILE, experiment.SerializeToString())
     root = directory.parent
-    with _lock(root / _LOCK_FILE):
+    with file_lock(root / _LOCK_FILE):
         for folder in root.glob(f"*/{CONFIG_FILE_NAME}"):
             _migrate(folder.parent)
         studies = [found for path in sorted(root.glob(f"*/{STUDY_EXPERIMENT_FILE}"))
@@ -269,14 +268,3 @@ def _replace(path: Path, content: bytes) -> None:
         f".{stem}.{socket.gethostname()}.{os.getpid()}.{threading.get_ident()}")
     partial.write_bytes(content)
     os.replace(partial, path)
-
-
-@contextlib.contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (created if missing); the kernel frees it on death."""
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
