@@ -79,7 +79,8 @@ from gdbench.study.errors import SpecError
 from gdbench.study.spaces import Domain
 
 __all__ = [
-    "DIRECTIONS", "IMAGE_METRICS", "MAX_NAME_LENGTH", "NAME_PATTERN", "ObjectiveSpec",
+    "CompareSpec", "ConfirmSpec", "DIRECTIONS", "IMAGE_METRICS", "MAX_NAME_LENGTH",
+    "NAME_PATTERN", "ObjectiveSpec",
     "OptimizerSpec", "PrunerSpec", "SamplerSpec", "ScheduleSpec", "SpecError", "StudySpec",
     "TaskSpec", "TrackingSpec", "load_spec", "load_specs", "name_problem", "searched_domains",
 ]
@@ -187,6 +188,22 @@ class PrunerSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class ConfirmSpec:
+    """Reruns of each optimizer's (and schedule's) best configuration over ``seeds`` seeds."""
+
+    seeds: int = 10
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareSpec:
+    """A budget-matched comparison: every optimizer × schedule gets the same random-search
+    budget, its first trial at the defaults, and the best found is reported after each
+    of ``budgets`` trials."""
+
+    budgets: tuple[int, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class TrackingSpec:
     """Where trials are tracked; ``None`` locations mean "under the run's home"."""
 
@@ -219,6 +236,8 @@ class StudySpec:
     population: bool = False
     trials_per_batch: int = 32
     balance: bool = True
+    confirm: ConfirmSpec | None = None
+    compare: CompareSpec | None = None
 
     @property
     def compares_optimizers(self) -> bool:
