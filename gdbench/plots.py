@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,11 +38,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 __all__ = [
+    "SEED_BANDS",
     "TRAJECTORY_KINDS",
     "color_for",
     "plot_effective_learning_rates",
     "plot_loss_curves",
     "plot_per_step",
+    "plot_seed_bands",
     "plot_trajectories",
     "plot_trajectory_pair",
     "shades_for",
@@ -710,3 +713,84 @@ def _save(figure: Figure, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(target, format="png", dpi=DPI)
     return target
+
+
+#: The accepted values of ``plot_seed_bands(band=...)``.
+SEED_BANDS = ("std", "range")
+
+
+def plot_seed_bands(
+    curves: Mapping[str, Sequence[Sequence[float]]],
+    path: str | os.PathLike[str],
+    *,
+    metric: str = "loss",
+    band: str = "std",
+    log_scale: bool = True,
+    title: str | None = None,
+) -> Path:
+    """Plot each label's mean curve over seeds with its spread as a band.
+
+    A curve shorter than the others (a run that stopped when it diverged)
+    counts at the epochs it has.
+
+    Args:
+        curves: label → its runs' per-epoch values, one sequence per seed.
+        path: the PNG file to write; missing folders are created.
+        metric: what the curves hold, the y axis's label.
+        band: ``"std"`` for mean ± one standard deviation (``ddof=1``), ``"range"``
+            for the runs' minimum to maximum; the title says which.
+        log_scale: a logarithmic y axis, used only when every value is > 0.
+        title: the figure's title; by default it names ``metric`` and the band.
+
+    Returns:
+        The path of the written PNG.
+
+    Raises:
+        ValueError: no curves, a label without runs, or an unknown ``band``.
+    """
+    target = _png_path(path)
+    if band not in SEED_BANDS:
+        raise ValueError(f"band: expected one of {', '.join(SEED_BANDS)}, got {band!r}")
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("curves: expected a non-empty mapping label → runs")
+    stacked: dict[str, np.ndarray] = {}
+    for label, runs in curves.items():
+        rows = [np.asarray(run, dtype=float) for run in runs]
+        if not rows or not any(row.size for row in rows):
+            raise ValueError(f"curves[{label!r}]: expected one or more non-empty runs")
+        table = np.full((len(rows), max(row.size for row in rows)), np.nan)
+        for index, row in enumerate(rows):
+            table[index, :row.size] = np.where(np.isfinite(row), row, np.nan)
+        stacked[label] = table
+    spread = "mean ± 1 std (ddof=1)" if band == "std" else "mean, band min–max"
+    with matplotlib.rc_context(_STYLE), warnings.catch_warnings():
+        # An epoch that only one run reached has no deviation, none a mean: NaN, not a warning.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        figure = Figure(figsize=(7.2, 4.8))
+        figure.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.92)
+        axes = figure.add_subplot()
+        lows = []
+        for label, table in stacked.items():
+            color = color_for(label)
+            epochs = np.arange(1, table.shape[1] + 1)
+            mean = np.nanmean(table, axis=0)
+            if band == "std":
+                deviation = np.nan_to_num(np.nanstd(table, axis=0, ddof=1))
+                low, high = mean - deviation, mean + deviation
+            else:
+                low, high = np.nanmin(table, axis=0), np.nanmax(table, axis=0)
+            lows.append(low)
+            axes.plot(epochs, mean, color=color, lw=1.8,
+                      label=f"{label} ({table.shape[0]} seeds)")
+            axes.fill_between(epochs, low, high, color=color, alpha=0.2, lw=0)
+        values = np.concatenate([t.ravel() for t in stacked.values()] + lows)
+        finite = values[np.isfinite(values)]
+        if log_scale and finite.size and np.all(finite > 0):
+            axes.set_yscale("log")
+        axes.set_xlabel("epoch")
+        axes.set_ylabel(metric)
+        axes.grid(True, which="major", alpha=0.3)
+        axes.legend(loc="best", title=spread)
+        axes.set_title(title if title is not None else f"{metric} per epoch over seeds: {spread}")
+        return _save(figure, target)
+

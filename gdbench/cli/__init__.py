@@ -3,6 +3,7 @@
     gdbench run studies/quickstart.toml          # run (or resume) the spec's studies
     gdbench ui                                   # MLflow, TensorBoard and optuna-dashboard
     gdbench report quickstart_sigmoid            # leaderboard and plots of a stored study
+    gdbench confirm quickstart_sigmoid           # its best of each optimizer over 10 seeds
     gdbench list                                 # optimizers, schedules and tasks
     gdbench create SPEC --storage URL            # a study shared by workers (many machines)
     gdbench worker SPEC --storage URL            # one more worker on it

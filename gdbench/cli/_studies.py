@@ -1,4 +1,5 @@
-"""``gdbench run``, ``report``, ``create`` and ``worker``: the commands that run or read studies.
+"""``gdbench run``, ``report``, ``confirm``, ``create`` and ``worker``: the commands that run or
+read studies.
 
 The study layer is imported when a command runs, not when the parser is built,
 so that ``--help`` answers without loading TensorFlow.
@@ -73,6 +74,22 @@ def add_commands(commands: Any) -> None:
     report.add_argument("--limit", type=int, default=10, metavar="N",
                         help="leaderboard rows printed (default 10)")
     report.set_defaults(handler=_report)
+
+    confirm = commands.add_parser(
+        "confirm", help="rerun a stored study's best of each optimizer over seeds",
+        description="Rerun the best trial of each optimizer (and schedule) of STUDY with the "
+                    "task's seed set to 0, 1, ..., N-1, then print each one's mean, standard "
+                    "deviation and 95%% bootstrap interval and write confirmed.csv and its "
+                    "figures. Rerunning the command runs only the missing seeds.",
+    )
+    confirm.add_argument("study", metavar="STUDY", help="the study's name")
+    confirm.add_argument("--seeds", type=int, metavar="N",
+                         help="seeds, at least 2 (default: the study's last confirmation's, "
+                              "else 10)")
+    add_home_argument(confirm, "folder of optuna.db, mlflow.db, tensorboard/ and reports/")
+    confirm.add_argument("--storage", metavar="URL",
+                         help="Optuna storage URL (default: sqlite:///HOME/optuna.db)")
+    confirm.set_defaults(handler=_confirm)
 
     create = commands.add_parser(
         "create", help="create a study in a shared storage, for workers to join",
@@ -200,6 +217,7 @@ def _run(arguments: argparse.Namespace) -> int:
         where = locations(spec, home=arguments.home, storage_url=arguments.storage,
                           tracking_uri=arguments.tracking_uri)
         print(f"\nstudy {spec.name} ({spec.objective.metric}, {spec.objective.direction})")
+        _print_confirmed(study)
         print(format_leaderboard(leaderboard(study)))
         print(f"report: {where.report_dir}")
     print(f"\nNext: {command_name()} ui --home {shell_path(arguments.home)}")
@@ -214,17 +232,11 @@ def _no_such_study(name: str, path: Path, specs: Sequence[Any]) -> list[Any]:
 # -- report -----------------------------------------------------------------------
 
 
-def _report(arguments: argparse.Namespace) -> int:
-    check_positive("--limit", arguments.limit)
+def _stored_study(arguments: argparse.Namespace, out: Path | None) -> tuple[Any, str, Path]:
+    """The stored study ``arguments.study`` names, its storage URL, and the report folder."""
     import optuna
 
-    from gdbench.study import (
-        format_leaderboard,
-        leaderboard,
-        session,
-        storage,
-        write_report,
-    )
+    from gdbench.study import session, storage
 
     name = session.check_study_name(arguments.study, "STUDY")
     home = Path(arguments.home).absolute()
@@ -233,7 +245,7 @@ def _report(arguments: argparse.Namespace) -> int:
     if database is not None and not database.is_file():
         raise CommandError(f"no Optuna storage at {database}; pass --home or --storage")
     storage.check_database_url(url, "--storage", storage.STORAGE_BACKENDS)
-    out = session.in_home(home, arguments.out or Path(REPORTS_FOLDER) / name, "--out")
+    out = session.in_home(home, out or Path(REPORTS_FOLDER) / name, "--out")
     if not out.is_relative_to(home) and not out.parent.is_dir():
         raise CommandError(f"--out: the folder of {out} does not exist; create it first")
     _quiet_optuna()
@@ -241,11 +253,60 @@ def _report(arguments: argparse.Namespace) -> int:
     if name not in names:
         raise CommandError(f"no study named {name!r} in {url}; "
                            f"studies: {', '.join(names) or 'none'}")
-    study = optuna.load_study(study_name=name, storage=url)
+    return optuna.load_study(study_name=name, storage=url), url, out
+
+
+def _home_mlflow(home: str | Path) -> str | None:
+    mlflow = Path(home).absolute() / MLFLOW_FILE
+    return f"sqlite:///{mlflow}" if mlflow.is_file() else None
+
+
+def _print_confirmed(study: Any) -> None:
+    """The confirmed leaderboard, when the study was confirmed over seeds."""
+    from gdbench.study.confirm_report import confirmed, format_confirmed
+
+    branches = confirmed(study)
+    if branches:
+        seeds = max(len(branch.seeds) for branch in branches)
+        print(f"confirmed over {seeds} seeds (ranked by the mean; single-seed trials below)")
+        print(format_confirmed(branches, study.metric_names[0] if study.metric_names
+                               else "objective"))
+        print()
+
+
+def _report(arguments: argparse.Namespace) -> int:
+    check_positive("--limit", arguments.limit)
+    from gdbench.study import format_leaderboard, leaderboard, write_report
+
+    study, _, out = _stored_study(arguments, arguments.out)
+    _print_confirmed(study)
     print(format_leaderboard(leaderboard(study), limit=arguments.limit))
-    mlflow = home / MLFLOW_FILE
-    tracking_uri = f"sqlite:///{mlflow}" if mlflow.is_file() else None
-    for path in write_report(study, out, tracking_uri=tracking_uri):
+    for path in write_report(study, out, tracking_uri=_home_mlflow(arguments.home)):
+        print(f"wrote {path}")
+    return 0
+
+
+# -- confirm ----------------------------------------------------------------------
+
+
+def _confirm(arguments: argparse.Namespace) -> int:
+    if arguments.seeds is not None and arguments.seeds < 2:
+        raise CommandError(f"--seeds: expected an integer >= 2, got {arguments.seeds}")
+    from gdbench.study import confirm
+    from gdbench.study.confirm_report import write_confirm_report
+    from gdbench.study.defaults import TENSORBOARD_FOLDER
+    from gdbench.study.spec import ConfirmSpec
+
+    study, url, out = _stored_study(arguments, None)
+    companion = confirm.open_companion(study, url, create=False)
+    seeds = arguments.seeds or (companion.user_attrs.get(confirm.SEEDS_ATTR)
+                                if companion is not None else None) or ConfirmSpec().seeds
+    target = confirm.stored_target(
+        study, url, tracking_uri=_home_mlflow(arguments.home),
+        tensorboard_root=Path(arguments.home).absolute() / TENSORBOARD_FOLDER)
+    confirm.confirm_study(target, seeds)
+    _print_confirmed(study)
+    for path in write_confirm_report(study, out):
         print(f"wrote {path}")
     return 0
 

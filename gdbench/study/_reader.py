@@ -15,6 +15,7 @@ from gdbench.study._tables import study_tables
 from gdbench.study.spec import (
     DIRECTIONS,
     IMAGE_METRICS,
+    ConfirmSpec,
     ObjectiveSpec,
     PrunerSpec,
     SamplerSpec,
@@ -30,6 +31,7 @@ _STUDY_KEYS = (
     "name", "description", "task", "epochs", "batch_size", "optimizer", "optimizers",
     "schedule", "schedules", "search", "tune", "objective", "trials", "sampler", "pruner",
     "storage", "tracking", "seed", "population", "trials_per_batch", "balance",
+    "confirm",
 )
 _TRACKING_KEYS = ("mlflow", "tracking_uri", "tensorboard", "tensorboard_dir", "experiment_name")
 
@@ -114,6 +116,7 @@ class _Reader(SpaceReader):
                                  "expected a database URL such as sqlite:///runs/optuna.db, "
                                  f"got {storage!r}")
         tracking = self.tracking(table.get("tracking", {}), field("tracking"))
+        confirm = self.confirm(table.get("confirm"), field("confirm"))
         for named in (optimizer_domains, schedule_domains):
             self.check_shared_names(named, grid=sampler.name == "grid")
 
@@ -122,7 +125,7 @@ class _Reader(SpaceReader):
             epochs=epochs, batch_size=batch_size, optimizers=optimizers, schedules=schedules,
             objective=objective, trials=trials, sampler=sampler, pruner=pruner,
             storage=storage, tracking=tracking, seed=seed, population=population,
-            trials_per_batch=trials_per_batch, balance=balance,
+            trials_per_batch=trials_per_batch, balance=balance, confirm=confirm,
         )
         if sampler.name == "grid":
             self.check_grid(spec, field("sampler"))
@@ -200,6 +203,14 @@ class _Reader(SpaceReader):
             raise self.error(join(field, keyword) if keyword in options else field,
                              f"{name}: {error}") from None
         return PrunerSpec(name=name, options=MappingProxyType(options))
+
+    def confirm(self, value: Any, field: str) -> ConfirmSpec | None:
+        if value is None:
+            return None
+        table = self.table(value, field)
+        self.check_keys(table, ("seeds",), field)
+        seeds = self.integer(table.get("seeds", ConfirmSpec.seeds), join(field, "seeds"), 2)
+        return ConfirmSpec(seeds=seeds)
 
     def tracking(self, value: Any, field: str) -> TrackingSpec:
         table = self.table(value, field)

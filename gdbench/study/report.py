@@ -253,7 +253,9 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
 def write_optuna_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     """Write the leaderboard and Optuna's plots into ``out_dir``.
 
-    Files: ``leaderboard.csv``; ``optimization_history.png``,
+    Files: ``leaderboard.csv``; where the study was confirmed over seeds,
+    ``confirmed.csv`` and ``confirmed_<metric>.png``
+    (:mod:`gdbench.study.confirm_report`); ``optimization_history.png``,
     ``intermediate_values.png`` (per-epoch objective of every trial, of the
     :data:`MAX_CURVES` best in a larger study),
     ``param_importances.png``, ``parallel_coordinate.png`` and
@@ -272,6 +274,9 @@ def write_optuna_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = leaderboard(study)
     written = [write_leaderboard_csv(rows, out_dir / "leaderboard.csv")]
+    from gdbench.study.confirm_report import write_confirm_report
+
+    written += write_confirm_report(study, out_dir)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return written

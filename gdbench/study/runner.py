@@ -9,8 +9,10 @@ One invocation of :func:`run_study`:
    (:mod:`gdbench.study.loop`): a rerun of the same command runs only the
    rest, and any number of ``gdbench run`` or ``gdbench worker`` processes on
    the same study share the budget;
-4. writes the report (leaderboard, Optuna's plots, the best trials' paths and
-   curves) and attaches it to the parent run.
+4. when the spec asks (``confirm = {seeds = N}``), reruns each optimizer's best
+   over N seeds (:mod:`gdbench.study.confirm`);
+5. writes the report (leaderboard, Optuna's plots, the best trials' paths and
+   curves, the confirmation) and attaches it to the parent run.
 
 Ctrl-C (or SIGTERM through the command line) stops within seconds: the
 interrupted trials are failed with the signal named and queued again, and the
@@ -24,7 +26,7 @@ from typing import Sequence
 
 import optuna
 
-from gdbench.study import loop, report, samplers, session, worker
+from gdbench.study import confirm, loop, report, samplers, session, worker
 from gdbench.study.defaults import (
     DEFAULT_GRACE_PERIOD_S,
     DEFAULT_HEARTBEAT_INTERVAL_S,
@@ -105,6 +107,11 @@ def run_study(
             worker.run_local_workers(spec, where, budget, workers, quiet=quiet,
                                      heartbeat_interval=heartbeat_interval,
                                      grace_period=grace_period)
+        if spec.confirm is not None:
+            confirm.confirm_study(
+                confirm.spec_target(spec, where, context, tracker.parent_run_id),
+                spec.confirm.seeds, heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period)
         # Local workers that ended together may have attached the figures already.
         attaches = workers == 1 or session.claim_figures(study, rdb)
         paths = report.write_study_report(spec, study, where, context,

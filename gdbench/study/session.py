@@ -40,7 +40,7 @@ from gdbench.study.spec import IMAGE_METRICS, StudySpec, name_problem
 from gdbench.tracking import HParamDomain, StudyTracker
 
 __all__ = [
-    "BUDGET_ATTR", "DEFAULT_HOME", "EPOCHS_RUN_ATTR", "FAIL_REASON_ATTR", "FIGURES_ATTR",
+    "BUDGET_ATTR", "CONFIRM_HPARAM", "DEFAULT_HOME", "EPOCHS_RUN_ATTR", "FAIL_REASON_ATTR", "FIGURES_ATTR",
     "HYPERPARAMETERS_ATTR", "Locations", "PROCESSES_ATTR", "PRUNE_REASON_ATTR", "SETUP_ATTR",
     "SPEC_ATTR", "SPEC_FILE_ATTR", "STALE_REASON", "StudyContext", "check_locations",
     "check_same_spec", "check_study_name", "claim_figures",
@@ -65,6 +65,10 @@ SPEC_FILE_ATTR = "spec_file"
 PROCESSES_ATTR = "processes_started"
 #: The finished trials the study's figures were last attached to their runs for.
 FIGURES_ATTR = "figures_drawn_for"
+
+#: The TensorBoard hyperparameter that tells a confirmation's reruns (true) from the
+#: study's trials (false, the value a session holds for a hyperparameter it lacks).
+CONFIRM_HPARAM = "confirm"
 
 #: Why a trial whose process stopped without a word failed: its heartbeat expired.
 STALE_REASON = "its process stopped (heartbeat lost); queued again"
@@ -385,6 +389,7 @@ def _start_tracker(spec: StudySpec, where: Locations, context: StudyContext) -> 
     domains = {name: HParamDomain.fixed(value) for name, value in context.study_params.items()}
     domains.update({name: _hparam_domain(found)
                     for name, found in build.tracked_domains(spec, context.total_steps).items()})
+    domains[CONFIRM_HPARAM] = HParamDomain.fixed(False)
     tracker.start(
         hparam_domains=domains,
         metrics=[spec.objective.metric] + tracked_metrics(spec, context),

@@ -31,6 +31,7 @@ Every key, with its default:
 | `population`        | evaluate toy-task trials as one vectorized batch                      | true for toy tasks       |
 | `trials_per_batch`  | trials per population batch                                           | 32                       |
 | `balance`           | give every optimizer × schedule the same number of trials             | true                     |
+| `confirm`           | `{seeds = N}`: rerun each optimizer × schedule's best over N ≥ 2 seeds | none (no confirmation)  |
 
 A hyperparameter value is either fixed (``beta_1 = 0.9``) or searched: a
 range ``{low = ..., high = ..., log = ..., step = ...}`` or a set

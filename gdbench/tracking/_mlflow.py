@@ -93,27 +93,31 @@ class MlflowStudy:
 
     Args:
         tracking_uri: the MLflow tracking URI.
-        experiment_name: the MLflow experiment holding the study's runs.
+        experiment_name: the MLflow experiment holding the study's runs; ``None``
+            for the experiment of ``nested_in``.
         study_name: the study, recorded in the ``gdbench.study`` tag.
         artifact_location: where a new experiment keeps its artifacts;
             ``None`` for :func:`default_artifact_location`.
         flush_interval_s: a trial's buffered metrics are sent at most this
             often (and always at its end).
+        nested_in: the run the parent run is nested in (``mlflow.parentRunId``), or ``None``.
     """
 
     def __init__(
         self,
         *,
         tracking_uri: str,
-        experiment_name: str,
+        experiment_name: str | None,
         study_name: str,
         artifact_location: str | None,
         flush_interval_s: float,
+        nested_in: str | None = None,
     ) -> None:
         os.environ.setdefault(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name, "true")
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment_name
+        self.nested_in = nested_in
         self.study_name = study_name
         self._artifact_location = artifact_location or default_artifact_location(tracking_uri)
         self._flush_interval_s = flush_interval_s
@@ -376,6 +380,9 @@ class MlflowStudy:
             _logger.error("MLflow write of study %r failed: %r", self.study_name, error)
 
     def _get_or_create_experiment(self) -> str:
+        if self.experiment_name is None:
+            experiment_id = self.client.get_run(self.nested_in).info.experiment_id
+            self.experiment_name = self.client.get_experiment(experiment_id).name
         experiment = self.client.get_experiment_by_name(self.experiment_name)
         if experiment is None:
             try:
@@ -408,7 +415,8 @@ class MlflowStudy:
         created = self.client.create_run(
             self.experiment_id,
             run_name=self.study_name,
-            tags={STUDY_TAG: self.study_name, ROLE_TAG: "parent"},
+            tags={STUDY_TAG: self.study_name, ROLE_TAG: "parent",
+                  **({MLFLOW_PARENT_RUN_ID: self.nested_in} if self.nested_in else {})},
         )
         parents = self._parents()
         if parents[0].info.run_id != created.info.run_id:

@@ -76,12 +76,15 @@ class StudyTracker:
             ``http://host:5000``); ``None`` switches MLflow off.
         tensorboard_dir: the study's TensorBoard log directory; ``None``
             switches TensorBoard off.
-        experiment_name: the MLflow experiment; defaults to ``study_name``.
+        experiment_name: the MLflow experiment; defaults to ``study_name``, or to the
+            experiment of ``nested_in``.
         artifact_location: where a newly created MLflow experiment stores
             artifacts; defaults to ``mlartifacts`` beside a SQLite database,
             or the tracking server's choice.
         flush_interval_s: MLflow metrics of a trial are buffered and sent at
             most this often (and at its end); TensorBoard is flushed every epoch.
+        nested_in: the id of an MLflow run the study's parent run is nested in
+            (a study's confirmation runs inside the study's own parent run).
 
     Raises:
         ValueError: a bad argument; the message names it.
@@ -96,8 +99,11 @@ class StudyTracker:
         experiment_name: str | None = None,
         artifact_location: str | None = None,
         flush_interval_s: float = 5.0,
+        nested_in: str | None = None,
     ) -> None:
         _check_name("study_name", study_name)
+        if nested_in is not None:
+            _check_name("nested_in", nested_in)
         if experiment_name is not None:
             _check_name("experiment_name", experiment_name)
         if tracking_uri is not None:
@@ -118,10 +124,11 @@ class StudyTracker:
 
             self._mlflow = MlflowStudy(
                 tracking_uri=tracking_uri,
-                experiment_name=experiment_name or study_name,
+                experiment_name=experiment_name or (None if nested_in else study_name),
                 study_name=study_name,
                 artifact_location=artifact_location,
                 flush_interval_s=float(flush_interval_s),
+                nested_in=nested_in,
             )
         self._tensorboard = (
             TensorBoardStudy(Path(tensorboard_dir), study_name)
@@ -205,7 +212,8 @@ class StudyTracker:
         return trial_run_name(number, params, self._varying)
 
     def start_trial(
-        self, number: int, params: Mapping[str, Any], tags: Mapping[str, str] | None = None
+        self, number: int, params: Mapping[str, Any], tags: Mapping[str, str] | None = None,
+        run_name: str | None = None,
     ) -> TrialTracker:
         """Open trial ``number``: an MLflow child run and a TensorBoard session.
 
@@ -218,6 +226,7 @@ class StudyTracker:
             params: the trial's hyperparameters, searched and fixed, every one
                 declared in :meth:`start`'s ``hparam_domains``.
             tags: extra tags of the MLflow child run.
+            run_name: the name of its run and run directory; :meth:`run_name` when ``None``.
 
         Returns:
             The trial's tracker; use it as a context manager so that the trial
@@ -228,29 +237,35 @@ class StudyTracker:
             ValueError: a bad argument, or a hyperparameter not declared or
                 outside its domain.
         """
-        trial = self._open_trial("start_trial", number, params, tags)
+        trial = self._open_trial("start_trial", number, params, tags, run_name)
         self._worked = True
         return trial
 
     def _open_trial(self, method: str, number: int, params: Mapping[str, Any],
-                    tags: Mapping[str, str] | None) -> TrialTracker:
+                    tags: Mapping[str, str] | None, run_name: str | None = None) -> TrialTracker:
         params = self._check_trial(method, number, params)
         tags = {key: str(value) for key, value in _check_mapping("tags", tags).items()}
+        name = self._checked_run_name(number, params, run_name)
         tensorboard_trial = None
         if self._tensorboard is not None:
-            tensorboard_trial = self._tensorboard.start_trial(
-                number, params, self.run_name(number, params))
+            tensorboard_trial = self._tensorboard.start_trial(number, params, name)
             tags[TENSORBOARD_RUN_TAG] = self._tensorboard.run_directory(number).name
         mlflow_trial = None
         if self._mlflow is not None:
             try:
-                mlflow_trial = self._mlflow.start_trial(number, self.run_name(number, params),
-                                                        params, tags)
+                mlflow_trial = self._mlflow.start_trial(number, name, params, tags)
             except BaseException:
                 if tensorboard_trial is not None:
                     tensorboard_trial.finish(0, {}, {"state": "FAIL"}, success=False)
                 raise
         return TrialTracker(number, mlflow_trial, tensorboard_trial)
+
+    def _checked_run_name(self, number: int, params: Mapping[str, Any],
+                          run_name: str | None) -> str:
+        if run_name is None:
+            return self.run_name(number, params)
+        _check_name("run_name", run_name)
+        return run_name
 
     def record_trial(
         self,
@@ -262,6 +277,8 @@ class StudyTracker:
         value: float | None = None,
         metrics: Mapping[str, float] | None = None,
         reason: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        run_name: str | None = None,
     ) -> None:
         """Record a finished trial at once: its run, its whole per-epoch history, its end.
 
@@ -270,7 +287,8 @@ class StudyTracker:
         MLflow gets each curve at the epochs of :func:`curve_steps` (a constant
         curve at its first and last), in one batch, through the writer thread.
         The arguments are those of :meth:`start_trial` and
-        :meth:`TrialTracker.finish`, ``history`` as ``FitResult.history``.
+        :meth:`TrialTracker.finish`, ``history`` as ``FitResult.history``;
+        ``tags`` are extra tags of the MLflow run.
 
         Raises:
             RuntimeError: :meth:`start` was not called.
@@ -281,12 +299,13 @@ class StudyTracker:
         epochs = len(next(iter(curves.values()))) if curves else 0
         last = {key: float(curve[-1]) for key, curve in curves.items()}
         values, texts = _final_values(state, value, metrics, reason, last)
-        tags = {STATE_TAG: state}
+        name = self._checked_run_name(number, params, run_name)
+        tags = {**{key: str(value) for key, value in _check_mapping("tags", tags).items()},
+                STATE_TAG: state}
         if "reason" in texts:
             tags[REASON_TAG] = texts["reason"]
         if self._tensorboard is not None:
-            tensorboard_trial = self._tensorboard.start_trial(
-                number, params, self.run_name(number, params))
+            tensorboard_trial = self._tensorboard.start_trial(number, params, name)
             tags[TENSORBOARD_RUN_TAG] = self._tensorboard.run_directory(number).name
             if epochs:
                 tensorboard_trial.log_curves(curves)
@@ -299,8 +318,7 @@ class StudyTracker:
                       for key, curve in curves.items() if epochs}
             for key, number_value in values.items():
                 points.setdefault(key, []).append((max(epochs - 1, 0), number_value))
-            self._mlflow.record_trial(number, self.run_name(number, params), params, tags,
-                                      points, TRIAL_STATES[state])
+            self._mlflow.record_trial(number, name, params, tags, points, TRIAL_STATES[state])
         self._worked = True
 
     def log_curves(self, histories: Mapping[int, Mapping[str, Sequence[float]]],

@@ -1,0 +1,369 @@
+"""Confirming a study's winners over seeds: ``confirm = {seeds = N}`` and ``gdbench confirm``.
+
+A study's leaderboard ranks trials of one seed each. A confirmation, as
+DeepOBS and Schmidt, Schneider & Hennig ("Descending through a crowded
+valley", ICML 2021) do, reruns the best configuration of each optimizer (of
+each optimizer × schedule, when the study compares schedules) with the task's
+``seed`` set to 0, 1, …, N − 1, and reports the mean, spread and bootstrap
+interval of the results (:mod:`gdbench.study.stats`, :mod:`gdbench.study.confirm_report`).
+
+The task's ``seed`` drives what it draws at random: for image tasks the
+initial weights, the validation split and the batch order; for toy tasks on
+data the data (``linear_regression``, ``logistic_regression``) or the batch
+order (mini-batches only), and for noisy surfaces the gradient noise. A toy
+task that draws nothing (the full-batch sigmoid neuron) gives the same run
+for every seed; the report says so rather than showing a spread of zero.
+
+Each rerun is a trial of a companion Optuna study, ``<study>.confirm``, in the
+same storage, with user attributes :data:`SOURCE_ATTR` (the trial rerun),
+:data:`OPTIMIZER_ATTR`, :data:`SCHEDULE_ATTR`, :data:`SEED_ATTR`,
+:data:`CURVES_ATTR` (every per-epoch curve) and :data:`METRICS_ATTR` (the
+final metrics). Reruns are claimed under the companion's lock with
+heartbeats, as trials are: any number of processes confirm one study
+together, an interrupted rerun is failed and run again by the next
+``gdbench confirm``, and a confirmation already done reruns nothing. A rerun
+whose loss diverged is a result (FAIL with its reason), not run again.
+
+Tracking: the reruns' MLflow runs are nested in a parent run
+``<study>.confirm``, itself nested in the study's parent run, each named as
+its source trial's run plus ``· seed N`` and tagged :data:`CONFIRM_TAG`,
+:data:`SEED_TAG`, :data:`SOURCE_TAG`; in TensorBoard they are the sessions
+of the study folder ``<study>.confirm`` beside the study's, with the
+hyperparameters ``confirm`` (true; false for the study's trials) and
+``task.seed``. Image reruns train with ``Task.fit``, toy reruns with the
+population engine (:func:`gdbench.study.batches.fit_group`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+import gdbench.tasks
+from gdbench.study import batches, records, session, storage
+from gdbench.study.confirm_target import (
+    COMPANION_SUFFIX,
+    Branch,
+    ConfirmTarget,
+    best_branches,
+    companion_name,
+    confirm_tensorboard_dir,
+    open_companion,
+    spec_target,
+    stored_target,
+)
+from gdbench.study.defaults import DEFAULT_GRACE_PERIOD_S, DEFAULT_HEARTBEAT_INTERVAL_S
+from gdbench.study.errors import Interrupted, StudyError
+from gdbench.study.outcomes import divergence_reason
+from gdbench.study.session import StudyContext
+from gdbench.tracking import HParamDomain, StudyTracker
+from gdbench.tracking.names import trial_run_name
+
+__all__ = [
+    "COMPANION_SUFFIX",
+    "CONFIRM_TAG",
+    "CURVES_ATTR",
+    "INTERRUPTED_ATTR",
+    "METRICS_ATTR",
+    "OPTIMIZER_ATTR",
+    "SCHEDULE_ATTR",
+    "SEEDS_ATTR",
+    "SEED_ATTR",
+    "SEED_TAG",
+    "SOURCE_ATTR",
+    "SOURCE_TAG",
+    "Branch",
+    "ConfirmTarget",
+    "best_branches",
+    "companion_name",
+    "confirm_study",
+    "confirm_tensorboard_dir",
+    "open_companion",
+    "spec_target",
+    "stored_target",
+]
+
+logger = logging.getLogger(__name__)
+
+#: A rerun's user attributes: the trial it reruns, its branch, its seed, its curves, its
+#: final metrics, and whether an interrupt stopped it (then it is run again).
+SOURCE_ATTR = "source_trial"
+OPTIMIZER_ATTR = "optimizer"
+SCHEDULE_ATTR = "schedule"
+SEED_ATTR = "seed"
+CURVES_ATTR = "curves"
+METRICS_ATTR = "metrics"
+INTERRUPTED_ATTR = "interrupted"
+
+#: The companion study's user attribute: the seeds last asked for.
+SEEDS_ATTR = "confirm_seeds"
+
+#: Tags of a rerun's MLflow run.
+CONFIRM_TAG = "gdbench.confirm"
+SEED_TAG = "gdbench.seed"
+SOURCE_TAG = "gdbench.source_trial"
+
+
+def _done(trial: FrozenTrial) -> bool:
+    """Whether a rerun needs no other: it ran, runs, or failed for a reason of its own."""
+    if trial.state in (TrialState.COMPLETE, TrialState.RUNNING):
+        return True
+    return (trial.state == TrialState.FAIL and session.FAIL_REASON_ATTR in trial.user_attrs
+            and not trial.user_attrs.get(INTERRUPTED_ATTR))
+
+
+@dataclasses.dataclass
+class _Rerun:
+    trial: optuna.Trial
+    branch: Branch
+    seed: int
+
+
+class _Confirmation:
+    """Claims, trains, tells and tracks the reruns of one study until none is missing."""
+
+    def __init__(self, target: ConfirmTarget, study: optuna.Study, companion: optuna.Study,
+                 rdb: optuna.storages.RDBStorage, branches: Sequence[Branch], seeds: int,
+                 tracker: StudyTracker, heartbeat_interval: int, toy: bool) -> None:
+        self.target = target
+        self.study = study
+        self.companion = companion
+        self.rdb = rdb
+        self.branches = list(branches)
+        self.seeds = seeds
+        self.tracker = tracker
+        self.heartbeat_interval = heartbeat_interval
+        self.toy = toy
+        self.lock = storage.ClaimLock(rdb, companion.study_name)
+        self.varying = sorted({name for trial in storage.counted_trials(study)
+                               for name in trial.params})
+        self.claimed: list[_Rerun] = []
+        self.told: set[int] = set()
+
+    def claim(self) -> list[_Rerun]:
+        """Under the lock: the missing reruns of the first seed that has any (one, for
+        image tasks), started and given their first heartbeat; ``[]`` when none is missing."""
+        with self.lock.held():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(self.companion)
+            taken = {(t.user_attrs.get(SOURCE_ATTR), t.user_attrs.get(SEED_ATTR))
+                     for t in self.companion.get_trials(deepcopy=False) if _done(t)}
+            missing = [(branch, seed) for seed in range(self.seeds) for branch in self.branches
+                       if (branch.trial.number, seed) not in taken]
+            if not missing:
+                return []
+            first_seed = missing[0][1]
+            chosen = [(b, s) for b, s in missing if s == first_seed][:None if self.toy else 1]
+            reruns = []
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Heartbeat of storage")
+                for branch, seed in chosen:
+                    trial = self.companion.ask()
+                    reruns.append(_Rerun(trial, branch, seed))
+            records.write_trials(self.companion, self.rdb, {rerun.trial._trial_id: ({
+                SOURCE_ATTR: rerun.branch.trial.number, OPTIMIZER_ATTR: rerun.branch.optimizer,
+                SCHEDULE_ATTR: rerun.branch.schedule, SEED_ATTR: rerun.seed,
+                session.SETUP_ATTR: rerun.branch.setup.to_json()}, {}, None, None)
+                for rerun in reruns})
+            records.record_heartbeats(self.rdb, [rerun.trial._trial_id for rerun in reruns])
+        return reruns
+
+    def run(self) -> None:
+        """Run reruns until none is missing; an interrupt fails the claimed ones, to be run again."""
+        while True:
+            reruns = self.claim()
+            if not reruns:
+                return
+            self.claimed, self.told = reruns, set()
+            try:
+                with storage.Heartbeat(self.rdb, [r.trial._trial_id for r in reruns],
+                                       self.heartbeat_interval):
+                    self.train(reruns)
+            except KeyboardInterrupt as interrupt:
+                self.interrupted(interrupt)
+                raise
+            keras.backend.clear_session(free_memory=False)
+            gc.collect()
+
+    def train(self, reruns: Sequence[_Rerun]) -> None:
+        seed = reruns[0].seed
+        task = self.target.task(seed)
+        setups = [rerun.branch.setup for rerun in reruns]
+        if not (self.toy and self.target.population):
+            for rerun in reruns:
+                self.train_one(task, rerun)
+            return
+        context = StudyContext(task=task, epochs=self.target.epochs,
+                               batch_size=self.target.batch_size,
+                               steps_per_epoch=task.steps_per_epoch(self.target.batch_size),
+                               study_params={})
+        for group in batches.groups(setups):
+            members = [reruns[index] for index in group]
+            if setups[group[0]].target is not None:
+                # A warm-up's target schedule is an object: not a population's numbers.
+                for rerun in members:
+                    self.train_one(task, rerun)
+                continue
+            try:
+                fits = batches.fit_group(context, [setups[index] for index in group],
+                                         record_trajectory=False)
+            except Exception as error:  # noqa: BLE001 - one broken batch must not end the rest
+                for rerun in members:
+                    self.finish(rerun, None, f"{type(error).__name__}: {error}")
+                continue
+            for rerun, fit in zip(members, fits):
+                self.finish(rerun, fit, None)
+
+    def train_one(self, task: gdbench.tasks.Task, rerun: _Rerun) -> None:
+        try:
+            fit = task.fit(rerun.branch.setup.build_optimizer(), epochs=self.target.epochs,
+                           batch_size=self.target.batch_size)
+        except Exception as error:  # noqa: BLE001 - one broken rerun must not end the rest
+            self.finish(rerun, None, f"{type(error).__name__}: {error}")
+            return
+        self.finish(rerun, fit, None)
+
+    def tracked(self, rerun: _Rerun) -> tuple[dict[str, Any], str, dict[str, str]]:
+        """A rerun's tracked values, run name and MLflow tags."""
+        values = rerun.branch.setup.hyperparameters()
+        name = (f"{trial_run_name(rerun.branch.trial.number, values, self.varying)}"
+                f" · seed {rerun.seed}")
+        params = {**values, "task.seed": rerun.seed, session.CONFIRM_HPARAM: True}
+        tags = {CONFIRM_TAG: "true", SEED_TAG: str(rerun.seed),
+                SOURCE_TAG: str(rerun.branch.trial.number)}
+        return params, name, tags
+
+    def finish(self, rerun: _Rerun, fit: gdbench.tasks.FitResult | None,
+               error: str | None) -> None:
+        """Track a rerun whole, then tell the companion how it ended."""
+        history = fit.history if fit is not None else {}
+        reason = error or divergence_reason(history, self.target.metric)
+        value = None if reason else float(history[self.target.metric][-1])
+        metrics = dict(fit.metrics) if fit is not None else {}
+        params, name, tags = self.tracked(rerun)
+        self.tracker.record_trial(rerun.trial.number, params, history,
+                                  "FAIL" if reason else "COMPLETE", value=value,
+                                  metrics=None if reason else metrics, reason=reason,
+                                  tags=tags, run_name=name)
+        attrs: dict[str, Any] = {
+            CURVES_ATTR: {key: [float(v) for v in curve] for key, curve in history.items()},
+            METRICS_ATTR: {key: float(v) for key, v in metrics.items() if math.isfinite(v)},
+        }
+        if reason:
+            attrs[session.FAIL_REASON_ATTR] = reason
+            logger.warning("rerun of trial %d, seed %d failed: %s", rerun.branch.trial.number,
+                           rerun.seed, reason)
+        records.write_trials(self.companion, self.rdb,
+                             {rerun.trial._trial_id: (attrs, {}, None, None)})
+        if reason:
+            self.companion.tell(rerun.trial.number, state=TrialState.FAIL)
+        else:
+            self.companion.tell(rerun.trial.number, value)
+        self.told.add(rerun.trial.number)
+
+    def interrupted(self, interrupt: KeyboardInterrupt) -> None:
+        """Fail the claimed reruns not yet told, the signal named: the next confirmation
+        runs them again."""
+        signal_name = interrupt.signal_name if isinstance(interrupt, Interrupted) else "SIGINT"
+        reason = session.interrupted_reason(signal_name)
+        pending = [rerun for rerun in self.claimed if rerun.trial.number not in self.told]
+        records.write_trials(self.companion, self.rdb, {
+            rerun.trial._trial_id: ({session.FAIL_REASON_ATTR: reason, INTERRUPTED_ATTR: True},
+                                    {}, TrialState.FAIL, None) for rerun in pending})
+
+
+def _start_tracker(target: ConfirmTarget, branches: Sequence[Branch],
+                   seeds: int) -> StudyTracker:
+    name = companion_name(target.study_name)
+    nested_in = target.nested_in
+    if nested_in is None and target.tracking_uri is not None:
+        from gdbench.tracking import StoredStudy
+
+        parent = StoredStudy(target.tracking_uri, target.study_name).parent()
+        nested_in = parent.info.run_id if parent is not None else None
+    tracking_uri = target.tracking_uri if nested_in is not None else None
+    if target.tracking_uri is not None and nested_in is None:
+        logger.warning("study %s has no MLflow parent run in %s: its reruns are not tracked "
+                       "in MLflow", target.study_name, target.tracking_uri)
+    tracker = StudyTracker(study_name=name, tracking_uri=tracking_uri,
+                           tensorboard_dir=target.tensorboard_dir, nested_in=nested_in)
+    observed: dict[str, dict[Any, None]] = {}
+    for branch in branches:
+        for key, value in branch.setup.hyperparameters().items():
+            observed.setdefault(key, {})[value] = None
+    domains = {key: HParamDomain(kind="categorical", choices=tuple(values))
+               for key, values in observed.items()}
+    domains["task.seed"] = HParamDomain(kind="int", low=0, high=seeds - 1)
+    domains[session.CONFIRM_HPARAM] = HParamDomain.fixed(True)
+    metrics = [target.metric] + [m for m in _tracked_metrics(target) if m != target.metric]
+    tracker.start(hparam_domains=domains, metrics=metrics, params={
+        "study": target.study_name, "task": target.task_name, "epochs": target.epochs,
+        "batch_size": target.batch_size, "objective": target.metric,
+    }, tags={CONFIRM_TAG: "true"})
+    return tracker
+
+
+def _tracked_metrics(target: ConfirmTarget) -> list[str]:
+    from gdbench.study.spec import IMAGE_METRICS
+
+    task = target.task(0)
+    if not isinstance(task, gdbench.tasks.ToyTask):
+        return [*IMAGE_METRICS, "test_loss", "test_accuracy"]
+    if target.population:
+        return ["loss"]
+    return list(task.metrics(task.initial_parameters()))
+
+
+def confirm_study(target: ConfirmTarget, seeds: int, *,
+                  heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERVAL_S,
+                  grace_period: int = DEFAULT_GRACE_PERIOD_S) -> optuna.Study:
+    """Rerun the best configuration of each optimizer (× schedule) of a study over seeds
+    0, …, ``seeds`` − 1: only the reruns not done yet.
+
+    Args:
+        target: the study and how its trials ran.
+        seeds: how many seeds, ≥ 2.
+        heartbeat_interval: seconds between two heartbeats of a running rerun.
+        grace_period: seconds without a heartbeat before a rerun is taken for dead.
+
+    Returns:
+        The companion study holding the reruns.
+
+    Raises:
+        StudyError: ``seeds`` < 2, or the study has no complete trial to confirm.
+        Interrupted: stopped by a signal; the reruns not finished run again next time.
+    """
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 2:
+        raise StudyError(f"confirm.seeds: expected an integer >= 2, got {seeds!r}")
+    rdb = storage.open_storage(target.storage_url, heartbeat_interval=heartbeat_interval,
+                               grace_period=grace_period)
+    study = optuna.load_study(study_name=target.study_name, storage=rdb)
+    branches = best_branches(study)
+    if not branches:
+        raise StudyError(f"confirm: study {target.study_name!r} has no complete trial to confirm")
+    companion = open_companion(study, rdb, create=True)
+    companion.set_user_attr(SEEDS_ATTR, seeds)
+    toy = isinstance(target.task(0), gdbench.tasks.ToyTask)
+    tracker = _start_tracker(target, branches, seeds)
+    confirmation = _Confirmation(target, study, companion, rdb, branches, seeds, tracker,
+                                 heartbeat_interval, toy)
+    try:
+        confirmation.run()
+    except KeyboardInterrupt:
+        tracker.finish("KILLED")
+        raise
+    except BaseException:
+        tracker.finish("FAILED")
+        raise
+    tracker.finish("FINISHED", metrics={"seeds": float(seeds), "branches": float(len(branches))})
+    return companion

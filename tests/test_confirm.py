@@ -1,0 +1,345 @@
+"""Confirming a study's winners over seeds: reruns, their tracking, statistics, the report."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from gdbench import cli
+from gdbench.study import SpecError, load_spec, run_study
+from gdbench.study import confirm as confirming
+from gdbench.study.build import TrialSetup
+from gdbench.study.confirm_report import confirmed, format_confirmed
+from gdbench.study.session import SETUP_ATTR
+from gdbench.study.spec import ConfirmSpec
+from gdbench.study.stats import summarize
+
+SEEDS = 3
+
+
+def write(tmp_path: Path, text: str, name: str) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def mlflow_runs(home: Path, experiment_name: str) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name(experiment_name)
+    return client.search_runs([experiment.experiment_id], max_results=10_000)
+
+
+def session_hparams(run_dir: Path) -> dict:
+    """The hyperparameters a TensorBoard HParams session starts with."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    for path in sorted(run_dir.glob("events.out.tfevents.*")):
+        for event in EventFileLoader(str(path)).Load():
+            for value in event.summary.value:
+                if value.tag == "_hparams_/session_start_info":
+                    data = plugin_data_pb2.HParamsPluginData.FromString(
+                        value.metadata.plugin_data.content)
+                    hparams = data.session_start_info.hparams
+                    return {name: getattr(hparams[name], hparams[name].WhichOneof("kind"))
+                            for name in hparams}
+    return {}
+
+
+def expected_best(study: optuna.Study) -> dict[tuple[str, str], optuna.trial.FrozenTrial]:
+    """The best complete trial of each optimizer × schedule, found from the trials' setups."""
+    best: dict[tuple[str, str], optuna.trial.FrozenTrial] = {}
+    for trial in study.get_trials(states=(TrialState.COMPLETE,)):
+        setup = TrialSetup.from_json(trial.user_attrs[SETUP_ATTR])
+        key = (setup.optimizer_label, setup.tracked_schedule)
+        if key not in best or trial.value < best[key].value:
+            best[key] = trial
+    return best
+
+
+def bootstrap(values: np.ndarray) -> tuple[float, float]:
+    """The documented interval, computed here again: 10 000 resamples, seed 0, 2.5–97.5 %."""
+    draws = np.random.default_rng(0).integers(0, len(values), size=(10_000, len(values)))
+    means = values[draws].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+# -- the spec key ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "field", "word"), [
+    ("confirm = {seeds = 1}", "confirm.seeds", ">= 2"),
+    ("confirm = {seeds = 2.5}", "confirm.seeds", "integer"),
+    ("confirm = {seed = 3}", "confirm.seed", "did you mean 'seeds'"),
+    ("confirm = 3", "confirm", "table"),
+], ids=["one_seed", "float", "misspelt", "not_a_table"])
+def test_a_bad_confirm_key_names_its_field(tmp_path: Path, text: str, field: str,
+                                           word: str) -> None:
+    path = write(tmp_path, f'task = "sigmoid_neuron"\noptimizer = "gd"\n{text}\n', "broken")
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert caught.value.field == field
+    assert str(caught.value).startswith(f"{path}: {field}: ")
+    assert word in str(caught.value)
+
+
+def test_the_confirm_key_reads_its_seeds(tmp_path: Path) -> None:
+    base = 'task = "sigmoid_neuron"\noptimizer = "gd"\n'
+    assert load_spec(write(tmp_path, base, "none")).confirm is None
+    assert load_spec(write(tmp_path, base + "confirm = {}\n", "empty")).confirm == ConfirmSpec(10)
+    assert load_spec(write(tmp_path, base + "confirm = {seeds = 4}\n", "four")).confirm == \
+        ConfirmSpec(4)
+
+
+# -- a toy study on seeded data --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, optuna.Study]:
+    """A study of 2 optimizers × 2 schedules on seeded data, confirmed over 3 seeds."""
+    home = tmp_path_factory.mktemp("home")
+    name = "confirm_toy"
+    spec = load_spec(write(home, f"""
+task = "linear_regression"
+batch_size = 10
+epochs = 15
+trials = 8
+optimizers = ["gd", "adam"]
+schedules = ["constant", "exponential"]
+confirm = {{seeds = {SEEDS}}}
+""", name))
+    return home, name, run_study(spec, home=home, quiet=True)
+
+
+def test_confirm_reruns_each_branch_best_over_every_seed(toy) -> None:
+    home, name, study = toy
+    best = expected_best(study)
+    assert len(best) == 4
+    companion = optuna.load_study(study_name=f"{name}.confirm",
+                                  storage=f"sqlite:///{home / 'optuna.db'}")
+    reruns = companion.get_trials()
+    assert all(trial.state == TrialState.COMPLETE for trial in reruns)
+    pairs = sorted((t.user_attrs["source_trial"], t.user_attrs["seed"]) for t in reruns)
+    assert pairs == sorted((trial.number, seed) for trial in best.values()
+                           for seed in range(SEEDS))
+    for trial in reruns:
+        source = best[(trial.user_attrs["optimizer"], trial.user_attrs["schedule"])]
+        assert trial.user_attrs["source_trial"] == source.number
+        assert trial.value == trial.user_attrs["curves"]["loss"][-1]
+        assert len(trial.user_attrs["curves"]["loss"]) == 15
+        if trial.user_attrs["seed"] == 0:
+            # The study's own seed: the rerun is the trial again, to the last bit.
+            assert trial.value == pytest.approx(source.value, rel=1e-12)
+    for source in best.values():
+        values = {t.value for t in reruns if t.user_attrs["source_trial"] == source.number}
+        assert len(values) == SEEDS  # the data differ from seed to seed
+
+
+def test_confirm_runs_are_tracked_under_the_confirm_run(toy) -> None:
+    home, name, _ = toy
+    runs = mlflow_runs(home, name)
+    (parent,) = [r for r in runs if r.data.tags.get("gdbench.study") == name
+                 and r.data.tags.get("gdbench.role") == "parent"]
+    (confirm_run,) = [r for r in runs if r.data.tags.get("gdbench.study") == f"{name}.confirm"
+                      and r.data.tags.get("gdbench.role") == "parent"]
+    assert confirm_run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+    trial_names = {int(r.data.tags["gdbench.trial_number"]): r.info.run_name for r in runs
+                   if r.data.tags.get("gdbench.study") == name
+                   and r.data.tags.get("gdbench.role") == "trial"}
+    reruns = [r for r in runs if r.data.tags.get("gdbench.study") == f"{name}.confirm"
+              and r.data.tags.get("gdbench.role") == "trial"]
+    assert len(reruns) == 4 * SEEDS
+    companion = {t.number: t for t in optuna.load_study(
+        study_name=f"{name}.confirm", storage=f"sqlite:///{home / 'optuna.db'}").trials}
+    for run in reruns:
+        tags = run.data.tags
+        trial = companion[int(tags["gdbench.trial_number"])]
+        assert tags["mlflow.parentRunId"] == confirm_run.info.run_id
+        assert tags["gdbench.confirm"] == "true"
+        assert int(tags["gdbench.seed"]) == trial.user_attrs["seed"]
+        assert int(tags["gdbench.source_trial"]) == trial.user_attrs["source_trial"]
+        assert run.info.run_name == (f"{trial_names[trial.user_attrs['source_trial']]}"
+                                     f" · seed {trial.user_attrs['seed']}")
+        assert run.info.status == "FINISHED"
+        assert run.data.metrics["objective"] == pytest.approx(trial.value)
+
+    board = home / "tensorboard"
+    sessions = {path.name: session_hparams(path)
+                for path in (board / f"{name}.confirm").iterdir() if path.is_dir()}
+    assert len(sessions) == 4 * SEEDS
+    assert {run.info.run_name for run in reruns} == set(sessions)
+    for run in reruns:
+        hparams = sessions[run.info.run_name]
+        assert hparams["confirm"] is True
+        assert hparams["task.seed"] == float(run.data.tags["gdbench.seed"])
+        assert hparams["study"] == f"{name}.confirm"
+    trial_sessions = [session_hparams(path) for path in (board / name).iterdir() if path.is_dir()]
+    assert trial_sessions and all(hparams["confirm"] is False for hparams in trial_sessions)
+
+
+def test_confirmed_statistics_equal_numpy_on_the_stored_curves(toy) -> None:
+    home, name, study = toy
+    companion = optuna.load_study(study_name=f"{name}.confirm",
+                                  storage=f"sqlite:///{home / 'optuna.db'}")
+    branches = confirmed(study)
+    assert len(branches) == 4
+    means = [branch.objective.mean for branch in branches]
+    assert means == sorted(means)
+    with open(home / "reports" / name / "confirmed.csv", encoding="utf-8") as file:
+        table = {(row["optimizer"], row["schedule"]): row for row in csv.DictReader(file)}
+    for branch in branches:
+        curves = [np.asarray(t.user_attrs["curves"]["loss"]) for t in sorted(
+            companion.trials, key=lambda t: t.user_attrs["seed"])
+            if t.user_attrs["source_trial"] == branch.trial]
+        final = np.array([curve[-1] for curve in curves])
+        lowest = np.array([curve.min() for curve in curves])
+        for summary, values in ((branch.objective, final), (branch.final["loss"], final),
+                                (branch.best["loss"], lowest)):
+            assert summary.n == SEEDS
+            assert summary.mean == pytest.approx(values.mean(), rel=1e-12)
+            assert summary.std == pytest.approx(values.std(ddof=1), rel=1e-12)
+            assert (summary.low, summary.high) == pytest.approx(bootstrap(values), rel=1e-12)
+        row = table[(branch.optimizer, branch.schedule)]
+        assert float(row["objective_mean"]) == pytest.approx(final.mean(), rel=1e-12)
+        assert float(row["objective_std"]) == pytest.approx(final.std(ddof=1), rel=1e-12)
+        assert float(row["best_loss_ci_low"]) == pytest.approx(bootstrap(lowest)[0], rel=1e-12)
+        assert row["seed_varies"] == "True"
+    assert (home / "reports" / name / "confirmed_loss.png").is_file()
+
+
+def test_a_second_confirm_reruns_nothing_and_more_seeds_run_only_the_new(toy, capsys) -> None:
+    home, name, _ = toy
+    storage = f"sqlite:///{home / 'optuna.db'}"
+    before = len(optuna.load_study(study_name=f"{name}.confirm", storage=storage).trials)
+    runs_before = len(mlflow_runs(home, name))
+    assert cli.main(["confirm", name, "--home", str(home)]) == 0
+    assert len(optuna.load_study(study_name=f"{name}.confirm", storage=storage).trials) == before
+    # The confirm run is reopened; no rerun is added.
+    assert len(mlflow_runs(home, name)) == runs_before
+    out = capsys.readouterr().out
+    assert f"confirmed over {SEEDS} seeds" in out and "± " in out
+
+    assert cli.main(["confirm", name, "--home", str(home), "--seeds", str(SEEDS + 1)]) == 0
+    reruns = optuna.load_study(study_name=f"{name}.confirm", storage=storage).trials
+    added = reruns[before:]
+    assert len(added) == 4 and {t.user_attrs["seed"] for t in added} == {SEEDS}
+    assert all(branch.objective.n == SEEDS + 1 for branch in confirmed(
+        optuna.load_study(study_name=name, storage=storage)))
+
+
+def test_confirm_refuses_too_few_seeds(toy, capsys) -> None:
+    home, name, _ = toy
+    assert cli.main(["confirm", name, "--home", str(home), "--seeds", "1"]) == cli.USAGE_ERROR
+    assert "--seeds" in capsys.readouterr().err
+    assert cli.main(["confirm", "no_such", "--home", str(home)]) == cli.USAGE_ERROR
+    assert "no study named 'no_such'" in capsys.readouterr().err
+
+
+def test_an_interrupted_confirm_runs_only_the_missing_reruns_next_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gdbench.study import batches
+
+    spec = load_spec(write(tmp_path, """
+task = "linear_regression"
+batch_size = 10
+epochs = 5
+trials = 4
+optimizers = ["gd", "momentum"]
+[tracking]
+mlflow = false
+tensorboard = false
+""", "interrupted"))
+    home = tmp_path / "home"
+    study = run_study(spec, home=home, quiet=True)
+    fit_group = batches.fit_group
+    calls = []
+
+    def interrupted_on_third(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return fit_group(*args, **kwargs)
+
+    monkeypatch.setattr(batches, "fit_group", interrupted_on_third)
+    where = tmp_path / "home" / "optuna.db"
+    target = confirming.ConfirmTarget(
+        study_name=spec.name, storage_url=f"sqlite:///{where}", task_name=spec.task.name,
+        task_options=dict(spec.task.options), epochs=5, batch_size=10, metric="loss",
+        population=True)
+    with pytest.raises(KeyboardInterrupt):
+        confirming.confirm_study(target, 3)
+    companion = optuna.load_study(study_name=f"{spec.name}.confirm", storage=f"sqlite:///{where}")
+    states = [t.state for t in companion.trials]
+    # Seed 1's two reruns were claimed together; the first of them was interrupted.
+    assert states.count(TrialState.COMPLETE) == 2 and states.count(TrialState.FAIL) == 2
+    assert "interrupted" in companion.trials[-1].user_attrs["fail_reason"]
+
+    monkeypatch.setattr(batches, "fit_group", fit_group)
+    confirming.confirm_study(target, 3)
+    complete = [t for t in companion.get_trials() if t.state == TrialState.COMPLETE]
+    pairs = [(t.user_attrs["source_trial"], t.user_attrs["seed"]) for t in complete]
+    assert len(pairs) == len(set(pairs)) == 2 * 3
+    assert len(companion.get_trials()) == 8  # the interrupted ones, run once more
+    assert all(branch.objective.n == 3 for branch in confirmed(study))
+
+
+def test_a_seed_that_changes_nothing_is_said_so(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, """
+task = "sigmoid_neuron"
+epochs = 20
+trials = 2
+optimizer = "gd"
+confirm = {seeds = 2}
+[tracking]
+mlflow = false
+tensorboard = false
+""", "same_seed"))
+    study = run_study(spec, home=tmp_path / "home", quiet=True)
+    (branch,) = confirmed(study)
+    assert not branch.seed_varies
+    assert branch.objective.std == 0.0 and branch.objective.n == 2
+    assert "the seed changes nothing for gd/none" in format_confirmed([branch])
+
+
+def test_an_image_task_confirms_with_keras(tmp_path: Path) -> None:
+    spec = load_spec(write(tmp_path, """
+task = {name = "digits_mlp", subset = 200}
+epochs = 2
+trials = 1
+optimizer = "adam"
+confirm = {seeds = 2}
+[tracking]
+tensorboard = false
+""", "confirm_digits"))
+    home = tmp_path / "home"
+    study = run_study(spec, home=home, quiet=True)
+    companion = optuna.load_study(study_name="confirm_digits.confirm",
+                                  storage=f"sqlite:///{home / 'optuna.db'}")
+    reruns = companion.trials
+    assert [t.state for t in reruns] == [TrialState.COMPLETE] * 2
+    assert sorted(t.user_attrs["seed"] for t in reruns) == [0, 1]
+    for trial in reruns:
+        assert len(trial.user_attrs["curves"]["val_loss"]) == 2
+        assert trial.value == trial.user_attrs["curves"]["val_loss"][-1]
+        assert "test_accuracy" in trial.user_attrs["metrics"]
+    seed_zero = next(t for t in reruns if t.user_attrs["seed"] == 0)
+    assert seed_zero.value == pytest.approx(study.best_value, rel=1e-5)
+    assert reruns[0].value != reruns[1].value  # other weights, split and order
+    (branch,) = confirmed(study)
+    assert branch.final["test_accuracy"].n == 2
+    assert math.isfinite(branch.objective.std) and branch.objective.std > 0
+    values = np.array([t.value for t in sorted(reruns, key=lambda t: t.user_attrs["seed"])])
+    assert branch.objective == summarize(values)
+    confirm_runs = [r for r in mlflow_runs(home, "confirm_digits")
+                    if r.data.tags.get("gdbench.study") == "confirm_digits.confirm"
+                    and r.data.tags.get("gdbench.role") == "trial"]
+    assert sorted(r.data.tags["gdbench.seed"] for r in confirm_runs) == ["0", "1"]
+    assert {"val_loss", "test_accuracy"} <= set(confirm_runs[0].data.metrics)
