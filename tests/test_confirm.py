@@ -226,6 +226,11 @@ def test_a_second_confirm_reruns_nothing_and_more_seeds_run_only_the_new(toy, ca
     assert len(mlflow_runs(home, name)) == runs_before
     out = capsys.readouterr().out
     assert f"confirmed over {SEEDS} seeds" in out and "± " in out
+    assert cli.main(["report", name, "--home", str(home)]) == 0
+    report = capsys.readouterr().out
+    # The confirmed leaderboard comes first, then the single-seed trials.
+    assert report.index("confirmed over") < report.index("COMPLETE")
+    assert "wrote " + str(home / "reports" / name / "confirmed.csv") in report
 
     assert cli.main(["confirm", name, "--home", str(home), "--seeds", str(SEEDS + 1)]) == 0
     reruns = optuna.load_study(study_name=f"{name}.confirm", storage=storage).trials

@@ -263,15 +263,11 @@ def _home_mlflow(home: str | Path) -> str | None:
 
 def _print_confirmed(study: Any) -> None:
     """The confirmed leaderboard, when the study was confirmed over seeds."""
-    from gdbench.study.confirm_report import confirmed, format_confirmed
+    from gdbench.study.confirm_report import confirmed_leaderboard
 
-    branches = confirmed(study)
-    if branches:
-        seeds = max(len(branch.seeds) for branch in branches)
-        print(f"confirmed over {seeds} seeds (ranked by the mean; single-seed trials below)")
-        print(format_confirmed(branches, study.metric_names[0] if study.metric_names
-                               else "objective"))
-        print()
+    text = confirmed_leaderboard(study)
+    if text is not None:
+        print(f"{text}\n")
 
 
 def _report(arguments: argparse.Namespace) -> int:

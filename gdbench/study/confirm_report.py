@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -28,9 +29,10 @@ import optuna
 from optuna.trial import TrialState
 
 from gdbench.study import confirm, stats
-from gdbench.study.session import FAIL_REASON_ATTR
+from gdbench.study.session import FAIL_REASON_ATTR, SPEC_ATTR
 
-__all__ = ["ConfirmedBranch", "confirmed", "format_confirmed", "write_confirm_report"]
+__all__ = ["ConfirmedBranch", "confirmed", "confirmed_leaderboard", "format_confirmed",
+           "write_confirm_report"]
 
 #: A curve's history key that is no metric: η at each epoch.
 _NOT_METRICS = ("learning_rate",)
@@ -164,6 +166,18 @@ def format_confirmed(branches: Sequence[ConfirmedBranch], metric: str = "objecti
     if failed:
         lines.append(f"note: {failed} rerun(s) failed (diverged); they are left out of the means")
     return "\n".join(lines)
+
+
+def confirmed_leaderboard(study: optuna.Study) -> str | None:
+    """The study's confirmed leaderboard with a line saying over how many seeds; ``None``
+    when the study has no confirmation."""
+    branches = confirmed(study)
+    if not branches:
+        return None
+    metric = json.loads(study.user_attrs.get(SPEC_ATTR, "{}")).get("metric", "objective")
+    seeds = max(len(branch.seeds) for branch in branches)
+    return (f"confirmed over {seeds} seeds (ranked by the mean; single-seed trials below)\n"
+            + format_confirmed(branches, metric))
 
 
 def _rows(branches: Sequence[ConfirmedBranch]) -> list[dict[str, Any]]:
