@@ -31,7 +31,7 @@ Every key, with its default:
 | `population`        | evaluate toy-task trials as one vectorized batch                      | true for toy tasks       |
 | `trials_per_batch`  | trials per population batch                                           | 32                       |
 | `balance`           | give every optimizer × schedule the same number of trials             | true                     |
-| `confirm`           | `{seeds = N}`: rerun each optimizer × schedule's best over N ≥ 2 seeds | none (no confirmation)  |
+| `confirm`           | `{seeds = N}`, N ≥ 2: rerun each optimizer × schedule's best N times  | none                     |
 
 A hyperparameter value is either fixed (``beta_1 = 0.9``) or searched: a
 range ``{low = ..., high = ..., log = ..., step = ...}`` or a set
@@ -62,6 +62,10 @@ with its own ``name``; they run one after the other.
 An entry of ``optimizers`` or ``schedules`` may carry a ``label`` to
 compare variants of one algorithm (``adam`` and ``adam_no_bc``); the label
 then names it in Optuna, the trackers and the report.
+
+With ``confirm``, the best trial of each optimizer × schedule is rerun with the
+task's ``seed`` set to 0, …, N − 1, and the leaderboard ranks by the mean
+(:mod:`gdbench.study.confirm`).
 
 The objective is the metric's value at the last epoch run. By default it is
 the task's own (``val_loss`` for image tasks, ``loss`` for toy tasks),
