@@ -348,3 +348,40 @@ tensorboard = false
                     and r.data.tags.get("gdbench.role") == "trial"]
     assert sorted(r.data.tags["gdbench.seed"] for r in confirm_runs) == ["0", "1"]
     assert {"val_loss", "test_accuracy"} <= set(confirm_runs[0].data.metrics)
+
+
+def test_a_rerun_whose_process_died_is_run_again(tmp_path: Path) -> None:
+    import time
+
+    from gdbench.study import records, storage
+
+    spec = load_spec(write(tmp_path, """
+task = "linear_regression"
+batch_size = 10
+epochs = 3
+trials = 2
+optimizer = "gd"
+[tracking]
+mlflow = false
+tensorboard = false
+""", "stale"))
+    url = f"sqlite:///{tmp_path / 'home' / 'optuna.db'}"
+    study = run_study(spec, home=tmp_path / "home", quiet=True)
+    (branch,) = confirming.best_branches(study)
+    # A process claimed seed 1's rerun, beat once, and died.
+    rdb = storage.open_storage(url, heartbeat_interval=1, grace_period=2)
+    companion = confirming.open_companion(study, rdb, create=True)
+    dead = companion.ask()
+    dead.set_user_attr("source_trial", branch.trial.number)
+    dead.set_user_attr("seed", 1)
+    records.record_heartbeats(rdb, [dead._trial_id])
+    time.sleep(3)
+    target = confirming.ConfirmTarget(
+        study_name=spec.name, storage_url=url, task_name=spec.task.name,
+        task_options=dict(spec.task.options), epochs=3, batch_size=10, metric="loss",
+        population=True)
+    confirming.confirm_study(target, 2, heartbeat_interval=1, grace_period=2)
+    trials = companion.get_trials()
+    assert trials[0].state == TrialState.FAIL
+    complete = sorted(t.user_attrs["seed"] for t in trials if t.state == TrialState.COMPLETE)
+    assert complete == [0, 1]
