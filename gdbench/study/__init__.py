@@ -42,10 +42,13 @@ Modules, by job:
 | `loop`      | the one trial loop, used alike by `run` and `worker`                       |
 | `batches`   | toy trials grouped into populations for the vectorized engine              |
 | `records`   | a batch's results written to Optuna in one transaction                     |
+| `confirm`   | each optimizer's best rerun over seeds (`confirm_target`: which, how)      |
+| `stats`     | mean, standard deviation and bootstrap interval over seeds                 |
 | `figures`   | the best trials' figures, drawn once the trials are done                |
 | `runner`    | `run_study`: a study on this machine                                       |
 | `worker`    | `create_study`, `run_worker`: a study shared by workers                    |
 | `report`    | leaderboard and figures from stored results                                |
+| `confirm_report` | the leaderboard over seeds, `confirmed.csv` and its figures           |
 
 Names are loaded when first used, so that a command that needs none of them
 (``gdbench --help``) does not import TensorFlow.
