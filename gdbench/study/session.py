@@ -271,6 +271,9 @@ def summary(spec: StudySpec) -> str:
         "metric": spec.objective.metric, "direction": spec.objective.direction,
         "optimizers": [o.label for o in spec.optimizers],
         "schedules": [s.label for s in spec.schedules],
+        # Only where set: the studies recorded before time-to-target objectives stay the same.
+        **({"target": spec.objective.target, "measure": spec.objective.measure}
+           if spec.objective.target is not None else {}),
     })
 
 
