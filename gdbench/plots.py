@@ -42,6 +42,7 @@ __all__ = [
     "plot_effective_learning_rates",
     "plot_loss_curves",
     "plot_per_step",
+    "plot_performance_profiles",
     "plot_trajectories",
     "plot_trajectory_pair",
     "shades_for",
@@ -710,3 +711,61 @@ def _save(figure: Figure, target: Path) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(target, format="png", dpi=DPI)
     return target
+
+
+def plot_performance_profiles(
+    taus: Sequence[float],
+    profiles: Mapping[str, Sequence[float]],
+    path: str | os.PathLike[str],
+    *,
+    tau_max: float,
+    scores: Mapping[str, float] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Plot performance profiles ρ_s(τ) as steps on a logarithmic τ axis from 1 to ``tau_max``.
+
+    Args:
+        taus: the increasing τ ≥ 1 at which the profiles are given.
+        profiles: solver label → ρ(τ) at ``taus``, each in [0, 1].
+        path: the PNG file to write; missing folders are created.
+        tau_max: the right end of the τ axis.
+        scores: solver label → area score, shown in the legend.
+        title: the figure's title; ``"performance profiles"`` when omitted.
+
+    Returns:
+        The path of the written PNG.
+
+    Raises:
+        ValueError: no profile, τ not increasing from ≥ 1, or a profile of another length.
+    """
+    target = _png_path(path)
+    grid = np.asarray(taus, dtype=float)
+    if not isinstance(profiles, Mapping) or not profiles:
+        raise ValueError("profiles: expected a non-empty mapping label → ρ(τ)")
+    if grid.ndim != 1 or grid.size == 0 or grid[0] < 1 or np.any(np.diff(grid) <= 0):
+        raise ValueError("taus: expected increasing values ≥ 1")
+    for label, values in profiles.items():
+        if len(values) != grid.size:
+            raise ValueError(f"profiles: {label!r} has {len(values)} values for {grid.size} τ")
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=(7.2, 4.8))
+        figure.subplots_adjust(left=0.1, right=0.97, bottom=0.11, top=0.92)
+        axes = figure.add_subplot()
+        palette = _palette(profiles, None)
+        # Profiles often coincide over a range of τ: the line styles keep each one in sight.
+        styles = ("-", "--", "-.", ":")
+        for index, (label, values) in enumerate(profiles.items()):
+            name = label if scores is None else f"{label} (area {scores[label]:.3f})"
+            axes.step(grid, np.asarray(values, dtype=float), where="post", lw=1.8,
+                      ls=styles[index % len(styles)], color=palette[label], label=name)
+        axes.set_xscale("log")
+        axes.set_xlim(1.0, tau_max)
+        axes.set_ylim(-0.02, 1.02)
+        axes.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        axes.xaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+        axes.set_xlabel("τ (cost within τ × the best)")
+        axes.set_ylabel("ρ(τ): fraction of tasks")
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(loc="lower right")
+        axes.set_title(title if title is not None else "performance profiles")
+        return _save(figure, target)

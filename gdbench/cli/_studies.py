@@ -61,9 +61,12 @@ def add_commands(commands: Any) -> None:
 
     report = commands.add_parser(
         "report", help="print a stored study's leaderboard and write its plots",
-        description="Print the leaderboard of STUDY and write leaderboard.csv and Optuna's plots.",
+        description="Print the leaderboard of STUDY and write leaderboard.csv and Optuna's plots. "
+                    "Given several studies (one per task), write each one's report in a folder "
+                    "named for the set, and the optimizers' performance profiles over the "
+                    "studies beside them (profiles.csv, profiles.png).",
     )
-    report.add_argument("study", metavar="STUDY", help="the study's name")
+    report.add_argument("study", metavar="STUDY", nargs="+", help="the study's name")
     add_home_argument(report, "folder of optuna.db and reports/")
     report.add_argument("--storage", metavar="URL",
                         help="Optuna storage URL (default: sqlite:///HOME/optuna.db)")
@@ -226,27 +229,43 @@ def _report(arguments: argparse.Namespace) -> int:
         write_report,
     )
 
-    name = session.check_study_name(arguments.study, "STUDY")
+    names = [session.check_study_name(name, "STUDY") for name in arguments.study]
     home = Path(arguments.home).absolute()
     url = arguments.storage or f"sqlite:///{home / OPTUNA_FILE}"
     database = storage.sqlite_path(url)
     if database is not None and not database.is_file():
         raise CommandError(f"no Optuna storage at {database}; pass --home or --storage")
     storage.check_database_url(url, "--storage", storage.STORAGE_BACKENDS)
-    out = session.in_home(home, arguments.out or Path(REPORTS_FOLDER) / name, "--out")
+    several = len(names) > 1
+    if several:
+        from gdbench.study import profiles
+    folder = profiles.set_folder_name(names) if several else names[0]
+    out = session.in_home(home, arguments.out or Path(REPORTS_FOLDER) / folder, "--out")
     if not out.is_relative_to(home) and not out.parent.is_dir():
         raise CommandError(f"--out: the folder of {out} does not exist; create it first")
     _quiet_optuna()
-    names = [summary.study_name for summary in optuna.get_all_study_summaries(url)]
-    if name not in names:
-        raise CommandError(f"no study named {name!r} in {url}; "
-                           f"studies: {', '.join(names) or 'none'}")
-    study = optuna.load_study(study_name=name, storage=url)
-    print(format_leaderboard(leaderboard(study), limit=arguments.limit))
+    stored = [summary.study_name for summary in optuna.get_all_study_summaries(url)]
+    for name in names:
+        if name not in stored:
+            raise CommandError(f"no study named {name!r} in {url}; "
+                               f"studies: {', '.join(stored) or 'none'}")
+    studies = [optuna.load_study(study_name=name, storage=url) for name in names]
     mlflow = home / MLFLOW_FILE
     tracking_uri = f"sqlite:///{mlflow}" if mlflow.is_file() else None
-    for path in write_report(study, out, tracking_uri=tracking_uri):
-        print(f"wrote {path}")
+    for study in studies:
+        if several:
+            print(f"\nstudy {study.study_name}")
+        print(format_leaderboard(leaderboard(study), limit=arguments.limit))
+        for path in write_report(study, out / study.study_name if several else out,
+                                 tracking_uri=tracking_uri):
+            print(f"wrote {path}")
+    if several:
+        try:
+            written = profiles.write_profiles(studies, out)
+        except ValueError as error:
+            raise CommandError(f"profiles: {error}") from None
+        for path in written:
+            print(f"wrote {path}")
     return 0
 
 

@@ -272,7 +272,8 @@ def summary(spec: StudySpec) -> str:
         "optimizers": [o.label for o in spec.optimizers],
         "schedules": [s.label for s in spec.schedules],
         # Only where set: the studies recorded before time-to-target objectives stay the same.
-        **({"target": spec.objective.target, "measure": spec.objective.measure}
+        **({"target": spec.objective.target, "measure": spec.objective.measure,
+            "metric_direction": spec.objective.metric_direction}
            if spec.objective.target is not None else {}),
     })
 
