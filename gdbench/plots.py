@@ -39,6 +39,7 @@ from matplotlib.lines import Line2D
 __all__ = [
     "TRAJECTORY_KINDS",
     "color_for",
+    "draw_baselines",
     "plot_effective_learning_rates",
     "plot_loss_curves",
     "plot_per_step",
@@ -769,3 +770,67 @@ def plot_performance_profiles(
         axes.legend(loc="lower right")
         axes.set_title(title if title is not None else "performance profiles")
         return _save(figure, target)
+
+
+def draw_baselines(
+    axes: Axes,
+    problem: Any,
+    metric: str,
+    *,
+    optimizers: Sequence[str] | None = None,
+    epochs: int | None = None,
+    directory: str | os.PathLike[str] | None = None,
+    alpha: float = 0.18,
+) -> list[str]:
+    """Draw DeepOBS's baselines of ``problem`` behind a study's curves: mean ± std over seeds.
+
+    Each optimizer's mean is a thin dotted line in its colour (:func:`color_for`),
+    its mean ± one standard deviation a pale band, both under the axes' other
+    lines; epoch k of the baseline is drawn at x = k, as gdbench draws its k-th
+    epoch (0 is DeepOBS's evaluation before training). Whether the study's runs
+    may be compared at all is :func:`gdbench.baselines.mismatch`'s to say.
+
+    Args:
+        axes: the axes to draw on.
+        problem: a DeepOBS problem or gdbench task name, or a loaded
+            :class:`gdbench.baselines.Baseline`.
+        metric: ``loss``, ``accuracy``, ``test_loss`` or ``test_accuracy``.
+        optimizers: the gdbench optimizer names to draw (``gd``, ``momentum``,
+            ``adam``); ``None`` draws all.
+        epochs: the last epoch to draw; ``None`` draws all.
+        directory: where the baseline files are (by default the shipped ones).
+        alpha: the bands' opacity.
+
+    Returns:
+        The legend labels of the lines drawn.
+
+    Raises:
+        KeyError: no baseline for ``problem``.
+        ValueError: a metric or optimizer the baseline does not hold.
+    """
+    from gdbench import baselines
+
+    baseline = (problem if isinstance(problem, baselines.Baseline)
+                else baselines.load(problem, directory))
+    chosen = list(baseline.curves) if optimizers is None else list(optimizers)
+    unknown = [name for name in chosen if name not in baseline.curves]
+    if unknown:
+        raise ValueError(f"optimizers: {', '.join(unknown)} not among {baseline.problem}'s "
+                         f"baselines ({', '.join(baseline.curves)})")
+    labels = []
+    for name in chosen:
+        curve = baseline.curves[name]
+        if metric not in curve.mean:
+            raise ValueError(f"metric: DeepOBS's {baseline.problem} baselines hold "
+                             f"{', '.join(curve.mean)}, not {metric!r}")
+        mean, std = curve.mean[metric], curve.std[metric]
+        end = len(mean) if epochs is None else min(len(mean), epochs + 1)
+        x = np.arange(end)
+        color = color_for(name)
+        axes.fill_between(x, mean[:end] - std[:end], mean[:end] + std[:end], color=color,
+                          alpha=alpha, lw=0, zorder=0)
+        label = (f"DeepOBS {name} (η={curve.hyperparameters['learning_rate']:.3g}, "
+                 f"{len(curve.seeds)} seed{'s' if len(curve.seeds) != 1 else ''})")
+        axes.plot(x, mean[:end], color=color, lw=1.0, ls=":", zorder=0.5, label=label)
+        labels.append(label)
+    return labels
