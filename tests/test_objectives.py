@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 
 import gdbench.optimizers
 import gdbench.tasks
-from gdbench.study import SpecError, load_spec, run_study
+from gdbench.study import SpecError, load_spec, profiles, run_study
 from gdbench.study.objectives import epochs_to_target, objective_value
 from gdbench.study.spec import ObjectiveSpec
 
@@ -68,6 +68,7 @@ def test_the_spec_reads_a_target_and_runs_without_a_pruner(tmp_path: Path) -> No
                                            target=0.9, measure="epochs",
                                            metric_direction="maximize")
     assert spec.pruner.name == "none"
+    assert spec.objective.label == "epochs to val_accuracy ≥ 0.9"
 
 
 @pytest.mark.parametrize(("text", "field", "word"), [
@@ -115,8 +116,11 @@ tracking = {{mlflow = false, tensorboard = false}}
 learning_rate = {{choices = [{rates[0]}, {rates[1]}]}}
 """))
     study = run_study(spec, home=tmp_path / "home", quiet=True)
+    assert study.metric_names == [f"steps to loss ≤ {goal:g}"]
     values = {trial.params["learning_rate"]: trial.value for trial in study.trials
               if trial.state == TrialState.COMPLETE}
     steps = fast.steps_per_epoch
     # η = 1e-5 crawls: it never gets there and costs all 20 epochs' steps.
     assert values == {rates[0]: 7 * steps, rates[1]: 20 * steps}
+    # Each epoch reported the loss itself: the profile's cost is the one that got there.
+    assert profiles.study_costs(study) == {"gd": 7 * steps}

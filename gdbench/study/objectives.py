@@ -10,11 +10,17 @@ is counted in
 |-----------|--------------------------------------------|--------------------------------|
 | `epochs`  | k                                          | every epoch of the budget      |
 | `steps`   | k · steps per epoch                        | every step of the budget       |
-| `seconds` | the wall time of epochs 1 … k              | the trial's whole duration     |
+| `seconds` | k · the trial's seconds per epoch          | the trial's whole duration     |
 
-so that a trial that never reaches the target costs the whole budget, and is
-still ranked (AlgoPerf counts it as the budget too, and its performance
-ratio as infinite: :mod:`gdbench.study.profiles`). The value is minimized.
+(a trial's seconds per epoch are its fit's wall time, model building and
+tracing included, over the epochs it ran; a population's trials train
+together and have no time of their own). A trial that never reaches the
+target costs the whole budget and is still ranked, behind every trial that
+reached it (AlgoPerf counts it as the budget too, and its performance ratio as
+infinite: :mod:`gdbench.study.profiles`). The value is minimized. Each epoch
+still reports the metric itself (to Optuna, the trackers), so that the curves
+show how a trial approached the target, and a profile tells a trial that
+reached it at the last epoch from one that never did.
 
 Pruning compares the reports of a trial with those of the others in the
 study's direction; the time to a target is only known at the end, and the

@@ -197,6 +197,14 @@ class ObjectiveSpec:
         if not self.metric_direction:
             object.__setattr__(self, "metric_direction", self.direction)
 
+    @property
+    def label(self) -> str:
+        """What the objective's value is: ``"val_loss"``, ``"epochs to val_accuracy ≥ 0.9"``."""
+        if self.target is None:
+            return self.metric
+        reached = "≥" if self.metric_direction == "maximize" else "≤"
+        return f"{self.measure} to {self.metric} {reached} {self.target:g}"
+
 
 @dataclasses.dataclass(frozen=True)
 class SamplerSpec:
