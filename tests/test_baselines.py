@@ -227,3 +227,16 @@ def test_a_task_deepobs_does_not_share_refuses_its_protocol() -> None:
         gdbench.tasks.get("digits_mlp", protocol="deepobs")
     with pytest.raises(ValueError, match="protocol: expected one of gdbench, deepobs"):
         gdbench.tasks.get("mnist_mlp", protocol="pytorch")
+
+
+def test_a_spec_names_the_task_protocol_field(tmp_path: Path) -> None:
+    from gdbench.study import SpecError, load_spec
+
+    path = tmp_path / "spec.toml"
+    path.write_text('task = {name = "fashion_mnist_2c2d", protocol = "deepobs"}\n'
+                    'optimizer = "adam"\n', encoding="utf-8")
+    assert load_spec(path).task.build().deepobs
+    path.write_text('task = {name = "fashion_mnist_2c2d", protocol = "deepob"}\n'
+                    'optimizer = "adam"\n', encoding="utf-8")
+    with pytest.raises(SpecError, match="task.protocol"):
+        load_spec(path)
