@@ -47,7 +47,7 @@ CITATION = ("Frank Schneider, Lukas Balles and Philipp Hennig. DeepOBS: A Deep L
 
 #: DeepOBS's setting keys → gdbench's optimizer keywords (the rest are dropped).
 _KEYWORDS = {"lr": "learning_rate", "momentum": "momentum", "beta1": "beta_1",
-             "beta2": "beta_2", "epsilon": "epsilon", "use_nesterov": "use_nesterov"}
+             "beta2": "beta_2", "epsilon": "epsilon"}
 
 
 def parse_setting(name: str) -> dict[str, Any]:
@@ -62,7 +62,10 @@ def parse_setting(name: str) -> dict[str, Any]:
         elif re.fullmatch(r"-?\d+", text):
             values[key] = int(text)
         else:
-            values[key] = float(text)
+            try:
+                values[key] = float(text)
+            except ValueError:
+                values[key] = text
     return values
 
 
@@ -137,6 +140,8 @@ def convert(checkout: Path, out: Path, commit: str | None = None) -> list[Path]:
                 continue
             setting_dir, runs, why = choose_setting(problem_dir / deepobs_name)
             setting = parse_setting(setting_dir.name)
+            if setting.get("use_nesterov"):
+                raise ValueError(f"{setting_dir}: a Nesterov setting is no baseline of {name}")
             sizes.add((int(setting["batch_size"]), int(setting["num_epochs"])))
             optimizers[name] = {
                 "deepobs_optimizer": deepobs_name,

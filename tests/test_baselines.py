@@ -63,6 +63,9 @@ def checkout(tmp_path: Path) -> Path:
     write_run(sgd / "num_epochs__2__batch_size__128__lr__1.5848931925e-01",
               run(42, [0.1, 0.5, 0.6]))
     write_run(sgd / "num_epochs__2__batch_size__128__lr__1.e+00", run(42, [0.1, 0.1, 0.1]))
+    momentum = root / "baselines" / "fmnist_2c2d" / "MomentumOptimizer"
+    write_run(momentum / ("num_epochs__2__batch_size__128__momentum__9.9e-01__"
+                          "use_nesterov__False__lr__2.5118864315e-03"), run(42, [0.1, 0.5, 0.6]))
     return root
 
 
@@ -78,7 +81,9 @@ def test_the_conversion_takes_the_rerun_setting_and_averages_its_seeds(converted
     baseline = baselines.load("fmnist_2c2d", converted)
     assert baseline.task == "fashion_mnist_2c2d"
     assert (baseline.batch_size, baseline.num_epochs) == (128, 2)
-    assert sorted(baseline.curves) == ["adam", "gd"]
+    assert sorted(baseline.curves) == ["adam", "gd", "momentum"]
+    assert baseline.curves["momentum"].hyperparameters == {"learning_rate": 2.5118864315e-03,
+                                                           "momentum": 0.99}
     adam = baseline.curves["adam"]
     assert adam.seeds == (42, 43, 44)
     assert adam.hyperparameters == {"learning_rate": 2.5118864315e-04, "beta_1": 0.9,
@@ -157,7 +162,7 @@ def test_draw_baselines_draws_each_mean_and_band_behind(converted: Path) -> None
     axes = Figure().add_subplot()
     axes.plot([1, 2], [0.5, 0.6], label="study")
     labels = plots.draw_baselines(axes, "fashion_mnist_2c2d", "test_accuracy",
-                                  directory=converted, epochs=1)
+                                  optimizers=["gd", "adam"], directory=converted, epochs=1)
     assert labels == ["DeepOBS gd (η=0.158, 1 seed)", "DeepOBS adam (η=0.000251, 3 seeds)"]
     drawn = {line.get_label(): line for line in axes.get_lines()}
     np.testing.assert_allclose(drawn[labels[1]].get_ydata(), [0.1, 0.6], rtol=1e-5)
