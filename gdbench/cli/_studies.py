@@ -202,7 +202,7 @@ def _run(arguments: argparse.Namespace) -> int:
             return INTERRUPTED
         where = locations(spec, home=arguments.home, storage_url=arguments.storage,
                           tracking_uri=arguments.tracking_uri)
-        print(f"\nstudy {spec.name} ({spec.objective.metric}, {spec.objective.direction})")
+        print(f"\nstudy {spec.name} ({spec.objective.label}, {spec.objective.direction})")
         print(format_leaderboard(leaderboard(study)))
         print(f"report: {where.report_dir}")
     print(f"\nNext: {command_name()} ui --home {shell_path(arguments.home)}")
