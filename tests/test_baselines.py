@@ -148,6 +148,8 @@ def test_the_overlay_refuses_another_protocol_size_or_problem_with_the_reason(
         (deepobs, 128, 3, "3 epochs"),
         (gdbench.tasks.get("fashion_mnist_2c2d", protocol="deepobs", subset=1000), 128, 2,
          "subset"),
+        (gdbench.tasks.get("fashion_mnist_2c2d", protocol="deepobs", validation_size=5000), 128,
+         2, "holds 5000 images out"),
         (gdbench.tasks.get("digits_mlp"), 128, 2, "no baseline for digits_mlp"),
         (gdbench.tasks.get("cifar10_3c3d", protocol="deepobs"), 128, 2, "augment"),
         (gdbench.tasks.get("fashion_mnist_mlp", protocol="deepobs"), 128, 2,

@@ -209,6 +209,10 @@ def mismatch(task: Any, batch_size: int, epochs: int,
         return (f"{task.name} uses gdbench's data protocol (a seeded validation draw, the last "
                 "short batch kept, the test set evaluated once); DeepOBS's baselines need "
                 "protocol = \"deepobs\"")
+    held_out = getattr(type(task), "default_validation_size", None)
+    if options.get("validation_size") != held_out:
+        return (f"the task holds {options.get('validation_size')} images out for validation; "
+                f"DeepOBS's protocol {held_out}")
     if options.get("subset") is not None:
         return f"the task trains on a subset ({options['subset']} images); DeepOBS on them all"
     if batch_size != baseline.batch_size:
