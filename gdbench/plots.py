@@ -41,9 +41,11 @@ __all__ = [
     "SEED_BANDS",
     "TRAJECTORY_KINDS",
     "color_for",
+    "draw_baselines",
     "plot_effective_learning_rates",
     "plot_loss_curves",
     "plot_per_step",
+    "plot_performance_profiles",
     "plot_seed_bands",
     "plot_trajectories",
     "plot_trajectory_pair",
@@ -794,3 +796,125 @@ def plot_seed_bands(
         axes.set_title(title if title is not None else f"{metric} per epoch over seeds: {spread}")
         return _save(figure, target)
 
+
+
+def plot_performance_profiles(
+    taus: Sequence[float],
+    profiles: Mapping[str, Sequence[float]],
+    path: str | os.PathLike[str],
+    *,
+    tau_max: float,
+    scores: Mapping[str, float] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Plot performance profiles ρ_s(τ) as steps on a logarithmic τ axis from 1 to ``tau_max``.
+
+    Args:
+        taus: the increasing τ ≥ 1 at which the profiles are given.
+        profiles: solver label → ρ(τ) at ``taus``, each in [0, 1].
+        path: the PNG file to write; missing folders are created.
+        tau_max: the right end of the τ axis.
+        scores: solver label → area score, shown in the legend.
+        title: the figure's title; ``"performance profiles"`` when omitted.
+
+    Returns:
+        The path of the written PNG.
+
+    Raises:
+        ValueError: no profile, τ not increasing from ≥ 1, or a profile of another length.
+    """
+    target = _png_path(path)
+    grid = np.asarray(taus, dtype=float)
+    if not isinstance(profiles, Mapping) or not profiles:
+        raise ValueError("profiles: expected a non-empty mapping label → ρ(τ)")
+    if grid.ndim != 1 or grid.size == 0 or grid[0] < 1 or np.any(np.diff(grid) <= 0):
+        raise ValueError("taus: expected increasing values ≥ 1")
+    for label, values in profiles.items():
+        if len(values) != grid.size:
+            raise ValueError(f"profiles: {label!r} has {len(values)} values for {grid.size} τ")
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=(7.2, 4.8))
+        figure.subplots_adjust(left=0.1, right=0.97, bottom=0.11, top=0.92)
+        axes = figure.add_subplot()
+        palette = _palette(profiles, None)
+        # Profiles often coincide over a range of τ: the line styles keep each one in sight.
+        styles = ("-", "--", "-.", ":")
+        for index, (label, values) in enumerate(profiles.items()):
+            name = label if scores is None else f"{label} (area {scores[label]:.3f})"
+            axes.step(grid, np.asarray(values, dtype=float), where="post", lw=1.8,
+                      ls=styles[index % len(styles)], color=palette[label], label=name)
+        axes.set_xscale("log")
+        axes.set_xlim(1.0, tau_max)
+        axes.set_ylim(-0.02, 1.02)
+        axes.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        axes.xaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
+        axes.set_xlabel("τ (cost within τ × the best)")
+        axes.set_ylabel("ρ(τ): fraction of tasks")
+        axes.grid(True, which="both", alpha=0.3)
+        axes.legend(loc="lower right")
+        axes.set_title(title if title is not None else "performance profiles")
+        return _save(figure, target)
+
+
+def draw_baselines(
+    axes: Axes,
+    problem: Any,
+    metric: str,
+    *,
+    optimizers: Sequence[str] | None = None,
+    epochs: int | None = None,
+    directory: str | os.PathLike[str] | None = None,
+    alpha: float = 0.18,
+) -> list[str]:
+    """Draw DeepOBS's baselines of ``problem`` behind a study's curves: mean ± std over seeds.
+
+    Each optimizer's mean is a thin dotted line in its colour (:func:`color_for`),
+    its mean ± one standard deviation a pale band, both under the axes' other
+    lines; epoch k of the baseline is drawn at x = k, as gdbench draws its k-th
+    epoch (0 is DeepOBS's evaluation before training). Whether the study's runs
+    may be compared at all is :func:`gdbench.baselines.mismatch`'s to say.
+
+    Args:
+        axes: the axes to draw on.
+        problem: a DeepOBS problem or gdbench task name, or a loaded
+            :class:`gdbench.baselines.Baseline`.
+        metric: ``loss``, ``accuracy``, ``test_loss`` or ``test_accuracy``.
+        optimizers: the gdbench optimizer names to draw (``gd``, ``momentum``,
+            ``adam``); ``None`` draws all.
+        epochs: the last epoch to draw; ``None`` draws all.
+        directory: where the baseline files are (by default the shipped ones).
+        alpha: the bands' opacity.
+
+    Returns:
+        The legend labels of the lines drawn.
+
+    Raises:
+        KeyError: no baseline for ``problem``.
+        ValueError: a metric or optimizer the baseline does not hold.
+    """
+    from gdbench import baselines
+
+    baseline = (problem if isinstance(problem, baselines.Baseline)
+                else baselines.load(problem, directory))
+    chosen = list(baseline.curves) if optimizers is None else list(optimizers)
+    unknown = [name for name in chosen if name not in baseline.curves]
+    if unknown:
+        raise ValueError(f"optimizers: {', '.join(unknown)} not among {baseline.problem}'s "
+                         f"baselines ({', '.join(baseline.curves)})")
+    labels = []
+    for name in chosen:
+        curve = baseline.curves[name]
+        if metric not in curve.mean:
+            raise ValueError(f"metric: DeepOBS's {baseline.problem} baselines hold "
+                             f"{', '.join(curve.mean)}, not {metric!r}")
+        mean, std = curve.mean[metric], curve.std[metric]
+        end = len(mean) if epochs is None else min(len(mean), epochs + 1)
+        x = np.arange(end)
+        color = color_for(name)
+        axes.fill_between(x, mean[:end] - std[:end], mean[:end] + std[:end], color=color,
+                          alpha=alpha, lw=0, zorder=0)
+        label = (f"DeepOBS {name} (η={curve.hyperparameters['learning_rate']:.3g}, "
+                 f"{len(curve.seeds)} seed{'s' if len(curve.seeds) != 1 else ''})")
+        axes.plot(x, mean[:end], color=color, lw=1.0, ls=":", zorder=0.5, label=label)
+        labels.append(label)
+    return labels

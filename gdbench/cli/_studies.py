@@ -62,9 +62,12 @@ def add_commands(commands: Any) -> None:
 
     report = commands.add_parser(
         "report", help="print a stored study's leaderboard and write its plots",
-        description="Print the leaderboard of STUDY and write leaderboard.csv and Optuna's plots.",
+        description="Print the leaderboard of STUDY and write leaderboard.csv and Optuna's plots. "
+                    "Given several studies (one per task), write each one's report in a folder "
+                    "named for the set, and the optimizers' performance profiles over the "
+                    "studies beside them (profiles.csv, profiles.png).",
     )
-    report.add_argument("study", metavar="STUDY", help="the study's name")
+    report.add_argument("study", metavar="STUDY", nargs="+", help="the study's name")
     add_home_argument(report, "folder of optuna.db and reports/")
     report.add_argument("--storage", metavar="URL",
                         help="Optuna storage URL (default: sqlite:///HOME/optuna.db)")
@@ -216,7 +219,7 @@ def _run(arguments: argparse.Namespace) -> int:
             return INTERRUPTED
         where = locations(spec, home=arguments.home, storage_url=arguments.storage,
                           tracking_uri=arguments.tracking_uri)
-        print(f"\nstudy {spec.name} ({spec.objective.metric}, {spec.objective.direction})")
+        print(f"\nstudy {spec.name} ({spec.objective.label}, {spec.objective.direction})")
         _print_confirmed(study)
         print(format_leaderboard(leaderboard(study)))
         print(f"report: {where.report_dir}")
@@ -232,28 +235,36 @@ def _no_such_study(name: str, path: Path, specs: Sequence[Any]) -> list[Any]:
 # -- report -----------------------------------------------------------------------
 
 
-def _stored_study(arguments: argparse.Namespace, out: Path | None) -> tuple[Any, str, Path]:
-    """The stored study ``arguments.study`` names, its storage URL, and the report folder."""
+def _stored_studies(arguments: argparse.Namespace, names: Sequence[str]) -> tuple[list[Any], str]:
+    """The stored studies ``names`` (each checked), and their storage URL."""
     import optuna
 
-    from gdbench.study import session, storage
+    from gdbench.study import storage
 
-    name = session.check_study_name(arguments.study, "STUDY")
     home = Path(arguments.home).absolute()
     url = arguments.storage or f"sqlite:///{home / OPTUNA_FILE}"
     database = storage.sqlite_path(url)
     if database is not None and not database.is_file():
         raise CommandError(f"no Optuna storage at {database}; pass --home or --storage")
     storage.check_database_url(url, "--storage", storage.STORAGE_BACKENDS)
-    out = session.in_home(home, out or Path(REPORTS_FOLDER) / name, "--out")
+    _quiet_optuna()
+    stored = [summary.study_name for summary in optuna.get_all_study_summaries(url)]
+    for name in names:
+        if name not in stored:
+            raise CommandError(f"no study named {name!r} in {url}; "
+                               f"studies: {', '.join(stored) or 'none'}")
+    return [optuna.load_study(study_name=name, storage=url) for name in names], url
+
+
+def _report_folder(arguments: argparse.Namespace, out: Path | None, folder: str) -> Path:
+    """The report folder: ``out``, or ``reports/<folder>`` under the home."""
+    from gdbench.study import session
+
+    home = Path(arguments.home).absolute()
+    out = session.in_home(home, out or Path(REPORTS_FOLDER) / folder, "--out")
     if not out.is_relative_to(home) and not out.parent.is_dir():
         raise CommandError(f"--out: the folder of {out} does not exist; create it first")
-    _quiet_optuna()
-    names = [summary.study_name for summary in optuna.get_all_study_summaries(url)]
-    if name not in names:
-        raise CommandError(f"no study named {name!r} in {url}; "
-                           f"studies: {', '.join(names) or 'none'}")
-    return optuna.load_study(study_name=name, storage=url), url, out
+    return out
 
 
 def _home_mlflow(home: str | Path) -> str | None:
@@ -272,13 +283,29 @@ def _print_confirmed(study: Any) -> None:
 
 def _report(arguments: argparse.Namespace) -> int:
     check_positive("--limit", arguments.limit)
-    from gdbench.study import format_leaderboard, leaderboard, write_report
+    from gdbench.study import format_leaderboard, leaderboard, profiles, session, write_report
 
-    study, _, out = _stored_study(arguments, arguments.out)
-    _print_confirmed(study)
-    print(format_leaderboard(leaderboard(study), limit=arguments.limit))
-    for path in write_report(study, out, tracking_uri=_home_mlflow(arguments.home)):
-        print(f"wrote {path}")
+    names = [session.check_study_name(name, "STUDY") for name in arguments.study]
+    several = len(names) > 1
+    out = _report_folder(arguments, arguments.out,
+                         profiles.set_folder_name(names) if several else names[0])
+    studies, _ = _stored_studies(arguments, names)
+    tracking_uri = _home_mlflow(arguments.home)
+    for study in studies:
+        if several:
+            print(f"\nstudy {study.study_name}")
+        _print_confirmed(study)
+        print(format_leaderboard(leaderboard(study), limit=arguments.limit))
+        for path in write_report(study, out / study.study_name if several else out,
+                                 tracking_uri=tracking_uri):
+            print(f"wrote {path}")
+    if several:
+        try:
+            written = profiles.write_profiles(studies, out)
+        except ValueError as error:
+            raise CommandError(f"profiles: {error}") from None
+        for path in written:
+            print(f"wrote {path}")
     return 0
 
 
@@ -288,12 +315,14 @@ def _report(arguments: argparse.Namespace) -> int:
 def _confirm(arguments: argparse.Namespace) -> int:
     if arguments.seeds is not None and arguments.seeds < 2:
         raise CommandError(f"--seeds: expected an integer >= 2, got {arguments.seeds}")
-    from gdbench.study import confirm
+    from gdbench.study import confirm, session
     from gdbench.study.confirm_report import write_confirm_report
     from gdbench.study.defaults import TENSORBOARD_FOLDER
     from gdbench.study.spec import ConfirmSpec
 
-    study, url, out = _stored_study(arguments, None)
+    name = session.check_study_name(arguments.study, "STUDY")
+    out = _report_folder(arguments, None, name)
+    (study,), url = _stored_studies(arguments, [name])
     companion = confirm.open_companion(study, url, create=False)
     seeds = arguments.seeds or (companion.user_attrs.get(confirm.SEEDS_ATTR)
                                 if companion is not None else None) or ConfirmSpec().seeds

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import math
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import gdbench.tasks
-from gdbench.study import samplers
+from gdbench.study import objectives, samplers
 from gdbench.study._fields import error_keyword, join, option_names
 from gdbench.study._space_reader import SpaceReader
 from gdbench.study._tables import study_tables
@@ -106,8 +107,13 @@ class _Reader(SpaceReader):
         trials = self.integer(table.get("trials", 20), field("trials"), 1)
         balance = self.flag(table.get("balance", True), field("balance"))
         sampler = self.sampler(table.get("sampler", "tpe"), field("sampler"), seed)
-        pruner = self.pruner(table.get("pruner", "median"), field("pruner"),
-                             epochs or task.default_epochs)
+        pruner = self.pruner(table.get("pruner", "median" if objective.target is None else "none"),
+                             field("pruner"), epochs or task.default_epochs)
+        if objective.target is not None and pruner.name != "none":
+            raise self.error(field("pruner"),
+                             "a time-to-target objective (objective.target) is known only when "
+                             "a trial ends, so it cannot be pruned; set pruner = \"none\" or "
+                             "leave it out")
         storage = table.get("storage")
         if storage is not None:
             storage = self.string(storage, field("storage"))
@@ -155,7 +161,7 @@ class _Reader(SpaceReader):
         elif not isinstance(value, dict):
             raise self.error(field,
                              f"expected a metric name or {{metric, direction}}, got {value!r}")
-        self.check_keys(value, ("metric", "direction"), field)
+        self.check_keys(value, ("metric", "direction", "target", "measure"), field)
         if isinstance(task, gdbench.tasks.ToyTask):
             metrics = ["loss"] if population else sorted(task.metrics(task.initial_parameters()))
         else:
@@ -170,7 +176,24 @@ class _Reader(SpaceReader):
         if direction not in DIRECTIONS:
             raise self.error(join(field, "direction"),
                              f"expected one of {', '.join(DIRECTIONS)}, got {direction!r}")
-        return ObjectiveSpec(metric=metric, direction=direction)
+        if "target" not in value:
+            if "measure" in value:
+                raise self.error(join(field, "measure"), "needs a target (objective.target)")
+            return ObjectiveSpec(metric=metric, direction=direction)
+        target = value["target"]
+        if isinstance(target, bool) or not isinstance(target, (int, float)) \
+                or not math.isfinite(target):
+            raise self.error(join(field, "target"), f"expected a finite number, got {target!r}")
+        measure = value.get("measure", "epochs")
+        if measure not in objectives.MEASURES:
+            raise self.error(join(field, "measure"),
+                             f"expected one of {', '.join(objectives.MEASURES)}, got {measure!r}")
+        if population and measure == "seconds":
+            raise self.error(join(field, "measure"),
+                             "a population's trials train together and have no time of their "
+                             "own; use epochs or steps, or set population = false")
+        return ObjectiveSpec(metric=metric, direction="minimize", target=float(target),
+                             measure=measure, metric_direction=direction)
 
     def sampler(self, value: Any, field: str, seed: int) -> SamplerSpec:
         name, options, name_field = self.named(value, field, list(samplers.SAMPLERS), "sampler")

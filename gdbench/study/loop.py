@@ -30,7 +30,15 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 import gdbench.tasks
-from gdbench.study import batches, build, records, samplers, session, storage
+from gdbench.study import (
+    batches,
+    build,
+    objectives,
+    records,
+    samplers,
+    session,
+    storage,
+)
 from gdbench.study.build import TrialSetup
 from gdbench.study.errors import Interrupted
 from gdbench.study.outcomes import Outcome, divergence_reason
@@ -296,6 +304,7 @@ class TrialLoop:
 
         pruning = PruningCallback(trial, self.metric)
         tracked = self.open[trial.number]
+        started = time.perf_counter()
         try:
             result = self.context.task.fit(
                 setup.build_optimizer(), epochs=self.context.epochs,
@@ -313,7 +322,9 @@ class TrialLoop:
         if reason is not None:
             self.finish(trial, "FAIL", reason=reason, epochs_run=epochs_run)
             return
-        value = float(result.history[self.metric][-1])
+        value = objectives.objective_value(
+            self.spec.objective, result.history, result.steps_per_epoch,
+            (time.perf_counter() - started) / epochs_run, epochs=self.context.epochs)
         self.finish(trial, "COMPLETE", value=value, metrics=result.metrics, epochs_run=epochs_run)
 
     # -- batches through the population engine (toy tasks) --------------------
@@ -360,8 +371,10 @@ class TrialLoop:
             reason = divergence_reason(fit.history, "loss")
             reports = {epoch: losses[epoch] for epoch in batches.reported_epochs(len(losses))
                        if math.isfinite(losses[epoch])}
+            value = None if reason else objectives.objective_value(
+                self.spec.objective, fit.history, fit.steps_per_epoch, epochs=self.context.epochs)
             outcomes.append(Outcome(trial, TrialState.FAIL if reason else TrialState.COMPLETE,
-                                    None if reason else losses[-1], reason, len(losses),
+                                    value, reason, len(losses),
                                     reports))
         numbers = [trial.number for trial, _ in members]
         self.tracker.log_curves({number: fit.history for number, fit in zip(numbers, fits)},

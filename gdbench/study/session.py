@@ -275,6 +275,10 @@ def summary(spec: StudySpec) -> str:
         "metric": spec.objective.metric, "direction": spec.objective.direction,
         "optimizers": [o.label for o in spec.optimizers],
         "schedules": [s.label for s in spec.schedules],
+        # Only where set: the studies recorded before time-to-target objectives stay the same.
+        **({"target": spec.objective.target, "measure": spec.objective.measure,
+            "metric_direction": spec.objective.metric_direction}
+           if spec.objective.target is not None else {}),
     })
 
 
@@ -338,7 +342,7 @@ def open_study(spec: StudySpec, where: Locations, *, create: bool, stale: storag
             # optuna-dashboard and Optuna's plots then label the axis "val_loss", not "Objective 0".
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                study.set_metric_names([spec.objective.metric])
+                study.set_metric_names([spec.objective.label])
     sampler = samplers.make_sampler(spec, joined if seed_offset is None else seed_offset)
     study = optuna.load_study(study_name=spec.name, storage=rdb, sampler=sampler,
                               pruner=samplers.make_pruner(spec))

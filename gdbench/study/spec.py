@@ -21,7 +21,7 @@ Every key, with its default:
 | `schedules`         | several schedules to compare (each may carry a `label`)               |                          |
 | `search`            | `<keyword> = value or range` for every optimizer that takes it        | the default spaces       |
 | `tune`              | the only keywords the default spaces search; others keep defaults     | all of them              |
-| `objective`         | a metric name, or `{metric = "...", direction = "..."}`               | the task's (see below)   |
+| `objective`         | a metric name, or `{metric, direction, target, measure}`              | the task's (see below)   |
 | `trials`            | finished trials to reach                                              | 20                       |
 | `sampler`           | `tpe`, `random`, `grid`, `cmaes`, `gp`, or a table with options       | `tpe`                    |
 | `pruner`            | `median`, `successive_halving`, `hyperband`, `none`, or a table       | `median`                 |
@@ -70,6 +70,15 @@ task's ``seed`` set to 0, …, N − 1, and the leaderboard ranks by the mean
 The objective is the metric's value at the last epoch run. By default it is
 the task's own (``val_loss`` for image tasks, ``loss`` for toy tasks),
 minimized; a metric with ``accuracy`` in its name is maximized.
+
+With a ``target``, the objective is the time the metric takes to reach it,
+minimized: ``objective = {metric = "val_accuracy", target = 0.9, measure =
+"epochs"}`` (``measure``: ``epochs``, the default, ``steps`` or ``seconds``).
+The target is reached when the metric is ≥ it for a maximized metric, ≤ for a
+minimized one (``direction`` then says which the metric is); a trial that
+never reaches it counts the whole budget (every epoch, every step, its whole
+duration). Such a study runs without a pruner (``pruner = "none"``, the
+default then): see :mod:`gdbench.study.objectives`.
 """
 
 from __future__ import annotations
@@ -169,10 +178,37 @@ class ScheduleSpec:
 
 @dataclasses.dataclass(frozen=True)
 class ObjectiveSpec:
-    """The metric a study optimizes (its last epoch's value) and the direction."""
+    """The metric a study optimizes and the direction (:mod:`gdbench.study.objectives`).
+
+    Attributes:
+        metric: the epoch-log key (``"val_loss"``).
+        direction: the study's direction: the metric's own, or ``"minimize"``
+            for a time-to-target objective.
+        target: the value to reach, ``None`` for the last epoch's metric.
+        measure: ``epochs``, ``steps`` or ``seconds``: how the time to the
+            target is counted (``None`` without a target).
+        metric_direction: the direction in which the metric improves (the
+            target is reached at ≥ for ``maximize``, ≤ for ``minimize``);
+            ``direction`` when not given.
+    """
 
     metric: str
     direction: str
+    target: float | None = None
+    measure: str | None = None
+    metric_direction: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.metric_direction:
+            object.__setattr__(self, "metric_direction", self.direction)
+
+    @property
+    def label(self) -> str:
+        """What the objective's value is: ``"val_loss"``, ``"epochs to val_accuracy ≥ 0.9"``."""
+        if self.target is None:
+            return self.metric
+        reached = "≥" if self.metric_direction == "maximize" else "≤"
+        return f"{self.measure} to {self.metric} {reached} {self.target:g}"
 
 
 @dataclasses.dataclass(frozen=True)

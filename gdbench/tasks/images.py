@@ -7,6 +7,20 @@ only the first training images of that seeded order. Each epoch logs loss and
 accuracy on the training batches (Keras's running means) and on the validation
 set; the test set is evaluated once, after training.
 
+``protocol = "deepobs"`` (on the tasks DeepOBS shares) follows DeepOBS's data
+protocol instead (its ``deepobs.tensorflow.datasets``, version 1.2): the
+validation set is the first ``validation_size`` (10000) training images in the
+source's order, not a seeded draw; training batches drop the last short batch
+(``drop_remainder=True``), so an epoch is ⌊N/B⌋ steps; and the test set is
+evaluated at every epoch's end (``test_loss`` and ``test_accuracy`` join the
+history). What still differs from DeepOBS: the training images are shuffled
+whole every epoch (DeepOBS: a 20000-image shuffle buffer); the test set is
+evaluated whole (DeepOBS's test batches drop their remainder too: 9984 of
+10000 images at batches of 128); DeepOBS also evaluates before the first
+epoch (its curves have one point more) and on 10000 training images
+(``train_eval``) where gdbench logs the running mean over the epoch's
+batches; and ``cifar10_3c3d`` trains without DeepOBS's data augmentation.
+
 Loss: softmax cross-entropy over 10 classes (``SparseCategoricalCrossentropy``
 on logits) plus, where a model has it, its L2 weight penalty.
 """
@@ -31,6 +45,9 @@ from gdbench.tasks._gradients import custom_gradients_released
 
 #: Batch size for validation and test evaluation (no effect on the result, only on speed).
 EVALUATION_BATCH_SIZE = 1024
+
+#: Data protocols of the image tasks (see the module docstring).
+PROTOCOLS = ("gdbench", "deepobs")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +76,8 @@ class ImageTask(Task):
         test_size: test images to evaluate (the first of a fixed order);
             ``None`` evaluates all.
         download: whether a data set missing locally may be downloaded.
+        protocol: ``"gdbench"`` or, for a task with a :attr:`deepobs_problem`,
+            ``"deepobs"`` (see the module docstring).
     """
 
     default_batch_size: ClassVar[int | None] = 128
@@ -69,10 +88,12 @@ class ImageTask(Task):
     source_train_size: ClassVar[int]
     source_test_size: ClassVar[int]
     default_validation_size: ClassVar[int]
+    #: The DeepOBS test problem this task reproduces; ``None`` where DeepOBS has none.
+    deepobs_problem: ClassVar[str | None] = None
 
     def __init__(self, *, seed: int = 0, subset: int | None = None,
                  validation_size: int | None = None, test_size: int | None = None,
-                 download: bool = True) -> None:
+                 download: bool = True, protocol: str = "gdbench") -> None:
         if validation_size is None:
             validation_size = self.default_validation_size
         validation_size = _validate.integer("validation_size", validation_size, low=1,
@@ -82,8 +103,12 @@ class ImageTask(Task):
             subset = _validate.integer("subset", subset, low=1, high=available)
         if test_size is not None:
             test_size = _validate.integer("test_size", test_size, low=1, high=self.source_test_size)
+        protocol = _validate.choice("protocol", protocol, PROTOCOLS)
+        if protocol == "deepobs" and self.deepobs_problem is None:
+            raise ValueError(f"protocol: DeepOBS has no {self.name}; accepted: gdbench")
         super().__init__(seed=seed, subset=subset, validation_size=validation_size,
-                         test_size=test_size, download=_validate.flag("download", download))
+                         test_size=test_size, download=_validate.flag("download", download),
+                         protocol=protocol)
         self.num_examples = available if subset is None else subset
         self._splits: ImageSplits | None = None
 
@@ -103,7 +128,8 @@ class ImageTask(Task):
         """The splits, loaded once per task (see the module docstring)."""
         if self._splits is None:
             (x_train, y_train), (x_test, y_test) = self.load_arrays()
-            order = np.random.default_rng((self.seed, DATA_STREAM)).permutation(len(y_train))
+            order = (np.arange(len(y_train)) if self.deepobs else
+                     np.random.default_rng((self.seed, DATA_STREAM)).permutation(len(y_train)))
             validation_size = self.options["validation_size"]
             validation = order[:validation_size]
             train = order[validation_size:][: self.num_examples]
@@ -115,6 +141,17 @@ class ImageTask(Task):
                 x_test=self.scale(x_test[test]), y_test=y_test[test].astype(np.int64),
             )
         return self._splits
+
+    @property
+    def deepobs(self) -> bool:
+        """Whether the task follows DeepOBS's data protocol."""
+        return self.options["protocol"] == "deepobs"
+
+    def steps_per_epoch(self, batch_size: int | None = None) -> int:
+        """Optimizer steps per epoch: ⌈N/B⌉, or ⌊N/B⌋ under DeepOBS's protocol."""
+        if self.deepobs:
+            return self.num_examples // self.resolve_batch_size(batch_size)
+        return super().steps_per_epoch(batch_size)
 
     def initializer(self, index: int, kind: str = "GlorotUniform", **arguments: Any
                     ) -> keras.initializers.Initializer:
@@ -160,15 +197,17 @@ class ImageTask(Task):
             tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train))
             .shuffle(len(splits.y_train), seed=_derived_seed(self.seed, SHUFFLE_STREAM),
                      reshuffle_each_iteration=True)
-            .batch(batch_size)
+            .batch(batch_size, drop_remainder=self.deepobs)
         )
+        tested = [_TestEvaluator(splits)] if self.deepobs else []
         fitted = model.fit(
             train,
             epochs=epochs,
             validation_data=(splits.x_validation, splits.y_validation),
             validation_batch_size=EVALUATION_BATCH_SIZE,
             shuffle=False,
-            callbacks=[_LearningRateLogger(), keras.callbacks.TerminateOnNaN(), *callbacks],
+            callbacks=[_LearningRateLogger(), *tested, keras.callbacks.TerminateOnNaN(),
+                       *callbacks],
             verbose=2 if verbose else 0,
         )
         history = {key: [float(value) for value in values]
@@ -187,6 +226,21 @@ class _LearningRateLogger(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is not None:
             logs["learning_rate"] = current_learning_rate(self.model.optimizer)
+
+
+class _TestEvaluator(keras.callbacks.Callback):
+    """DeepOBS's protocol: the test set evaluated at each epoch's end, into the logs."""
+
+    def __init__(self, splits: ImageSplits) -> None:
+        super().__init__()
+        self.splits = splits
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is not None:
+            test = self.model.evaluate(self.splits.x_test, self.splits.y_test,
+                                       batch_size=EVALUATION_BATCH_SIZE, verbose=0,
+                                       return_dict=True)
+            logs.update({f"test_{key}": float(value) for key, value in test.items()})
 
 
 def _derived_seed(*entropy: int) -> int:
@@ -276,6 +330,7 @@ class FashionMNISTMLP(_FashionMNISTTask):
     """
 
     name = "fashion_mnist_mlp"
+    deepobs_problem = "fmnist_mlp"
     default_epochs = 100
 
     def build_model(self) -> keras.Model:
@@ -295,6 +350,7 @@ class FashionMNIST2C2D(_FashionMNISTTask):
     """
 
     name = "fashion_mnist_2c2d"
+    deepobs_problem = "fmnist_2c2d"
     default_epochs = 100
 
     def build_model(self) -> keras.Model:
@@ -328,6 +384,7 @@ class MNISTMLP(ImageTask):
     """
 
     name = "mnist_mlp"
+    deepobs_problem = "mnist_mlp"
     default_epochs = 100
     image_shape = (28, 28, 1)
     source_train_size = 60000
@@ -362,6 +419,7 @@ class CIFAR10_3C3D(ImageTask):
     """
 
     name = "cifar10_3c3d"
+    deepobs_problem = "cifar10_3c3d"
     default_epochs = 100
     image_shape = (32, 32, 3)
     source_train_size = 50000
