@@ -178,6 +178,7 @@ def _run(arguments: argparse.Namespace) -> int:
         locations,
         run_study,
     )
+    from gdbench.study.budgets import budget_rows, format_budgets
 
     specs = load_specs(arguments.spec)
     if arguments.study is not None:
@@ -201,6 +202,9 @@ def _run(arguments: argparse.Namespace) -> int:
                           tracking_uri=arguments.tracking_uri)
         print(f"\nstudy {spec.name} ({spec.objective.metric}, {spec.objective.direction})")
         print(format_leaderboard(leaderboard(study)))
+        if spec.compare is not None:
+            print(f"\nbest {spec.objective.metric} after each budget of trials")
+            print(format_budgets(budget_rows(study, spec.compare.budgets)))
         print(f"report: {where.report_dir}")
     print(f"\nNext: {command_name()} ui --home {shell_path(arguments.home)}")
     return 0

@@ -42,8 +42,8 @@ from gdbench.study.storage import counted_trials
 if TYPE_CHECKING:
     from gdbench.tracking import StudyTracker
 
-__all__ = ["format_leaderboard", "leaderboard", "write_optuna_report", "write_report", "written_whole",
-           "write_study_report"]
+__all__ = ["format_leaderboard", "leaderboard", "write_optuna_report", "write_report",
+           "write_study_report", "written_whole"]
 
 logger = logging.getLogger(__name__)
 
@@ -363,6 +363,9 @@ def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
                        context: StudyContext, tracker: StudyTracker | None = None) -> list[Path]:
     """The report of a study this process ran: the files of :func:`write_report`.
 
+    A comparison adds its protocol note (:mod:`gdbench.study.protocol`), and a
+    budget-matched one its budget table and figure (:mod:`gdbench.study.budgets`).
+
     The figures are drawn from this run's task and size (``context``) and
     from what ``tracker`` stored, once its writes are in the store; each
     trial drawn gets its optimizer's figures in its MLflow run and
@@ -375,7 +378,13 @@ def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
         context: its task and size.
         tracker: its tracker; ``None`` attaches nothing to the trials.
     """
+    from gdbench.study import budgets, protocol
+
     written = write_optuna_report(study, where.report_dir)
+    if protocol.needs_protocol(spec):
+        written.append(protocol.write_protocol(spec, where.report_dir))
+    if spec.compare is not None:
+        written += budgets.write_budget_files(study, spec, where.report_dir)
     if tracker is not None:
         tracker.flush()
     return written + _write_figures(study, where.report_dir, context=context,
