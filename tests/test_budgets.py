@@ -300,3 +300,24 @@ def test_the_best_so_far_figure_is_drawn_and_refuses_no_curve(tmp_path: Path) ->
         plots.plot_best_so_far({}, tmp_path / "none.png")
     with pytest.raises(ValueError, match="path"):
         plots.plot_best_so_far({"gd": [1.0]}, tmp_path / "best.svg")
+
+
+# -- the command line ------------------------------------------------------------------
+
+
+def test_run_and_report_print_the_budget_table(tmp_path: Path, capsys) -> None:
+    from gdbench import cli
+
+    spec = write(tmp_path, 'task = "sigmoid_neuron"\noptimizers = ["gd", "adam"]\nepochs = 5\n'
+                 "compare = {budgets = [2]}\n[tracking]\ntensorboard = false\n", "printed")
+    home = tmp_path / "home"
+    assert cli.main(["run", str(spec), "--home", str(home), "--quiet"]) == 0
+    ran = capsys.readouterr().out
+    assert "best loss after each budget of trials" in ran and DEFAULTS_ROW in ran
+    (home / "reports" / "printed" / "budgets.csv").unlink()
+    assert cli.main(["report", "printed", "--home", str(home)]) == 0
+    reported = capsys.readouterr().out
+    assert DEFAULTS_ROW in reported and "best@2" in reported
+    assert (home / "reports" / "printed" / "budgets.csv").is_file()
+    table = ran[ran.index("best loss after"):].splitlines()[1:6]
+    assert "\n".join(table) in reported

@@ -229,6 +229,7 @@ def _report(arguments: argparse.Namespace) -> int:
         storage,
         write_report,
     )
+    from gdbench.study.budgets import budget_rows, format_budgets, stored_budgets
 
     name = session.check_study_name(arguments.study, "STUDY")
     home = Path(arguments.home).absolute()
@@ -247,6 +248,9 @@ def _report(arguments: argparse.Namespace) -> int:
                            f"studies: {', '.join(names) or 'none'}")
     study = optuna.load_study(study_name=name, storage=url)
     print(format_leaderboard(leaderboard(study), limit=arguments.limit))
+    compared = stored_budgets(study)
+    if compared is not None:
+        print(f"\nbest after each budget of trials\n{format_budgets(budget_rows(study, compared))}")
     mlflow = home / MLFLOW_FILE
     tracking_uri = f"sqlite:///{mlflow}" if mlflow.is_file() else None
     for path in write_report(study, out, tracking_uri=tracking_uri):

@@ -46,6 +46,9 @@ Modules, by job:
 | `runner`    | `run_study`: a study on this machine                                       |
 | `worker`    | `create_study`, `run_worker`: a study shared by workers                    |
 | `report`    | leaderboard and figures from stored results                                |
+| `budgets`   | budget-matched comparisons: defaults first, the best after each budget     |
+| `inclusions`| which optimizer contains which; warnings for spaces that break it          |
+| `protocol`  | the protocol note of a comparison (spaces, budgets, seeds, selection)      |
 
 Names are loaded when first used, so that a command that needs none of them
 (``gdbench --help``) does not import TensorFlow.

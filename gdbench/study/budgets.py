@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULTS_ROW", "best_so_far", "branch_values", "budget_rows", "first_trial_params",
-    "format_budgets", "write_budget_files",
+    "format_budgets", "stored_budgets", "write_budget_files",
 ]
 
 #: The optimizer cell of the row "best of all branches at their defaults".
@@ -170,13 +170,15 @@ def format_budgets(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_budget_files(study: optuna.Study, spec: StudySpec, out_dir: str | Path) -> list[Path]:
+def write_budget_files(study: optuna.Study, out_dir: str | Path, budgets: Sequence[int],
+                       metric: str) -> list[Path]:
     """``budgets.csv`` and ``budgets.png`` (best so far against trials, per branch).
 
     Args:
-        study: the study.
-        spec: its spec, a budget-matched comparison (``spec.compare`` set).
+        study: the study, a budget-matched comparison.
         out_dir: the report folder.
+        budgets: its budgets (``compare.budgets``).
+        metric: its objective's metric (the figure's axis).
 
     Returns:
         The files written (none for a study with no finished trial).
@@ -184,8 +186,7 @@ def write_budget_files(study: optuna.Study, spec: StudySpec, out_dir: str | Path
     from gdbench import plots
     from gdbench.study.report import written_whole
 
-    assert spec.compare is not None
-    rows = budget_rows(study, spec.compare.budgets)
+    rows = budget_rows(study, budgets)
     if not rows:
         return []
     out_dir = Path(out_dir)
@@ -196,16 +197,25 @@ def write_budget_files(study: optuna.Study, spec: StudySpec, out_dir: str | Path
         writer.writeheader()
         for row in rows:
             writer.writerow({key: "" if value is None else value for key, value in row.items()})
-    written = [path]
+    direction = "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE \
+        else "minimize"
     curves = {}
     for (optimizer, schedule), values in branch_values(study).items():
         label = optimizer if schedule in ("", "none") else f"{optimizer} · {schedule}"
-        curves[label] = [math.nan if v is None else v
-                         for v in best_so_far(values, spec.objective.direction)]
+        curves[label] = [math.nan if v is None else v for v in best_so_far(values, direction)]
     defaults = rows[-1]["best_after_1"]
-    with written_whole(out_dir / "budgets.png") as partial:
+    figure = out_dir / "budgets.png"
+    with written_whole(figure) as partial:
         plots.plot_best_so_far(
-            curves, partial, budgets=spec.compare.budgets, metric=spec.objective.metric,
+            curves, partial, budgets=budgets, metric=metric,
             reference=None if defaults is None else (DEFAULTS_ROW, defaults),
-            title=f"{spec.name}: best {spec.objective.metric} found against trials")
-    return written + [out_dir / "budgets.png"]
+            title=f"{study.study_name}: best {metric} found against trials")
+    return [path, figure]
+
+
+def stored_budgets(study: optuna.Study) -> tuple[int, ...] | None:
+    """The budgets a budget-matched comparison recorded in its study; ``None`` for another study."""
+    from gdbench.study.session import COMPARE_BUDGETS_ATTR
+
+    recorded = study.user_attrs.get(COMPARE_BUDGETS_ATTR)
+    return tuple(int(budget) for budget in recorded) if isinstance(recorded, list) else None
