@@ -10,7 +10,7 @@ from typing import Any
 import gdbench.tasks
 from gdbench.study import samplers
 from gdbench.study._fields import error_keyword, join, option_names
-from gdbench.study._space_reader import SpaceReader
+from gdbench.study._space_reader import Named, SpaceReader
 from gdbench.study._tables import study_tables
 from gdbench.study.build import optimizer_defaults
 from gdbench.study.inclusions import holds
@@ -19,8 +19,10 @@ from gdbench.study.spec import (
     IMAGE_METRICS,
     CompareSpec,
     ObjectiveSpec,
+    OptimizerSpec,
     PrunerSpec,
     SamplerSpec,
+    ScheduleSpec,
     StudySpec,
     TaskSpec,
     TrackingSpec,
@@ -139,8 +141,8 @@ class _Reader(SpaceReader):
             self.check_grid(spec, field("sampler"))
         return spec
 
-    def compare(self, table: dict[str, Any], prefix: str, optimizers: tuple[Any, ...],
-                schedules: tuple[Any, ...], named: list[Any]) -> CompareSpec:
+    def compare(self, table: dict[str, Any], prefix: str, optimizers: tuple[OptimizerSpec, ...],
+                schedules: tuple[ScheduleSpec, ...], named: list[Named]) -> CompareSpec:
         """``compare = {budgets = [...]}``, and what a budget-matched comparison requires.
 
         Every branch (optimizer × schedule) runs the largest budget's trials of one
