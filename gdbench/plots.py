@@ -42,6 +42,7 @@ __all__ = [
     "TRAJECTORY_KINDS",
     "color_for",
     "draw_baselines",
+    "plot_best_so_far",
     "plot_effective_learning_rates",
     "plot_loss_curves",
     "plot_per_step",
@@ -918,3 +919,68 @@ def draw_baselines(
         axes.plot(x, mean[:end], color=color, lw=1.0, ls=":", zorder=0.5, label=label)
         labels.append(label)
     return labels
+
+
+
+def plot_best_so_far(
+    curves: Mapping[str, Sequence[float]],
+    path: str | os.PathLike[str],
+    *,
+    budgets: Sequence[int] = (),
+    metric: str = "loss",
+    reference: tuple[str, float] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Plot the best objective found against the trials spent, one line per optimizer.
+
+    The x axis (trials, from 1) is logarithmic, so that the first trial (the
+    defaults of a budget-matched comparison) and the last budget read alike.
+
+    Args:
+        curves: label → the best value after 1, 2, … trials (NaN while none is known).
+        path: the PNG file to write; missing folders are created.
+        budgets: trial counts marked by dotted vertical lines.
+        metric: the y axis' label.
+        reference: (label, value) drawn as a dashed horizontal line (the best of
+            all optimizers at their defaults).
+        title: the figure's title; ``"best <metric> so far"`` when omitted.
+
+    Returns:
+        The path of the written PNG.
+
+    Raises:
+        ValueError: no curve, or an empty one.
+    """
+    target = _png_path(path)
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("curves: expected a non-empty mapping label → best values")
+    lines = {label: np.asarray(values, dtype=float) for label, values in curves.items()}
+    for label, values in lines.items():
+        if values.ndim != 1 or not values.size:
+            raise ValueError(f"curves: {label!r} holds no values")
+    finite = np.concatenate([values[np.isfinite(values)] for values in lines.values()])
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=(7.2, 4.8))
+        figure.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.92)
+        axes = figure.add_subplot()
+        for label, values in lines.items():
+            trials = np.arange(1, len(values) + 1)
+            axes.step(trials, values, where="post", color=color_for(label), lw=1.8, label=label)
+            axes.plot(trials[:1], values[:1], "o", color=color_for(label), ms=5)
+        if reference is not None:
+            axes.axhline(reference[1], color="0.3", ls="--", lw=1.2, label=reference[0])
+        for budget in budgets:
+            axes.axvline(budget, color="0.6", ls=":", lw=1.0)
+        axes.set_xscale("log")
+        longest = max(len(values) for values in lines.values())
+        axes.set_xticks(sorted({1, *budgets, longest}))
+        axes.xaxis.set_major_formatter(ticker.ScalarFormatter())
+        axes.xaxis.set_minor_formatter(ticker.NullFormatter())
+        if finite.size and np.all(finite > 0) and finite.max() / finite.min() > 10:
+            axes.set_yscale("log")
+        axes.set_xlabel("trials (the first at the defaults)")
+        axes.set_ylabel(f"best {metric} so far")
+        axes.grid(True, which="major", alpha=0.3)
+        axes.legend(loc="best")
+        axes.set_title(title if title is not None else f"best {metric} so far")
+        return _save(figure, target)

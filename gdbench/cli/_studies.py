@@ -198,6 +198,7 @@ def _run(arguments: argparse.Namespace) -> int:
         locations,
         run_study,
     )
+    from gdbench.study.budgets import budget_rows, format_budgets
 
     specs = load_specs(arguments.spec)
     if arguments.study is not None:
@@ -222,6 +223,9 @@ def _run(arguments: argparse.Namespace) -> int:
         print(f"\nstudy {spec.name} ({spec.objective.label}, {spec.objective.direction})")
         _print_confirmed(study)
         print(format_leaderboard(leaderboard(study)))
+        if spec.compare is not None:
+            print(f"\nbest {spec.objective.metric} after each budget of trials")
+            print(format_budgets(budget_rows(study, spec.compare.budgets)))
         print(f"report: {where.report_dir}")
     print(f"\nNext: {command_name()} ui --home {shell_path(arguments.home)}")
     return 0
@@ -284,6 +288,7 @@ def _print_confirmed(study: Any) -> None:
 def _report(arguments: argparse.Namespace) -> int:
     check_positive("--limit", arguments.limit)
     from gdbench.study import format_leaderboard, leaderboard, profiles, session, write_report
+    from gdbench.study.budgets import budget_rows, format_budgets, stored_budgets
 
     names = [session.check_study_name(name, "STUDY") for name in arguments.study]
     several = len(names) > 1
@@ -296,6 +301,10 @@ def _report(arguments: argparse.Namespace) -> int:
             print(f"\nstudy {study.study_name}")
         _print_confirmed(study)
         print(format_leaderboard(leaderboard(study), limit=arguments.limit))
+        compared = stored_budgets(study)
+        if compared is not None:
+            print(f"\nbest after each budget of trials\n"
+                  f"{format_budgets(budget_rows(study, compared))}")
         for path in write_report(study, out / study.study_name if several else out,
                                  tracking_uri=tracking_uri):
             print(f"wrote {path}")

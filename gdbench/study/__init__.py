@@ -49,6 +49,9 @@ Modules, by job:
 | `worker`    | `create_study`, `run_worker`: a study shared by workers                    |
 | `report`    | leaderboard and figures from stored results                                |
 | `confirm_report` | the leaderboard over seeds, `confirmed.csv` and its figures           |
+| `budgets`   | budget-matched comparisons: defaults first, the best after each budget     |
+| `inclusions`| which optimizer contains which; warnings for spaces that break it          |
+| `protocol`  | the protocol note of a comparison (spaces, budgets, seeds, selection)      |
 
 Names are loaded when first used, so that a command that needs none of them
 (``gdbench --help``) does not import TensorFlow.

@@ -11,15 +11,20 @@ from typing import Any
 import gdbench.tasks
 from gdbench.study import objectives, samplers
 from gdbench.study._fields import error_keyword, join, option_names
-from gdbench.study._space_reader import SpaceReader
+from gdbench.study._space_reader import Named, SpaceReader
 from gdbench.study._tables import study_tables
+from gdbench.study.build import optimizer_defaults
+from gdbench.study.inclusions import holds
 from gdbench.study.spec import (
     DIRECTIONS,
     IMAGE_METRICS,
+    CompareSpec,
     ConfirmSpec,
     ObjectiveSpec,
+    OptimizerSpec,
     PrunerSpec,
     SamplerSpec,
+    ScheduleSpec,
     StudySpec,
     TaskSpec,
     TrackingSpec,
@@ -32,7 +37,7 @@ _STUDY_KEYS = (
     "name", "description", "task", "epochs", "batch_size", "optimizer", "optimizers",
     "schedule", "schedules", "search", "tune", "objective", "trials", "sampler", "pruner",
     "storage", "tracking", "seed", "population", "trials_per_batch", "balance",
-    "confirm",
+    "confirm", "compare",
 )
 _TRACKING_KEYS = ("mlflow", "tracking_uri", "tensorboard", "tensorboard_dir", "experiment_name")
 
@@ -104,10 +109,18 @@ class _Reader(SpaceReader):
         trials_per_batch = self.integer(table.get("trials_per_batch", 32),
                                         field("trials_per_batch"), 1)
         objective = self.objective(table.get("objective"), field("objective"), task, population)
-        trials = self.integer(table.get("trials", 20), field("trials"), 1)
+        compare = None
+        if "compare" in table:
+            compare = self.compare(table, prefix, optimizers, schedules, optimizer_domains)
+        branches = len(optimizers) * max(1, len(schedules))
+        trials = self.integer(table.get("trials", 20) if compare is None else
+                              table.get("trials", max(compare.budgets) * branches),
+                              field("trials"), 1)
         balance = self.flag(table.get("balance", True), field("balance"))
-        sampler = self.sampler(table.get("sampler", "tpe"), field("sampler"), seed)
-        pruner = self.pruner(table.get("pruner", "median" if objective.target is None else "none"),
+        sampler = self.sampler(table.get("sampler", "tpe" if compare is None else "random"),
+                               field("sampler"), seed)
+        unpruned = compare is not None or objective.target is not None
+        pruner = self.pruner(table.get("pruner", "none" if unpruned else "median"),
                              field("pruner"), epochs or task.default_epochs)
         if objective.target is not None and pruner.name != "none":
             raise self.error(field("pruner"),
@@ -132,10 +145,70 @@ class _Reader(SpaceReader):
             objective=objective, trials=trials, sampler=sampler, pruner=pruner,
             storage=storage, tracking=tracking, seed=seed, population=population,
             trials_per_batch=trials_per_batch, balance=balance, confirm=confirm,
+            compare=compare,
         )
         if sampler.name == "grid":
             self.check_grid(spec, field("sampler"))
         return spec
+
+    def compare(self, table: dict[str, Any], prefix: str, optimizers: tuple[OptimizerSpec, ...],
+                schedules: tuple[ScheduleSpec, ...], named: list[Named]) -> CompareSpec:
+        """``compare = {budgets = [...]}``, and what a budget-matched comparison requires.
+
+        Every branch (optimizer × schedule) runs the largest budget's trials of one
+        random search, its first at its defaults: ``trials`` is the largest budget
+        × the branches (given, it must say so), the sampler ``random``, the pruner
+        ``none``, ``balance`` true, and every optimizer's default inside its ranges.
+        """
+        field = join(prefix, "compare")
+        value = self.table(table["compare"], field)
+        self.check_keys(value, ("budgets",), field)
+        budgets_field = join(field, "budgets")
+        if "budgets" not in value:
+            raise self.error(budgets_field, "required: a list of trial counts, such as [5, 25, 50]")
+        listed = value["budgets"]
+        if not isinstance(listed, list) or not listed:
+            raise self.error(budgets_field, "expected a non-empty list of trial counts, "
+                                            f"got {listed!r}")
+        budgets = [self.integer(item, join(budgets_field, index), 1)
+                   for index, item in enumerate(listed)]
+        for index in range(1, len(budgets)):
+            if budgets[index] <= budgets[index - 1]:
+                raise self.error(join(budgets_field, index),
+                                 f"budgets must increase: {budgets[index]} follows "
+                                 f"{budgets[index - 1]}")
+        branches = len(optimizers) * max(1, len(schedules))
+        needed = max(budgets) * branches
+        why = ("a budget-matched comparison (compare) gives every optimizer × schedule the "
+               "same random search")
+        if "trials" in table and table["trials"] != needed:
+            raise self.error(join(prefix, "trials"),
+                             f"{why}: {max(budgets)} trials (the largest budget) × {branches} "
+                             f"branches = {needed}; got {table['trials']!r} (leave trials out)")
+        sampler = table.get("sampler", "random")
+        sampler_name = sampler.get("name") if isinstance(sampler, dict) else sampler
+        if sampler_name != "random":
+            raise self.error(join(prefix, "sampler"),
+                             f"{why}, the first trial of each at its defaults: the sampler is "
+                             f"'random', got {sampler_name!r} (leave sampler out)")
+        pruner = table.get("pruner", "none")
+        pruner_name = pruner.get("name") if isinstance(pruner, dict) else pruner
+        if pruner_name != "none":
+            raise self.error(join(prefix, "pruner"),
+                             f"{why}, every trial run to its last epoch: the pruner is 'none', "
+                             f"got {pruner_name!r} (leave pruner out)")
+        if table.get("balance", True) is not True:
+            raise self.error(join(prefix, "balance"),
+                             f"{why}: the branches take turns (balance = true; leave it out)")
+        entries = [(o, key, domain) for o in optimizers for key, domain in o.space.items()]
+        for (optimizer, key, domain), entry in zip(entries, named):
+            default = optimizer_defaults(optimizer.name).get(key)
+            if domain.searched and not holds(domain, default):
+                raise self.error(entry.field,
+                                 f"{optimizer.label}'s first trial runs at its default {key} = "
+                                 f"{default!r}, outside {domain.describe(key)} (compare); "
+                                 "widen the range to hold it")
+        return CompareSpec(budgets=tuple(budgets))
 
     def task(self, value: Any, field: str, seed: int) -> tuple[TaskSpec, gdbench.tasks.Task]:
         name, options, name_field = self.named(value, field, gdbench.tasks.names(), "task")

@@ -42,8 +42,8 @@ from gdbench.study.storage import counted_trials
 if TYPE_CHECKING:
     from gdbench.tracking import StudyTracker
 
-__all__ = ["format_leaderboard", "leaderboard", "write_optuna_report", "write_report", "written_whole",
-           "write_study_report"]
+__all__ = ["format_leaderboard", "leaderboard", "write_optuna_report", "write_report",
+           "write_study_report", "written_whole"]
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +211,8 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
                  tracking_uri: str | None = None) -> list[Path]:
     """Write the report of a stored study into ``out_dir``: what ``gdbench run`` writes.
 
-    The leaderboard and Optuna's plots (:func:`write_optuna_report`), and the
+    The leaderboard and Optuna's plots (:func:`write_optuna_report`), a
+    budget-matched comparison's budget table and figure, and the
     best trials' figures of every optimizer (:func:`gdbench.study.figures.write_figures`),
     drawn from the curves stored in ``tracking_uri``; toy trials are trained
     again for their paths, and for their curves where none is stored. The
@@ -228,12 +229,17 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
     Returns:
         The files written.
     """
+    from gdbench.study import budgets
+
     written = write_optuna_report(study, out_dir)
     if SPEC_ATTR not in study.user_attrs:
         return written
     import gdbench.tasks
 
     recorded = json.loads(study.user_attrs[SPEC_ATTR])
+    compared = budgets.stored_budgets(study)
+    if compared is not None:
+        written += budgets.write_budget_files(study, out_dir, compared, recorded["metric"])
     params = _stored_params(study.study_name, tracking_uri)
     task = gdbench.tasks.get(recorded["task"], **{
         key: _recorded_option(value) for key, value in recorded["task_options"].items()})
@@ -368,6 +374,9 @@ def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
                        context: StudyContext, tracker: StudyTracker | None = None) -> list[Path]:
     """The report of a study this process ran: the files of :func:`write_report`.
 
+    A comparison adds its protocol note (:mod:`gdbench.study.protocol`), and a
+    budget-matched one its budget table and figure (:mod:`gdbench.study.budgets`).
+
     The figures are drawn from this run's task and size (``context``) and
     from what ``tracker`` stored, once its writes are in the store; each
     trial drawn gets its optimizer's figures in its MLflow run and
@@ -380,7 +389,14 @@ def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
         context: its task and size.
         tracker: its tracker; ``None`` attaches nothing to the trials.
     """
+    from gdbench.study import budgets, protocol
+
     written = write_optuna_report(study, where.report_dir)
+    if protocol.needs_protocol(spec):
+        written.append(protocol.write_protocol(spec, where.report_dir))
+    if spec.compare is not None:
+        written += budgets.write_budget_files(study, where.report_dir, spec.compare.budgets,
+                                              spec.objective.metric)
     if tracker is not None:
         tracker.flush()
     return written + _write_figures(study, where.report_dir, context=context,

@@ -3,7 +3,9 @@
 One invocation of :func:`run_study`:
 
 1. checks every location (storage, tracking server, folders) before anything
-   is created, then creates (or resumes) the Optuna study named after the spec;
+   is created, warns of search spaces that break an inclusion between the
+   optimizers compared (:mod:`gdbench.study.inclusions`), then creates (or
+   resumes) the Optuna study named after the spec;
 2. opens the study's MLflow parent run and TensorBoard HParams experiment;
 3. claims and runs trials until the study holds ``trials`` counted ones
    (:mod:`gdbench.study.loop`): a rerun of the same command runs only the
@@ -21,12 +23,12 @@ next run takes them first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import optuna
 
-from gdbench.study import confirm, loop, report, samplers, session, worker
+from gdbench.study import confirm, inclusions, loop, report, samplers, session, worker
 from gdbench.study.defaults import (
     DEFAULT_GRACE_PERIOD_S,
     DEFAULT_HEARTBEAT_INTERVAL_S,
@@ -90,6 +92,7 @@ def run_study(
         raise StudyError("callbacks: run in this process only; not with workers > 1")
     where = session.locations(spec, home=home, storage_url=storage, tracking_uri=tracking_uri)
     session.check_locations(where)
+    inclusions.warn_broken_inclusions(spec)
     budget = samplers.capped_budget(spec, budget)
     context = StudyContext.create(spec)
     session.create_home(where)

@@ -31,7 +31,7 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from gdbench.study import records
+from gdbench.study import budgets, records
 from gdbench.study.branches import BranchSampler
 from gdbench.study.errors import StudyError
 from gdbench.study.storage import replaced_trials
@@ -216,7 +216,9 @@ def ask(study: optuna.Study, spec: StudySpec, count: int, total_steps: int = 0,
 
     When the spec balances (``balance = true``) and compares optimizers or
     schedules, every combination takes its turn among the new trials: the
-    sampler then tunes each combination's own parameters.
+    sampler then tunes each combination's own parameters. In a budget-matched
+    comparison (``spec.compare``) each combination's first trial is fixed at its
+    defaults (:func:`gdbench.study.budgets.first_trial_params`).
 
     A population study on a sampler of :data:`DRAWN_AHEAD` gets its new trials
     as :class:`DrawnTrial`, created in one transaction with their parameters,
@@ -225,7 +227,7 @@ def ask(study: optuna.Study, spec: StudySpec, count: int, total_steps: int = 0,
     """
     trials = study.get_trials(deepcopy=False)
     waiting = sum(trial.state == TrialState.WAITING for trial in trials)
-    turns = _turns(spec, trials, count - waiting)
+    turns = _turns(spec, trials, count - waiting, total_steps)
     if storage is not None and spec.population and spec.sampler.name in DRAWN_AHEAD:
         taken = _take_waiting(study, min(count, waiting))
         return taken + _drawn_ahead(study, storage, spec, turns[:count - len(taken)],
@@ -247,11 +249,16 @@ def ask(study: optuna.Study, spec: StudySpec, count: int, total_steps: int = 0,
                     for _ in range(count - len(asked))]
 
 
-def _turns(spec: StudySpec, trials: Sequence[FrozenTrial], new: int) -> list[dict[str, Any]]:
+def _turns(spec: StudySpec, trials: Sequence[FrozenTrial], new: int,
+           total_steps: int = 0) -> list[dict[str, Any]]:
     """The fixed parameters of ``new`` trials that give every combination of a balanced
-    comparison its turn (none when the spec does not balance)."""
+    comparison its turn (none when the spec does not balance); in a budget-matched
+    comparison, a combination's first trial is also fixed at its defaults."""
     combos = [(o.label, s.label if s else None) for o in spec.optimizers
               for s in (spec.schedules or (None,))]
+    if spec.compare is not None and len(combos) == 1 and new > 0:
+        first = [] if trials else [budgets.first_trial_params(spec, *combos[0], total_steps)]
+        return (first + [{} for _ in range(new)])[:new]
     if new <= 0 or not spec.balance or len(combos) < 2 or spec.sampler.name == "grid":
         return [{} for _ in range(max(new, 0))]
     counts = dict.fromkeys(combos, 0)
@@ -265,8 +272,10 @@ def _turns(spec: StudySpec, trials: Sequence[FrozenTrial], new: int) -> list[dic
     turns = []
     for _ in range(new):
         combo = min(combos, key=lambda c: counts[c])
-        counts[combo] += 1
         fixed_params = {}
+        if spec.compare is not None and counts[combo] == 0:
+            fixed_params.update(budgets.first_trial_params(spec, *combo, total_steps))
+        counts[combo] += 1
         if spec.compares_optimizers:
             fixed_params["optimizer"] = combo[0]
         if spec.compares_schedules:

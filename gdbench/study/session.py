@@ -21,18 +21,22 @@ import dataclasses
 import json
 import os
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
 import gdbench.tasks
-from gdbench import _validate
-from gdbench import tracking
+from gdbench import _validate, tracking
 from gdbench.study import build, samplers, storage
 from gdbench.study.defaults import (
-    DEFAULT_HOME, MLFLOW_FILE, OPTUNA_FILE, REPORTS_FOLDER, TENSORBOARD_FOLDER,
+    DEFAULT_HOME,
+    MLFLOW_FILE,
+    OPTUNA_FILE,
+    REPORTS_FOLDER,
+    TENSORBOARD_FOLDER,
 )
 from gdbench.study.domains import Domain
 from gdbench.study.errors import StudyError
@@ -40,13 +44,12 @@ from gdbench.study.spec import IMAGE_METRICS, StudySpec, name_problem
 from gdbench.tracking import HParamDomain, StudyTracker
 
 __all__ = [
-    "BUDGET_ATTR", "CONFIRM_HPARAM", "DEFAULT_HOME", "EPOCHS_RUN_ATTR", "FAIL_REASON_ATTR", "FIGURES_ATTR",
-    "HYPERPARAMETERS_ATTR", "Locations", "PROCESSES_ATTR", "PRUNE_REASON_ATTR", "SETUP_ATTR",
-    "SPEC_ATTR", "SPEC_FILE_ATTR", "STALE_REASON", "StudyContext", "check_locations",
-    "check_same_spec", "check_study_name", "claim_figures",
-    "create_home", "in_home", "interrupted_reason", "locations", "open_study", "positive_integer",
-    "start_tracker",
-    "study_metrics", "summary",
+    "BUDGET_ATTR", "COMPARE_BUDGETS_ATTR", "CONFIRM_HPARAM", "DEFAULT_HOME", "EPOCHS_RUN_ATTR", "FAIL_REASON_ATTR",
+    "FIGURES_ATTR", "HYPERPARAMETERS_ATTR", "PROCESSES_ATTR", "PRUNE_REASON_ATTR", "SETUP_ATTR",
+    "SPEC_ATTR", "SPEC_FILE_ATTR", "STALE_REASON", "Locations", "StudyContext",
+    "check_locations", "check_same_spec", "check_study_name", "claim_figures", "create_home",
+    "in_home", "interrupted_reason", "locations", "open_study", "positive_integer",
+    "start_tracker", "study_metrics", "summary",
 ]
 
 #: Trial user attributes: every value by its tracked name, the setup to rebuild the
@@ -65,6 +68,8 @@ SPEC_FILE_ATTR = "spec_file"
 PROCESSES_ATTR = "processes_started"
 #: The finished trials the study's figures were last attached to their runs for.
 FIGURES_ATTR = "figures_drawn_for"
+#: A budget-matched comparison's budgets (``compare.budgets``), for ``gdbench report``.
+COMPARE_BUDGETS_ATTR = "compare_budgets"
 
 #: The TensorBoard hyperparameter that tells a confirmation's reruns (true) from the
 #: study's trials (false, the value a session holds for a hyperparameter it lacks).
@@ -337,6 +342,8 @@ def open_study(spec: StudySpec, where: Locations, *, create: bool, stale: storag
     with storage.ClaimLock(rdb, spec.name).held():
         joined = int(study.user_attrs.get(PROCESSES_ATTR, 0))
         study.set_user_attr(PROCESSES_ATTR, joined + 1)
+        if spec.compare is not None:
+            study.set_user_attr(COMPARE_BUDGETS_ATTR, list(spec.compare.budgets))
         if study.user_attrs.get(SPEC_ATTR) is None:
             study.set_user_attr(SPEC_ATTR, summary(spec))
             # optuna-dashboard and Optuna's plots then label the axis "val_loss", not "Objective 0".

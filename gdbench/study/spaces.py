@@ -24,8 +24,9 @@ warm-up).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from gdbench.study.domains import (
     Choice,
@@ -43,18 +44,24 @@ from gdbench.study.domains import (
 )
 
 __all__ = [
-    "Choice", "DECAY_KEYWORDS", "Derived", "Domain", "Fixed", "IntRange", "LogUniform",
-    "OPTIMIZER_SPACES", "OneMinusLogUniform", "SCHEDULE_SPACES", "ScheduleSpace", "Steps",
+    "DECAY_KEYWORDS", "OPTIMIZER_SPACES", "SCHEDULE_SPACES", "Choice", "Derived", "Domain",
+    "Fixed", "IntRange", "LogUniform", "OneMinusLogUniform", "ScheduleSpace", "Steps",
     "StepsList", "StepsRange", "Suggester", "Uniform", "resolve",
 ]
 
 #: Keywords that are decay rates β < 1, searched among β whose 1 − β are log-spaced.
 DECAY_KEYWORDS = frozenset({"momentum", "rho", "beta_1", "beta_2"})
 
-_EPSILON = LogUniform(1e-10, 1e-4)
-_BETA_1 = OneMinusLogUniform(1e-2, 0.5)
+# Fair spaces (Choi et al., 2019): a general optimizer's space reaches the optimizers it
+# contains (gdbench.study.inclusions). ε up to 1 lets an Adam-family step η m̂/(√v̂ + ε)
+# turn momentum-like (ε above √v̂), and RMSProp's and Adagrad's η g/√(v + ε) GD-like;
+# γ and β1 down to 0 make momentum plain GD and Adam RMSProp. AdaDelta's ε is its step
+# size (in the numerator too) and keeps its own range.
+_EPSILON = LogUniform(1e-10, 1.0)
+# β1 and γ in {0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99}: 1 − β log-spaced in [0.01, 1].
+_BETA_1 = OneMinusLogUniform(1e-2, 1.0)
 _BETA_2 = OneMinusLogUniform(1e-4, 1e-1)
-_MOMENTUM = OneMinusLogUniform(1e-2, 0.5)
+_MOMENTUM = OneMinusLogUniform(1e-2, 1.0)
 # ρ in [0.7, 0.9999]: RMSProp's and AdaDelta's (0.9, 0.95) and MaxProp's (0.999) defaults inside.
 _RHO = OneMinusLogUniform(1e-4, 0.3)
 

@@ -32,6 +32,7 @@ Every key, with its default:
 | `trials_per_batch`  | trials per population batch                                           | 32                       |
 | `balance`           | give every optimizer × schedule the same number of trials             | true                     |
 | `confirm`           | `{seeds = N}`, N ≥ 2: rerun each optimizer × schedule's best N times  | none                     |
+| `compare`           | `{budgets = [...]}`: a budget-matched comparison (`budgets` module)   | none                     |
 
 A hyperparameter value is either fixed (``beta_1 = 0.9``) or searched: a
 range ``{low = ..., high = ..., log = ..., step = ...}`` or a set
@@ -85,18 +86,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import gdbench.tasks
 from gdbench.study.errors import SpecError
 from gdbench.study.spaces import Domain
 
 __all__ = [
-    "CompareSpec", "ConfirmSpec", "DIRECTIONS", "IMAGE_METRICS", "MAX_NAME_LENGTH",
-    "NAME_PATTERN", "ObjectiveSpec",
-    "OptimizerSpec", "PrunerSpec", "SamplerSpec", "ScheduleSpec", "SpecError", "StudySpec",
-    "TaskSpec", "TrackingSpec", "load_spec", "load_specs", "name_problem", "searched_domains",
+    "DIRECTIONS", "IMAGE_METRICS", "MAX_NAME_LENGTH", "NAME_PATTERN", "CompareSpec",
+    "ConfirmSpec", "ObjectiveSpec", "OptimizerSpec", "PrunerSpec", "SamplerSpec", "ScheduleSpec",
+    "SpecError", "StudySpec", "TaskSpec", "TrackingSpec", "load_spec", "load_specs",
+    "name_problem", "searched_domains",
 ]
 
 #: Objective metrics an image task logs every epoch (test metrics are final only,

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import optuna
 
-from gdbench.study import loop, report, samplers, session
+from gdbench.study import inclusions, loop, report, samplers, session
 from gdbench.study.defaults import (
     DEFAULT_GRACE_PERIOD_S,
     DEFAULT_HEARTBEAT_INTERVAL_S,
@@ -76,6 +76,7 @@ def create_study(
     where = session.locations(spec, home=home, storage_url=storage_url,
                               tracking_uri=tracking_uri, tensorboard_dir=tensorboard_dir)
     session.check_locations(where)
+    inclusions.warn_broken_inclusions(spec)
     context = StudyContext.create(spec)
     session.create_home(where)
     study, _ = session.open_study(spec, where, create=True, stale=StaleTrials(), seed_offset=0)
