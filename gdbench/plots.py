@@ -730,6 +730,8 @@ def plot_seed_bands(
     band: str = "std",
     log_scale: bool = True,
     title: str | None = None,
+    baseline: Any = None,
+    note: str | None = None,
 ) -> Path:
     """Plot each label's mean curve over seeds with its spread as a band.
 
@@ -744,6 +746,10 @@ def plot_seed_bands(
             for the runs' minimum to maximum; the title says which.
         log_scale: a logarithmic y axis, used only when every value is > 0.
         title: the figure's title; by default it names ``metric`` and the band.
+        baseline: a DeepOBS problem (or a loaded :class:`gdbench.baselines.Baseline`)
+            whose published curves of ``metric`` are drawn behind (:func:`draw_baselines`);
+            whether they may be is :func:`gdbench.baselines.mismatch`'s to say.
+        note: one line of small print under the axes (why no baseline is drawn).
 
     Returns:
         The path of the written PNG.
@@ -786,6 +792,8 @@ def plot_seed_bands(
             axes.plot(epochs, mean, color=color, lw=1.8,
                       label=f"{label} ({table.shape[0]} seeds)")
             axes.fill_between(epochs, low, high, color=color, alpha=0.2, lw=0)
+        if baseline is not None:
+            draw_baselines(axes, baseline, metric, epochs=max(t.shape[1] for t in stacked.values()))
         values = np.concatenate([t.ravel() for t in stacked.values()] + lows)
         finite = values[np.isfinite(values)]
         if log_scale and finite.size and np.all(finite > 0):
@@ -795,6 +803,10 @@ def plot_seed_bands(
         axes.grid(True, which="major", alpha=0.3)
         axes.legend(loc="best", title=spread)
         axes.set_title(title if title is not None else f"{metric} per epoch over seeds: {spread}")
+        if note:
+            figure.subplots_adjust(bottom=0.17)
+            figure.text(0.01, 0.01, note, fontsize=7, color="0.35", ha="left", va="bottom",
+                        wrap=True)
         return _save(figure, target)
 
 

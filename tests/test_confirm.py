@@ -385,3 +385,30 @@ tensorboard = false
     assert trials[0].state == TrialState.FAIL
     complete = sorted(t.user_attrs["seed"] for t in trials if t.state == TrialState.COMPLETE)
     assert complete == [0, 1]
+
+
+def test_the_confirmed_figures_say_why_deepobs_baselines_are_not_drawn(
+        toy, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import gdbench.tasks
+    from gdbench.study.confirm_report import write_confirm_report
+    from gdbench.study.session import StudyContext
+
+    _, _, study = toy
+
+    def context(task: gdbench.tasks.Task) -> StudyContext:
+        return StudyContext(task=task, epochs=3, batch_size=128, steps_per_epoch=1,
+                            study_params={})
+
+    with caplog.at_level(logging.INFO, logger="gdbench.study.confirm_report"):
+        write_confirm_report(study, tmp_path / "own", context(gdbench.tasks.get("linear_regression")))
+    assert "baselines" not in caplog.text
+    fashion = gdbench.tasks.get("fashion_mnist_2c2d", subset=1024)
+    with caplog.at_level(logging.INFO, logger="gdbench.study.confirm_report"):
+        written = write_confirm_report(study, tmp_path / "fashion", context(fashion))
+    assert "DeepOBS baselines not drawn behind the confirmed curves" in caplog.text
+    from gdbench import baselines
+
+    assert baselines.mismatch(fashion, 128, 3) in caplog.text
+    assert tmp_path / "fashion" / "confirmed_loss.png" in written

@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import logging
 import math
 import re
 from collections.abc import Sequence
@@ -28,8 +29,11 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
+from gdbench import baselines
 from gdbench.study import confirm, stats
-from gdbench.study.session import FAIL_REASON_ATTR, SPEC_ATTR
+from gdbench.study.session import FAIL_REASON_ATTR, SPEC_ATTR, StudyContext
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ConfirmedBranch", "confirmed", "confirmed_leaderboard", "format_confirmed",
            "write_confirm_report"]
@@ -200,13 +204,20 @@ def _rows(branches: Sequence[ConfirmedBranch]) -> list[dict[str, Any]]:
     return rows
 
 
-def write_confirm_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
+def write_confirm_report(study: optuna.Study, out_dir: str | Path,
+                         context: StudyContext | None = None) -> list[Path]:
     """Write ``confirmed.csv`` and one ``confirmed_<metric>.png`` per metric; nothing when the
     study has no confirmation.
+
+    For a task DeepOBS shares, a figure of a metric DeepOBS published draws
+    its baselines behind the curves (:func:`gdbench.plots.draw_baselines`)
+    when the study trained the problem as DeepOBS did; otherwise the figure
+    says why not (:func:`gdbench.baselines.mismatch`), and so does the log.
 
     Args:
         study: the study.
         out_dir: the folder, created if missing.
+        context: the study's task and size; ``None`` draws no baselines.
 
     Returns:
         The files written.
@@ -230,15 +241,33 @@ def write_confirm_report(study: optuna.Study, out_dir: str | Path) -> list[Path]
                              else row.get(key, "") for key in columns})
     written = [path]
     metrics = list(dict.fromkeys(key for branch in branches for key in branch.curves))
+    problem, refusal = _baseline(context)
     for metric in metrics:
         curves = {_label(branch): branch.curves[metric] for branch in branches
                   if branch.curves.get(metric)}
         target = out_dir / f"confirmed_{re.sub(r'[^a-z0-9]+', '_', metric.lower())}.png"
+        published = metric in baselines.METRICS.values()
         with written_whole(target) as partial:
-            plots.plot_seed_bands(curves, partial, metric=metric, band="std",
-                                  log_scale="accuracy" not in metric)
+            plots.plot_seed_bands(
+                curves, partial, metric=metric, band="std", log_scale="accuracy" not in metric,
+                baseline=problem if published and refusal is None else None,
+                note=f"DeepOBS baselines not drawn: {refusal}" if published and refusal else None)
         written.append(target)
     return written
+
+
+def _baseline(context: StudyContext | None) -> tuple[str | None, str | None]:
+    """The DeepOBS problem of the study's task, and why its baselines cannot be drawn
+    (``None`` when they can); ``(None, None)`` for a task DeepOBS does not share."""
+    if context is None:
+        return None, None
+    problem = baselines.problem_for(context.task.name)
+    if problem is None:
+        return None, None
+    refusal = baselines.mismatch(context.task, context.batch_size, context.epochs)
+    if refusal is not None:
+        logger.info("DeepOBS baselines not drawn behind the confirmed curves: %s", refusal)
+    return problem, refusal
 
 
 def _label(branch: ConfirmedBranch) -> str:

@@ -168,24 +168,15 @@ def stored_target(study: optuna.Study, storage_url: str, *, tracking_uri: str | 
     Raises:
         StudyError: the study recorded no task (it was not run by gdbench).
     """
-    from gdbench.study.report import _recorded_option
+    from gdbench.study.report import stored_context
 
     if session.SPEC_ATTR not in study.user_attrs:
         raise StudyError(f"STUDY: study {study.study_name!r} recorded no task; it was not "
                          "run by gdbench")
     recorded = json.loads(study.user_attrs[session.SPEC_ATTR])
-    params: dict[str, str] = {}
-    if tracking_uri is not None:
-        from gdbench.tracking import StoredStudy
-
-        params = StoredStudy(tracking_uri, study.study_name).params()
-    options = {key: _recorded_option(value) for key, value in recorded["task_options"].items()}
-    task = gdbench.tasks.get(recorded["task"], **options)
-    ran = [t.user_attrs.get(session.EPOCHS_RUN_ATTR) or 0 for t in storage.counted_trials(study)
-           if t.state == TrialState.COMPLETE]
-    epochs = int(params["epochs"]) if "epochs" in params else max(ran, default=0)
-    batch_size = (int(params["batch_size"]) if "batch_size" in params
-                  else task.resolve_batch_size(None))
+    context = stored_context(study, tracking_uri)
+    task, epochs, batch_size = context.task, context.epochs, context.batch_size
+    options = dict(task.options)
     toy = isinstance(task, gdbench.tasks.ToyTask)
     board = None
     if tensorboard_root is not None and (tensorboard_root / study.study_name).is_dir():

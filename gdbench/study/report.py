@@ -212,7 +212,8 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
     """Write the report of a stored study into ``out_dir``: what ``gdbench run`` writes.
 
     The leaderboard and Optuna's plots (:func:`write_optuna_report`), a
-    budget-matched comparison's budget table and figure, and the
+    budget-matched comparison's budget table and figure, a confirmation's
+    ``confirmed.csv`` and figures (:mod:`gdbench.study.confirm_report`), and the
     best trials' figures of every optimizer (:func:`gdbench.study.figures.write_figures`),
     drawn from the curves stored in ``tracking_uri``; toy trials are trained
     again for their paths, and for their curves where none is stored. The
@@ -230,16 +231,37 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
         The files written.
     """
     from gdbench.study import budgets
+    from gdbench.study.confirm_report import write_confirm_report
 
     written = write_optuna_report(study, out_dir)
     if SPEC_ATTR not in study.user_attrs:
-        return written
-    import gdbench.tasks
-
+        return written + write_confirm_report(study, out_dir)
     recorded = json.loads(study.user_attrs[SPEC_ATTR])
     compared = budgets.stored_budgets(study)
     if compared is not None:
         written += budgets.write_budget_files(study, out_dir, compared, recorded["metric"])
+    context = stored_context(study, tracking_uri)
+    written += write_confirm_report(study, out_dir, context)
+    if context.epochs < 1:
+        return written
+    return written + _write_figures(study, out_dir, context=context, metric=recorded["metric"],
+                                    tracking_uri=tracking_uri)
+
+
+def stored_context(study: optuna.Study, tracking_uri: str | None) -> StudyContext:
+    """The task and size a stored study ran with, without its spec.
+
+    The task is the one the study recorded (its ``spec`` attribute); epochs
+    and batch size come from its MLflow parent run in ``tracking_uri``,
+    else from its trials' epochs (0 when none completed) and the task's
+    batch size.
+
+    Raises:
+        KeyError: the study recorded no task (it was not run by gdbench).
+    """
+    import gdbench.tasks
+
+    recorded = json.loads(study.user_attrs[SPEC_ATTR])
     params = _stored_params(study.study_name, tracking_uri)
     task = gdbench.tasks.get(recorded["task"], **{
         key: _recorded_option(value) for key, value in recorded["task_options"].items()})
@@ -248,20 +270,14 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
     epochs = int(params["epochs"]) if "epochs" in params else max(ran, default=0)
     batch_size = (int(params["batch_size"]) if "batch_size" in params
                   else task.resolve_batch_size(None))
-    if epochs < 1:
-        return written
-    context = StudyContext(task=task, epochs=epochs, batch_size=batch_size,
-                           steps_per_epoch=task.steps_per_epoch(batch_size), study_params={})
-    return written + _write_figures(study, out_dir, context=context, metric=recorded["metric"],
-                                    tracking_uri=tracking_uri)
+    return StudyContext(task=task, epochs=epochs, batch_size=batch_size,
+                        steps_per_epoch=task.steps_per_epoch(batch_size), study_params={})
 
 
 def write_optuna_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     """Write the leaderboard and Optuna's plots into ``out_dir``.
 
-    Files: ``leaderboard.csv``; where the study was confirmed over seeds,
-    ``confirmed.csv`` and ``confirmed_<metric>.png``
-    (:mod:`gdbench.study.confirm_report`); ``optimization_history.png``,
+    Files: ``leaderboard.csv``; ``optimization_history.png``,
     ``intermediate_values.png`` (per-epoch objective of every trial, of the
     :data:`MAX_CURVES` best in a larger study),
     ``param_importances.png``, ``parallel_coordinate.png`` and
@@ -280,9 +296,6 @@ def write_optuna_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = leaderboard(study)
     written = [write_leaderboard_csv(rows, out_dir / "leaderboard.csv")]
-    from gdbench.study.confirm_report import write_confirm_report
-
-    written += write_confirm_report(study, out_dir)
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return written
@@ -390,8 +403,10 @@ def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
         tracker: its tracker; ``None`` attaches nothing to the trials.
     """
     from gdbench.study import budgets, protocol
+    from gdbench.study.confirm_report import write_confirm_report
 
     written = write_optuna_report(study, where.report_dir)
+    written += write_confirm_report(study, where.report_dir, context)
     if protocol.needs_protocol(spec):
         written.append(protocol.write_protocol(spec, where.report_dir))
     if spec.compare is not None:
