@@ -744,7 +744,8 @@ def plot_seed_bands(
         metric: what the curves hold, the y axis's label.
         band: ``"std"`` for mean ± one standard deviation (``ddof=1``), ``"range"``
             for the runs' minimum to maximum; the title says which.
-        log_scale: a logarithmic y axis, used only when every value is > 0.
+        log_scale: a logarithmic y axis, used only when every value is > 0 and
+            they span more than a decade.
         title: the figure's title; by default it names ``metric`` and the band.
         baseline: a DeepOBS problem (or a loaded :class:`gdbench.baselines.Baseline`)
             whose published curves of ``metric`` are drawn behind (:func:`draw_baselines`);
@@ -796,8 +797,10 @@ def plot_seed_bands(
             draw_baselines(axes, baseline, metric, epochs=max(t.shape[1] for t in stacked.values()))
         values = np.concatenate([t.ravel() for t in stacked.values()] + lows)
         finite = values[np.isfinite(values)]
-        if log_scale and finite.size and np.all(finite > 0):
+        # A log axis only where the values span a decade: over less it shows no ticks.
+        if log_scale and finite.size and np.all(finite > 0) and finite.max() > 10 * finite.min():
             axes.set_yscale("log")
+        axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
         axes.set_xlabel("epoch")
         axes.set_ylabel(metric)
         axes.grid(True, which="major", alpha=0.3)
