@@ -19,6 +19,7 @@ from gdbench.study.confirm_report import confirmed, format_confirmed
 from gdbench.study.session import SETUP_ATTR
 from gdbench.study.spec import ConfirmSpec
 from gdbench.study.stats import summarize
+from board_files import session_hparams
 
 SEEDS = 3
 
@@ -35,23 +36,6 @@ def mlflow_runs(home: Path, experiment_name: str) -> list:
     client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
     experiment = client.get_experiment_by_name(experiment_name)
     return client.search_runs([experiment.experiment_id], max_results=10_000)
-
-
-def session_hparams(run_dir: Path) -> dict:
-    """The hyperparameters a TensorBoard HParams session starts with."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        for event in EventFileLoader(str(path)).Load():
-            for value in event.summary.value:
-                if value.tag == "_hparams_/session_start_info":
-                    data = plugin_data_pb2.HParamsPluginData.FromString(
-                        value.metadata.plugin_data.content)
-                    hparams = data.session_start_info.hparams
-                    return {name: getattr(hparams[name], hparams[name].WhichOneof("kind"))
-                            for name in hparams}
-    return {}
 
 
 def expected_best(study: optuna.Study) -> dict[tuple[str, str], optuna.trial.FrozenTrial]:

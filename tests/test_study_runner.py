@@ -13,6 +13,7 @@ from optuna.trial import TrialState
 
 from gdbench.study import Interrupted, leaderboard, load_spec, run_study
 from gdbench.study.session import FAIL_REASON_ATTR, STALE_REASON, interrupted_reason
+from board_files import session_hparams
 
 
 def write(tmp_path: Path, text: str, name: str) -> Path:
@@ -256,23 +257,6 @@ learning_rate = {low = 1e-4, high = 3.0}
         if trial.state == TrialState.COMPLETE:
             assert trial.value == trial.intermediate_values[3]
             assert run.data.metrics["objective"] == pytest.approx(trial.value)
-
-
-def session_hparams(run_dir: Path) -> dict:
-    """The hyperparameters a trial's TensorBoard HParams session starts with."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.plugins.hparams import plugin_data_pb2
-
-    for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        for event in EventFileLoader(str(path)).Load():
-            for value in event.summary.value:
-                if value.tag == "_hparams_/session_start_info":
-                    data = plugin_data_pb2.HParamsPluginData.FromString(
-                        value.metadata.plugin_data.content)
-                    hparams = data.session_start_info.hparams
-                    return {name: getattr(hparams[name], hparams[name].WhichOneof("kind"))
-                            for name in hparams}
-    return {}
 
 
 @pytest.mark.parametrize("population", [True, False], ids=["population", "one_by_one"])

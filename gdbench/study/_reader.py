@@ -185,18 +185,14 @@ class _Reader(SpaceReader):
             raise self.error(join(prefix, "trials"),
                              f"{why}: {max(budgets)} trials (the largest budget) × {branches} "
                              f"branches = {needed}; got {table['trials']!r} (leave trials out)")
-        sampler = table.get("sampler", "random")
-        sampler_name = sampler.get("name") if isinstance(sampler, dict) else sampler
-        if sampler_name != "random":
-            raise self.error(join(prefix, "sampler"),
-                             f"{why}, the first trial of each at its defaults: the sampler is "
-                             f"'random', got {sampler_name!r} (leave sampler out)")
-        pruner = table.get("pruner", "none")
-        pruner_name = pruner.get("name") if isinstance(pruner, dict) else pruner
-        if pruner_name != "none":
-            raise self.error(join(prefix, "pruner"),
-                             f"{why}, every trial run to its last epoch: the pruner is 'none', "
-                             f"got {pruner_name!r} (leave pruner out)")
+        for key, wanted, rule in (("sampler", "random", "the first trial of each at its defaults"),
+                                  ("pruner", "none", "every trial run to its last epoch")):
+            value = table.get(key, wanted)
+            name = value.get("name") if isinstance(value, dict) else value
+            if name != wanted:
+                raise self.error(join(prefix, key),
+                                 f"{why}, {rule}: the {key} is {wanted!r}, got {name!r} "
+                                 f"(leave {key} out)")
         if table.get("balance", True) is not True:
             raise self.error(join(prefix, "balance"),
                              f"{why}: the branches take turns (balance = true; leave it out)")
