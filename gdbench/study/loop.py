@@ -4,11 +4,15 @@
 trials are claimed (under the study's lock, within the budget, with
 heartbeats) is passed in as a :class:`~gdbench.study.storage.Claimer`.
 
-Image tasks run one trial at a time through ``Task.fit``, with a Keras
-callback that reports the objective to Optuna every epoch and raises
-`optuna.TrialPruned` when the pruner says so. Toy tasks run by batches: up
-to ``trials_per_batch`` trials are claimed at once, and the population engine
-trains them all in one vectorized run (:mod:`gdbench.study.batches`).
+A study with ``population = true`` runs by batches: up to
+``trials_per_batch`` trials are claimed at once, grouped by optimizer and
+schedule (:mod:`gdbench.study.batches`), and each group trains as one
+population: a toy task's in one vectorized run, recorded whole at its end;
+an image task's in one stacked model, each member tracked, reported to
+Optuna and pruned epoch by epoch as a trial of its own
+(:mod:`gdbench.study.image_batches`). Otherwise trials run one at a time
+through ``Task.fit``, with a Keras callback that reports the objective to
+Optuna every epoch and raises `optuna.TrialPruned` when the pruner says so.
 
 A trial ends COMPLETE, PRUNED, or FAIL for a reason of its own (its loss
 diverged, training raised); the reason is the same text in Optuna (user
@@ -23,17 +27,26 @@ import gc
 import logging
 import math
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import keras
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 import gdbench.tasks
-from gdbench.study import batches, build, records, samplers, session, storage
+from gdbench.study import (
+    batches,
+    build,
+    image_batches,
+    records,
+    samplers,
+    session,
+    storage,
+)
 from gdbench.study.build import TrialSetup
 from gdbench.study.errors import Interrupted
-from gdbench.study.outcomes import Outcome, divergence_reason
+from gdbench.study.outcomes import Outcome, divergence_reason, pruned_reason
 from gdbench.study.progress import Progress
 from gdbench.study.session import StudyContext
 from gdbench.study.spec import StudySpec
@@ -73,8 +86,7 @@ class PruningCallback(keras.callbacks.Callback):
             return
         self.trial.report(float(value), epoch)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(
-                f"pruned after epoch {epoch + 1}: {self.metric} = {float(value):.4g}")
+            raise optuna.TrialPruned(pruned_reason(epoch, self.metric, value))
 
 
 class TrialLoop:
@@ -260,12 +272,15 @@ class TrialLoop:
                                session.SETUP_ATTR: setup.to_json()}, {}, None, None)
             for trial, setup in members})
 
-    def start_tracking(self, trial: optuna.Trial, setup: TrialSetup | None) -> TrialTracker:
-        """Open ``trial``'s MLflow run and TensorBoard session, its values recorded in Optuna."""
+    def start_tracking(self, trial: optuna.Trial, setup: TrialSetup | None, *,
+                       record: bool = True) -> TrialTracker:
+        """Open ``trial``'s MLflow run and TensorBoard session, its values recorded in Optuna
+        (unless ``record`` is false: a batch records its trials' setups together)."""
         values: dict[str, Any] = {}
         if setup is not None:
             values = setup.hyperparameters()
-            self.record_setups([(trial, setup)])
+            if record:
+                self.record_setups([(trial, setup)])
         tracked = self.tracker.start_trial(
             trial.number, self.context.tracked_params(self.spec, values))
         self.open[trial.number] = tracked
@@ -279,7 +294,7 @@ class TrialLoop:
         self.open.pop(trial.number).finish(state, value=value, metrics=metrics, reason=reason)
         self.tell(trial, TrialState[state], value, reason=reason, epochs_run=epochs_run)
 
-    # -- one trial at a time (image tasks, and toy tasks without population) --
+    # -- one trial at a time (population = false, a warm-up's trials) ---------
 
     def setup(self, trial: optuna.Trial) -> TrialSetup:
         setup = build.suggest(trial, self.spec, self.context.total_steps)
@@ -316,7 +331,7 @@ class TrialLoop:
         value = float(result.history[self.metric][-1])
         self.finish(trial, "COMPLETE", value=value, metrics=result.metrics, epochs_run=epochs_run)
 
-    # -- batches through the population engine (toy tasks) --------------------
+    # -- batches through the population engines --------------------------------
 
     def run_batch(self, trials: Sequence[optuna.Trial | samplers.DrawnTrial]) -> None:
         setups = [self.setup(trial) for trial in trials]
@@ -335,6 +350,9 @@ class TrialLoop:
 
     def train_group(self, members: list[tuple[optuna.Trial, TrialSetup]]) -> None:
         """Train trials sharing optimizer and schedule as one population; tell and track each."""
+        if not self.spec.task.toy:
+            image_batches.train_image_group(self, members)
+            return
         try:
             fits = batches.fit_group(self.context, [setup for _, setup in members],
                                      record_trajectory=False)

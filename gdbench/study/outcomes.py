@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -12,7 +13,7 @@ from optuna.trial import TrialState
 from gdbench.study import session
 from gdbench.study.records import TrialValues
 
-__all__ = ["Outcome", "divergence_reason"]
+__all__ = ["Outcome", "divergence_reason", "pruned_reason"]
 
 
 @dataclasses.dataclass
@@ -56,3 +57,8 @@ def divergence_reason(history: Mapping[str, Sequence[float]], metric: str) -> st
             if not math.isfinite(value):
                 return f"{key} diverged: {value} at epoch {epoch + 1}"
     return None
+
+
+def pruned_reason(epoch: int, metric: str, value: float) -> str:
+    """Why a trial was pruned after (0-based) ``epoch``, its objective ``metric`` then ``value``."""
+    return f"pruned after epoch {epoch + 1}: {metric} = {float(value):.4g}"

@@ -360,9 +360,9 @@ def _hparam_domain(domains: Sequence[Domain]) -> HParamDomain:
 def tracked_metrics(spec: StudySpec, context: StudyContext) -> list[str]:
     """The metrics of the HParams table. The per-epoch η is logged as a scalar but
     left out here: beside the hyperparameter of the same name it would show twice."""
-    if spec.population:
-        return ["loss"]
     if isinstance(context.task, gdbench.tasks.ToyTask):
+        if spec.population:
+            return ["loss"]
         return list(context.task.metrics(context.task.initial_parameters()))
     return [*IMAGE_METRICS, "test_loss", "test_accuracy"]
 
