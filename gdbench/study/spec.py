@@ -28,7 +28,7 @@ Every key, with its default:
 | `storage`           | the Optuna storage URL                                                | sqlite:///HOME/optuna.db |
 | `tracking`          | `mlflow`, `tracking_uri`, `tensorboard`, `tensorboard_dir`, `experiment_name` | on, under HOME   |
 | `seed`              | seeds the sampler and the task (unless they set their own)            | 0                        |
-| `population`        | train a batch's trials together, as one population (see below)       | true where supported     |
+| `population`        | train a batch's trials together, as one population (see below)        | true where supported     |
 | `trials_per_batch`  | trials per population batch                                           | 32                       |
 | `balance`           | give every optimizer × schedule the same number of trials             | true                     |
 
