@@ -19,7 +19,7 @@ import pytest
 import gdbench.optimizers
 import gdbench.schedules
 import gdbench.tasks
-from gdbench.tasks import image_population
+from gdbench.tasks import _stacked_mlp
 from gdbench.tasks.image_population import (
     COMPLETE, DIVERGED, HISTORY_KEYS, STOPPED, EpochReport, ImagePopulationResult,
     fit_image_population, supports_population,
@@ -261,8 +261,8 @@ def test_a_population_of_the_same_configuration_reuses_the_compiled_program():
                                     batch_size=BATCH_SIZE)
 
     run([0.01, 0.001])
-    program = next(reversed(image_population._COMPILED.values()))
+    program = next(reversed(_stacked_mlp._COMPILED.values()))
     traces = program.train_epoch.experimental_get_tracing_count()
     run([0.02, 0.003])
-    assert next(reversed(image_population._COMPILED.values())) is program
+    assert next(reversed(_stacked_mlp._COMPILED.values())) is program
     assert program.train_epoch.experimental_get_tracing_count() == traces
