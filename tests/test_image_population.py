@@ -30,8 +30,9 @@ RTOL = 1e-9
 #: Weights near zero are compared with this absolute tolerance as well.
 ATOL = 1e-12
 #: Float32: the rule's hyperparameters are float32 tensors, not Python floats,
-#: and batched matmuls sum in another order; three epochs amplify the rounding.
-FLOAT32_RTOL = 1e-4
+#: and batched matmuls sum in another order; three epochs amplify the rounding
+#: (measured: Adam's losses 2e-6 relative, its weights 7e-6 of their largest).
+FLOAT32_RTOL, FLOAT32_ATOL = 1e-5, 1e-5
 EPOCHS, BATCH_SIZE = 3, 64
 TASK = gdbench.tasks.get("digits_mlp", subset=150)
 
@@ -174,7 +175,8 @@ def test_under_float32_members_agree_to_rounding():
                                   batch_size=BATCH_SIZE)
     for index, member in enumerate(members):
         reference, weights = _single_fit("adam", member)
-        _assert_member_matches(result, index, reference, weights, rtol=FLOAT32_RTOL, atol=1e-6)
+        _assert_member_matches(result, index, reference, weights, rtol=FLOAT32_RTOL,
+                               atol=FLOAT32_ATOL)
 
 
 def test_a_member_stopped_after_an_epoch_ends_there_and_the_others_go_on(float64):

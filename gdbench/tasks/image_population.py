@@ -41,13 +41,17 @@ with its own :meth:`ImageTask.fit` to rounding. Under float32 the rule sees the
 hyperparameters as float32 tensors where the Keras class passes Python floats
 (so 1 − β is rounded from float32 rather than from float64), and batched
 matmuls sum in another order: members then agree to float32 rounding, amplified
-by training (about 1e-5 relative after a few epochs of ``digits_mlp``).
+by training (after three epochs of ``digits_mlp`` with Adam: losses to about
+2e-6 relative, weights to 1e-5 of their largest).
 
     >>> import gdbench.tasks
     >>> from gdbench.tasks.image_population import fit_image_population
     >>> task = gdbench.tasks.get("digits_mlp", subset=200)
     >>> result = fit_image_population(task, "adam", {"learning_rate": [1e-3, 1e-2]}, epochs=2)
-    >>> result.trial(1).history["val_accuracy"]  # doctest: +SKIP
+    >>> result.status, result.epochs_run.tolist()
+    (('complete', 'complete'), [2, 2])
+    >>> sorted(result.trial(1).history)
+    ['accuracy', 'learning_rate', 'loss', 'val_accuracy', 'val_loss']
 """
 
 from __future__ import annotations
