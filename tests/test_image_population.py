@@ -268,3 +268,17 @@ def test_a_population_of_the_same_configuration_reuses_the_compiled_program():
     run([0.02, 0.003])
     assert next(reversed(_stacked_mlp._COMPILED.values())) is program
     assert program.train_epoch.experimental_get_tracing_count() == traces
+
+
+def test_rules_with_and_without_xla_agree(float64):
+    def run(jit_compile: bool) -> ImagePopulationResult:
+        return fit_image_population(TASK, "nadam", {"learning_rate": [0.01, 0.002]}, epochs=2,
+                                    batch_size=BATCH_SIZE, jit_compile=jit_compile)
+
+    compiled, graph = run(True), run(False)
+    for index in range(2):
+        for key in HISTORY_KEYS:
+            np.testing.assert_allclose(compiled.trial(index).history[key],
+                                       graph.trial(index).history[key], rtol=RTOL, atol=0)
+        for mine, theirs in zip(compiled.weights(index), graph.weights(index)):
+            np.testing.assert_allclose(mine, theirs, rtol=RTOL, atol=ATOL)

@@ -122,8 +122,8 @@ def _build_program(
     def correct_predictions(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
         """Each member's number of correct predictions on the batch, [K].
 
-        Computed outside XLA: on a diverging member's non-finite logits XLA's
-        argmax picks other classes than TensorFlow's kernel, which Keras runs.
+        TensorFlow's argmax, as Keras's: on a diverging member's non-finite
+        logits XLA's picks other classes.
         """
         matches = tf.equal(tf.cast(labels, tf.int64)[tf.newaxis], tf.argmax(logits, axis=-1))
         return tf.reduce_sum(tf.cast(matches, dtype), axis=1)
@@ -135,9 +135,8 @@ def _build_program(
         return schedule_class.rate_function(tf.cast(step, tf.float64), **rate_inputs,
                                             **rate_static)
 
-    @tf.function(jit_compile=jit_compile)
-    def train_step(weights, slots, active, iteration, rule_inputs, rate_inputs, images, labels):
-        """One step of every active member: (weights, slots, mean losses [K], logits)."""
+    def gradients_of(weights, images, labels):
+        """Each member's gradients, mean losses [K] and logits on one batch."""
         with tf.GradientTape() as tape:
             tape.watch(weights)
             logits = logits_of(weights, images)
@@ -145,7 +144,13 @@ def _build_program(
             # Member k's loss depends on member k's weights alone: the gradient
             # of the sum is each member's own.
             total = tf.reduce_sum(losses)
-        gradients = tape.gradient(total, weights)
+        return tape.gradient(total, weights), losses, logits
+
+    # Only the rules go through XLA, where fusing their element-wise steps
+    # pays; on a CPU, XLA's batched matmuls are slower than TensorFlow's.
+    @tf.function(jit_compile=jit_compile)
+    def apply_rules(weights, gradients, slots, active, iteration, rule_inputs, rate_inputs):
+        """Every active member's weights and slots after one step; the others' as they were."""
         learning_rate = learning_rate_at(iteration, rate_inputs)
         step = tf.cast(iteration + 1, dtype)
         new_weights, new_slots = [], []
@@ -163,7 +168,7 @@ def _build_program(
             new_weights.append(tf.where(member_active, value, weight))
             new_slots.append(tuple(tf.where(member_active, new, old)
                                    for new, old in zip(slot_values, slot)))
-        return tuple(new_weights), tuple(new_slots), losses, logits
+        return tuple(new_weights), tuple(new_slots)
 
     @tf.function
     def train_epoch(weights, slots, iterations, active, first_iteration, rule_inputs,
@@ -173,8 +178,9 @@ def _build_program(
         iteration = first_iteration
         for _ in tf.range(steps):
             images, labels = next(batches)
-            weights, slots, losses, logits = train_step(
-                weights, slots, active, iteration, rule_inputs, rate_inputs, images, labels)
+            gradients, losses, logits = gradients_of(weights, images, labels)
+            weights, slots = apply_rules(weights, gradients, slots, active, iteration,
+                                         rule_inputs, rate_inputs)
             # Keras's running means: Σ batch loss · B / Σ B and Σ correct / Σ B.
             examples = tf.cast(tf.shape(labels)[0], dtype)
             loss_sum = tf.where(active, loss_sum + losses * examples, loss_sum)

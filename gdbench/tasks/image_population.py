@@ -32,8 +32,9 @@ The training loop is not a Keras ``model.fit`` around a Keras optimizer: its
 per-member logs, running means and stopping (one member at a time, in the
 middle of an epoch) would each need a custom train step and metric anyway, and
 ``fit`` drives every batch from Python. Instead one ``tf.function`` per epoch
-loops over the epoch's batches, each step compiled with XLA; functions are
-kept for reuse across populations of the same configuration. Stopped members
+loops over the epoch's batches, the update rules compiled with XLA (the
+matmuls stay TensorFlow's: on a CPU XLA's batched ones are slower); functions
+are kept for reuse across populations of the same configuration. Stopped members
 stay in the population with their updates masked (their weights frozen).
 
 Precision: under ``keras.config.set_floatx("float64")`` every member agrees
@@ -203,7 +204,7 @@ def fit_image_population(
         on_epoch: called after each epoch with an :class:`EpochReport`; returns
             ``None`` or a bool ``[K]`` mask of members to stop after this epoch
             (their history ends with it, their weights stay as they are).
-        jit_compile: compile each step with XLA.
+        jit_compile: compile the update rules with XLA.
 
     Returns:
         An :class:`ImagePopulationResult`, one row per member.
