@@ -25,6 +25,7 @@ from gdbench.tasks.image_population import (
     fit_image_population, supports_population,
 )
 from optimizer_cases import OPTIMIZERS
+from test_population import SCHEDULE_TRIALS
 
 RTOL = 1e-9
 #: Weights near zero are compared with this absolute tolerance as well.
@@ -166,6 +167,18 @@ def test_a_scheduled_eta_with_per_member_parameters_matches(float64, schedule):
         _assert_member_matches(result, index, reference, weights)
     # η changes within the run, so the check covers the schedule, not a constant.
     assert len(set(result.trial(0).history["learning_rate"])) > 1
+
+
+@pytest.mark.parametrize("schedule", list(SCHEDULE_TRIALS))
+def test_every_schedule_gives_each_member_its_own_rate(schedule):
+    keywords = SCHEDULE_TRIALS[schedule]
+    result = fit_image_population(TASK, "gd", {}, epochs=2, batch_size=BATCH_SIZE,
+                                  schedule=schedule, schedule_parameters=keywords)
+    for index in range(2):
+        rate = gdbench.schedules.get(schedule, **_member_keywords(keywords, index))
+        reached = [3, 6]  # iterations after each epoch of three steps
+        assert result.trial(index).history["learning_rate"] == pytest.approx(
+            [float(rate(step)) for step in reached], rel=RTOL)
 
 
 def test_under_float32_members_agree_to_rounding():
