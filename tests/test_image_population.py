@@ -295,3 +295,31 @@ def test_rules_with_and_without_xla_agree(float64):
                                        graph.trial(index).history[key], rtol=RTOL, atol=0)
         for mine, theirs in zip(compiled.weights(index), graph.weights(index)):
             np.testing.assert_allclose(mine, theirs, rtol=RTOL, atol=ATOL)
+
+
+def test_a_compacted_population_trains_its_members_as_the_full_one(float64):
+    rates = [0.1, 0.05, 0.02, 0.2]
+
+    def prune(report: EpochReport) -> np.ndarray:
+        # Two of four stop after epoch 0, one of the two left after epoch 1:
+        # the population shrinks to two rows, then to one.
+        return np.array([False, report.epoch == 0, report.epoch == 0, report.epoch == 1])
+
+    def run(compact: bool) -> ImagePopulationResult:
+        return fit_image_population(TASK, "momentum", {"learning_rate": rates}, epochs=EPOCHS,
+                                    batch_size=BATCH_SIZE, on_epoch=prune, compact=compact)
+
+    compacted, full = run(True), run(False)
+    assert compacted.status == full.status == (COMPLETE, STOPPED, STOPPED, STOPPED)
+    assert compacted.epochs_run.tolist() == full.epochs_run.tolist() == [3, 1, 1, 2]
+    for index in range(len(rates)):
+        trial, reference = compacted.trial(index), full.trial(index)
+        assert trial.metrics == pytest.approx(reference.metrics, rel=RTOL)
+        for key in HISTORY_KEYS:
+            np.testing.assert_allclose(trial.history[key], reference.history[key], rtol=RTOL)
+        for mine, theirs in zip(compacted.weights(index), full.weights(index)):
+            np.testing.assert_allclose(mine, theirs, rtol=RTOL, atol=ATOL)
+    for index, stop_after in ((0, None), (3, 2)):
+        reference, weights = _single_fit("momentum", {"learning_rate": rates[index]},
+                                         stop_after=stop_after)
+        _assert_member_matches(compacted, index, reference, weights)

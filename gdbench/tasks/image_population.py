@@ -182,6 +182,7 @@ def fit_image_population(
     schedule_parameters: Mapping[str, Any] | None = None,
     on_epoch: Callable[[EpochReport], ArrayLike | None] | None = None,
     jit_compile: bool = True,
+    compact: bool = True,
 ) -> ImagePopulationResult:
     """Train K members of an image task at once, one hyperparameter set per member.
 
@@ -205,6 +206,8 @@ def fit_image_population(
             ``None`` or a bool ``[K]`` mask of members to stop after this epoch
             (their history ends with it, their weights stay as they are).
         jit_compile: compile the update rules with XLA.
+        compact: once half the members or more have stopped, train the others
+            as a smaller population (one more compilation for the new size).
 
     Returns:
         An :class:`ImagePopulationResult`, one row per member.
@@ -227,6 +230,7 @@ def fit_image_population(
     epochs = task.resolve_epochs(epochs)
     batch_size = task.resolve_batch_size(batch_size)
     jit_compile = _validate.flag("jit_compile", jit_compile)
+    compact = _validate.flag("compact", compact)
     if on_epoch is not None and not callable(on_epoch):
         raise ValueError(f"on_epoch: expected a callable or None, got {on_epoch!r}")
     optimizer_class = _optimizer_class(optimizer)
@@ -277,37 +281,63 @@ def fit_image_population(
     epochs_run = np.zeros(size, dtype=np.int64)
     active = np.ones(size, dtype=bool)
     iterations = tf.zeros([size], tf.int64)
+    # rows[r] is the member that row r of the tensors holds.
+    rows = np.arange(size)
+    final_weights = [np.empty(weight.shape, dtype) for weight in weights]
     epoch_batches = _keras_epoch_order(training)
     for epoch in range(epochs):
         if not active.any():
             break
-        weights, slots, iterations, still_active, logs = program.train_epoch(
-            weights, slots, iterations, tf.constant(active),
+        if compact and 2 * active.sum() <= len(rows):
+            # Half the rows or more only hold frozen members: drop their compute.
+            _store(final_weights, weights, rows)
+            kept = np.flatnonzero(active[rows])
+            weights, slots, iterations, rule_inputs, rate_inputs = tf.nest.map_structure(
+                lambda tensor: tf.gather(tensor, kept),
+                (weights, slots, iterations, rule_inputs, rate_inputs))
+            rows = rows[kept]
+        weights, slots, iterations, row_active, row_logs = program.train_epoch(
+            weights, slots, iterations, tf.constant(active[rows]),
             tf.constant(epoch * steps_per_epoch, tf.int64), rule_inputs, rate_inputs,
             next(epoch_batches), tf.constant(steps_per_epoch),
         )
-        logs.update(program.evaluate(weights, *validation, prefix="val_"))
-        logs = {key: np.where(active, logs[key].numpy(), np.nan) for key in HISTORY_KEYS}
+        row_logs.update(program.evaluate(weights, *validation, prefix="val_"))
+        logs = {key: np.full(size, np.nan) for key in HISTORY_KEYS}
         for key in HISTORY_KEYS:
+            logs[key][rows] = row_logs[key].numpy()
+            logs[key][~active] = np.nan
             history[key][active, epoch] = logs[key][active]
         epochs_run[active] = epoch + 1
-        still_active = still_active.numpy()
+        still_active = np.zeros(size, dtype=bool)
+        still_active[rows] = row_active.numpy()
         status[active & ~still_active] = DIVERGED
         stop = _stop_mask(on_epoch, EpochReport(epoch, active.copy(), logs), size)
         status[still_active & stop] = STOPPED
         active = still_active & ~stop
+    _store(final_weights, weights, rows)
     test = program.evaluate(weights, *_evaluation_data(splits.x_test, splits.y_test),
                             prefix="test_")
     complete = status == COMPLETE
+    test_metrics = {key: np.full(size, np.nan) for key in test}
+    for key, values in test.items():
+        # Every complete member trained to the end, so its row is still held.
+        test_metrics[key][rows] = values.numpy()
+        test_metrics[key][~complete] = np.nan
     return ImagePopulationResult(
         status=tuple(status.tolist()),
         epochs_run=epochs_run,
         steps_per_epoch=steps_per_epoch,
         history=history,
-        test_metrics={key: np.where(complete, value.numpy(), np.nan)
-                      for key, value in test.items()},
-        final_weights=[weight.numpy() for weight in weights],
+        test_metrics=test_metrics,
+        final_weights=final_weights,
     )
+
+
+def _store(final_weights: list[np.ndarray], weights: tuple[tf.Tensor, ...],
+           rows: np.ndarray) -> None:
+    """Copy the weights of the members the rows hold into the population's arrays."""
+    for target, weight in zip(final_weights, weights):
+        target[rows] = weight.numpy()
 
 
 def _member_shaped(column: np.ndarray, rank: int) -> np.ndarray:
