@@ -35,7 +35,12 @@ middle of an epoch) would each need a custom train step and metric anyway, and
 loops over the epoch's batches, the update rules compiled with XLA (the
 matmuls stay TensorFlow's: on a CPU XLA's batched ones are slower); functions
 are kept for reuse across populations of the same configuration. Stopped members
-stay in the population with their updates masked (their weights frozen).
+stay in the population with their updates masked (their weights frozen) until
+half of the members or more have stopped; the others are then trained as a
+smaller population. That costs one compilation for the new size (about a
+second on a CPU) and pays for the larger MLPs, whose compute grows with K: on
+``fashion_mnist_mlp`` with 8 members of which 6 stop after the first of three
+epochs, it halves the time or better.
 
 Precision: under ``keras.config.set_floatx("float64")`` every member agrees
 with its own :meth:`ImageTask.fit` to rounding. Under float32 the rule sees the
@@ -293,7 +298,7 @@ def fit_image_population(
             _store(final_weights, weights, rows)
             kept = np.flatnonzero(active[rows])
             weights, slots, iterations, rule_inputs, rate_inputs = tf.nest.map_structure(
-                lambda tensor: tf.gather(tensor, kept),
+                lambda tensor, kept=kept: tf.gather(tensor, kept),
                 (weights, slots, iterations, rule_inputs, rate_inputs))
             rows = rows[kept]
         weights, slots, iterations, row_active, row_logs = program.train_epoch(
