@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 
 import gdbench.optimizers
 import gdbench.tasks
-from gdbench.study import SpecError, load_spec, profiles, run_study
+from gdbench.study import SpecError, load_spec, objectives, profiles, run_study
 from gdbench.study.objectives import epochs_to_target, objective_value
 from gdbench.study.spec import ObjectiveSpec
 
@@ -124,3 +124,17 @@ learning_rate = {{choices = [{rates[0]}, {rates[1]}]}}
     assert values == {rates[0]: 7 * steps, rates[1]: 20 * steps}
     # Each epoch reported the loss itself: the profile's cost is the one that got there.
     assert profiles.study_costs(study) == {"gd": 7 * steps}
+    # Each trial records whether it got there.
+    reached = {trial.params["learning_rate"]: trial.user_attrs["target_reached"]
+               for trial in study.trials if trial.state == TrialState.COMPLETE}
+    assert reached == {rates[0]: True, rates[1]: False}
+
+
+def test_a_target_reached_then_left_was_reached() -> None:
+    objective = ObjectiveSpec(metric="loss", direction="minimize", target=0.5, measure="epochs",
+                              metric_direction="minimize")
+    history = {"loss": [2.0, 0.4, 0.9, 1.5]}
+    assert objectives.target_reached(objective, history) is True
+    assert objectives.objective_value(objective, history, 1) == 2.0
+    assert objectives.target_reached(objective, {"loss": [2.0, 0.9]}) is False
+    assert objectives.target_reached(ObjectiveSpec("loss", "minimize"), history) is None

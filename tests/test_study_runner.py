@@ -219,20 +219,24 @@ def session_status(run_dir: Path) -> str:
     return "none"
 
 
+@pytest.mark.parametrize("population", [True, False], ids=["population", "one_by_one"])
 def test_every_end_of_an_image_trial_reads_the_same_in_optuna_mlflow_and_tensorboard(
-        tmp_path: Path) -> None:
+        tmp_path: Path, population: bool) -> None:
     home = tmp_path / "home"
-    spec = load_spec(write(tmp_path, """
-task = {name = "digits_mlp", subset = 256, validation_size = 64, test_size = 64}
+    # A population's trials are compared with those of the batches before: batches of two.
+    spec = load_spec(write(tmp_path, f"""
+task = {{name = "digits_mlp", subset = 256, validation_size = 64, test_size = 64}}
 optimizer = "gd"
 epochs = 4
 batch_size = 64
 trials = 8
-sampler = {name = "random", seed = 3}
-pruner = {name = "median", n_startup_trials = 2, n_warmup_steps = 0}
+population = {str(population).lower()}
+trials_per_batch = 2
+sampler = {{name = "random", seed = 3}}
+pruner = {{name = "median", n_startup_trials = 2, n_warmup_steps = 0}}
 
 [search]
-learning_rate = {low = 1e-4, high = 3.0}
+learning_rate = {{low = 1e-4, high = 3.0}}
 """, "ends"))
     study = run_study(spec, home=home, quiet=True)
     states = collections.Counter(t.state for t in study.trials)

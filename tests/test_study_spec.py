@@ -72,7 +72,7 @@ BROKEN_SPECS = [
     (MINIMAL + 'objective = "val_accuracy"\n', "objective.metric", "loss"),
     (MINIMAL + 'objective = {metric = "loss", direction = "down"}\n',
      "objective.direction", "minimize"),
-    ('task = "digits_mlp"\noptimizer = "gd"\npopulation = true\n', "population", "toy tasks"),
+    ('task = "fashion_mnist_2c2d"\noptimizer = "gd"\npopulation = true\n', "population", "MLP"),
     (MINIMAL + 'storage = "optuna.db"\n', "storage", "URL"),
     (MINIMAL + "[tracking]\nmlfow = false\n", "tracking.mlfow", "did you mean 'mlflow'"),
     (MINIMAL + 'tune = ["learnin_rate"]\n', "tune[0]", "did you mean 'learning_rate'"),
@@ -136,7 +136,7 @@ epsilon = 1e-7
     assert adam.space["beta_2"].bounds() == pytest.approx((0.9, 0.999))
     assert adam.space["bias_correction"] == Choice((True, False))
     assert adam.space["epsilon"] == Fixed(1e-7)
-    assert spec.objective.metric == "val_loss" and not spec.population
+    assert spec.objective.metric == "val_loss" and spec.population  # an MLP
 
 
 def test_decay_rate_range_is_searched_as_beta_with_one_minus_beta_log_spaced(

@@ -45,6 +45,7 @@ trials_per_batch = 6
 sampler = {name = "random", seed = 1}
 """
 
+# One trial at a time: a trial trained alone has weight histograms, a population's members none.
 DIGITS = """
 name = "hp_digits"
 task = {name = "digits_mlp", subset = 256, validation_size = 64, test_size = 64}
@@ -52,6 +53,7 @@ optimizer = "adam"
 epochs = 2
 batch_size = 64
 trials = 2
+population = false
 pruner = "none"
 tune = ["learning_rate", "beta_1"]
 sampler = {name = "random", seed = 2}

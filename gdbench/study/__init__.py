@@ -30,28 +30,31 @@ best first (here untracked, four 100-epoch trials of the sigmoid neuron):
 
 Modules, by job:
 
-| module      | what it holds                                                              |
-|-------------|----------------------------------------------------------------------------|
-| `spec`      | the frozen dataclasses of a spec (`_reader` turns TOML into them)          |
-| `domains`   | search-space domains: suggest, bounds, grid, describe, nominal, HParams    |
-| `spaces`    | the default search space of every optimizer and schedule                   |
-| `build`     | a trial's optimizer and schedule from a spec and its hyperparameters       |
-| `samplers`  | Optuna's samplers and pruners by name; asking for (balanced) trials        |
-| `session`   | locations under HOME, attribute keys, reasons, opening study and trackers  |
-| `storage`   | RDB storage, heartbeats, the claim lock, retries of interrupted trials     |
-| `loop`      | the one trial loop, used alike by `run` and `worker`                       |
-| `batches`   | toy trials grouped into populations for the vectorized engine              |
-| `records`   | a batch's results written to Optuna in one transaction                     |
-| `confirm`   | each optimizer's best rerun over seeds (`confirm_target`: which, how)      |
-| `stats`     | mean, standard deviation and bootstrap interval over seeds                 |
-| `figures`   | the best trials' figures, drawn once the trials are done                |
-| `runner`    | `run_study`: a study on this machine                                       |
-| `worker`    | `create_study`, `run_worker`: a study shared by workers                    |
-| `report`    | leaderboard and figures from stored results                                |
-| `confirm_report` | the leaderboard over seeds, `confirmed.csv` and its figures           |
-| `budgets`   | budget-matched comparisons: defaults first, the best after each budget     |
-| `inclusions`| which optimizer contains which; warnings for spaces that break it          |
-| `protocol`  | the protocol note of a comparison (spaces, budgets, seeds, selection)      |
+| module           | what it holds                                                              |
+|------------------|----------------------------------------------------------------------------|
+| `spec`           | the frozen dataclasses of a spec (`_reader` turns TOML into them)          |
+| `domains`        | search-space domains: suggest, bounds, grid, describe, nominal, HParams    |
+| `spaces`         | the default search space of every optimizer and schedule                   |
+| `build`          | a trial's optimizer and schedule from a spec and its hyperparameters       |
+| `samplers`       | Optuna's samplers and pruners by name; asking for (balanced) trials        |
+| `session`        | locations under HOME, attribute keys, reasons, opening study and trackers  |
+| `storage`        | RDB storage, heartbeats, the claim lock, retries of interrupted trials     |
+| `loop`           | the one trial loop, used alike by `run` and `worker`                       |
+| `batches`        | a batch's trials grouped into populations for the population engines       |
+| `image_batches`  | an image population's members tracked, pruned and told epoch by epoch      |
+| `records`        | a batch's results written to Optuna in one transaction                     |
+| `figures`        | the best trials' figures, drawn once the trials are done                   |
+| `confirm`        | each optimizer's best rerun over seeds (`confirm_target`: which, how)      |
+| `stats`          | mean, standard deviation and bootstrap interval over seeds                 |
+| `runner`         | `run_study`: a study on this machine                                       |
+| `worker`         | `create_study`, `run_worker`: a study shared by workers                    |
+| `report`         | leaderboard and figures from stored results                                |
+| `confirm_report` | the leaderboard over seeds, `confirmed.csv` and its figures                |
+| `budgets`        | budget-matched comparisons: defaults first, the best after each budget     |
+| `inclusions`     | which optimizer contains which; warnings for spaces that break it          |
+| `protocol`       | the protocol note of a comparison (spaces, budgets, seeds, selection)      |
+| `objectives`     | a trial value: its last epoch metric, or the time to reach a target        |
+| `profiles`       | performance profiles and their areas over several studies                  |
 
 Names are loaded when first used, so that a command that needs none of them
 (``gdbench --help``) does not import TensorFlow.

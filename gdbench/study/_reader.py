@@ -63,6 +63,12 @@ def read_specs(path: Path) -> list[StudySpec]:
     return specs
 
 
+def _image_population_supported(task: gdbench.tasks.Task) -> bool:
+    """Whether the image population engine trains ``task``'s model."""
+    from gdbench.tasks.image_population import supports_population
+
+    return supports_population(task)
+
 
 class _Reader(SpaceReader):
     """Reads every field of one spec file."""
@@ -101,10 +107,12 @@ class _Reader(SpaceReader):
         schedules, schedule_domains = self.schedules(table, prefix, tune)
         self.check_search_keys(search, optimizers, field("search"))
 
-        population = self.flag(table.get("population", task_spec.toy), field("population"))
-        if population and not task_spec.toy:
+        stackable = task_spec.toy or _image_population_supported(task)
+        population = self.flag(table.get("population", stackable), field("population"))
+        if population and not stackable:
             raise self.error(field("population"),
-                             f"the population engine trains toy tasks only; {task_spec.name} "
+                             "the population engines train toy tasks and image tasks whose "
+                             f"model is an MLP, under gdbench's data protocol; {task_spec.name} "
                              "is not one (set population = false or leave it out)")
         trials_per_batch = self.integer(table.get("trials_per_batch", 32),
                                         field("trials_per_batch"), 1)

@@ -1,15 +1,18 @@
-"""Population batches: which trials train together, and the engine's view of their values.
+"""Population batches: which trials train together, and the engines' view of their values.
 
 Trials of one batch that share an optimizer, a schedule and every value that
 cannot be a per-trial number (a flag, a mode, the length of a list of
 boundaries) form one population, trained in one vectorized run of
-:func:`gdbench.tasks.population.fit_population`.
+:func:`gdbench.tasks.population.fit_population` (toy tasks) or
+:func:`gdbench.tasks.image_population.fit_image_population` (image tasks
+whose model can be stacked); both engines take the values in one form.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,7 +20,11 @@ import gdbench.tasks
 from gdbench.study.build import TrialSetup
 from gdbench.study.session import StudyContext
 
-__all__ = ["MAX_REPORTED_EPOCHS", "XLA_MIN_STEPS", "fit_group", "groups", "reported_epochs"]
+if TYPE_CHECKING:
+    from gdbench.tasks.image_population import EpochReport, ImagePopulationResult
+
+__all__ = ["MAX_REPORTED_EPOCHS", "XLA_MIN_STEPS", "fit_group", "fit_image_group", "groups",
+           "reported_epochs"]
 
 #: Trials of at least this many optimizer steps are trained by an XLA-compiled loop.
 XLA_MIN_STEPS = 1000
@@ -72,9 +79,20 @@ def _stacked(keywords: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return stacked
 
 
+def _engine_values(setups: Sequence[TrialSetup]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The optimizer's and the schedule's per-trial values of one group, as the engines take them
+    (η among the optimizer's when there is no schedule)."""
+    hyperparameters = _stacked([s.optimizer_keywords() for s in setups])
+    if setups[0].schedule is None:
+        hyperparameters["learning_rate"] = np.array([s.learning_rate for s in setups])
+        return hyperparameters, None
+    return hyperparameters, _stacked([s.schedule_keywords() for s in setups])
+
+
 def fit_group(context: StudyContext, setups: Sequence[TrialSetup],
               record_trajectory: bool) -> list[gdbench.tasks.FitResult]:
-    """Train one population (setups of one group) and split the result into each trial's fit.
+    """Train one population of a toy task (setups of one group) and split the result into
+    each trial's fit.
 
     The training loop is compiled with XLA for trials of :data:`XLA_MIN_STEPS`
     steps or more: XLA's compilation (a few tenths of a second for each
@@ -83,17 +101,26 @@ def fit_group(context: StudyContext, setups: Sequence[TrialSetup],
     """
     from gdbench.tasks.population import fit_population
 
-    first = setups[0]
-    hyperparameters = _stacked([s.optimizer_keywords() for s in setups])
-    schedule_parameters = None
-    if first.schedule is None:
-        hyperparameters["learning_rate"] = np.array([s.learning_rate for s in setups])
-    else:
-        schedule_parameters = _stacked([s.schedule_keywords() for s in setups])
+    hyperparameters, schedule_parameters = _engine_values(setups)
     result = fit_population(
-        context.task, first.optimizer, hyperparameters, epochs=context.epochs,
-        batch_size=context.batch_size, schedule=first.schedule,
+        context.task, setups[0].optimizer, hyperparameters, epochs=context.epochs,
+        batch_size=context.batch_size, schedule=setups[0].schedule,
         schedule_parameters=schedule_parameters, record_trajectory=record_trajectory,
         jit_compile=context.total_steps >= XLA_MIN_STEPS,
     )
     return [result.trial(index) for index in range(len(setups))]
+
+
+def fit_image_group(context: StudyContext, setups: Sequence[TrialSetup],
+                    on_epoch: Callable[[EpochReport], Any]) -> ImagePopulationResult:
+    """Train one population of an image task (setups of one group); ``on_epoch`` sees every
+    epoch's logs and names the members to stop
+    (:func:`~gdbench.tasks.image_population.fit_image_population`)."""
+    from gdbench.tasks.image_population import fit_image_population
+
+    hyperparameters, schedule_parameters = _engine_values(setups)
+    return fit_image_population(
+        context.task, setups[0].optimizer, hyperparameters, epochs=context.epochs,
+        batch_size=context.batch_size, schedule=setups[0].schedule,
+        schedule_parameters=schedule_parameters, on_epoch=on_epoch,
+    )

@@ -4,11 +4,15 @@
 trials are claimed (under the study's lock, within the budget, with
 heartbeats) is passed in as a :class:`~gdbench.study.storage.Claimer`.
 
-Image tasks run one trial at a time through ``Task.fit``, with a Keras
-callback that reports the objective to Optuna every epoch and raises
-`optuna.TrialPruned` when the pruner says so. Toy tasks run by batches: up
-to ``trials_per_batch`` trials are claimed at once, and the population engine
-trains them all in one vectorized run (:mod:`gdbench.study.batches`).
+A study with ``population = true`` runs by batches: up to
+``trials_per_batch`` trials are claimed at once, grouped by optimizer and
+schedule (:mod:`gdbench.study.batches`), and each group trains as one
+population: a toy task's in one vectorized run, recorded whole at its end;
+an image task's in one stacked model, each member tracked, reported to
+Optuna and pruned epoch by epoch as a trial of its own
+(:mod:`gdbench.study.image_batches`). Otherwise trials run one at a time
+through ``Task.fit``, with a Keras callback that reports the objective to
+Optuna every epoch and raises `optuna.TrialPruned` when the pruner says so.
 
 A trial ends COMPLETE, PRUNED, or FAIL for a reason of its own (its loss
 diverged, training raised); the reason is the same text in Optuna (user
@@ -23,7 +27,8 @@ import gc
 import logging
 import math
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import keras
 import optuna
@@ -33,6 +38,7 @@ import gdbench.tasks
 from gdbench.study import (
     batches,
     build,
+    image_batches,
     objectives,
     records,
     samplers,
@@ -41,7 +47,7 @@ from gdbench.study import (
 )
 from gdbench.study.build import TrialSetup
 from gdbench.study.errors import Interrupted
-from gdbench.study.outcomes import Outcome, divergence_reason
+from gdbench.study.outcomes import Outcome, divergence_reason, pruned_reason
 from gdbench.study.progress import Progress
 from gdbench.study.session import StudyContext
 from gdbench.study.spec import StudySpec
@@ -81,8 +87,7 @@ class PruningCallback(keras.callbacks.Callback):
             return
         self.trial.report(float(value), epoch)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(
-                f"pruned after epoch {epoch + 1}: {self.metric} = {float(value):.4g}")
+            raise optuna.TrialPruned(pruned_reason(epoch, self.metric, value))
 
 
 class TrialLoop:
@@ -217,9 +222,10 @@ class TrialLoop:
                 self.tracker.end_open_runs(trial.number, trial.state.name, reason)
 
     def tell(self, trial: optuna.Trial, state: TrialState, value: float | None = None,
-             reason: str | None = None, epochs_run: int | None = None) -> FrozenTrial | None:
+             reason: str | None = None, epochs_run: int | None = None,
+             target_reached: bool | None = None) -> FrozenTrial | None:
         """Tell Optuna how ``trial`` ended; ``None`` when another process took it for dead."""
-        outcome = Outcome(trial, state, value, reason, epochs_run)
+        outcome = Outcome(trial, state, value, reason, epochs_run, target_reached=target_reached)
         records.write_trials(self.study, self.claimer.storage,
                              {trial._trial_id: (outcome.user_attrs(), {}, None, None)})
         try:
@@ -268,12 +274,15 @@ class TrialLoop:
                                session.SETUP_ATTR: setup.to_json()}, {}, None, None)
             for trial, setup in members})
 
-    def start_tracking(self, trial: optuna.Trial, setup: TrialSetup | None) -> TrialTracker:
-        """Open ``trial``'s MLflow run and TensorBoard session, its values recorded in Optuna."""
+    def start_tracking(self, trial: optuna.Trial, setup: TrialSetup | None, *,
+                       record: bool = True) -> TrialTracker:
+        """Open ``trial``'s MLflow run and TensorBoard session, its values recorded in Optuna
+        (unless ``record`` is false: a batch records its trials' setups together)."""
         values: dict[str, Any] = {}
         if setup is not None:
             values = setup.hyperparameters()
-            self.record_setups([(trial, setup)])
+            if record:
+                self.record_setups([(trial, setup)])
         tracked = self.tracker.start_trial(
             trial.number, self.context.tracked_params(self.spec, values))
         self.open[trial.number] = tracked
@@ -282,12 +291,13 @@ class TrialLoop:
 
     def finish(self, trial: optuna.Trial, state: str, *, value: float | None = None,
                metrics: Mapping[str, float] | None = None, reason: str | None = None,
-               epochs_run: int | None = None) -> None:
+               epochs_run: int | None = None, target_reached: bool | None = None) -> None:
         """End ``trial`` in the trackers, then in Optuna."""
         self.open.pop(trial.number).finish(state, value=value, metrics=metrics, reason=reason)
-        self.tell(trial, TrialState[state], value, reason=reason, epochs_run=epochs_run)
+        self.tell(trial, TrialState[state], value, reason=reason, epochs_run=epochs_run,
+                  target_reached=target_reached)
 
-    # -- one trial at a time (image tasks, and toy tasks without population) --
+    # -- one trial at a time (population = false, a warm-up's trials) ---------
 
     def setup(self, trial: optuna.Trial) -> TrialSetup:
         setup = build.suggest(trial, self.spec, self.context.total_steps)
@@ -325,9 +335,10 @@ class TrialLoop:
         value = objectives.objective_value(
             self.spec.objective, result.history, result.steps_per_epoch,
             (time.perf_counter() - started) / epochs_run, epochs=self.context.epochs)
-        self.finish(trial, "COMPLETE", value=value, metrics=result.metrics, epochs_run=epochs_run)
+        self.finish(trial, "COMPLETE", value=value, metrics=result.metrics, epochs_run=epochs_run,
+                    target_reached=objectives.target_reached(self.spec.objective, result.history))
 
-    # -- batches through the population engine (toy tasks) --------------------
+    # -- batches through the population engines --------------------------------
 
     def run_batch(self, trials: Sequence[optuna.Trial | samplers.DrawnTrial]) -> None:
         setups = [self.setup(trial) for trial in trials]
@@ -346,6 +357,9 @@ class TrialLoop:
 
     def train_group(self, members: list[tuple[optuna.Trial, TrialSetup]]) -> None:
         """Train trials sharing optimizer and schedule as one population; tell and track each."""
+        if not self.spec.task.toy:
+            image_batches.train_image_group(self, members)
+            return
         try:
             fits = batches.fit_group(self.context, [setup for _, setup in members],
                                      record_trajectory=False)
@@ -373,9 +387,11 @@ class TrialLoop:
                        if math.isfinite(losses[epoch])}
             value = None if reason else objectives.objective_value(
                 self.spec.objective, fit.history, fit.steps_per_epoch, epochs=self.context.epochs)
-            outcomes.append(Outcome(trial, TrialState.FAIL if reason else TrialState.COMPLETE,
-                                    value, reason, len(losses),
-                                    reports))
+            outcomes.append(Outcome(
+                trial, TrialState.FAIL if reason else TrialState.COMPLETE, value, reason,
+                len(losses), reports,
+                target_reached=None if reason else objectives.target_reached(
+                    self.spec.objective, fit.history)))
         numbers = [trial.number for trial, _ in members]
         self.tracker.log_curves({number: fit.history for number, fit in zip(numbers, fits)},
                                 f"trials-{min(numbers):05d}-{max(numbers):05d}.npz")

@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 
 from gdbench.study.spec import ObjectiveSpec
 
-__all__ = ["MEASURES", "epochs_to_target", "objective_value", "reached"]
+__all__ = ["MEASURES", "epochs_to_target", "objective_value", "reached", "target_reached"]
 
 #: How a time-to-target objective counts time.
 MEASURES = ("epochs", "steps", "seconds")
@@ -88,3 +88,18 @@ def objective_value(objective: ObjectiveSpec, history: Mapping[str, Sequence[flo
         return float(spent * seconds_per_epoch)
     seconds = [float(value) for value in seconds_per_epoch]
     return float(sum(seconds if epoch is None else seconds[:epoch]))
+
+
+def target_reached(objective: ObjectiveSpec, history: Mapping[str, Sequence[float]]
+                   ) -> bool | None:
+    """Whether the trial's metric ever reached the objective's target (``None`` without one).
+
+    A trial that reached it at the last epoch and one that never did have the
+    same value, the whole budget; this tells them apart, and so does a trial
+    that reached it and then left it again (kept as
+    :data:`gdbench.study.session.TARGET_REACHED_ATTR`).
+    """
+    if objective.target is None:
+        return None
+    return epochs_to_target(history[objective.metric], objective.target,
+                            objective.metric_direction) is not None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import optuna
 from optuna.trial import TrialState
@@ -12,7 +13,7 @@ from optuna.trial import TrialState
 from gdbench.study import session
 from gdbench.study.records import TrialValues
 
-__all__ = ["Outcome", "divergence_reason"]
+__all__ = ["Outcome", "divergence_reason", "pruned_reason"]
 
 
 @dataclasses.dataclass
@@ -26,6 +27,7 @@ class Outcome:
         reason: why it failed or was pruned.
         epochs_run: the epochs it trained.
         intermediate_values: its reports by step, not yet written (a population's).
+        target_reached: whether a time-to-target trial reached the target.
     """
 
     trial: optuna.Trial
@@ -34,6 +36,7 @@ class Outcome:
     reason: str | None = None
     epochs_run: int | None = None
     intermediate_values: Mapping[int, float] = dataclasses.field(default_factory=dict)
+    target_reached: bool | None = None
 
     def values(self) -> TrialValues:
         """What :func:`write_trials` writes of it, the end included."""
@@ -43,6 +46,8 @@ class Outcome:
         attrs: dict[str, Any] = {}
         if self.epochs_run is not None:
             attrs[session.EPOCHS_RUN_ATTR] = self.epochs_run
+        if self.target_reached is not None:
+            attrs[session.TARGET_REACHED_ATTR] = self.target_reached
         if self.reason:
             pruned = self.state == TrialState.PRUNED
             attrs[session.PRUNE_REASON_ATTR if pruned else session.FAIL_REASON_ATTR] = self.reason
@@ -56,3 +61,8 @@ def divergence_reason(history: Mapping[str, Sequence[float]], metric: str) -> st
             if not math.isfinite(value):
                 return f"{key} diverged: {value} at epoch {epoch + 1}"
     return None
+
+
+def pruned_reason(epoch: int, metric: str, value: float) -> str:
+    """Why a trial was pruned after (0-based) ``epoch``, its objective ``metric`` then ``value``."""
+    return f"pruned after epoch {epoch + 1}: {metric} = {float(value):.4g}"

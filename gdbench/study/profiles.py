@@ -41,7 +41,7 @@ from optuna.trial import TrialState
 
 from gdbench.study.objectives import reached
 from gdbench.study.report import trial_hyperparameters, written_whole
-from gdbench.study.session import SPEC_ATTR
+from gdbench.study.session import SPEC_ATTR, TARGET_REACHED_ATTR
 from gdbench.study.spec import MAX_NAME_LENGTH
 from gdbench.study.storage import counted_trials
 
@@ -148,10 +148,10 @@ def performance_profiles(costs: Mapping[str, Mapping[str, float]],
 def study_costs(study: optuna.Study) -> dict[str, float]:
     """Each optimizer's cost on ``study``'s task: its best complete trial's value.
 
-    ∞ for an optimizer whose best trial of a time-to-target study never
-    reached the target: none of its per-epoch reports reached it (population
-    trials report about :data:`gdbench.study.batches.MAX_REPORTED_EPOCHS`
-    epochs, the last among them).
+    ∞ for an optimizer none of whose trials of a time-to-target study reached
+    the target (each trial records whether it did,
+    :data:`gdbench.study.session.TARGET_REACHED_ATTR`; for a trial recorded
+    without it, whether one of its per-epoch reports reached it).
 
     Raises:
         ValueError: the study maximizes its objective (a cost must be minimized).
@@ -168,9 +168,9 @@ def study_costs(study: optuna.Study) -> dict[str, float]:
         costs.setdefault(label, math.inf)
         if trial.state != TrialState.COMPLETE:
             continue
-        if target is not None and not any(
+        if target is not None and not trial.user_attrs.get(TARGET_REACHED_ATTR, any(
                 reached(value, target, recorded["metric_direction"])
-                for value in trial.intermediate_values.values()):
+                for value in trial.intermediate_values.values())):
             continue
         costs[label] = min(costs[label], float(trial.value))
     return costs

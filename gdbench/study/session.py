@@ -46,7 +46,7 @@ from gdbench.tracking import HParamDomain, StudyTracker
 __all__ = [
     "BUDGET_ATTR", "COMPARE_BUDGETS_ATTR", "CONFIRM_HPARAM", "DEFAULT_HOME", "EPOCHS_RUN_ATTR", "FAIL_REASON_ATTR",
     "FIGURES_ATTR", "HYPERPARAMETERS_ATTR", "PROCESSES_ATTR", "PRUNE_REASON_ATTR", "SETUP_ATTR",
-    "SPEC_ATTR", "SPEC_FILE_ATTR", "STALE_REASON", "Locations", "StudyContext",
+    "SPEC_ATTR", "SPEC_FILE_ATTR", "STALE_REASON", "TARGET_REACHED_ATTR", "Locations", "StudyContext",
     "check_locations", "check_same_spec", "check_study_name", "claim_figures", "create_home",
     "in_home", "interrupted_reason", "locations", "open_study", "positive_integer",
     "start_tracker", "study_metrics", "summary",
@@ -59,6 +59,8 @@ SETUP_ATTR = "setup"
 FAIL_REASON_ATTR = "fail_reason"
 PRUNE_REASON_ATTR = "prune_reason"
 EPOCHS_RUN_ATTR = "epochs_run"
+#: Whether a time-to-target trial's metric ever reached the target.
+TARGET_REACHED_ATTR = "target_reached"
 
 #: Study user attributes: the spec's summary, the budget shared by workers, the spec file,
 #: and how many processes have joined the study (each samples with its own seed offset).
@@ -375,9 +377,9 @@ def _hparam_domain(domains: Sequence[Domain]) -> HParamDomain:
 def tracked_metrics(spec: StudySpec, context: StudyContext) -> list[str]:
     """The metrics of the HParams table. The per-epoch η is logged as a scalar but
     left out here: beside the hyperparameter of the same name it would show twice."""
-    if spec.population:
-        return ["loss"]
     if isinstance(context.task, gdbench.tasks.ToyTask):
+        if spec.population:
+            return ["loss"]
         return list(context.task.metrics(context.task.initial_parameters()))
     return [*IMAGE_METRICS, "test_loss", "test_accuracy"]
 

@@ -28,7 +28,7 @@ Every key, with its default:
 | `storage`           | the Optuna storage URL                                                | sqlite:///HOME/optuna.db |
 | `tracking`          | `mlflow`, `tracking_uri`, `tensorboard`, `tensorboard_dir`, `experiment_name` | on, under HOME   |
 | `seed`              | seeds the sampler and the task (unless they set their own)            | 0                        |
-| `population`        | evaluate toy-task trials as one vectorized batch                      | true for toy tasks       |
+| `population`        | train a batch's trials together, as one population (see below)        | true where supported     |
 | `trials_per_batch`  | trials per population batch                                           | 32                       |
 | `balance`           | give every optimizer × schedule the same number of trials             | true                     |
 | `confirm`           | `{seeds = N}`, N ≥ 2: rerun each optimizer × schedule's best N times  | none                     |
@@ -56,6 +56,16 @@ A schedule's η is the optimizer's ``learning_rate``; its other keywords, and
 the derived parameters of :data:`gdbench.study.spaces.SCHEDULE_SPACES` (such as
 ``base_fraction`` of ``cyclical``), are set in its table. ``warmup`` takes
 ``target = "<schedule>"`` (or a table) to ramp up into another schedule.
+
+With ``population = true`` (the default for toy tasks and for image tasks
+whose model is an MLP: ``digits_mlp``, ``fashion_mnist_mlp``,
+``mnist_mlp``), up to ``trials_per_batch`` trials are trained together:
+those sharing an optimizer and a schedule form one population, a toy task's
+in one vectorized run, an image task's in one stacked model. Each member is
+still one trial, pruned and tracked epoch by epoch as it would be alone; the
+pruner compares it with the trials that finished before its batch started.
+A convolutional model cannot be stacked: ``population = true`` is refused
+for it. ``population = false`` trains one trial at a time.
 
 A file may hold several studies as an array of tables, ``[[study]]``, each
 with its own ``name``; they run one after the other.
@@ -121,7 +131,7 @@ class TaskSpec:
     Attributes:
         name: a registered task name.
         options: the task's options (``seed`` included).
-        toy: whether it is a toy task (trainable by the population engine).
+        toy: whether it is a toy task (trained by the toy population engine).
     """
 
     name: str

@@ -160,6 +160,28 @@ class ImageTask(Task):
         return keras.initializers.get({"class_name": kind,
                                        "config": {"seed": layer_seed, **arguments}})
 
+    def training_data(self, batch_size: int | None = None) -> tf.data.Dataset:
+        """The training split in batches, shuffled anew each time it is iterated.
+
+        :meth:`fit` trains on it; the last batch is short when B does not
+        divide N (dropped under ``protocol = "deepobs"``). Each iterator draws the next order of a sequence fixed by
+        the seed (``model.fit`` trains epoch e on the (2e)-th, see
+        :mod:`gdbench.tasks.image_population`).
+
+        Args:
+            batch_size: as for :meth:`fit`.
+        """
+        batch_size = self.resolve_batch_size(batch_size)
+        splits = self.data()
+        # Shuffling through tf.data with an explicit seed keeps every run
+        # reproducible without touching the global random state.
+        return (
+            tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train))
+            .shuffle(len(splits.y_train), seed=_derived_seed(self.seed, SHUFFLE_STREAM),
+                     reshuffle_each_iteration=True)
+            .batch(batch_size, drop_remainder=self.deepobs)
+        )
+
     @custom_gradients_released()
     def fit(
         self,
@@ -191,17 +213,9 @@ class ImageTask(Task):
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
-        # Shuffling through tf.data with an explicit seed keeps every run
-        # reproducible without touching the global random state.
-        train = (
-            tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train))
-            .shuffle(len(splits.y_train), seed=_derived_seed(self.seed, SHUFFLE_STREAM),
-                     reshuffle_each_iteration=True)
-            .batch(batch_size, drop_remainder=self.deepobs)
-        )
         tested = [_TestEvaluator(splits)] if self.deepobs else []
         fitted = model.fit(
-            train,
+            self.training_data(batch_size),
             epochs=epochs,
             validation_data=(splits.x_validation, splits.y_validation),
             validation_batch_size=EVALUATION_BATCH_SIZE,
