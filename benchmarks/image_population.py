@@ -4,7 +4,10 @@ The study: Adam on an image MLP (η, β1, β2, ε searched by TPE), 5 epochs a
 trial, batches of 128, tracking on (MLflow on SQLite and TensorBoard, as by
 default), no pruner (so that every arm trains every epoch of every trial;
 with pruning, one at a time and populations would stop different trials),
-the default embedded storage in a fresh home per study.
+the default embedded storage in a fresh home per study, or, with
+``--existing-home``, in a home whose stores (Optuna's and MLflow's databases)
+a one-trial study of another name created first, in an interpreter of its
+own, as when a user runs many studies in one home.
 
 Arms: ``population = false`` (K = 1, one trial at a time through
 ``model.fit``), then ``population = true`` with ``trials_per_batch = K``.
@@ -21,6 +24,7 @@ one-at-a-time arm of the same round) / K, beside the bytes of one member's
 weights and Adam's slots (m and v), float32.
 
     python benchmarks/image_population.py --task digits_mlp --trials 64
+    python benchmarks/image_population.py --task digits_mlp --trials 64 --existing-home
     python benchmarks/image_population.py --task fashion_mnist_mlp --subset 2000 --trials 32
     python benchmarks/image_population.py --quick      # a smoke run
 """
@@ -58,6 +62,16 @@ population = {population}
 trials_per_batch = {batch}
 """
 
+#: The study that creates the stores of an existing home: one trial of one epoch.
+WARM_UP_SPEC = """
+name = "image_population_warm_up"
+task = {task}
+optimizer = "adam"
+epochs = 1
+trials = 1
+pruner = "none"
+"""
+
 
 def task_table(args: argparse.Namespace) -> str:
     options = [f'name = "{args.task}"']
@@ -68,8 +82,11 @@ def task_table(args: argparse.Namespace) -> str:
     return "{" + ", ".join(options) + "}"
 
 
-def child(spec_path: Path) -> None:
-    """Run one study in this fresh interpreter; print its wall time and peak RSS as JSON."""
+def child(spec_path: Path, home: Path | None) -> None:
+    """Run one study in this fresh interpreter; print its wall time and peak RSS as JSON.
+
+    ``home``: the study's home, kept; ``None`` for a fresh one, removed after.
+    """
     import logging
     import warnings
 
@@ -94,14 +111,17 @@ def child(spec_path: Path) -> None:
             in_loop.append(time.perf_counter() - start)
 
     loop.TrialLoop.run = timed_run
-    home = Path(tempfile.mkdtemp(prefix="gdbench-image-population-"))
+    fresh = home is None
+    if home is None:
+        home = Path(tempfile.mkdtemp(prefix="gdbench-image-population-"))
     try:
         start = time.perf_counter()
         study = run_study(spec, home=home, quiet=True)
         wall = time.perf_counter() - start
         states = [trial.state.name for trial in study.get_trials(deepcopy=False)]
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        if fresh:
+            shutil.rmtree(home, ignore_errors=True)
     if states.count("COMPLETE") + states.count("FAIL") != spec.trials:
         raise RuntimeError(f"{spec_path.stem}: trials ended {states}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -123,12 +143,26 @@ def member_bytes(args: argparse.Namespace) -> int:
     return 4 * (model.count_params() + slots)
 
 
-def run_arm(spec_path: Path) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, __file__, "--child", str(spec_path)],
-                          capture_output=True, text=True, check=False)
+def run_child(spec_path: Path, home: Path | None) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--child", str(spec_path)]
+    if home is not None:
+        command += ["--home", str(home)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{spec_path.stem} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_arm(spec_path: Path, warm_up: Path | None) -> dict[str, Any]:
+    """One arm's study: in a fresh home, or (``warm_up`` given) in one that study created."""
+    if warm_up is None:
+        return run_child(spec_path, None)
+    home = Path(tempfile.mkdtemp(prefix="gdbench-image-population-"))
+    try:
+        run_child(warm_up, home)
+        return run_child(spec_path, home)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> None:
@@ -143,10 +177,13 @@ def main() -> None:
                         help="population sizes; 1 is population = false")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="one round, 8 trials, K = 1 and 8")
+    parser.add_argument("--existing-home", dest="existing_home", action="store_true",
+                        help="run each study in a home whose stores a one-trial study created")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child)
+        child(args.child, args.home)
         return
     if args.quick:
         args.rounds, args.trials, args.sizes = 1, 8, [1, 8]
@@ -157,12 +194,16 @@ def main() -> None:
         specs[size].write_text(SPEC.format(
             task=task_table(args), epochs=args.epochs, trials=args.trials,
             population=str(size > 1).lower(), batch=size))
+    warm_up = None
+    if args.existing_home:
+        warm_up = folder / "warm_up.toml"
+        warm_up.write_text(WARM_UP_SPEC.format(task=task_table(args)))
     load_before = os.getloadavg()
     started = time.time()
     rounds: list[dict[int, dict[str, Any]]] = []
     for index in range(args.rounds):
         order = args.sizes[index % len(args.sizes):] + args.sizes[:index % len(args.sizes)]
-        result = {size: run_arm(specs[size]) for size in order}
+        result = {size: run_arm(specs[size], warm_up) for size in order}
         rounds.append(result)
         print(f"round {index + 1}/{args.rounds}: " + "; ".join(
             f"K={size} {60 * args.trials / result[size]['wall']:.0f} trials/min, "
@@ -183,7 +224,9 @@ def report(rounds: list[dict[int, dict[str, Any]]], args: argparse.Namespace, me
     loop_base = statistics.median(loop_rates[1]) if 1 in rates else None
     lines = [
         (f"{task_table(args)}, Adam (TPE, seed 0), {args.epochs} epochs, batches of 128, "
-         f"{args.trials} trials a study, tracking on, no pruner; {args.rounds} rounds, medians"),
+         f"{args.trials} trials a study, tracking on, no pruner; "
+         f"{'an existing' if args.existing_home else 'a fresh'} home; "
+         f"{args.rounds} rounds, medians"),
         "",
         ("| K | study: trials/min (each round) | × one at a time | trial loop: trials/min | "
          "× one at a time | peak RSS, MiB | memory per member, KiB | "

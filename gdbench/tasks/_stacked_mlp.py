@@ -146,9 +146,11 @@ def _build_program(
             total = tf.reduce_sum(losses)
         return tape.gradient(total, weights), losses, logits
 
+    # No AutoGraph (the loops are tf.while_loop): converting these functions
+    # and every function they call took longer than tracing them.
     # Only the rules go through XLA, where fusing their element-wise steps
     # pays; on a CPU, XLA's batched matmuls are slower than TensorFlow's.
-    @tf.function(jit_compile=jit_compile)
+    @tf.function(jit_compile=jit_compile, autograph=False)
     def apply_rules(weights, gradients, slots, active, iteration, rule_inputs, rate_inputs):
         """Every active member's weights and slots after one step; the others' as they were."""
         learning_rate = learning_rate_at(iteration, rate_inputs)
@@ -170,13 +172,13 @@ def _build_program(
                                    for new, old in zip(slot_values, slot)))
         return tuple(new_weights), tuple(new_slots)
 
-    @tf.function
+    @tf.function(autograph=False)
     def train_epoch(weights, slots, iterations, active, first_iteration, rule_inputs,
                     rate_inputs, batches, steps):
         zeros = tf.zeros(tf.shape(active), dtype)
-        loss_sum, correct_sum, count = zeros, zeros, zeros
-        iteration = first_iteration
-        for _ in tf.range(steps):
+
+        def step(index, weights, slots, iterations, active, iteration, loss_sum, correct_sum,
+                 count):
             images, labels = next(batches)
             gradients, losses, logits = gradients_of(weights, images, labels)
             weights, slots = apply_rules(weights, gradients, slots, active, iteration,
@@ -188,26 +190,35 @@ def _build_program(
                                    correct_sum)
             count = tf.where(active, count + examples, count)
             iterations += tf.cast(active, tf.int64)
-            iteration += 1
             # Keras's TerminateOnNaN: the running loss after the batch, its update made.
             active = tf.logical_and(active, tf.math.is_finite(loss_sum / count))
+            return (index + 1, weights, slots, iterations, active, iteration + 1, loss_sum,
+                    correct_sum, count)
+
+        _, weights, slots, iterations, active, _, loss_sum, correct_sum, count = tf.while_loop(
+            lambda index, *_: index < steps, step,
+            (tf.constant(0, steps.dtype), weights, slots, iterations, active, first_iteration,
+             zeros, zeros, zeros))
         # η where each member stopped (a constant η is already [K, 1]).
         rates = learning_rate_at(iterations[:, tf.newaxis], rate_inputs)
         rates = tf.broadcast_to(rates, tf.shape(iterations[:, tf.newaxis]))[:, 0]
         logs = {"accuracy": correct_sum / count, "loss": loss_sum / count, "learning_rate": rates}
         return weights, slots, iterations, active, logs
 
-    @tf.function
+    @tf.function(autograph=False)
     def evaluate_split(weights, batches, steps):
         zeros = tf.zeros([tf.shape(weights[0])[0]], dtype)
-        loss_sum, correct_sum, count = zeros, zeros, zeros
-        for _ in tf.range(steps):
+
+        def step(index, loss_sum, correct_sum, count):
             images, labels = next(batches)
             logits = logits_of(weights, images)
             examples = tf.cast(tf.shape(labels)[0], dtype)
-            loss_sum += mean_losses(logits, labels) * examples
-            correct_sum += correct_predictions(logits, labels)
-            count += examples
+            return (index + 1, loss_sum + mean_losses(logits, labels) * examples,
+                    correct_sum + correct_predictions(logits, labels), count + examples)
+
+        _, loss_sum, correct_sum, count = tf.while_loop(
+            lambda index, *_: index < steps, step,
+            (tf.constant(0, steps.dtype), zeros, zeros, zeros))
         return loss_sum / count, correct_sum / count
 
     return Program(train_epoch, evaluate_split)
