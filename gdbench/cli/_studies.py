@@ -82,7 +82,7 @@ def add_commands(commands: Any) -> None:
         "confirm", help="rerun a stored study's best of each optimizer over seeds",
         description="Rerun the best trial of each optimizer (and schedule) of STUDY with the "
                     "task's seed set to 0, 1, ..., N-1, then print each one's mean, standard "
-                    "deviation and 95%% bootstrap interval and write confirmed.csv and its "
+                    "deviation and 95% bootstrap interval and write confirmed.csv and its "
                     "figures. Rerunning the command runs only the missing seeds.",
     )
     confirm.add_argument("study", metavar="STUDY", help="the study's name")
