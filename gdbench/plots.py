@@ -23,7 +23,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -38,18 +37,17 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 __all__ = [
-    "SEED_BANDS",
+    "DPI",
+    "STYLE",
     "TRAJECTORY_KINDS",
     "color_for",
-    "draw_baselines",
-    "plot_best_so_far",
     "plot_effective_learning_rates",
     "plot_loss_curves",
     "plot_per_step",
-    "plot_performance_profiles",
-    "plot_seed_bands",
     "plot_trajectories",
     "plot_trajectory_pair",
+    "png_path",
+    "save_figure",
     "shades_for",
     "surface_window",
 ]
@@ -59,7 +57,7 @@ TRAJECTORY_KINDS = ("contour", "surface", "both")
 
 DPI = 120
 
-_STYLE = {
+STYLE = {
     "font.size": 10,
     "axes.titlesize": 12,
     "axes.labelsize": 11,
@@ -199,7 +197,7 @@ def plot_trajectories(
         ValueError: a task that does not have two parameters, an unknown
             ``kind``, a trajectory of the wrong shape, or no trajectory.
     """
-    target = _png_path(path)
+    target = png_path(path)
     if kind not in TRAJECTORY_KINDS:
         raise ValueError(f"kind: expected one of {', '.join(TRAJECTORY_KINDS)}, got {kind!r}")
     names = tuple(getattr(task, "parameter_names", ()))
@@ -221,7 +219,7 @@ def plot_trajectories(
     path_losses = {label: _loss_on(task, points) for label, points in paths.items()}
     levels, norm = _contour_levels(surface)
 
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(STYLE):
         width = 12.8 if kind == "both" else 6.8
         figure = Figure(figsize=(width, 5.6), layout="constrained")
         panels = ("contour", "surface") if kind == "both" else (kind,)
@@ -251,7 +249,7 @@ def plot_trajectories(
             frameon=False,
         )
         figure.suptitle(title if title is not None else _task_name(task))
-        return _save(figure, target)
+        return save_figure(figure, target)
 
 
 def plot_trajectory_pair(
@@ -301,7 +299,7 @@ def plot_loss_curves(
     Raises:
         ValueError: no history, or a history without ``metric``.
     """
-    target = _png_path(path)
+    target = png_path(path)
     if not isinstance(histories, Mapping) or not histories:
         raise ValueError("histories: expected a non-empty mapping label → history")
     curves: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
@@ -325,7 +323,7 @@ def plot_loss_curves(
         for train, validation in curves.values()
     ])
     finite = values[np.isfinite(values)]
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(STYLE):
         # Fixed margins rather than a layout engine: the runner draws this
         # figure during a study, and a layout pass doubles its cost.
         figure = Figure(figsize=(7.2, 4.8))
@@ -344,7 +342,7 @@ def plot_loss_curves(
         axes.grid(True, which="major", alpha=0.3)
         axes.legend(loc="best")
         axes.set_title(title if title is not None else f"{metric} per epoch")
-        return _save(figure, target)
+        return save_figure(figure, target)
 
 
 def plot_effective_learning_rates(
@@ -377,7 +375,7 @@ def plot_effective_learning_rates(
         ValueError: no trace, a trace that is not ``[steps, P]``, or more
             than 16 parameters.
     """
-    target = _png_path(path)
+    target = png_path(path)
     names = tuple(parameter_names)
     if not names:
         raise ValueError("parameter_names: expected at least one name")
@@ -400,7 +398,7 @@ def plot_effective_learning_rates(
 
     columns = min(len(names), 3)
     rows = math.ceil(len(names) / columns)
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(STYLE):
         width = 4.4 * columns
         figure = Figure(figsize=(width, 3.6 * rows + 0.6), layout="constrained")
         panels = figure.subplots(rows, columns, squeeze=False, sharex=True)
@@ -425,7 +423,7 @@ def plot_effective_learning_rates(
                       ncols=_legend_columns(labels, width), frameon=False)
         if title is not None:
             figure.suptitle(title)
-        return _save(figure, target)
+        return save_figure(figure, target)
 
 
 def plot_per_step(
@@ -463,7 +461,7 @@ def plot_per_step(
         ValueError: no series, one that is not a non-empty 1-D sequence, or
             a step count that is not a positive integer.
     """
-    target = _png_path(path)
+    target = png_path(path)
     if not isinstance(series, Mapping) or not series:
         raise ValueError("series: expected a non-empty mapping label → values")
     arrays = {}
@@ -479,7 +477,7 @@ def plot_per_step(
             raise ValueError(f"steps_per_unit[{label!r}]: expected an integer ≥ 1, got {count!r}")
     stacked = np.concatenate(list(arrays.values()))
     finite = stacked[np.isfinite(stacked)]
-    with matplotlib.rc_context(_STYLE):
+    with matplotlib.rc_context(STYLE):
         figure = Figure(figsize=(7.2, 4.8))
         figure.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.92)
         axes = figure.add_subplot()
@@ -494,7 +492,7 @@ def plot_per_step(
         axes.grid(True, which="major", alpha=0.3)
         axes.legend(loc="best")
         axes.set_title(title)
-        return _save(figure, target)
+        return save_figure(figure, target)
 
 
 def _validated_trajectories(trajectories: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -705,297 +703,16 @@ def _task_name(task: Any) -> str:
     return name if isinstance(name, str) else type(task).__name__
 
 
-def _png_path(path: str | os.PathLike[str]) -> Path:
+def png_path(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a PNG file's path (its suffix checked), for a figure to be written there."""
     target = Path(path)
     if target.suffix.lower() != ".png":
         raise ValueError(f"path: expected a .png file, got {str(path)!r}")
     return target
 
 
-def _save(figure: Figure, target: Path) -> Path:
+def save_figure(figure: Figure, target: Path) -> Path:
+    """Write ``figure`` as a PNG at ``target`` (its folders created) and return the path."""
     target.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(target, format="png", dpi=DPI)
     return target
-
-
-#: The accepted values of ``plot_seed_bands(band=...)``.
-SEED_BANDS = ("std", "range")
-
-
-def plot_seed_bands(
-    curves: Mapping[str, Sequence[Sequence[float]]],
-    path: str | os.PathLike[str],
-    *,
-    metric: str = "loss",
-    band: str = "std",
-    log_scale: bool = True,
-    title: str | None = None,
-    baseline: Any = None,
-    note: str | None = None,
-) -> Path:
-    """Plot each label's mean curve over seeds with its spread as a band.
-
-    A curve shorter than the others (a run that stopped when it diverged)
-    counts at the epochs it has.
-
-    Args:
-        curves: label → its runs' per-epoch values, one sequence per seed.
-        path: the PNG file to write; missing folders are created.
-        metric: what the curves hold, the y axis's label.
-        band: ``"std"`` for mean ± one standard deviation (``ddof=1``), ``"range"``
-            for the runs' minimum to maximum; the title says which.
-        log_scale: a logarithmic y axis, used only when every value is > 0 and
-            they span more than a decade.
-        title: the figure's title; by default it names ``metric`` and the band.
-        baseline: a DeepOBS problem (or a loaded :class:`gdbench.baselines.Baseline`)
-            whose published curves of ``metric`` are drawn behind (:func:`draw_baselines`);
-            whether they may be is :func:`gdbench.baselines.mismatch`'s to say.
-        note: one line of small print under the axes (why no baseline is drawn).
-
-    Returns:
-        The path of the written PNG.
-
-    Raises:
-        ValueError: no curves, a label without runs, or an unknown ``band``.
-    """
-    target = _png_path(path)
-    if band not in SEED_BANDS:
-        raise ValueError(f"band: expected one of {', '.join(SEED_BANDS)}, got {band!r}")
-    if not isinstance(curves, Mapping) or not curves:
-        raise ValueError("curves: expected a non-empty mapping label → runs")
-    stacked: dict[str, np.ndarray] = {}
-    for label, runs in curves.items():
-        rows = [np.asarray(run, dtype=float) for run in runs]
-        if not rows or not any(row.size for row in rows):
-            raise ValueError(f"curves[{label!r}]: expected one or more non-empty runs")
-        table = np.full((len(rows), max(row.size for row in rows)), np.nan)
-        for index, row in enumerate(rows):
-            table[index, :row.size] = np.where(np.isfinite(row), row, np.nan)
-        stacked[label] = table
-    spread = "mean ± 1 std (ddof=1)" if band == "std" else "mean, band min–max"
-    with matplotlib.rc_context(_STYLE), warnings.catch_warnings():
-        # An epoch that only one run reached has no deviation, none a mean: NaN, not a warning.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        figure = Figure(figsize=(7.2, 4.8))
-        figure.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.92)
-        axes = figure.add_subplot()
-        lows = []
-        for label, table in stacked.items():
-            color = color_for(label)
-            epochs = np.arange(1, table.shape[1] + 1)
-            mean = np.nanmean(table, axis=0)
-            if band == "std":
-                deviation = np.nan_to_num(np.nanstd(table, axis=0, ddof=1))
-                low, high = mean - deviation, mean + deviation
-            else:
-                low, high = np.nanmin(table, axis=0), np.nanmax(table, axis=0)
-            lows.append(low)
-            axes.plot(epochs, mean, color=color, lw=1.8,
-                      label=f"{label} ({table.shape[0]} seeds)")
-            axes.fill_between(epochs, low, high, color=color, alpha=0.2, lw=0)
-        if baseline is not None:
-            draw_baselines(axes, baseline, metric, epochs=max(t.shape[1] for t in stacked.values()))
-        values = np.concatenate([t.ravel() for t in stacked.values()] + lows)
-        finite = values[np.isfinite(values)]
-        # A log axis only where the values span a decade: over less it shows no ticks.
-        if log_scale and finite.size and np.all(finite > 0) and finite.max() > 10 * finite.min():
-            axes.set_yscale("log")
-        axes.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-        axes.set_xlabel("epoch")
-        axes.set_ylabel(metric)
-        axes.grid(True, which="major", alpha=0.3)
-        axes.legend(loc="best", title=spread)
-        axes.set_title(title if title is not None else f"{metric} per epoch over seeds: {spread}")
-        if note:
-            figure.subplots_adjust(bottom=0.17)
-            figure.text(0.01, 0.01, note, fontsize=7, color="0.35", ha="left", va="bottom",
-                        wrap=True)
-        return _save(figure, target)
-
-
-
-def plot_performance_profiles(
-    taus: Sequence[float],
-    profiles: Mapping[str, Sequence[float]],
-    path: str | os.PathLike[str],
-    *,
-    tau_max: float,
-    scores: Mapping[str, float] | None = None,
-    title: str | None = None,
-) -> Path:
-    """Plot performance profiles ρ_s(τ) as steps on a logarithmic τ axis from 1 to ``tau_max``.
-
-    Args:
-        taus: the increasing τ ≥ 1 at which the profiles are given.
-        profiles: solver label → ρ(τ) at ``taus``, each in [0, 1].
-        path: the PNG file to write; missing folders are created.
-        tau_max: the right end of the τ axis.
-        scores: solver label → area score, shown in the legend.
-        title: the figure's title; ``"performance profiles"`` when omitted.
-
-    Returns:
-        The path of the written PNG.
-
-    Raises:
-        ValueError: no profile, τ not increasing from ≥ 1, or a profile of another length.
-    """
-    target = _png_path(path)
-    grid = np.asarray(taus, dtype=float)
-    if not isinstance(profiles, Mapping) or not profiles:
-        raise ValueError("profiles: expected a non-empty mapping label → ρ(τ)")
-    if grid.ndim != 1 or grid.size == 0 or grid[0] < 1 or np.any(np.diff(grid) <= 0):
-        raise ValueError("taus: expected increasing values ≥ 1")
-    for label, values in profiles.items():
-        if len(values) != grid.size:
-            raise ValueError(f"profiles: {label!r} has {len(values)} values for {grid.size} τ")
-    with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=(7.2, 4.8))
-        figure.subplots_adjust(left=0.1, right=0.97, bottom=0.11, top=0.92)
-        axes = figure.add_subplot()
-        palette = _palette(profiles, None)
-        # Profiles often coincide over a range of τ: the line styles keep each one in sight.
-        styles = ("-", "--", "-.", ":")
-        for index, (label, values) in enumerate(profiles.items()):
-            name = label if scores is None else f"{label} (area {scores[label]:.3f})"
-            axes.step(grid, np.asarray(values, dtype=float), where="post", lw=1.8,
-                      ls=styles[index % len(styles)], color=palette[label], label=name)
-        axes.set_xscale("log")
-        axes.set_xlim(1.0, tau_max)
-        axes.set_ylim(-0.02, 1.02)
-        axes.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
-        axes.xaxis.set_minor_formatter(ticker.FormatStrFormatter("%g"))
-        axes.set_xlabel("τ (cost within τ × the best)")
-        axes.set_ylabel("ρ(τ): fraction of tasks")
-        axes.grid(True, which="both", alpha=0.3)
-        axes.legend(loc="lower right")
-        axes.set_title(title if title is not None else "performance profiles")
-        return _save(figure, target)
-
-
-def draw_baselines(
-    axes: Axes,
-    problem: Any,
-    metric: str,
-    *,
-    optimizers: Sequence[str] | None = None,
-    epochs: int | None = None,
-    directory: str | os.PathLike[str] | None = None,
-    alpha: float = 0.18,
-) -> list[str]:
-    """Draw DeepOBS's baselines of ``problem`` behind a study's curves: mean ± std over seeds.
-
-    Each optimizer's mean is a thin dotted line in its colour (:func:`color_for`),
-    its mean ± one standard deviation a pale band, both under the axes' other
-    lines; epoch k of the baseline is drawn at x = k, as gdbench draws its k-th
-    epoch (0 is DeepOBS's evaluation before training). Whether the study's runs
-    may be compared at all is :func:`gdbench.baselines.mismatch`'s to say.
-
-    Args:
-        axes: the axes to draw on.
-        problem: a DeepOBS problem or gdbench task name, or a loaded
-            :class:`gdbench.baselines.Baseline`.
-        metric: ``loss``, ``accuracy``, ``test_loss`` or ``test_accuracy``.
-        optimizers: the gdbench optimizer names to draw (``gd``, ``momentum``,
-            ``adam``); ``None`` draws all.
-        epochs: the last epoch to draw; ``None`` draws all.
-        directory: where the baseline files are (by default the shipped ones).
-        alpha: the bands' opacity.
-
-    Returns:
-        The legend labels of the lines drawn.
-
-    Raises:
-        KeyError: no baseline for ``problem``.
-        ValueError: a metric or optimizer the baseline does not hold.
-    """
-    from gdbench import baselines
-
-    baseline = (problem if isinstance(problem, baselines.Baseline)
-                else baselines.load(problem, directory))
-    chosen = list(baseline.curves) if optimizers is None else list(optimizers)
-    unknown = [name for name in chosen if name not in baseline.curves]
-    if unknown:
-        raise ValueError(f"optimizers: {', '.join(unknown)} not among {baseline.problem}'s "
-                         f"baselines ({', '.join(baseline.curves)})")
-    labels = []
-    for name in chosen:
-        curve = baseline.curves[name]
-        if metric not in curve.mean:
-            raise ValueError(f"metric: DeepOBS's {baseline.problem} baselines hold "
-                             f"{', '.join(curve.mean)}, not {metric!r}")
-        mean, std = curve.mean[metric], curve.std[metric]
-        end = len(mean) if epochs is None else min(len(mean), epochs + 1)
-        x = np.arange(end)
-        color = color_for(name)
-        axes.fill_between(x, mean[:end] - std[:end], mean[:end] + std[:end], color=color,
-                          alpha=alpha, lw=0, zorder=0)
-        label = (f"DeepOBS {name} (η={curve.hyperparameters['learning_rate']:.3g}, "
-                 f"{len(curve.seeds)} seed{'s' if len(curve.seeds) != 1 else ''})")
-        axes.plot(x, mean[:end], color=color, lw=1.0, ls=":", zorder=0.5, label=label)
-        labels.append(label)
-    return labels
-
-
-
-def plot_best_so_far(
-    curves: Mapping[str, Sequence[float]],
-    path: str | os.PathLike[str],
-    *,
-    budgets: Sequence[int] = (),
-    metric: str = "loss",
-    reference: tuple[str, float] | None = None,
-    title: str | None = None,
-) -> Path:
-    """Plot the best objective found against the trials spent, one line per optimizer.
-
-    The x axis (trials, from 1) is logarithmic, so that the first trial (the
-    defaults of a budget-matched comparison) and the last budget read alike.
-
-    Args:
-        curves: label → the best value after 1, 2, … trials (NaN while none is known).
-        path: the PNG file to write; missing folders are created.
-        budgets: trial counts marked by dotted vertical lines.
-        metric: the y axis' label.
-        reference: (label, value) drawn as a dashed horizontal line (the best of
-            all optimizers at their defaults).
-        title: the figure's title; ``"best <metric> so far"`` when omitted.
-
-    Returns:
-        The path of the written PNG.
-
-    Raises:
-        ValueError: no curve, or an empty one.
-    """
-    target = _png_path(path)
-    if not isinstance(curves, Mapping) or not curves:
-        raise ValueError("curves: expected a non-empty mapping label → best values")
-    lines = {label: np.asarray(values, dtype=float) for label, values in curves.items()}
-    for label, values in lines.items():
-        if values.ndim != 1 or not values.size:
-            raise ValueError(f"curves: {label!r} holds no values")
-    finite = np.concatenate([values[np.isfinite(values)] for values in lines.values()])
-    with matplotlib.rc_context(_STYLE):
-        figure = Figure(figsize=(7.2, 4.8))
-        figure.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.92)
-        axes = figure.add_subplot()
-        for label, values in lines.items():
-            trials = np.arange(1, len(values) + 1)
-            axes.step(trials, values, where="post", color=color_for(label), lw=1.8, label=label)
-            axes.plot(trials[:1], values[:1], "o", color=color_for(label), ms=5)
-        if reference is not None:
-            axes.axhline(reference[1], color="0.3", ls="--", lw=1.2, label=reference[0])
-        for budget in budgets:
-            axes.axvline(budget, color="0.6", ls=":", lw=1.0)
-        axes.set_xscale("log")
-        longest = max(len(values) for values in lines.values())
-        axes.set_xticks(sorted({1, *budgets, longest}))
-        axes.xaxis.set_major_formatter(ticker.ScalarFormatter())
-        axes.xaxis.set_minor_formatter(ticker.NullFormatter())
-        if finite.size and np.all(finite > 0) and finite.max() / finite.min() > 10:
-            axes.set_yscale("log")
-        axes.set_xlabel("trials (the first at the defaults)")
-        axes.set_ylabel(f"best {metric} so far")
-        axes.grid(True, which="major", alpha=0.3)
-        axes.legend(loc="best")
-        axes.set_title(title if title is not None else f"best {metric} so far")
-        return _save(figure, target)

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 import gdbench.optimizers
 import gdbench.tasks
-from gdbench import baselines, plots
+from gdbench import baselines, comparison_plots
 from gdbench.tasks.images import MNISTMLP
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,8 +163,9 @@ def test_the_overlay_refuses_another_protocol_size_or_problem_with_the_reason(
 def test_draw_baselines_draws_each_mean_and_band_behind(converted: Path) -> None:
     axes = Figure().add_subplot()
     axes.plot([1, 2], [0.5, 0.6], label="study")
-    labels = plots.draw_baselines(axes, "fashion_mnist_2c2d", "test_accuracy",
-                                  optimizers=["gd", "adam"], directory=converted, epochs=1)
+    labels = comparison_plots.draw_baselines(axes, "fashion_mnist_2c2d", "test_accuracy",
+                                             optimizers=["gd", "adam"], directory=converted,
+                                             epochs=1)
     assert labels == ["DeepOBS gd (η=0.158, 1 seed)", "DeepOBS adam (η=0.000251, 3 seeds)"]
     drawn = {line.get_label(): line for line in axes.get_lines()}
     np.testing.assert_allclose(drawn[labels[1]].get_ydata(), [0.1, 0.6], rtol=1e-5)
@@ -173,9 +174,9 @@ def test_draw_baselines_draws_each_mean_and_band_behind(converted: Path) -> None
                (drawn[label] for label in labels))
     assert len(axes.collections) == 2
     with pytest.raises(ValueError, match="not 'val_loss'"):
-        plots.draw_baselines(axes, "fmnist_2c2d", "val_loss", directory=converted)
+        comparison_plots.draw_baselines(axes, "fmnist_2c2d", "val_loss", directory=converted)
     with pytest.raises(ValueError, match="nadam"):
-        plots.draw_baselines(axes, "fmnist_2c2d", "loss", optimizers=["nadam"],
+        comparison_plots.draw_baselines(axes, "fmnist_2c2d", "loss", optimizers=["nadam"],
                              directory=converted)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import gdbench.optimizers
-from gdbench import plots
+from gdbench import comparison_plots
 from gdbench.study import SpecError, load_spec, run_study, spaces
 from gdbench.study.budgets import DEFAULTS_ROW, budget_rows, format_budgets
 from gdbench.study.inclusions import INCLUSIONS, broken_inclusions
@@ -292,14 +292,14 @@ def test_a_single_optimizer_study_writes_no_protocol(tmp_path: Path) -> None:
 
 
 def test_the_best_so_far_figure_is_drawn_and_refuses_no_curve(tmp_path: Path) -> None:
-    path = plots.plot_best_so_far({"gd": [1.0, 0.5, 0.5], "adam": [math.nan, 0.7, 0.2]},
-                                  tmp_path / "best.png", budgets=[2, 3],
-                                  reference=("defaults", 1.0))
+    path = comparison_plots.plot_best_so_far(
+        {"gd": [1.0, 0.5, 0.5], "adam": [math.nan, 0.7, 0.2]}, tmp_path / "best.png",
+        budgets=[2, 3], reference=("defaults", 1.0))
     assert path.stat().st_size > 0
     with pytest.raises(ValueError, match="curves"):
-        plots.plot_best_so_far({}, tmp_path / "none.png")
+        comparison_plots.plot_best_so_far({}, tmp_path / "none.png")
     with pytest.raises(ValueError, match="path"):
-        plots.plot_best_so_far({"gd": [1.0]}, tmp_path / "best.svg")
+        comparison_plots.plot_best_so_far({"gd": [1.0]}, tmp_path / "best.svg")
 
 
 # -- the command line ------------------------------------------------------------------

@@ -183,7 +183,7 @@ def write_budget_files(study: optuna.Study, out_dir: str | Path, budgets: Sequen
     Returns:
         The files written (none for a study with no finished trial).
     """
-    from gdbench import plots
+    from gdbench import comparison_plots
     from gdbench.study.report import written_whole
 
     rows = budget_rows(study, budgets)
@@ -206,7 +206,7 @@ def write_budget_files(study: optuna.Study, out_dir: str | Path, budgets: Sequen
     defaults = rows[-1]["best_after_1"]
     figure = out_dir / "budgets.png"
     with written_whole(figure) as partial:
-        plots.plot_best_so_far(
+        comparison_plots.plot_best_so_far(
             curves, partial, budgets=budgets, metric=metric,
             reference=None if defaults is None else (DEFAULTS_ROW, defaults),
             title=f"{study.study_name}: best {metric} found against trials")

@@ -10,7 +10,7 @@ deviation and 95 % bootstrap interval (:func:`gdbench.study.stats.summarize`).
 
 Files: ``confirmed.csv`` (one row per optimizer × schedule, best mean first)
 and ``confirmed_<metric>.png`` per metric: each optimizer's mean curve with
-a band of ± one standard deviation (:func:`gdbench.plots.plot_seed_bands`).
+a band of ± one standard deviation (:func:`gdbench.comparison_plots.plot_seed_bands`).
 """
 
 from __future__ import annotations
@@ -210,7 +210,7 @@ def write_confirm_report(study: optuna.Study, out_dir: str | Path,
     study has no confirmation.
 
     For a task DeepOBS shares, a figure of a metric DeepOBS published draws
-    its baselines behind the curves (:func:`gdbench.plots.draw_baselines`)
+    its baselines behind the curves (:func:`gdbench.comparison_plots.draw_baselines`)
     when the study trained the problem as DeepOBS did; otherwise the figure
     says why not (:func:`gdbench.baselines.mismatch`), and so does the log.
 
@@ -222,7 +222,7 @@ def write_confirm_report(study: optuna.Study, out_dir: str | Path,
     Returns:
         The files written.
     """
-    from gdbench import plots
+    from gdbench import comparison_plots
     from gdbench.study.report import written_whole
 
     branches = confirmed(study)
@@ -248,7 +248,7 @@ def write_confirm_report(study: optuna.Study, out_dir: str | Path,
         target = out_dir / f"confirmed_{re.sub(r'[^a-z0-9]+', '_', metric.lower())}.png"
         published = metric in baselines.METRICS.values()
         with written_whole(target) as partial:
-            plots.plot_seed_bands(
+            comparison_plots.plot_seed_bands(
                 curves, partial, metric=metric, band="std", log_scale="accuracy" not in metric,
                 baseline=problem if published and refusal is None else None,
                 note=f"DeepOBS baselines not drawn: {refusal}" if published and refusal else None)

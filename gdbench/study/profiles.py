@@ -190,7 +190,7 @@ def write_profiles(studies: Sequence[optuna.Study], out_dir: str | Path, *,
     Returns:
         The files written.
     """
-    from gdbench import plots
+    from gdbench import comparison_plots
 
     if costs is None:
         costs = {study.study_name: study_costs(study) for study in studies}
@@ -208,7 +208,7 @@ def write_profiles(studies: Sequence[optuna.Study], out_dir: str | Path, *,
                              *(f"{value:.6g}" for value in profiles.costs[index]),
                              *(f"{value:.6g}" for value in profiles.ratios[index])])
     taus, curves = profiles.curves()
-    figure = plots.plot_performance_profiles(
+    figure = comparison_plots.plot_performance_profiles(
         taus, curves, out / "profiles.png", tau_max=profiles.tau_max,
         scores=dict(zip(profiles.solvers, profiles.scores.tolist())),
         title=f"performance profiles over {len(profiles.tasks)} tasks")
