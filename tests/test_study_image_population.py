@@ -28,6 +28,7 @@ from gdbench.study.session import (
     PRUNE_REASON_ATTR,
     interrupted_reason,
 )
+from board_files import session_status
 
 EPOCHS = 3
 
@@ -75,21 +76,6 @@ def metric_steps(home: Path, run_id: str, key: str) -> list[int]:
 
     client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
     return sorted(metric.step for metric in client.get_metric_history(run_id, key))
-
-
-def session_status(run_dir: Path) -> str:
-    """The HParams session status a trial's TensorBoard run ends with (``STATUS_SUCCESS``…)."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
-
-    for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        for event in EventFileLoader(str(path)).Load():
-            for value in event.summary.value:
-                if value.tag == "_hparams_/session_end_info":
-                    data = plugin_data_pb2.HParamsPluginData.FromString(
-                        value.metadata.plugin_data.content)
-                    return api_pb2.Status.Name(data.session_end_info.status)
-    return "none"
 
 
 def scalar_steps(run_dir: Path) -> dict[str, list[int]]:

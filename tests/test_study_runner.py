@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from gdbench.study import Interrupted, leaderboard, load_spec, run_study
 from gdbench.study.session import FAIL_REASON_ATTR, STALE_REASON, interrupted_reason
-from board_files import session_hparams
+from board_files import session_hparams, session_status
 
 
 def write(tmp_path: Path, text: str, name: str) -> Path:
@@ -202,21 +202,6 @@ trials_per_batch = 2
     per_trial = collections.Counter(int(run.data.tags["gdbench.trial_number"]) for run in children)
     assert per_trial == {number: 1 for number in range(8)}
     assert (home / "reports" / "workers" / "leaderboard.csv").is_file()
-
-
-def session_status(run_dir: Path) -> str:
-    """The HParams session status a trial's TensorBoard run ends with (``STATUS_SUCCESS``…)."""
-    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
-    from tensorboard.plugins.hparams import api_pb2, plugin_data_pb2
-
-    for path in sorted(run_dir.glob("events.out.tfevents.*")):
-        for event in EventFileLoader(str(path)).Load():
-            for value in event.summary.value:
-                if value.tag == "_hparams_/session_end_info":
-                    data = plugin_data_pb2.HParamsPluginData.FromString(
-                        value.metadata.plugin_data.content)
-                    return api_pb2.Status.Name(data.session_end_info.status)
-    return "none"
 
 
 @pytest.mark.parametrize("population", [True, False], ids=["population", "one_by_one"])

@@ -75,11 +75,7 @@ from gdbench import _validate
 from gdbench.tasks._base import FitResult, final_metrics
 from gdbench.tasks._stacked_mlp import architecture_of, compiled_program
 from gdbench.tasks.images import EVALUATION_BATCH_SIZE, ImageTask
-from gdbench.tasks.population import (
-    _check_learning_rate_source, _initial_slots, _leaves, _mapping, _optimizer_class,
-    _optimizer_inputs, _population_size, _schedule_class, _schedule_inputs, _sequence_keywords,
-    _tensors,
-)
+from gdbench.tasks.population import as_tensors, engine_inputs, initial_slots
 
 __all__ = [
     "COMPLETE", "DIVERGED", "HISTORY_KEYS", "STOPPED", "EpochReport", "ImagePopulationResult",
@@ -243,32 +239,16 @@ def fit_image_population(
     compact = _validate.flag("compact", compact)
     if on_epoch is not None and not callable(on_epoch):
         raise ValueError(f"on_epoch: expected a callable or None, got {on_epoch!r}")
-    optimizer_class = _optimizer_class(optimizer)
-    schedule_class = _schedule_class(schedule, schedule_parameters)
-    hyperparameters = dict(_mapping("hyperparameters", hyperparameters))
-    schedule_parameters = dict(_mapping("schedule_parameters", schedule_parameters or {}))
-    _check_learning_rate_source(hyperparameters, schedule_class)
-    sequences = _sequence_keywords(schedule_class) if schedule_class is not None else set()
-    size = _population_size({
-        **hyperparameters,
-        **{f"schedule_parameters.{field}": item
-           for name, value in schedule_parameters.items()
-           for field, item in _leaves(name, value, name in sequences)},
-    })
-    numbers, static = _optimizer_inputs(
-        optimizer_class, hyperparameters, size, has_schedule=schedule_class is not None
-    )
-    if schedule_class is None:
-        rate_inputs, rate_static = {"learning_rate": numbers["learning_rate"]}, {}
-    else:
-        rate_inputs, rate_static = _schedule_inputs(schedule_class, schedule_parameters, size)
-    rule_names = optimizer_class.hyperparameter_names
+    inputs = engine_inputs(optimizer, hyperparameters, schedule, schedule_parameters)
+    optimizer_class, schedule_class, size = (inputs.optimizer_class, inputs.schedule_class,
+                                             inputs.size)
+    numbers, static = inputs.numbers, inputs.static
 
     dtype = keras.config.floatx()
     weights = tuple(tf.constant(np.broadcast_to(weight, (size, *weight.shape)).astype(dtype))
                     for weight in model.get_weights())
     slots = tuple(
-        tuple(tf.constant(slot.astype(dtype)) for slot in _initial_slots(
+        tuple(tf.constant(slot.astype(dtype)) for slot in initial_slots(
             optimizer_class, {name: _member_shaped(column, weight.shape.rank)
                               for name, column in numbers.items()},
             static, tuple(weight.shape)))
@@ -276,11 +256,10 @@ def fit_image_population(
     )
     program = compiled_program(
         architecture, optimizer_class, schedule_class,
-        {name: value for name, value in static.items() if name in rule_names},
-        rate_static, dtype, jit_compile,
+        inputs.rule_static, inputs.rate_static, dtype, jit_compile,
     )
-    rule_inputs = _tensors({name: value for name, value in numbers.items() if name in rule_names})
-    rate_inputs = _tensors(rate_inputs)
+    rule_inputs = as_tensors(inputs.rule_numbers)
+    rate_inputs = as_tensors(inputs.rate_inputs)
 
     splits = task.data()
     training = task.training_data(batch_size)

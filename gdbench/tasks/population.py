@@ -56,7 +56,8 @@ from gdbench.schedules import RateSchedule
 from gdbench import _validate
 from gdbench.tasks._base import FitResult, ToyTask
 
-__all__ = ["PopulationResult", "fit_population"]
+__all__ = ["EngineInputs", "PopulationResult", "as_tensors", "engine_inputs", "fit_population",
+           "initial_slots"]
 
 #: Compiled training loops kept for reuse, so that a study evaluating one
 #: population after another with the same shapes compiles only once.
@@ -187,6 +188,74 @@ def fit_population(
     batch_size = task.resolve_batch_size(batch_size)
     record_trajectory = _validate.flag("record_trajectory", record_trajectory)
     jit_compile = _validate.flag("jit_compile", jit_compile)
+    inputs = engine_inputs(optimizer, hyperparameters, schedule, schedule_parameters)
+
+    start = np.asarray(task.initial_parameters(), dtype=np.float64)
+    parameters = np.broadcast_to(start, (inputs.size, start.shape[-1])).copy()
+    slots = initial_slots(inputs.optimizer_class, inputs.numbers, inputs.static,
+                          parameters.shape)
+    layout, stacked_batches = _batch_layout(task, batch_size, epochs)
+    train = _compiled_loop(
+        task, inputs.optimizer_class, inputs.schedule_class, inputs.rule_static,
+        inputs.rate_static, layout, epochs, record_trajectory, jit_compile,
+    )
+    losses, learning_rates, path = train(
+        tf.constant(parameters),
+        tuple(tf.constant(slot) for slot in slots),
+        as_tensors(inputs.rule_numbers),
+        as_tensors(inputs.rate_inputs),
+        stacked_batches,
+    )
+    return _result(
+        losses.numpy().T, learning_rates.numpy().T,
+        None if path is None else np.transpose(path.numpy(), (1, 0, 2)),
+        layout.steps_per_epoch, tuple(task.parameter_names),
+    )
+
+
+# --- keyword checks ---------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineInputs:
+    """A population's optimizer and schedule keywords, checked, as the engines take them.
+
+    Attributes:
+        optimizer_class: the optimizer's class.
+        schedule_class: the schedule's class, ``None`` for a constant η.
+        size: K, the number of trials.
+        numbers: every numeric optimizer keyword as a ``[K, 1]`` float64 column
+            (``learning_rate`` among them without a schedule).
+        static: the keywords shared by the population (flags, modes).
+        rate_inputs: the schedule's per-trial numbers (or ``learning_rate``).
+        rate_static: the schedule's shared keywords.
+    """
+
+    optimizer_class: type[RuleOptimizer]
+    schedule_class: type[RateSchedule] | None
+    size: int
+    numbers: dict[str, np.ndarray]
+    static: dict[str, Any]
+    rate_inputs: dict[str, Any]
+    rate_static: dict[str, Any]
+
+    @property
+    def rule_numbers(self) -> dict[str, np.ndarray]:
+        """The per-trial keywords the rule takes."""
+        names = self.optimizer_class.hyperparameter_names
+        return {name: value for name, value in self.numbers.items() if name in names}
+
+    @property
+    def rule_static(self) -> dict[str, Any]:
+        """The shared keywords the rule takes."""
+        names = self.optimizer_class.hyperparameter_names
+        return {name: value for name, value in self.static.items() if name in names}
+
+
+def engine_inputs(optimizer: Any, hyperparameters: Any, schedule: Any,
+                  schedule_parameters: Any) -> EngineInputs:
+    """Check a population's keywords as :func:`fit_population` takes them (see its
+    arguments and errors); the image population engine takes them alike."""
     optimizer_class = _optimizer_class(optimizer)
     schedule_class = _schedule_class(schedule, schedule_parameters)
     hyperparameters = dict(_mapping("hyperparameters", hyperparameters))
@@ -207,32 +276,8 @@ def fit_population(
         rate_inputs, rate_static = {"learning_rate": numbers["learning_rate"]}, {}
     else:
         rate_inputs, rate_static = _schedule_inputs(schedule_class, schedule_parameters, size)
-
-    start = np.asarray(task.initial_parameters(), dtype=np.float64)
-    parameters = np.broadcast_to(start, (size, start.shape[-1])).copy()
-    slots = _initial_slots(optimizer_class, numbers, static, parameters.shape)
-    layout, stacked_batches = _batch_layout(task, batch_size, epochs)
-    rule_names = optimizer_class.hyperparameter_names
-    train = _compiled_loop(
-        task, optimizer_class, schedule_class,
-        {name: value for name, value in static.items() if name in rule_names},
-        rate_static, layout, epochs, record_trajectory, jit_compile,
-    )
-    losses, learning_rates, path = train(
-        tf.constant(parameters),
-        tuple(tf.constant(slot) for slot in slots),
-        _tensors({name: value for name, value in numbers.items() if name in rule_names}),
-        _tensors(rate_inputs),
-        stacked_batches,
-    )
-    return _result(
-        losses.numpy().T, learning_rates.numpy().T,
-        None if path is None else np.transpose(path.numpy(), (1, 0, 2)),
-        layout.steps_per_epoch, tuple(task.parameter_names),
-    )
-
-
-# --- keyword checks ---------------------------------------------------------
+    return EngineInputs(optimizer_class, schedule_class, size, dict(numbers), dict(static),
+                        dict(rate_inputs), dict(rate_static))
 
 
 def _optimizer_class(name: Any) -> type[RuleOptimizer]:
@@ -458,7 +503,7 @@ def _column(values: Sequence[Any], size: int) -> np.ndarray:
     return np.broadcast_to(column, (size, 1)).copy()
 
 
-def _initial_slots(
+def initial_slots(
     optimizer_class: type[RuleOptimizer], numbers: Mapping[str, np.ndarray],
     static: Mapping[str, Any], shape: tuple[int, int],
 ) -> list[np.ndarray]:
@@ -657,7 +702,8 @@ def _training_loop(
     return train
 
 
-def _tensors(inputs: Mapping[str, Any]) -> dict[str, Any]:
+def as_tensors(inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Each value as a tensor (a list of values, such as a schedule's boundaries, as a list)."""
     return {
         name: ([tf.constant(item) for item in value] if isinstance(value, list)
                else tf.constant(value))
