@@ -128,10 +128,10 @@ def reference_rows(backend: str) -> tuple[list[Row], bool]:
     """Every optimizer's float32 trajectories on the device against the numpy reference."""
     import keras
     import numpy as np
-
-    import gdbench.optimizers
     import reference_optimizers as reference
     from optimizer_cases import CASES, NAMES, float32_bound
+
+    import gdbench.optimizers
 
     rng = np.random.default_rng(7)
     shape = (64, 64)
@@ -204,9 +204,9 @@ def step_time_rows(backend: str, sizes: Sizes, smoke: bool) -> list[Row]:
     """gdbench/Keras step-time ratios, every pair × model × precision."""
     import keras
     import numpy as np
+    from optimizer_step import PAIRS, paired_times
 
     import gdbench.optimizers
-    from optimizer_step import PAIRS, paired_times
 
     rows = []
     algorithms = sizes.algorithms or tuple(PAIRS)

@@ -92,7 +92,8 @@ def child(spec_path: Path, home: Path | None) -> None:
 
     import optuna
 
-    from gdbench.study import load_spec, loop, run_study
+    from gdbench.study import load_spec, run_study
+    from gdbench.study.trials import loop
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     logging.getLogger("mlflow").setLevel(logging.ERROR)

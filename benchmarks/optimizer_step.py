@@ -24,9 +24,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
 
 import gdbench.optimizers  # noqa: E402
-from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
 
 #: gdbench name → (gdbench keywords, Keras built-in of the same algorithm).
 PAIRS: dict[str, tuple[dict, Callable[[], keras.optimizers.Optimizer]]] = {

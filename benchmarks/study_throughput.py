@@ -15,7 +15,7 @@ Arms, each a pair of studies per round:
 - ``tpe, tracked`` and ``tpe, untracked``: the TPE sampler, with
   ``constant_liar = true`` (a batch's trials are asked together, before any
   of them is told) and its default startup; the time spent asking
-  (``samplers.ask`` and the trials' suggestions) is reported, per trial, for
+  (``asking.ask`` and the trials' suggestions) is reported, per trial, for
   both studies, since TPE's grows with the trials already told.
 
 The bare-MLflow floor is measured in the same rounds on a fresh SQLite store
@@ -47,11 +47,11 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import optuna  # noqa: E402
+from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
 
 from gdbench.study import load_spec, run_study  # noqa: E402
-from gdbench.study import samplers as study_samplers  # noqa: E402
-from gdbench.study import loop as study_loop  # noqa: E402
-from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
+from gdbench.study.trials import asking as study_asking  # noqa: E402
+from gdbench.study.trials import loop as study_loop  # noqa: E402
 
 SPEC = """
 [[study]]
@@ -70,11 +70,11 @@ SAMPLERS = {"random": '{name = "random", seed = 0}',
 
 
 class AskClock:
-    """Times the trial loop's asking: the claim's ``samplers.ask`` and each trial's suggestions."""
+    """Times the trial loop's asking: the claim's ``asking.ask`` and each trial's suggestions."""
 
     def __init__(self) -> None:
         self.seconds = 0.0
-        for owner, name in ((study_samplers, "ask"), (study_loop.TrialLoop, "setup")):
+        for owner, name in ((study_asking, "ask"), (study_loop.TrialLoop, "setup")):
             self._wrap(owner, name)
 
     def _wrap(self, owner: Any, name: str) -> None:

@@ -1,13 +1,16 @@
-"""File locks shared by the study layer and the trackers."""
+"""File locks and whole-file writes, shared by the study layer and the trackers."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
+import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["file_lock"]
+__all__ = ["file_lock", "written_whole"]
 
 
 @contextlib.contextmanager
@@ -19,3 +22,22 @@ def file_lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def written_whole(path: Path) -> Iterator[Path]:
+    """A temporary name beside ``path`` to write to, renamed over ``path`` at the end.
+
+    A reader sees the old file or the new one, never half of one. The temporary name
+    ends with ``path``'s name, so it keeps the suffix (Matplotlib picks the format by
+    it), has "partial" for "tfevents" (TensorBoard would read it), and is unique to this
+    host, process and thread. It is removed if the write fails.
+    """
+    name = path.name.replace("tfevents", "partial")
+    partial = path.with_name(
+        f".{socket.gethostname()}.{os.getpid()}.{threading.get_ident()}.{name}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

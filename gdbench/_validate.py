@@ -16,6 +16,7 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
+
 def number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
            low_open: bool = False) -> float:
     """A finite ``float`` inside the given bounds (``low`` excluded when ``low_open``)."""

@@ -22,6 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
+from readme_figures import shrink_to_palette  # noqa: E402
 
 import gdbench.optimizers  # noqa: E402
 import gdbench.schedules  # noqa: E402
@@ -30,7 +31,6 @@ from gdbench import plots  # noqa: E402
 from gdbench.study import leaderboard, load_specs, run_study  # noqa: E402
 from gdbench.tasks import search  # noqa: E402
 from gdbench.tasks.trace import effective_learning_rate_trace  # noqa: E402
-from readme_figures import shrink_to_palette  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 LECTURES = ROOT / "studies" / "lectures"

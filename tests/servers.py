@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import pytest
-
 import system_packages
 
 VENV_BIN = Path(sys.executable).parent
@@ -465,7 +464,7 @@ def _stalling_main(argv: Sequence[str]) -> int:
         gdbench_args = gdbench_args[1:]
 
     from gdbench import cli
-    from gdbench.study import loop
+    from gdbench.study.trials import loop
 
     started: list[int] = []
     original = loop.PruningCallback.on_epoch_end

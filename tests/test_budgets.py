@@ -14,11 +14,12 @@ import pytest
 
 import gdbench.optimizers
 from gdbench import comparison_plots
-from gdbench.study import SpecError, load_spec, run_study, spaces
-from gdbench.study.budgets import DEFAULTS_ROW, budget_rows, format_budgets
-from gdbench.study.inclusions import INCLUSIONS, broken_inclusions
-from gdbench.study.protocol import protocol_note
-from gdbench.study.spec import ConfirmSpec
+from gdbench.study import SpecError, load_spec, run_study
+from gdbench.study.compare.budgets import DEFAULTS_ROW, budget_rows, format_budgets
+from gdbench.study.compare.protocol import protocol_note
+from gdbench.study.plan.inclusions import INCLUSIONS, broken_inclusions
+from gdbench.study.spec import spaces
+from gdbench.study.spec.model import ConfirmSpec
 
 UNTRACKED = "[tracking]\nmlflow = false\ntensorboard = false\n"
 
@@ -114,7 +115,7 @@ def test_the_budget_table_is_the_best_so_far_of_the_stored_trials(compared) -> N
 
 
 def test_a_failed_trial_spends_its_turn_and_finds_nothing() -> None:
-    from gdbench.study.budgets import best_so_far
+    from gdbench.study.compare.budgets import best_so_far
 
     assert best_so_far([None, 3.0, None, 1.0, 2.0], "minimize") == [None, 3.0, 3.0, 1.0, 1.0]
     assert best_so_far([0.5, None, 0.7], "maximize") == [0.5, 0.5, 0.7]
@@ -217,19 +218,19 @@ def test_run_warns_of_a_broken_inclusion(tmp_path: Path, caplog) -> None:
     spec = load_spec(write(tmp_path, 'task = "sigmoid_neuron"\n'
                            'optimizers = ["momentum", {name = "adam", epsilon = 1e-8}]\n'
                            "epochs = 5\ntrials = 2\n" + UNTRACKED, "unfair"))
-    with caplog.at_level(logging.WARNING, logger="gdbench.study.inclusions"):
+    with caplog.at_level(logging.WARNING, logger="gdbench.study.plan.inclusions"):
         run_study(spec, home=tmp_path, quiet=True)
     warned = [record.getMessage() for record in caplog.records
-              if record.name == "gdbench.study.inclusions"]
+              if record.name == "gdbench.study.plan.inclusions"]
     assert len(warned) == 1 and "adam contains momentum" in warned[0], warned
 
 
 def test_a_fair_run_warns_of_nothing(tmp_path: Path, caplog) -> None:
     spec = load_spec(write(tmp_path, 'task = "sigmoid_neuron"\noptimizers = ["gd", "momentum"]\n'
                            "epochs = 5\ntrials = 2\n" + UNTRACKED, "fair"))
-    with caplog.at_level(logging.WARNING, logger="gdbench.study.inclusions"):
+    with caplog.at_level(logging.WARNING, logger="gdbench.study.plan.inclusions"):
         run_study(spec, home=tmp_path, quiet=True)
-    assert not [r for r in caplog.records if r.name == "gdbench.study.inclusions"]
+    assert not [r for r in caplog.records if r.name == "gdbench.study.plan.inclusions"]
 
 
 # -- the protocol note --------------------------------------------------------------

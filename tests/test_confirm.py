@@ -9,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+from board_files import session_hparams
 from optuna.trial import TrialState
 
 from gdbench import cli
 from gdbench.study import SpecError, load_spec, run_study
-from gdbench.study import confirm as confirming
-from gdbench.study.build import TrialSetup
-from gdbench.study.confirm_report import confirmed, format_confirmed
-from gdbench.study.session import SETUP_ATTR
-from gdbench.study.spec import ConfirmSpec
-from gdbench.study.stats import summarize
-from board_files import session_hparams
+from gdbench.study.compare import confirm as confirming
+from gdbench.study.compare.stats import summarize
+from gdbench.study.keys import SETUP_ATTR
+from gdbench.study.plan.build import TrialSetup
+from gdbench.study.report.confirmed import confirmed, format_confirmed
+from gdbench.study.spec.model import ConfirmSpec
 
 SEEDS = 3
 
@@ -234,7 +234,7 @@ def test_confirm_refuses_too_few_seeds(toy, capsys) -> None:
 
 def test_an_interrupted_confirm_runs_only_the_missing_reruns_next_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gdbench.study import batches
+    from gdbench.study.trials import batches
 
     spec = load_spec(write(tmp_path, """
 task = "linear_regression"
@@ -337,7 +337,7 @@ tensorboard = false
 def test_a_rerun_whose_process_died_is_run_again(tmp_path: Path) -> None:
     import time
 
-    from gdbench.study import records, storage
+    from gdbench.study.trials import records, storage
 
     spec = load_spec(write(tmp_path, """
 task = "linear_regression"
@@ -376,8 +376,8 @@ def test_the_confirmed_figures_say_why_deepobs_baselines_are_not_drawn(
     import logging
 
     import gdbench.tasks
-    from gdbench.study.confirm_report import write_confirm_report
-    from gdbench.study.session import StudyContext
+    from gdbench.study.report.confirmed import write_confirm_report
+    from gdbench.study.trials.session import StudyContext
 
     _, _, study = toy
 
@@ -385,11 +385,11 @@ def test_the_confirmed_figures_say_why_deepobs_baselines_are_not_drawn(
         return StudyContext(task=task, epochs=3, batch_size=128, steps_per_epoch=1,
                             study_params={})
 
-    with caplog.at_level(logging.INFO, logger="gdbench.study.confirm_report"):
+    with caplog.at_level(logging.INFO, logger="gdbench.study.report.confirmed"):
         write_confirm_report(study, tmp_path / "own", context(gdbench.tasks.get("linear_regression")))
     assert "baselines" not in caplog.text
     fashion = gdbench.tasks.get("fashion_mnist_2c2d", subset=1024)
-    with caplog.at_level(logging.INFO, logger="gdbench.study.confirm_report"):
+    with caplog.at_level(logging.INFO, logger="gdbench.study.report.confirmed"):
         written = write_confirm_report(study, tmp_path / "fashion", context(fashion))
     assert "DeepOBS baselines not drawn behind the confirmed curves" in caplog.text
     from gdbench import baselines

@@ -19,12 +19,12 @@ from typing import Any
 
 import optuna
 import pytest
+import servers
 from optuna.trial import TrialState
 
-import servers
 from gdbench.study import load_spec
-from gdbench.study.session import STALE_REASON
-from gdbench.study.storage import ClaimLock, budget_used
+from gdbench.study.keys import STALE_REASON
+from gdbench.study.trials.storage import ClaimLock, budget_used
 from gdbench.study.worker import create_study, load_study_spec, run_worker
 
 ALL_STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]

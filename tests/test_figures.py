@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 import gdbench.tasks
 from gdbench.study import load_spec, run_study, write_report
-from gdbench.study.figures import FIGURE_RANK, best_trials
+from gdbench.study.report.figures import FIGURE_RANK, best_trials
 from gdbench.tracking import StoredStudy
 
 OPTIMIZERS = ("adam", "gd")
@@ -217,7 +217,7 @@ def test_report_without_stored_curves_trains_the_toy_trials_again(
 
 def stored_trials(direction: str, trials: list[tuple[str, str, float]]) -> optuna.Study:
     """An in-memory study of complete trials: (optimizer, schedule, value) each."""
-    from gdbench.study.build import TrialSetup
+    from gdbench.study.plan.build import TrialSetup
 
     study = optuna.create_study(direction=direction)
     for index, (optimizer, schedule, value) in enumerate(trials):
@@ -252,8 +252,8 @@ def test_best_trials_are_ranked_within_each_optimizer_and_schedule() -> None:
 def test_an_image_trial_with_no_stored_curve_shows_its_reported_objective(
     tmp_path: Path, legends
 ) -> None:
-    from gdbench.study.figures import write_figures
-    from gdbench.study.session import StudyContext
+    from gdbench.study.report.figures import write_figures
+    from gdbench.study.trials.session import StudyContext
 
     study = stored_trials("minimize", [("adam", "none", 0.4), ("gd", "none", 0.6)])
     task = gdbench.tasks.get("digits_mlp")

@@ -8,7 +8,11 @@ import pytest
 import tensorflow as tf
 
 import gdbench.tasks
-from gdbench.tasks.gradcheck import check_gradients, check_model_gradients, check_task_gradients
+from gdbench.tasks.gradcheck import (
+    check_gradients,
+    check_model_gradients,
+    check_task_gradients,
+)
 
 POINT = np.array([[0.3, -1.2, 2.0], [0.7, 1.5, -0.4]])
 

@@ -15,17 +15,23 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from optimizer_cases import OPTIMIZERS
+from test_population import SCHEDULE_TRIALS
 
 import gdbench.optimizers
 import gdbench.schedules
 import gdbench.tasks
 from gdbench.tasks import _stacked_mlp
 from gdbench.tasks.image_population import (
-    COMPLETE, DIVERGED, HISTORY_KEYS, STOPPED, EpochReport, ImagePopulationResult,
-    fit_image_population, supports_population,
+    COMPLETE,
+    DIVERGED,
+    HISTORY_KEYS,
+    STOPPED,
+    EpochReport,
+    ImagePopulationResult,
+    fit_image_population,
+    supports_population,
 )
-from optimizer_cases import OPTIMIZERS
-from test_population import SCHEDULE_TRIALS
 
 RTOL = 1e-9
 #: Weights near zero are compared with this absolute tolerance as well.

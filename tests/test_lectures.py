@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import lectures_reference as lectures
 import numpy as np
 import pytest
+from spec_files import LECTURES, Study, studies
 
 import gdbench.optimizers
 import gdbench.schedules
 import gdbench.tasks
 from gdbench.tasks import search
 from gdbench.tasks.trace import effective_learning_rate_trace
-import lectures_reference as lectures
-from spec_files import LECTURES, Study, studies
 
 #: The optimum of the sigmoid neuron's two points: σ(0.5 w + b) = 0.2, σ(2.5 w + b) = 0.9.
 NEURON_OPTIMUM_W = (np.log(9.0) + np.log(4.0)) / 2.0

@@ -8,9 +8,11 @@ w − γu, then u ← γu + η∇ and w ← w − u. The reference is that loop 
 from __future__ import annotations
 
 import keras
+import lectures_reference as lectures
 import numpy as np
 import pytest
 import tensorflow as tf
+from spec_files import LECTURES
 
 import gdbench.optimizers
 import gdbench.schedules
@@ -18,8 +20,6 @@ import gdbench.tasks
 from gdbench.optimizers.nesterov import nesterov_iterate
 from gdbench.study import leaderboard, load_specs, run_study
 from gdbench.tasks.population import fit_population
-import lectures_reference as lectures
-from spec_files import LECTURES
 
 ETA, GAMMA, EPOCHS = 1.0, 0.9, 1000
 

@@ -9,9 +9,11 @@ from optuna.trial import TrialState
 
 import gdbench.optimizers
 import gdbench.tasks
-from gdbench.study import SpecError, load_spec, objectives, profiles, run_study
-from gdbench.study.objectives import epochs_to_target, objective_value
-from gdbench.study.spec import ObjectiveSpec
+from gdbench.study import SpecError, load_spec, run_study
+from gdbench.study.compare import profiles
+from gdbench.study.spec import objectives
+from gdbench.study.spec.model import ObjectiveSpec
+from gdbench.study.spec.objectives import epochs_to_target, objective_value
 
 ACCURACY = [0.5, 0.7, 0.85, 0.92, 0.95]
 LOSSES = [2.0, 1.0, 0.4, 0.3]

@@ -16,13 +16,13 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+import reference_optimizers as reference
+from backends import BACKEND, tensorflow_only
 from keras import ops
+from optimizer_cases import CASES, NAMES, OptimizerCase
 
 import gdbench.optimizers
 import gdbench.schedules
-import reference_optimizers as reference
-from backends import BACKEND, tensorflow_only
-from optimizer_cases import CASES, NAMES, OptimizerCase
 
 DEFAULT_CASES = {case.name: case for case in CASES if not case.keywords}
 

@@ -26,12 +26,12 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
-from keras import ops
-
-import gdbench.optimizers
 import reference_optimizers as reference
 from backends import BACKEND
+from keras import ops
 from optimizer_cases import CASES, NAMES, OPTIMIZERS, OptimizerCase, float32_bound
+
+import gdbench.optimizers
 
 STEPS = 40
 SHAPE = (3, 4)

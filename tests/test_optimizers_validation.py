@@ -12,9 +12,9 @@ from typing import Any
 
 import keras
 import pytest
+from optimizer_cases import NAMES, OPTIMIZERS
 
 import gdbench.optimizers
-from optimizer_cases import NAMES, OPTIMIZERS
 
 DESIGN_NAMES = [
     "gd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam",

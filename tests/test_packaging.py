@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from gdbench.study import samplers, storage
 from gdbench.study.errors import SpecError, StudyError
-from gdbench.study.spec import load_spec
+from gdbench.study.plan import samplers
+from gdbench.study.plan.reader import load_spec
+from gdbench.study.trials import storage
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]

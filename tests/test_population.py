@@ -13,13 +13,13 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+from optimizer_cases import OPTIMIZERS
 
 import gdbench.optimizers
 import gdbench.schedules
 import gdbench.tasks
 from gdbench.tasks import population
 from gdbench.tasks.population import PopulationResult, fit_population
-from optimizer_cases import OPTIMIZERS
 
 RTOL = 1e-9
 #: Parameters near zero are compared with this absolute tolerance as well.

@@ -16,11 +16,11 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+from backends import BACKEND
 from keras import ops
 
 import gdbench.optimizers
 import gdbench.schedules
-from backends import BACKEND
 from gdbench import _precision
 from gdbench._precision import exact_float
 from gdbench.schedules._base import completed_periods, started_periods

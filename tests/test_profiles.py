@@ -15,8 +15,8 @@ from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
 from gdbench import cli
-from gdbench.study import profiles
-from gdbench.study.session import HYPERPARAMETERS_ATTR, SPEC_ATTR
+from gdbench.study.compare import profiles
+from gdbench.study.keys import HYPERPARAMETERS_ATTR, SPEC_ATTR
 
 INF = math.inf
 

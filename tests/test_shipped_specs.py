@@ -12,10 +12,10 @@ import math
 
 import numpy as np
 import pytest
+from spec_files import spec_paths, studies
 
 import gdbench.tasks
 from gdbench.study import leaderboard, load_specs, run_study
-from spec_files import spec_paths, studies
 
 #: Leaderboard columns that are not an optimizer keyword.
 NOT_KEYWORDS = {"rank", "trial", "state", "value", "optimizer", "schedule", "epochs_run",

@@ -8,8 +8,9 @@ import optuna
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial
 
-from gdbench.study import load_spec, samplers
-from gdbench.study.branches import BranchSampler
+from gdbench.study import load_spec
+from gdbench.study.plan import samplers
+from gdbench.study.plan.branches import BranchSampler
 
 
 class Recorder(optuna.samplers.RandomSampler):

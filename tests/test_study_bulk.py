@@ -10,8 +10,9 @@ import pytest
 from optuna.trial import TrialState
 
 import gdbench.tasks
-from gdbench.study import batches, load_spec, run_study
-from gdbench.study.session import EPOCHS_RUN_ATTR, HYPERPARAMETERS_ATTR
+from gdbench.study import load_spec, run_study
+from gdbench.study.keys import EPOCHS_RUN_ATTR, HYPERPARAMETERS_ATTR
+from gdbench.study.trials import batches
 from gdbench.tasks.population import fit_population
 from gdbench.tracking import curve_steps, local_artifact_folder
 

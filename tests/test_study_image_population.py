@@ -11,24 +11,19 @@ from pathlib import Path
 
 import optuna
 import pytest
+from board_files import session_status
 from optuna.trial import FrozenTrial, TrialState
 
 import gdbench.tasks
-from gdbench.study import (
-    Interrupted,
-    SpecError,
-    image_batches,
-    load_spec,
-    run_study,
-    samplers,
-)
-from gdbench.study.session import (
+from gdbench.study import Interrupted, SpecError, load_spec, run_study
+from gdbench.study.keys import (
     EPOCHS_RUN_ATTR,
     FAIL_REASON_ATTR,
     PRUNE_REASON_ATTR,
     interrupted_reason,
 )
-from board_files import session_status
+from gdbench.study.plan import samplers
+from gdbench.study.trials import image_batches
 
 EPOCHS = 3
 

@@ -18,12 +18,12 @@ from typing import Callable
 
 import optuna
 import pytest
+import servers
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-import servers
-from gdbench.study.session import FAIL_REASON_ATTR, interrupted_reason
-from gdbench.study.storage import counted_trials
+from gdbench.study.keys import FAIL_REASON_ATTR, interrupted_reason
+from gdbench.study.trials.storage import counted_trials
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SADeprecationWarning")]

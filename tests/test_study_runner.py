@@ -9,11 +9,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from board_files import session_hparams, session_status
 from optuna.trial import TrialState
 
 from gdbench.study import Interrupted, leaderboard, load_spec, run_study
-from gdbench.study.session import FAIL_REASON_ATTR, STALE_REASON, interrupted_reason
-from board_files import session_hparams, session_status
+from gdbench.study.keys import FAIL_REASON_ATTR, STALE_REASON, interrupted_reason
 
 
 def write(tmp_path: Path, text: str, name: str) -> Path:
@@ -251,7 +251,7 @@ learning_rate = {{low = 1e-4, high = 3.0}}
 @pytest.mark.parametrize("population", [True, False], ids=["population", "one_by_one"])
 def test_a_trial_shows_one_name_per_value_in_optuna_mlflow_and_tensorboard(
         tmp_path: Path, home: Path, population: bool) -> None:
-    from gdbench.study.build import parameter_spaces
+    from gdbench.study.plan.build import parameter_spaces
 
     name = f"names_{'population' if population else 'single'}"
     spec = load_spec(write(tmp_path, f"""
@@ -313,7 +313,7 @@ def test_a_study_stored_under_the_older_prefixed_names_still_reports(tmp_path: P
     from optuna.distributions import CategoricalDistribution, FloatDistribution
 
     from gdbench.study import write_report
-    from gdbench.study.session import HYPERPARAMETERS_ATTR
+    from gdbench.study.keys import HYPERPARAMETERS_ATTR
 
     # Before Optuna shared the trackers' names it stored adam.learning_rate and
     # adam.one_minus_beta_2 (1 − β); the trials' own record held the tracked names.

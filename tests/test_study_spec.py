@@ -9,9 +9,16 @@ from pathlib import Path
 import pytest
 
 from gdbench import cli
-from gdbench.study import SpecError, load_spec, load_specs, spaces
-from gdbench.study.build import TrialSetup, suggest
-from gdbench.study.spaces import Choice, Fixed, IntRange, LogUniform, OneMinusLogUniform
+from gdbench.study import SpecError, load_spec, load_specs
+from gdbench.study.plan.build import TrialSetup, suggest
+from gdbench.study.spec import spaces
+from gdbench.study.spec.spaces import (
+    Choice,
+    Fixed,
+    IntRange,
+    LogUniform,
+    OneMinusLogUniform,
+)
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
 
@@ -218,7 +225,7 @@ def test_every_optimizer_suggests_its_keywords_by_the_name_the_trackers_show(
         tmp_path: Path) -> None:
     import optuna
 
-    from gdbench.study.samplers import make_sampler
+    from gdbench.study.plan.samplers import make_sampler
 
     spec = load_spec(write(tmp_path, MULTI))
     spaces_by_label = {optimizer.label: optimizer.space for optimizer in spec.optimizers}
@@ -267,7 +274,7 @@ target = {name = "cosine_restarts"}
 
 
 def test_grid_sampler_walks_a_decay_rate_range_by_its_readable_values(tmp_path: Path) -> None:
-    from gdbench.study.build import parameter_grid
+    from gdbench.study.plan.build import parameter_grid
 
     spec = load_spec(write(tmp_path, MINIMAL + """sampler = "grid"
 tune = []
@@ -373,7 +380,7 @@ def test_every_registered_optimizer_and_schedule_has_a_default_space() -> None:
 def test_the_samplers_said_to_prepare_nothing_do_prepare_nothing() -> None:
     import optuna
 
-    from gdbench.study import samplers
+    from gdbench.study.plan import samplers
 
     for name in samplers.PREPARE_FREE:
         sampler = samplers.SAMPLERS[name](seed=0)

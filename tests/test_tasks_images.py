@@ -8,12 +8,11 @@ import math
 import keras
 import numpy as np
 import pytest
+import system_packages
 
 import gdbench.optimizers
 import gdbench.tasks
 from gdbench.tasks import _datasets
-
-import system_packages
 
 FASHION_MNIST_SYSTEM = _datasets.FASHION_MNIST_SYSTEM_DIR
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from test_tracking import event_values, run_dir
 
 from gdbench.tracking import HParamDomain, StudyTracker
-from test_tracking import event_values, run_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SADeprecationWarning")
 

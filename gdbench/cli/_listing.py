@@ -149,7 +149,8 @@ def _defaults_text(parameters: dict[str, Any]) -> str:
 
 def _list(arguments: argparse.Namespace) -> int:
     del arguments
-    from gdbench.study import samplers, spaces
+    from gdbench.study.plan import samplers
+    from gdbench.study.spec import spaces
 
     optimizers = PackageSource("optimizers")
     print("Optimizers (keywords and defaults; default search space):")

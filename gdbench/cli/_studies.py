@@ -22,6 +22,7 @@ from gdbench.cli._common import (
     shell_path,
 )
 from gdbench.cli._jobs import run_in_parallel
+from gdbench.study import keys
 from gdbench.study.defaults import (
     DEFAULT_GRACE_PERIOD_S,
     DEFAULT_HEARTBEAT_INTERVAL_S,
@@ -161,7 +162,7 @@ def _kept(study_name: str, storage: str) -> str:
     """What an interrupted study kept, in words."""
     import optuna
 
-    from gdbench.study import storage as storages
+    from gdbench.study.trials import storage as storages
 
     try:
         study = optuna.load_study(study_name=study_name, storage=storage)
@@ -198,7 +199,7 @@ def _run(arguments: argparse.Namespace) -> int:
         locations,
         run_study,
     )
-    from gdbench.study.budgets import budget_rows, format_budgets
+    from gdbench.study.compare.budgets import budget_rows, format_budgets
 
     specs = load_specs(arguments.spec)
     if arguments.study is not None:
@@ -243,7 +244,7 @@ def _stored_studies(arguments: argparse.Namespace, names: Sequence[str]) -> tupl
     """The stored studies ``names`` (each checked), and their storage URL."""
     import optuna
 
-    from gdbench.study import storage
+    from gdbench.study.trials import storage
 
     home = Path(arguments.home).absolute()
     url = arguments.storage or f"sqlite:///{home / OPTUNA_FILE}"
@@ -262,7 +263,7 @@ def _stored_studies(arguments: argparse.Namespace, names: Sequence[str]) -> tupl
 
 def _report_folder(arguments: argparse.Namespace, out: Path | None, folder: str) -> Path:
     """The report folder: ``out``, or ``reports/<folder>`` under the home."""
-    from gdbench.study import session
+    from gdbench.study.trials import session
 
     home = Path(arguments.home).absolute()
     out = session.in_home(home, out or Path(REPORTS_FOLDER) / folder, "--out")
@@ -278,7 +279,7 @@ def _home_mlflow(home: str | Path) -> str | None:
 
 def _print_confirmed(study: Any) -> None:
     """The confirmed leaderboard, when the study was confirmed over seeds."""
-    from gdbench.study.confirm_report import confirmed_leaderboard
+    from gdbench.study.report.confirmed import confirmed_leaderboard
 
     text = confirmed_leaderboard(study)
     if text is not None:
@@ -287,8 +288,14 @@ def _print_confirmed(study: Any) -> None:
 
 def _report(arguments: argparse.Namespace) -> int:
     check_positive("--limit", arguments.limit)
-    from gdbench.study import format_leaderboard, leaderboard, profiles, session, write_report
-    from gdbench.study.budgets import budget_rows, format_budgets, stored_budgets
+    from gdbench.study import format_leaderboard, leaderboard, write_report
+    from gdbench.study.compare import profiles
+    from gdbench.study.compare.budgets import (
+        budget_rows,
+        format_budgets,
+        stored_budgets,
+    )
+    from gdbench.study.trials import session
 
     names = [session.check_study_name(name, "STUDY") for name in arguments.study]
     several = len(names) > 1
@@ -324,16 +331,17 @@ def _report(arguments: argparse.Namespace) -> int:
 def _confirm(arguments: argparse.Namespace) -> int:
     if arguments.seeds is not None and arguments.seeds < 2:
         raise CommandError(f"--seeds: expected an integer >= 2, got {arguments.seeds}")
-    from gdbench.study import confirm, session
-    from gdbench.study.confirm_report import write_confirm_report
+    from gdbench.study.compare import confirm
     from gdbench.study.defaults import TENSORBOARD_FOLDER
-    from gdbench.study.spec import ConfirmSpec
+    from gdbench.study.report.confirmed import write_confirm_report
+    from gdbench.study.spec.model import ConfirmSpec
+    from gdbench.study.trials import session
 
     name = session.check_study_name(arguments.study, "STUDY")
     out = _report_folder(arguments, None, name)
     (study,), url = _stored_studies(arguments, [name])
     companion = confirm.open_companion(study, url, create=False)
-    seeds = arguments.seeds or (companion.user_attrs.get(confirm.SEEDS_ATTR)
+    seeds = arguments.seeds or (companion.user_attrs.get(keys.SEEDS_ATTR)
                                 if companion is not None else None) or ConfirmSpec().seeds
     target = confirm.stored_target(
         study, url, tracking_uri=_home_mlflow(arguments.home),
@@ -363,7 +371,6 @@ def _chosen_specs(path: Path, study: str | None) -> list[Any]:
 
 def _create(arguments: argparse.Namespace) -> int:
     check_positive("--trials", arguments.trials)
-    from gdbench.study import session
     from gdbench.study.worker import create_study
 
     _quiet_optuna()
@@ -371,7 +378,7 @@ def _create(arguments: argparse.Namespace) -> int:
         study = create_study(spec, arguments.storage, trials=arguments.trials,
                              home=arguments.home, tracking_uri=arguments.tracking_uri,
                              tensorboard_dir=arguments.tensorboard_dir)
-        budget = study.user_attrs.get(session.BUDGET_ATTR, spec.trials)
+        budget = study.user_attrs.get(keys.BUDGET_ATTR, spec.trials)
         print(f"study {spec.name}: {len(study.trials)} trials so far, budget {budget}")
     return 0
 

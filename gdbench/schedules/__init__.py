@@ -20,7 +20,6 @@ Modules by family: :mod:`~gdbench.schedules.piecewise` (constant rates),
 from __future__ import annotations
 
 import copy
-
 from typing import Any
 
 import keras

@@ -15,7 +15,12 @@ import keras
 from keras import ops
 
 from gdbench import _precision, _validate
-from gdbench.schedules._base import RateSchedule, completed_periods, cosine, started_periods
+from gdbench.schedules._base import (
+    RateSchedule,
+    completed_periods,
+    cosine,
+    started_periods,
+)
 
 
 def _progress(step: Any, decay_steps: Any, staircase: bool) -> Any:

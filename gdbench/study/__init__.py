@@ -28,33 +28,21 @@ best first (here untracked, four 100-epoch trials of the sigmoid neuron):
     2     ...    COMPLETE  ...
     ... 2 more in leaderboard.csv
 
-Modules, by job:
+Subpackages, by job, each depending only on those below it (``docs/architecture.md``):
 
-| module           | what it holds                                                              |
-|------------------|----------------------------------------------------------------------------|
-| `spec`           | the frozen dataclasses of a spec (`_reader` turns TOML into them)          |
-| `domains`        | search-space domains: suggest, bounds, grid, describe, nominal, HParams    |
-| `spaces`         | the default search space of every optimizer and schedule                   |
-| `build`          | a trial's optimizer and schedule from a spec and its hyperparameters       |
-| `samplers`       | Optuna's samplers and pruners by name; asking for (balanced) trials        |
-| `session`        | locations under HOME, attribute keys, reasons, opening study and trackers  |
-| `storage`        | RDB storage, heartbeats, the claim lock, retries of interrupted trials     |
-| `loop`           | the one trial loop, used alike by `run` and `worker`                       |
-| `batches`        | a batch's trials grouped into populations for the population engines       |
-| `image_batches`  | an image population's members tracked, pruned and told epoch by epoch      |
-| `records`        | a batch's results written to Optuna in one transaction                     |
-| `figures`        | the best trials' figures, drawn once the trials are done                   |
-| `confirm`        | each optimizer's best rerun over seeds (`confirm_target`: which, how)      |
-| `stats`          | mean, standard deviation and bootstrap interval over seeds                 |
-| `runner`         | `run_study`: a study on this machine                                       |
-| `worker`         | `create_study`, `run_worker`: a study shared by workers                    |
-| `report`         | leaderboard and figures from stored results                                |
-| `confirm_report` | the leaderboard over seeds, `confirmed.csv` and its figures                |
-| `budgets`        | budget-matched comparisons: defaults first, the best after each budget     |
-| `inclusions`     | which optimizer contains which; warnings for spaces that break it          |
-| `protocol`       | the protocol note of a comparison (spaces, budgets, seeds, selection)      |
-| `objectives`     | a trial value: its last epoch metric, or the time to reach a target        |
-| `profiles`       | performance profiles and their areas over several studies                  |
+| where                 | what it holds                                                          |
+|-----------------------|------------------------------------------------------------------------|
+| `runner`, `worker`    | `run_study` on this machine; `create_study`, `run_worker` for workers   |
+| `report/`             | the leaderboard, Optuna's plots, the figures and report files           |
+| `compare/`            | what finished studies say: confirm over seeds, budgets, profiles,       |
+|                       | the protocol note, statistics                                          |
+| `trials/`             | running and keeping trials: session, storage, heartbeats and claiming,  |
+|                       | the one trial loop, populations, outcomes, records                     |
+| `plan/`               | from a spec to trials: the TOML reader, build, samplers, branches,      |
+|                       | inclusions                                                             |
+| `spec/`               | what a study is: the spec's dataclasses, domains, spaces, objectives    |
+| `keys`, `errors`,     | attribute keys, tags and reasons; the errors users can fix; default     |
+| `defaults`            | locations                                                              |
 
 Names are loaded when first used, so that a command that needs none of them
 (``gdbench --help``) does not import TensorFlow.
@@ -74,19 +62,20 @@ __all__ = [
 
 _HOMES = {
     "Interrupted": "errors", "SpecError": "errors", "StudyError": "errors",
-    "Locations": "session", "locations": "session",
-    "ObjectiveSpec": "spec", "OptimizerSpec": "spec", "PrunerSpec": "spec",
-    "SamplerSpec": "spec", "ScheduleSpec": "spec", "StudySpec": "spec", "TaskSpec": "spec",
-    "TrackingSpec": "spec", "load_spec": "spec", "load_specs": "spec",
-    "PruningCallback": "loop", "TrialSetup": "build", "run_study": "runner",
-    "format_leaderboard": "report", "leaderboard": "report", "write_report": "report",
-    "study_names": "_tables",
+    "Locations": "trials.session", "locations": "trials.session",
+    "ObjectiveSpec": "spec.model", "OptimizerSpec": "spec.model", "PrunerSpec": "spec.model",
+    "SamplerSpec": "spec.model", "ScheduleSpec": "spec.model", "StudySpec": "spec.model",
+    "TaskSpec": "spec.model", "TrackingSpec": "spec.model",
+    "load_spec": "plan.reader", "load_specs": "plan.reader",
+    "PruningCallback": "trials.loop", "TrialSetup": "plan.build", "run_study": "runner",
+    "format_leaderboard": "report.leaderboard", "leaderboard": "report.leaderboard",
+    "write_report": "report.leaderboard", "study_names": "plan.tables",
 }
 
 
 def __getattr__(name: str) -> Any:
     if name == "spaces":
-        return importlib.import_module("gdbench.study.spaces")
+        return importlib.import_module("gdbench.study.spec.spaces")
     if name in _HOMES:
         return getattr(importlib.import_module(f"gdbench.study.{_HOMES[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

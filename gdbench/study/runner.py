@@ -4,15 +4,15 @@ One invocation of :func:`run_study`:
 
 1. checks every location (storage, tracking server, folders) before anything
    is created, warns of search spaces that break an inclusion between the
-   optimizers compared (:mod:`gdbench.study.inclusions`), then creates (or
+   optimizers compared (:mod:`gdbench.study.plan.inclusions`), then creates (or
    resumes) the Optuna study named after the spec;
 2. opens the study's MLflow parent run and TensorBoard HParams experiment;
 3. claims and runs trials until the study holds ``trials`` counted ones
-   (:mod:`gdbench.study.loop`): a rerun of the same command runs only the
+   (:mod:`gdbench.study.trials.loop`): a rerun of the same command runs only the
    rest, and any number of ``gdbench run`` or ``gdbench worker`` processes on
    the same study share the budget;
 4. when the spec asks (``confirm = {seeds = N}``), reruns each optimizer's best
-   over N seeds (:mod:`gdbench.study.confirm`);
+   over N seeds (:mod:`gdbench.study.compare.confirm`);
 5. writes the report (leaderboard, Optuna's plots, the best trials' paths and
    curves, the confirmation) and attaches it to the parent run.
 
@@ -28,17 +28,21 @@ from pathlib import Path
 
 import optuna
 
-from gdbench.study import confirm, inclusions, loop, report, samplers, session, worker
+from gdbench.study import worker
+from gdbench.study.compare import confirm
 from gdbench.study.defaults import (
     DEFAULT_GRACE_PERIOD_S,
     DEFAULT_HEARTBEAT_INTERVAL_S,
     DEFAULT_HOME,
 )
 from gdbench.study.errors import StudyError
-from gdbench.study.loop import StudyCallback
-from gdbench.study.session import StudyContext
-from gdbench.study.spec import StudySpec
-from gdbench.study.storage import StaleTrials
+from gdbench.study.plan import inclusions, samplers
+from gdbench.study.report import leaderboard as report
+from gdbench.study.spec.model import StudySpec
+from gdbench.study.trials import loop, session
+from gdbench.study.trials.loop import StudyCallback
+from gdbench.study.trials.session import StudyContext
+from gdbench.study.trials.storage import StaleTrials
 
 __all__ = ["run_study"]
 

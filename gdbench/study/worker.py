@@ -3,8 +3,8 @@
 ``gdbench create`` (:func:`create_study`) creates a study in a shared storage,
 once; then any number of ``gdbench worker`` processes (:func:`run_worker`) join
 it, on this machine or others, and run trials until the study holds its budget.
-They run the same trial loop as ``gdbench run`` (:mod:`gdbench.study.loop`),
-claim trials the same way (:mod:`gdbench.study.storage`: the budget holds, a
+They run the same trial loop as ``gdbench run`` (:mod:`gdbench.study.trials.loop`),
+claim trials the same way (:mod:`gdbench.study.trials.storage`: the budget holds, a
 dead worker's trial is run again, a live one's never taken), and can be mixed
 with ``gdbench run`` processes of the same study.
 
@@ -29,17 +29,25 @@ from pathlib import Path
 
 import optuna
 
-from gdbench.study import inclusions, loop, report, samplers, session
 from gdbench.study.defaults import (
     DEFAULT_GRACE_PERIOD_S,
     DEFAULT_HEARTBEAT_INTERVAL_S,
     DEFAULT_HOME,
 )
 from gdbench.study.errors import StudyError
-from gdbench.study.progress import Progress
-from gdbench.study.session import BUDGET_ATTR, SPEC_FILE_ATTR, Locations, StudyContext
-from gdbench.study.spec import StudySpec, load_specs
-from gdbench.study.storage import STORAGE_BACKENDS, StaleTrials, check_database_url
+from gdbench.study.keys import BUDGET_ATTR, SPEC_FILE_ATTR
+from gdbench.study.plan import inclusions, samplers
+from gdbench.study.plan.reader import load_specs
+from gdbench.study.report import leaderboard as report
+from gdbench.study.spec.model import StudySpec
+from gdbench.study.trials import loop, session
+from gdbench.study.trials.progress import Progress
+from gdbench.study.trials.session import Locations, StudyContext
+from gdbench.study.trials.storage import (
+    STORAGE_BACKENDS,
+    StaleTrials,
+    check_database_url,
+)
 
 __all__ = ["create_study", "load_study_spec", "run_local_workers", "run_worker"]
 

@@ -18,12 +18,25 @@ from typing import Any
 from gdbench.tasks._base import DatasetToyTask, FitResult, Task, ToyModel, ToyTask
 from gdbench.tasks._datasets import DatasetNotFoundError
 from gdbench.tasks.images import (
-    CIFAR10_3C3D, DigitsMLP, FashionMNIST2C2D, FashionMNISTMLP, ImageSplits, ImageTask, MNISTMLP,
+    CIFAR10_3C3D,
+    MNISTMLP,
+    DigitsMLP,
+    FashionMNIST2C2D,
+    FashionMNISTMLP,
+    ImageSplits,
+    ImageTask,
 )
 from gdbench.tasks.regression import LinearRegression, LogisticRegression, QuadraticDeep
 from gdbench.tasks.sigmoid import SigmoidNeuron, SigmoidSparse
 from gdbench.tasks.surfaces import (
-    Beale, Branin, Plateau, Ravine, Rastrigin, Rosenbrock, Saddle, SurfaceTask,
+    Beale,
+    Branin,
+    Plateau,
+    Rastrigin,
+    Ravine,
+    Rosenbrock,
+    Saddle,
+    SurfaceTask,
 )
 
 __all__ = [

@@ -36,7 +36,6 @@ import tensorflow as tf
 from gdbench import _validate
 from gdbench.tasks._gradients import custom_gradients_released
 
-
 #: Tags that keep a task's random streams apart: (seed, stream, ...) seeds each generator.
 DATA_STREAM, SHUFFLE_STREAM, NOISE_STREAM, INIT_STREAM = 1, 2, 3, 4
 

@@ -38,8 +38,14 @@ import tensorflow as tf
 from gdbench import _validate
 from gdbench.tasks import _datasets
 from gdbench.tasks._base import (
-    DATA_STREAM, INIT_STREAM, SHUFFLE_STREAM, FitResult, Task, check_optimizer,
-    current_learning_rate, final_metrics,
+    DATA_STREAM,
+    INIT_STREAM,
+    SHUFFLE_STREAM,
+    FitResult,
+    Task,
+    check_optimizer,
+    current_learning_rate,
+    final_metrics,
 )
 from gdbench.tasks._gradients import custom_gradients_released
 

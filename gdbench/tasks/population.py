@@ -51,9 +51,9 @@ from numpy.typing import ArrayLike
 
 import gdbench.optimizers
 import gdbench.schedules
+from gdbench import _validate
 from gdbench.optimizers import RuleOptimizer
 from gdbench.schedules import RateSchedule
-from gdbench import _validate
 from gdbench.tasks._base import FitResult, ToyTask
 
 __all__ = ["EngineInputs", "PopulationResult", "as_tensors", "engine_inputs", "fit_population",

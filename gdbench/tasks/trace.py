@@ -36,8 +36,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gdbench import optimizers as gdbench_optimizers
 from gdbench import _validate
+from gdbench import optimizers as gdbench_optimizers
 from gdbench.tasks._base import ToyTask, check_optimizer, current_learning_rate
 from gdbench.tasks._gradients import custom_gradients_released
 

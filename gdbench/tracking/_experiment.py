@@ -18,9 +18,6 @@ list the objective first, then the others, those more studies have first.
 
 from __future__ import annotations
 
-import os
-import socket
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -31,7 +28,7 @@ from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-from gdbench._files import file_lock
+from gdbench._files import file_lock, written_whole
 from gdbench.tracking._domain import HParamDomain, HParamValue
 from gdbench.tracking.names import LABEL_KEYS, SYMBOLS
 
@@ -261,10 +258,5 @@ def _shown(infos: Mapping[str, api_pb2.HParamInfo], shared: set[str]) -> list[st
 
 
 def _replace(path: Path, content: bytes) -> None:
-    """Write ``path`` whole: a temporary file renamed over it (without "tfevents" in its
-    name, which would make TensorBoard read it)."""
-    stem = path.name.replace("tfevents", "partial")
-    partial = path.with_name(
-        f".{stem}.{socket.gethostname()}.{os.getpid()}.{threading.get_ident()}")
-    partial.write_bytes(content)
-    os.replace(partial, path)
+    with written_whole(path) as partial:
+        partial.write_bytes(content)

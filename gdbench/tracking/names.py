@@ -37,7 +37,8 @@ SYMBOLS = {
 #: The tracked values that name the trial's algorithm rather than tune it.
 LABEL_KEYS = ("optimizer", "schedule")
 
-_NO_SCHEDULE = "none"
+#: The ``schedule`` value of a trial whose η is constant.
+NO_SCHEDULE = "none"
 
 
 def format_value(value: Any) -> str:
@@ -65,9 +66,15 @@ def trial_run_name(number: int, params: Mapping[str, Any], varying: Collection[s
         varying: the names whose values differ between trials of the study
             (the searched ones); only these are written, in the order of ``params``.
     """
-    label = [str(params[key]) for key in LABEL_KEYS
-             if key in params and str(params[key]) != _NO_SCHEDULE]
+    label = branch_label(*(str(params.get(key, "")) for key in LABEL_KEYS))
     values = " ".join(f"{SYMBOLS.get(key, key)}={format_value(value)}"
                       for key, value in params.items()
                       if key in varying and key not in LABEL_KEYS)
-    return " · ".join(part for part in (", ".join(label), values, f"#{number}") if part)
+    return " · ".join(part for part in (label, values, f"#{number}") if part)
+
+
+def branch_label(optimizer: str, schedule: str) -> str:
+    """``adam, cosine``: an optimizer and its schedule as every table, legend and run name
+    writes them; the optimizer alone when η is constant (``schedule`` empty or
+    :data:`NO_SCHEDULE`)."""
+    return ", ".join(part for part in (optimizer, "" if schedule == NO_SCHEDULE else schedule) if part)

@@ -10,8 +10,8 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from gdbench.study import session
-from gdbench.study.records import TrialValues
+from gdbench.study import keys
+from gdbench.study.trials.records import TrialValues
 
 __all__ = ["Outcome", "divergence_reason", "pruned_reason"]
 
@@ -45,12 +45,12 @@ class Outcome:
     def user_attrs(self) -> dict[str, Any]:
         attrs: dict[str, Any] = {}
         if self.epochs_run is not None:
-            attrs[session.EPOCHS_RUN_ATTR] = self.epochs_run
+            attrs[keys.EPOCHS_RUN_ATTR] = self.epochs_run
         if self.target_reached is not None:
-            attrs[session.TARGET_REACHED_ATTR] = self.target_reached
+            attrs[keys.TARGET_REACHED_ATTR] = self.target_reached
         if self.reason:
             pruned = self.state == TrialState.PRUNED
-            attrs[session.PRUNE_REASON_ATTR if pruned else session.FAIL_REASON_ATTR] = self.reason
+            attrs[keys.PRUNE_REASON_ATTR if pruned else keys.FAIL_REASON_ATTR] = self.reason
         return attrs
 
 
@@ -61,8 +61,3 @@ def divergence_reason(history: Mapping[str, Sequence[float]], metric: str) -> st
             if not math.isfinite(value):
                 return f"{key} diverged: {value} at epoch {epoch + 1}"
     return None
-
-
-def pruned_reason(epoch: int, metric: str, value: float) -> str:
-    """Why a trial was pruned after (0-based) ``epoch``, its objective ``metric`` then ``value``."""
-    return f"pruned after epoch {epoch + 1}: {metric} = {float(value):.4g}"

@@ -2,15 +2,15 @@
 
 ``gdbench run`` and ``gdbench worker`` run the same :class:`TrialLoop`; how
 trials are claimed (under the study's lock, within the budget, with
-heartbeats) is passed in as a :class:`~gdbench.study.storage.Claimer`.
+heartbeats) is passed in as a :class:`~gdbench.study.trials.storage.Claimer`.
 
 A study with ``population = true`` runs by batches: up to
 ``trials_per_batch`` trials are claimed at once, grouped by optimizer and
-schedule (:mod:`gdbench.study.batches`), and each group trains as one
+schedule (:mod:`gdbench.study.trials.batches`), and each group trains as one
 population: a toy task's in one vectorized run, recorded whole at its end;
 an image task's in one stacked model, each member tracked, reported to
 Optuna and pruned epoch by epoch as a trial of its own
-(:mod:`gdbench.study.image_batches`). Otherwise trials run one at a time
+(:mod:`gdbench.study.trials.image_batches`). Otherwise trials run one at a time
 through ``Task.fit``, with a Keras callback that reports the objective to
 Optuna every epoch and raises `optuna.TrialPruned` when the pruner says so.
 
@@ -35,22 +35,17 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 import gdbench.tasks
-from gdbench.study import (
-    batches,
-    build,
-    image_batches,
-    objectives,
-    records,
-    samplers,
-    session,
-    storage,
-)
-from gdbench.study.build import TrialSetup
+from gdbench.study import keys
 from gdbench.study.errors import Interrupted
-from gdbench.study.outcomes import Outcome, divergence_reason, pruned_reason
-from gdbench.study.progress import Progress
-from gdbench.study.session import StudyContext
-from gdbench.study.spec import StudySpec
+from gdbench.study.keys import pruned_reason
+from gdbench.study.plan import build, samplers
+from gdbench.study.plan.build import TrialSetup
+from gdbench.study.spec import objectives
+from gdbench.study.spec.model import StudySpec
+from gdbench.study.trials import asking, batches, image_batches, records, storage
+from gdbench.study.trials.outcomes import Outcome, divergence_reason
+from gdbench.study.trials.progress import Progress
+from gdbench.study.trials.session import StudyContext
 from gdbench.tracking import StudyTracker, TrialTracker
 
 __all__ = ["PruningCallback", "StudyCallback", "TrialLoop", "run_trials"]
@@ -98,7 +93,7 @@ class TrialLoop:
         study: the Optuna study.
         tracker: the study's tracker.
         context: the task and run size every trial shares.
-        claimer: how trials are claimed (:class:`~gdbench.study.storage.Claimer`).
+        claimer: how trials are claimed (:class:`~gdbench.study.trials.storage.Claimer`).
         stale: the trials the storage found dead, whose tracking this loop closes.
         progress: the progress bar.
         callbacks: called as ``callback(study, frozen_trial)`` after each trial is told.
@@ -163,13 +158,13 @@ class TrialLoop:
         """Fail the claimed trials not yet told, with the signal named, and queue them again
         (Optuna's writes in one transaction each, so that the process ends at once)."""
         signal_name = interrupt.signal_name if isinstance(interrupt, Interrupted) else "SIGINT"
-        reason = session.interrupted_reason(signal_name)
+        reason = keys.interrupted_reason(signal_name)
         pending = [trial for trial in self.claimed if trial.number not in self.told]
         values = {}
         for trial in pending:
             setup = self.setups.get(trial.number)
-            attrs = {} if setup is None else {session.HYPERPARAMETERS_ATTR: setup.hyperparameters(),
-                                              session.SETUP_ATTR: setup.to_json()}
+            attrs = {} if setup is None else {keys.HYPERPARAMETERS_ATTR: setup.hyperparameters(),
+                                              keys.SETUP_ATTR: setup.to_json()}
             if trial.number in self.recorded:
                 # Trained and recorded before the interrupt: told as it ended.
                 user_attrs, reports, state, value = self.recorded[trial.number].values()
@@ -180,7 +175,7 @@ class TrialLoop:
             elif trial.number not in self.tracked:
                 self.tracker.record_trial(
                     trial.number, self.context.tracked_params(self.spec, attrs.get(
-                        session.HYPERPARAMETERS_ATTR, {})), {}, "FAIL", reason=reason)
+                        keys.HYPERPARAMETERS_ATTR, {})), {}, "FAIL", reason=reason)
             user_attrs, reports, state, value = Outcome(trial, TrialState.FAIL,
                                                         reason=reason).values()
             values[trial._trial_id] = ({**attrs, **user_attrs}, reports, state, value)
@@ -197,9 +192,9 @@ class TrialLoop:
     def close_tracking(self, trials: Sequence[FrozenTrial]) -> None:
         """End the MLflow runs and TensorBoard sessions of dead trials as failed (stale)."""
         for trial in trials:
-            recorded = trial.user_attrs.get(session.HYPERPARAMETERS_ATTR, {})
+            recorded = trial.user_attrs.get(keys.HYPERPARAMETERS_ATTR, {})
             self.tracker.fail_trial(trial.number, self.context.tracked_params(self.spec, recorded),
-                                    session.STALE_REASON)
+                                    keys.STALE_REASON)
 
     def close_orphan_runs(self) -> None:
         """End the MLflow runs still RUNNING of finished trials, as the study recorded them.
@@ -214,11 +209,11 @@ class TrialLoop:
         finished = [trial for trial in self.study.get_trials(
             deepcopy=False, states=storage.FINISHED_STATES) if trial.number in open_numbers]
         self.close_tracking([trial for trial in finished if trial.state == TrialState.FAIL
-                             and session.FAIL_REASON_ATTR not in trial.user_attrs])
+                             and keys.FAIL_REASON_ATTR not in trial.user_attrs])
         for trial in finished:
-            if trial.state != TrialState.FAIL or session.FAIL_REASON_ATTR in trial.user_attrs:
-                reason = (trial.user_attrs.get(session.FAIL_REASON_ATTR)
-                          or trial.user_attrs.get(session.PRUNE_REASON_ATTR))
+            if trial.state != TrialState.FAIL or keys.FAIL_REASON_ATTR in trial.user_attrs:
+                reason = (trial.user_attrs.get(keys.FAIL_REASON_ATTR)
+                          or trial.user_attrs.get(keys.PRUNE_REASON_ATTR))
                 self.tracker.end_open_runs(trial.number, trial.state.name, reason)
 
     def tell(self, trial: optuna.Trial, state: TrialState, value: float | None = None,
@@ -229,7 +224,7 @@ class TrialLoop:
         records.write_trials(self.study, self.claimer.storage,
                              {trial._trial_id: (outcome.user_attrs(), {}, None, None)})
         try:
-            # By number: a population's trials may be drawn ahead (samplers.DrawnTrial).
+            # By number: a population's trials may be drawn ahead (asking.DrawnTrial).
             frozen = (self.study.tell(trial.number, value) if state == TrialState.COMPLETE
                       else self.study.tell(trial.number, state=state))
         except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as error:
@@ -270,8 +265,8 @@ class TrialLoop:
         """Record trials' values and setups in Optuna (one write): a trial found dead
         later is closed, and run again, with them."""
         records.write_trials(self.study, self.claimer.storage, {
-            trial._trial_id: ({session.HYPERPARAMETERS_ATTR: setup.hyperparameters(),
-                               session.SETUP_ATTR: setup.to_json()}, {}, None, None)
+            trial._trial_id: ({keys.HYPERPARAMETERS_ATTR: setup.hyperparameters(),
+                               keys.SETUP_ATTR: setup.to_json()}, {}, None, None)
             for trial, setup in members})
 
     def start_tracking(self, trial: optuna.Trial, setup: TrialSetup | None, *,
@@ -288,6 +283,28 @@ class TrialLoop:
         self.open[trial.number] = tracked
         self.tracked.add(trial.number)
         return tracked
+
+    def is_tracking(self, trial: optuna.Trial) -> bool:
+        """Whether ``trial``'s run and session are open (it has not ended in the trackers)."""
+        return trial.number in self.open
+
+    def log_epoch(self, trial: optuna.Trial, epoch: int, logs: dict[str, float]) -> None:
+        """Log one epoch of an open trial in its run and session."""
+        self.open[trial.number].log_epoch(epoch, logs)
+
+    def write_reports(self, reports: Mapping[optuna.Trial, Mapping[int, float]]) -> None:
+        """Report trials' objective values by epoch to Optuna, in one write."""
+        records.write_trials(self.study, self.claimer.storage, {
+            trial._trial_id: ({}, dict(values), None, None) for trial, values in reports.items()})
+
+    def end_tracking(self, outcome: Outcome, *, metrics: Mapping[str, float] | None = None) -> None:
+        """End an open trial in the trackers as ``outcome`` says; Optuna is told later
+        (:meth:`tell_all`), and an interrupt before then tells it from this record."""
+        trial = outcome.trial
+        value = outcome.value if outcome.state == TrialState.COMPLETE else None
+        self.open.pop(trial.number).finish(outcome.state.name, value=value, metrics=metrics,
+                                           reason=outcome.reason)
+        self.recorded[trial.number] = outcome
 
     def finish(self, trial: optuna.Trial, state: str, *, value: float | None = None,
                metrics: Mapping[str, float] | None = None, reason: str | None = None,
@@ -310,7 +327,7 @@ class TrialLoop:
         self.train_single(trial, setup)
 
     def train_single(self, trial: optuna.Trial, setup: TrialSetup) -> None:
-        from gdbench.tracking import TrackingCallback
+        from gdbench.tracking import TrackingCallback  # keeps TensorFlow out of start-up
 
         pruning = PruningCallback(trial, self.metric)
         tracked = self.open[trial.number]
@@ -349,7 +366,7 @@ class TrialLoop:
                 # A warm-up's target schedule is an object, not per-trial numbers:
                 # these trials train one by one.
                 for trial, setup in members:
-                    trial = samplers.as_optuna_trial(self.study, trial)
+                    trial = asking.as_optuna_trial(self.study, trial)
                     self.start_tracking(trial, setup)
                     self.train_single(trial, setup)
                 continue
@@ -420,7 +437,7 @@ def run_trials(spec: StudySpec, study: optuna.Study, rdb: optuna.storages.RDBSto
 
     Args:
         spec: the study spec.
-        study: the study, opened by :func:`~gdbench.study.session.open_study`.
+        study: the study, opened by :func:`~gdbench.study.trials.session.open_study`.
         rdb: its storage.
         stale: the callback the storage calls with each dead trial.
         tracker: the study's tracker, started.
@@ -433,7 +450,7 @@ def run_trials(spec: StudySpec, study: optuna.Study, rdb: optuna.storages.RDBSto
     """
     claimer = storage.Claimer(
         study, rdb, budget,
-        lambda count: samplers.ask(study, spec, count, context.total_steps, rdb),
+        lambda count: asking.ask(study, spec, count, context.total_steps, rdb),
         heartbeat_interval)
     loop = TrialLoop(spec, study, tracker, context, claimer, stale,
                      Progress(study, budget, spec.name, quiet), callbacks=callbacks,

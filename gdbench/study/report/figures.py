@@ -35,11 +35,15 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 import gdbench.tasks
-from gdbench.study import batches
-from gdbench.study.build import TrialSetup
-from gdbench.study.report import trial_hyperparameters, written_whole
-from gdbench.study.session import HYPERPARAMETERS_ATTR, SETUP_ATTR, StudyContext
-from gdbench.study.storage import counted_trials
+from gdbench import plots
+from gdbench._files import written_whole
+from gdbench.study.keys import HYPERPARAMETERS_ATTR, SETUP_ATTR
+from gdbench.study.plan.build import TrialSetup
+from gdbench.study.trials import batches
+from gdbench.study.trials.session import StudyContext
+from gdbench.study.trials.storage import counted_trials
+from gdbench.study.trials.stored import trial_hyperparameters
+from gdbench.tasks.trace import effective_learning_rate_trace
 from gdbench.tracking import StudyTracker
 from gdbench.tracking.names import trial_run_name
 
@@ -230,8 +234,6 @@ def _retrain(context: StudyContext, setups: Sequence[TrialSetup],
 
 
 def _trace(context: StudyContext, setup: TrialSetup) -> np.ndarray | None:
-    from gdbench.tasks.trace import effective_learning_rate_trace
-
     try:
         return effective_learning_rate_trace(context.task, setup.build_optimizer(),
                                              epochs=context.epochs,
@@ -248,8 +250,6 @@ def _draw(members: Sequence[FigureTrial], out_dir: Path, prefix: str, task: Any,
     Each file is written whole, as every file of the report: processes
     finishing one study together redraw the same figures.
     """
-    from gdbench import plots
-
     colors = (dict(zip((member.name for member in members),
                        plots.shades_for(members[0].group, len(members))))
               if shaded else None)

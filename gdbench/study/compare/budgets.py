@@ -30,10 +30,15 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import TrialState
 
-from gdbench.study.storage import counted_trials
+from gdbench import comparison_plots
+from gdbench._files import written_whole
+from gdbench.study.keys import COMPARE_BUDGETS_ATTR
+from gdbench.study.trials.storage import counted_trials
+from gdbench.study.trials.stored import trial_hyperparameters
+from gdbench.tracking.names import NO_SCHEDULE, branch_label
 
 if TYPE_CHECKING:
-    from gdbench.study.spec import StudySpec
+    pass
 
 __all__ = [
     "DEFAULTS_ROW", "best_so_far", "branch_values", "budget_rows", "first_trial_params",
@@ -44,44 +49,11 @@ __all__ = [
 DEFAULTS_ROW = "best of all at their defaults"
 
 
-def first_trial_params(spec: StudySpec, optimizer_label: str, schedule_label: str | None,
-                       total_steps: int) -> dict[str, Any]:
-    """A branch's first trial: every searched parameter of its spaces at its default.
-
-    An optimizer keyword takes the optimizer's default (its Keras default); a
-    schedule parameter (which has none) the middle of its range, sized for
-    ``total_steps``. Names are the trial's parameter names (``schedule.drop``).
-
-    Args:
-        spec: the study spec.
-        optimizer_label: the branch's optimizer.
-        schedule_label: the branch's schedule, ``None`` without one.
-        total_steps: a trial's optimizer steps (sizes the schedules).
-    """
-    # Keras, imported here: the sampler tables are read without it.
-    from gdbench.study import build, spaces
-
-    optimizer = next(o for o in spec.optimizers if o.label == optimizer_label)
-    defaults = build.optimizer_defaults(optimizer.name)
-    params = {key: defaults[key] for key, domain in optimizer.space.items() if domain.searched}
-    schedule = next((s for s in spec.schedules if s.label == schedule_label), None)
-    parts = [] if schedule is None else [(build.SCHEDULE_PREFIX, schedule.space)]
-    if schedule is not None and schedule.target is not None:
-        parts.append((build.TARGET_PREFIX, schedule.target.space))
-    for prefix, space in parts:
-        for key, domain in space.items():
-            if spaces.resolve(domain, total_steps).searched:
-                params[prefix + key] = spaces.resolve(domain.middle(), total_steps).nominal()
-    return params
-
-
 def branch_values(study: optuna.Study) -> dict[tuple[str, str], list[float | None]]:
     """(optimizer, schedule) → the objective of each of its counted trials, in trial order.
 
     ``None`` stands for a trial that failed or was pruned (or a non-finite value).
     """
-    from gdbench.study.report import trial_hyperparameters
-
     branches: dict[tuple[str, str], list[float | None]] = {}
     for trial in sorted(counted_trials(study), key=lambda t: t.number):
         values = trial_hyperparameters(trial)
@@ -156,7 +128,7 @@ def format_budgets(rows: Sequence[Mapping[str, Any]]) -> str:
     header = ["optimizer", "schedule", "trials"] + [
         "defaults" if key == "best_after_1" else f"best@{key.removeprefix('best_after_')}"
         for key in budget_columns]
-    schedules = any(row["schedule"] not in ("", "none") for row in rows)
+    schedules = any(row["schedule"] not in ("", NO_SCHEDULE) for row in rows)
     if not schedules:
         header.remove("schedule")
     table = [header]
@@ -183,9 +155,6 @@ def write_budget_files(study: optuna.Study, out_dir: str | Path, budgets: Sequen
     Returns:
         The files written (none for a study with no finished trial).
     """
-    from gdbench import comparison_plots
-    from gdbench.study.report import written_whole
-
     rows = budget_rows(study, budgets)
     if not rows:
         return []
@@ -201,8 +170,7 @@ def write_budget_files(study: optuna.Study, out_dir: str | Path, budgets: Sequen
         else "minimize"
     curves = {}
     for (optimizer, schedule), values in branch_values(study).items():
-        label = optimizer if schedule in ("", "none") else f"{optimizer} · {schedule}"
-        curves[label] = [math.nan if v is None else v for v in best_so_far(values, direction)]
+        curves[branch_label(optimizer, schedule)] = [math.nan if v is None else v for v in best_so_far(values, direction)]
     defaults = rows[-1]["best_after_1"]
     figure = out_dir / "budgets.png"
     with written_whole(figure) as partial:
@@ -215,7 +183,5 @@ def write_budget_files(study: optuna.Study, out_dir: str | Path, budgets: Sequen
 
 def stored_budgets(study: optuna.Study) -> tuple[int, ...] | None:
     """The budgets a budget-matched comparison recorded in its study; ``None`` for another study."""
-    from gdbench.study.session import COMPARE_BUDGETS_ATTR
-
     recorded = study.user_attrs.get(COMPARE_BUDGETS_ATTR)
     return tuple(int(budget) for budget in recorded) if isinstance(recorded, list) else None

@@ -1,12 +1,12 @@
 """The report of a confirmation: each optimizer's best over seeds, ranked by its mean.
 
-Read from the companion study alone (:mod:`gdbench.study.confirm`): each
+Read from the companion study alone (:mod:`gdbench.study.compare.confirm`): each
 rerun keeps its curves and final metrics, so the table and figures need
 neither the spec nor MLflow. For each optimizer × schedule, over the reruns
-of its current best trial (:func:`~gdbench.study.confirm.best_branches`):
+of its current best trial (:func:`~gdbench.study.compare.confirm.best_branches`):
 the objective (its last epoch), each metric's final value and each metric's
 best epoch value (smallest, largest for an accuracy), each as mean, standard
-deviation and 95 % bootstrap interval (:func:`gdbench.study.stats.summarize`).
+deviation and 95 % bootstrap interval (:func:`gdbench.study.compare.stats.summarize`).
 
 Files: ``confirmed.csv`` (one row per optimizer × schedule, best mean first)
 and ``confirmed_<metric>.png`` per metric: each optimizer's mean curve with
@@ -29,9 +29,13 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from gdbench import baselines
-from gdbench.study import confirm, stats
-from gdbench.study.session import FAIL_REASON_ATTR, SPEC_ATTR, StudyContext
+from gdbench import baselines, comparison_plots
+from gdbench._files import written_whole
+from gdbench.study import keys
+from gdbench.study.compare import confirm, stats
+from gdbench.study.keys import FAIL_REASON_ATTR, SPEC_ATTR
+from gdbench.study.trials.session import StudyContext
+from gdbench.tracking.names import branch_label
 
 logger = logging.getLogger(__name__)
 
@@ -91,14 +95,14 @@ def confirmed(study: optuna.Study) -> list[ConfirmedBranch]:
     reruns = [t for t in companion.get_trials(deepcopy=False)
               if t.state == TrialState.COMPLETE
               or (t.state == TrialState.FAIL and FAIL_REASON_ATTR in t.user_attrs
-                  and not t.user_attrs.get(confirm.INTERRUPTED_ATTR))]
+                  and not t.user_attrs.get(keys.INTERRUPTED_ATTR))]
     found = []
     for branch in confirm.best_branches(study):
         mine = {}
         for trial in reruns:
-            if trial.user_attrs.get(confirm.SOURCE_ATTR) == branch.trial.number:
+            if trial.user_attrs.get(keys.SOURCE_ATTR) == branch.trial.number:
                 # A seed rerun twice (two processes racing) counts once: the first to finish.
-                mine.setdefault(int(trial.user_attrs[confirm.SEED_ATTR]), trial)
+                mine.setdefault(int(trial.user_attrs[keys.SEED_ATTR]), trial)
         if mine:
             found.append(_summarized(branch, [mine[seed] for seed in sorted(mine)]))
     sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
@@ -111,24 +115,24 @@ def _summarized(branch: confirm.Branch,
     curves: dict[str, list[list[float]]] = {}
     finals: dict[str, list[float]] = {}
     for trial in trials:
-        for key, curve in trial.user_attrs.get(confirm.CURVES_ATTR, {}).items():
+        for key, curve in trial.user_attrs.get(keys.CURVES_ATTR, {}).items():
             if key not in _NOT_METRICS:
                 curves.setdefault(key, []).append([float(v) for v in curve])
-        for key, value in trial.user_attrs.get(confirm.METRICS_ATTR, {}).items():
+        for key, value in trial.user_attrs.get(keys.METRICS_ATTR, {}).items():
             finals.setdefault(key, []).append(float(value))
     values = tuple(float(t.value) if t.state == TrialState.COMPLETE else math.nan
                    for t in trials)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    final_values = {key: [float(t.user_attrs[confirm.METRICS_ATTR].get(key, math.nan))
+    final_values = {key: [float(t.user_attrs[keys.METRICS_ATTR].get(key, math.nan))
                           for t in complete] for key in finals}
     for key, runs in curves.items():
         final_values.setdefault(key, [run[-1] if run else math.nan for run in runs])
-    runs_of = [t.user_attrs.get(confirm.CURVES_ATTR, {}) for t in trials]
+    runs_of = [t.user_attrs.get(keys.CURVES_ATTR, {}) for t in trials]
     seed_varies = any(run != runs_of[0] for run in runs_of[1:])
     return ConfirmedBranch(
         optimizer=branch.optimizer, schedule=branch.schedule, trial=branch.trial.number,
         value=float(branch.trial.value),
-        seeds=tuple(int(t.user_attrs[confirm.SEED_ATTR]) for t in trials), values=values,
+        seeds=tuple(int(t.user_attrs[keys.SEED_ATTR]) for t in trials), values=values,
         curves=curves, final_metrics=final_values,
         objective=stats.summarize(values),
         final={key: stats.summarize(v) for key, v in final_values.items()},
@@ -222,9 +226,6 @@ def write_confirm_report(study: optuna.Study, out_dir: str | Path,
     Returns:
         The files written.
     """
-    from gdbench import comparison_plots
-    from gdbench.study.report import written_whole
-
     branches = confirmed(study)
     if not branches:
         return []
@@ -271,4 +272,4 @@ def _baseline(context: StudyContext | None) -> tuple[str | None, str | None]:
 
 
 def _label(branch: ConfirmedBranch) -> str:
-    return branch.optimizer if branch.schedule == "none" else f"{branch.optimizer}, {branch.schedule}"
+    return branch_label(branch.optimizer, branch.schedule)

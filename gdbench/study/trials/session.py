@@ -30,7 +30,6 @@ from optuna.trial import TrialState
 
 import gdbench.tasks
 from gdbench import _validate, tracking
-from gdbench.study import build, samplers, storage
 from gdbench.study.defaults import (
     DEFAULT_HOME,
     MLFLOW_FILE,
@@ -38,10 +37,21 @@ from gdbench.study.defaults import (
     REPORTS_FOLDER,
     TENSORBOARD_FOLDER,
 )
-from gdbench.study.domains import Domain
 from gdbench.study.errors import StudyError
-from gdbench.study.spec import IMAGE_METRICS, StudySpec, name_problem
+from gdbench.study.keys import (
+    COMPARE_BUDGETS_ATTR,
+    CONFIRM_HPARAM,
+    FIGURES_ATTR,
+    PROCESSES_ATTR,
+    SPEC_ATTR,
+    SPEC_TAG,
+)
+from gdbench.study.plan import build, samplers
+from gdbench.study.spec.domains import Domain
+from gdbench.study.spec.model import IMAGE_METRICS, StudySpec, name_problem
+from gdbench.study.trials import storage
 from gdbench.tracking import HParamDomain, StudyTracker
+from gdbench.tracking.names import NO_SCHEDULE
 
 __all__ = [
     "BUDGET_ATTR", "COMPARE_BUDGETS_ATTR", "CONFIRM_HPARAM", "DEFAULT_HOME", "EPOCHS_RUN_ATTR", "FAIL_REASON_ATTR",
@@ -51,40 +61,6 @@ __all__ = [
     "in_home", "interrupted_reason", "locations", "open_study", "positive_integer",
     "start_tracker", "study_metrics", "summary",
 ]
-
-#: Trial user attributes: every value by its tracked name, the setup to rebuild the
-#: trial, why it failed or was pruned, and the epochs it ran.
-HYPERPARAMETERS_ATTR = "hyperparameters"
-SETUP_ATTR = "setup"
-FAIL_REASON_ATTR = "fail_reason"
-PRUNE_REASON_ATTR = "prune_reason"
-EPOCHS_RUN_ATTR = "epochs_run"
-#: Whether a time-to-target trial's metric ever reached the target.
-TARGET_REACHED_ATTR = "target_reached"
-
-#: Study user attributes: the spec's summary, the budget shared by workers, the spec file,
-#: and how many processes have joined the study (each samples with its own seed offset).
-SPEC_ATTR = "spec"
-BUDGET_ATTR = "trials_budget"
-SPEC_FILE_ATTR = "spec_file"
-PROCESSES_ATTR = "processes_started"
-#: The finished trials the study's figures were last attached to their runs for.
-FIGURES_ATTR = "figures_drawn_for"
-#: A budget-matched comparison's budgets (``compare.budgets``), for ``gdbench report``.
-COMPARE_BUDGETS_ATTR = "compare_budgets"
-
-#: The TensorBoard hyperparameter that tells a confirmation's reruns (true) from the
-#: study's trials (false, the value a session holds for a hyperparameter it lacks).
-CONFIRM_HPARAM = "confirm"
-
-#: Why a trial whose process stopped without a word failed: its heartbeat expired.
-STALE_REASON = "its process stopped (heartbeat lost); queued again"
-
-
-def interrupted_reason(signal_name: str) -> str:
-    """Why a trial stopped by a signal failed, as Optuna, MLflow and TensorBoard all give it."""
-    return f"interrupted ({signal_name}); queued again"
-
 
 def positive_integer(name: str, value: Any) -> int:
     """An integer >= 1 given as argument ``name``.
@@ -411,9 +387,9 @@ def _start_tracker(spec: StudySpec, where: Locations, context: StudyContext) -> 
             "direction": spec.objective.direction, "sampler": spec.sampler.name,
             "pruner": spec.pruner.name, "trials": spec.trials,
             "optimizers": ",".join(o.label for o in spec.optimizers),
-            "schedules": ",".join(s.label for s in spec.schedules) or build.NO_SCHEDULE,
+            "schedules": ",".join(s.label for s in spec.schedules) or NO_SCHEDULE,
         },
-        tags={"gdbench.spec": str(spec.source) if spec.source else ""},
+        tags={SPEC_TAG: str(spec.source) if spec.source else ""},
         description=spec.description, spec_file=spec.source,
     )
     return tracker

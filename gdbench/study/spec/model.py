@@ -40,9 +40,9 @@ range ``{low = ..., high = ..., log = ..., step = ...}`` or a set
 log for η, ε and weight decay, and for decay rates (β1, β2, ρ, momentum) a
 range given on β is searched among readable β whose 1 − β are log-spaced
 (``{low = 0.9, high = 0.9999}``: 0.9, 0.95, 0.98, 0.99, …, 0.9999; see
-:mod:`gdbench.study.domains`). Precedence: an optimizer's own table, then
+:mod:`gdbench.study.spec.domains`). Precedence: an optimizer's own table, then
 ``[search]``, then its default space
-(:data:`gdbench.study.spaces.OPTIMIZER_SPACES`).
+(:data:`gdbench.study.spec.spaces.OPTIMIZER_SPACES`).
 
 A value is called what the spec calls it, in Optuna, MLflow and TensorBoard
 alike: ``learning_rate``, ``beta_2`` (β2 itself), ``schedule.drop``; the
@@ -53,7 +53,7 @@ of choices, a log and a linear range, two different sets of choices); such a
 spec is refused, naming both fields.
 
 A schedule's η is the optimizer's ``learning_rate``; its other keywords, and
-the derived parameters of :data:`gdbench.study.spaces.SCHEDULE_SPACES` (such as
+the derived parameters of :data:`gdbench.study.spec.spaces.SCHEDULE_SPACES` (such as
 ``base_fraction`` of ``cyclical``), are set in its table. ``warmup`` takes
 ``target = "<schedule>"`` (or a table) to ramp up into another schedule.
 
@@ -76,7 +76,7 @@ then names it in Optuna, the trackers and the report.
 
 With ``confirm``, the best trial of each optimizer × schedule is rerun with the
 task's ``seed`` set to 0, …, N − 1, and the leaderboard ranks by the mean
-(:mod:`gdbench.study.confirm`).
+(:mod:`gdbench.study.compare.confirm`).
 
 The objective is the metric's value at the last epoch run. By default it is
 the task's own (``val_loss`` for image tasks, ``loss`` for toy tasks),
@@ -89,7 +89,7 @@ The target is reached when the metric is ≥ it for a maximized metric, ≤ for 
 minimized one (``direction`` then says which the metric is); a trial that
 never reaches it counts the whole budget (every epoch, every step, its whole
 duration). Such a study runs without a pruner (``pruner = "none"``, the
-default then): see :mod:`gdbench.study.objectives`.
+default then): see :mod:`gdbench.study.spec.objectives`.
 """
 
 from __future__ import annotations
@@ -102,12 +102,12 @@ from typing import Any
 
 import gdbench.tasks
 from gdbench.study.errors import SpecError
-from gdbench.study.spaces import Domain
+from gdbench.study.spec.spaces import Domain
 
 __all__ = [
     "DIRECTIONS", "IMAGE_METRICS", "MAX_NAME_LENGTH", "NAME_PATTERN", "CompareSpec",
     "ConfirmSpec", "ObjectiveSpec", "OptimizerSpec", "PrunerSpec", "SamplerSpec", "ScheduleSpec",
-    "SpecError", "StudySpec", "TaskSpec", "TrackingSpec", "load_spec", "load_specs",
+    "SpecError", "StudySpec", "TaskSpec", "TrackingSpec",
     "name_problem", "searched_domains",
 ]
 
@@ -190,7 +190,7 @@ class ScheduleSpec:
 
 @dataclasses.dataclass(frozen=True)
 class ObjectiveSpec:
-    """The metric a study optimizes and the direction (:mod:`gdbench.study.objectives`).
+    """The metric a study optimizes and the direction (:mod:`gdbench.study.spec.objectives`).
 
     Attributes:
         metric: the epoch-log key (``"val_loss"``).
@@ -301,36 +301,6 @@ class StudySpec:
     def compares_schedules(self) -> bool:
         """Whether the schedule is itself a searched (categorical) parameter."""
         return len(self.schedules) > 1
-
-
-def load_specs(path: str | Path) -> list[StudySpec]:
-    """Every study of a spec file (one, or several as ``[[study]]`` tables).
-
-    Args:
-        path: the TOML file.
-
-    Raises:
-        SpecError: the file is missing, not TOML, or any field is wrong; the
-            message names the file, the field and what is accepted.
-    """
-    from gdbench.study._reader import read_specs
-
-    return read_specs(Path(path))
-
-
-def load_spec(path: str | Path) -> StudySpec:
-    """The one study of a spec file.
-
-    Args:
-        path: the TOML file.
-
-    Raises:
-        SpecError: as :func:`load_specs`, or the file holds several studies.
-    """
-    specs = load_specs(path)
-    if len(specs) > 1:
-        raise SpecError(path, "study", f"holds {len(specs)} studies; use load_specs")
-    return specs[0]
 
 
 def name_problem(name: str) -> str:

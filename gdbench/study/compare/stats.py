@@ -1,6 +1,6 @@
 """Statistics of a configuration rerun over seeds: mean, spread and a bootstrap interval.
 
-A confirmation (:mod:`gdbench.study.confirm`) reruns each optimizer's best
+A confirmation (:mod:`gdbench.study.compare.confirm`) reruns each optimizer's best
 configuration over N seeds; every quantity it reports (the objective, each
 metric's final value, each metric's best epoch value) is summarized by
 :func:`summarize`:

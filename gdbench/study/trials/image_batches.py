@@ -15,7 +15,7 @@ child run and one TensorBoard HParams session, as if it had trained alone:
   pruned member stops after this epoch, ends PRUNED with the reason a single
   trial gives, and is told at once (the epoch's pruned members in one write);
 - a member whose loss turns non-finite stops alone and fails with the
-  reason a single trial gives (:func:`~gdbench.study.outcomes.divergence_reason`);
+  reason a single trial gives (:func:`~gdbench.study.trials.outcomes.divergence_reason`);
 - at the end, the other members are told together, each with its test metrics.
 
 An interrupt leaves the loop's bookkeeping as a toy batch does: members told
@@ -27,24 +27,53 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from gdbench.study import batches, objectives, records
-from gdbench.study.build import TrialSetup
-from gdbench.study.outcomes import Outcome, divergence_reason, pruned_reason
+from gdbench.study.keys import pruned_reason
+from gdbench.study.plan.build import TrialSetup
+from gdbench.study.spec import objectives
+from gdbench.study.trials import batches, records
+from gdbench.study.trials.outcomes import Outcome, divergence_reason
 
 if TYPE_CHECKING:
-    from gdbench.study.loop import TrialLoop
+    from gdbench.study.spec.model import StudySpec
+    from gdbench.study.trials.session import StudyContext
     from gdbench.tasks.image_population import EpochReport, ImagePopulationResult
 
-__all__ = ["ImagePopulation", "train_image_group"]
+__all__ = ["ImagePopulation", "PopulationLoop", "train_image_group"]
 
 
-def train_image_group(loop: TrialLoop, members: Sequence[tuple[optuna.Trial, TrialSetup]]) -> None:
+class PopulationLoop(Protocol):
+    """What an image population needs of the trial loop that claimed its members
+    (:class:`gdbench.study.trials.loop.TrialLoop`)."""
+
+    spec: StudySpec
+    study: optuna.Study
+    context: StudyContext
+    metric: str
+    callbacks: Sequence[Any]
+
+    def start_tracking(self, trial: optuna.Trial, setup: TrialSetup | None, *,
+                       record: bool = True) -> Any: ...
+
+    def is_tracking(self, trial: optuna.Trial) -> bool: ...
+
+    def log_epoch(self, trial: optuna.Trial, epoch: int, logs: dict[str, float]) -> None: ...
+
+    def write_reports(self, reports: dict[optuna.Trial, dict[int, float]]) -> None: ...
+
+    def end_tracking(self, outcome: Outcome, *, metrics: dict[str, float] | None = None) -> None: ...
+
+    def finish(self, trial: optuna.Trial, state: str, *, reason: str | None = None) -> None: ...
+
+    def tell_all(self, outcomes: Sequence[Outcome]) -> None: ...
+
+
+def train_image_group(loop: PopulationLoop, members: Sequence[tuple[optuna.Trial, TrialSetup]]) -> None:
     """Train image trials sharing optimizer and schedule as one population; track, prune
     and tell each as a trial of its own.
 
@@ -72,7 +101,7 @@ class ImagePopulation:
         members: each member's trial and setup, in the engine's order.
     """
 
-    def __init__(self, loop: TrialLoop, members: Sequence[tuple[optuna.Trial, TrialSetup]]) -> None:
+    def __init__(self, loop: PopulationLoop, members: Sequence[tuple[optuna.Trial, TrialSetup]]) -> None:
         self.loop = loop
         self.trials = [trial for trial, _ in members]
         self.metric = loop.metric
@@ -89,28 +118,25 @@ class ImagePopulation:
         for index in np.flatnonzero(np.asarray(report.active)):
             trial = self.trials[index]
             logs = {key: float(values[index]) for key, values in report.logs.items()}
-            self.loop.open[trial.number].log_epoch(epoch, logs)
+            self.loop.log_epoch(trial, epoch, logs)
             value = logs.get(self.metric)
             # A non-finite value is not reported: the member stops on it and fails.
             if value is not None and math.isfinite(value):
                 reported[int(index)] = value
         if not reported:
             return None
-        loop = self.loop
-        records.write_trials(loop.study, loop.claimer.storage, {
-            self.trials[index]._trial_id: ({}, {epoch: value}, None, None)
-            for index, value in reported.items()})
+        self.loop.write_reports({self.trials[index]: {epoch: value}
+                                 for index, value in reported.items()})
         pruned = self.pruned(list(reported))
         if not pruned:
             return None
         outcomes = []
         for index in pruned:
             trial, value = self.trials[index], reported[index]
-            reason = pruned_reason(epoch, self.metric, value)
-            loop.open.pop(trial.number).finish("PRUNED", reason=reason)
             # Optuna keeps a pruned trial's last report as its value.
-            outcome = Outcome(trial, TrialState.PRUNED, value, reason, epoch + 1)
-            loop.recorded[trial.number] = outcome
+            outcome = Outcome(trial, TrialState.PRUNED, value,
+                              pruned_reason(epoch, self.metric, value), epoch + 1)
+            self.loop.end_tracking(outcome)
             outcomes.append(outcome)
         self.tell(outcomes)
         stop = np.zeros(len(self.trials), dtype=bool)
@@ -130,7 +156,7 @@ class ImagePopulation:
         """Track and tell the members not pruned: complete, or failed where they diverged."""
         outcomes = []
         for index, trial in enumerate(self.trials):
-            if trial.number not in self.loop.open:
+            if not self.loop.is_tracking(trial):
                 continue
             fit = result.trial(index)
             epochs_run = len(fit.history["loss"])
@@ -140,20 +166,17 @@ class ImagePopulation:
             objective = self.loop.spec.objective
             value = None if reason else objectives.objective_value(
                 objective, fit.history, fit.steps_per_epoch, epochs=self.loop.context.epochs)
-            self.loop.open.pop(trial.number).finish(
-                "FAIL" if reason else "COMPLETE", value=value,
-                metrics=None if reason else fit.metrics, reason=reason)
             outcome = Outcome(trial, TrialState.FAIL if reason else TrialState.COMPLETE,
                               value, reason, epochs_run, target_reached=None if reason else
                               objectives.target_reached(objective, fit.history))
-            self.loop.recorded[trial.number] = outcome
+            self.loop.end_tracking(outcome, metrics=None if reason else fit.metrics)
             outcomes.append(outcome)
         self.tell(outcomes)
 
     def fail(self, reason: str) -> None:
         """Fail every member not told yet for ``reason`` (the engine raised)."""
         for trial in self.trials:
-            if trial.number in self.loop.open:
+            if self.loop.is_tracking(trial):
                 self.loop.finish(trial, "FAIL", reason=reason)
 
     def tell(self, outcomes: Sequence[Outcome]) -> None:

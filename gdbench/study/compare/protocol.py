@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gdbench.study.spec import StudySpec
+from gdbench._files import written_whole
+from gdbench.study.spec.model import StudySpec
 
 __all__ = ["PROTOCOL_FILE", "needs_protocol", "protocol_note", "write_protocol"]
 
@@ -37,8 +38,9 @@ def _split(spec: StudySpec) -> str:
 
 
 def _optimizer_lines(spec: StudySpec) -> list[str]:
-    # Keras, imported here: a note is written after the trials, not when a spec is read.
-    from gdbench.study.build import optimizer_defaults
+    from gdbench.study.plan.build import (
+        optimizer_defaults,  # keeps TensorFlow out of start-up
+    )
 
     lines = []
     for optimizer in spec.optimizers:
@@ -138,7 +140,6 @@ def protocol_note(spec: StudySpec) -> str:
 
 def write_protocol(spec: StudySpec, out_dir: str | Path) -> Path:
     """Write :func:`protocol_note` as ``protocol.md`` into ``out_dir``; its path."""
-    from gdbench.study.report import written_whole
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """The search-space part of a spec: optimizers, schedules, their domains and ``tune``.
 
-A domain is named in Optuna as the spec names it (see :mod:`gdbench.study.build`),
+A domain is named in Optuna as the spec names it (see :mod:`gdbench.study.plan.build`),
 so that one name in one study holds one kind of Optuna distribution:
 :meth:`SpaceReader.check_shared_names` refuses two optimizers (or schedules)
 that search one name in kinds Optuna cannot keep together, naming both fields.
@@ -22,16 +22,22 @@ from optuna.distributions import (
 
 import gdbench.optimizers
 import gdbench.schedules
-from gdbench.study import spaces
-from gdbench.study._fields import (
+from gdbench.study.plan.build import SCHEDULE_PREFIX, TARGET_PREFIX, build_schedule
+from gdbench.study.spec import spaces
+from gdbench.study.spec.fields import (
     FieldReader,
     is_number,
     join,
     signature_defaults,
     type_name,
 )
-from gdbench.study.build import SCHEDULE_PREFIX, TARGET_PREFIX, build_schedule
-from gdbench.study.spaces import (
+from gdbench.study.spec.model import (
+    OptimizerSpec,
+    ScheduleSpec,
+    StudySpec,
+    searched_domains,
+)
+from gdbench.study.spec.spaces import (
     Choice,
     Domain,
     Fixed,
@@ -42,7 +48,6 @@ from gdbench.study.spaces import (
     StepsRange,
     Uniform,
 )
-from gdbench.study.spec import OptimizerSpec, ScheduleSpec, StudySpec, searched_domains
 
 _RANGE_KEYS = ("low", "high", "log", "step")
 # Steps of a nominal run, to check schedule values before the real run is sized.

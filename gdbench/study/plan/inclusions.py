@@ -33,8 +33,8 @@ from typing import Any
 
 from optuna.distributions import CategoricalDistribution
 
-from gdbench.study.spaces import Domain, Fixed
-from gdbench.study.spec import OptimizerSpec, StudySpec
+from gdbench.study.spec.model import OptimizerSpec, StudySpec
+from gdbench.study.spec.spaces import Domain, Fixed
 
 __all__ = ["INCLUSIONS", "Inclusion", "broken_inclusions", "holds", "largest",
            "warn_broken_inclusions"]
@@ -105,8 +105,9 @@ def largest(domain: Domain) -> Any:
 def _domain(optimizer: OptimizerSpec, keyword: str) -> Domain:
     if keyword in optimizer.space:
         return optimizer.space[keyword]
-    # Keras, imported here: the spec reader's tables are read without it.
-    from gdbench.study.build import optimizer_defaults
+    from gdbench.study.plan.build import (
+        optimizer_defaults,  # keeps TensorFlow out of start-up
+    )
 
     return Fixed(optimizer_defaults(optimizer.name).get(keyword))
 

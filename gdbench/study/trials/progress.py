@@ -7,7 +7,7 @@ import sys
 import optuna
 from optuna.trial import TrialState
 
-from gdbench.study import storage
+from gdbench.study.trials import storage
 
 __all__ = ["Progress"]
 

@@ -4,7 +4,7 @@ Built from a spec (:func:`spec_target`, ``gdbench run``) or from what a stored
 study recorded (:func:`stored_target`, ``gdbench confirm``): the task and
 objective of its ``spec`` attribute, epochs and batch size from its MLflow
 parent run. The reruns live in the companion study ``<study>.confirm``
-(:func:`open_companion`); see :mod:`gdbench.study.confirm`.
+(:func:`open_companion`); see :mod:`gdbench.study.compare.confirm`.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 import gdbench.tasks
-from gdbench.study import session, storage
-from gdbench.study.build import TrialSetup
+from gdbench.study import keys
 from gdbench.study.errors import StudyError
-from gdbench.study.session import StudyContext
-from gdbench.study.spec import StudySpec
+from gdbench.study.plan.build import TrialSetup
+from gdbench.study.spec.model import StudySpec
+from gdbench.study.trials import session, storage
+from gdbench.study.trials.session import StudyContext
+from gdbench.study.trials.stored import stored_context
 
 __all__ = [
     "COMPANION_SUFFIX",
@@ -69,9 +71,9 @@ def best_branches(study: optuna.Study) -> list[Branch]:
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     best: dict[tuple[str, str], Branch] = {}
     for trial in storage.counted_trials(study):
-        if trial.state != TrialState.COMPLETE or session.SETUP_ATTR not in trial.user_attrs:
+        if trial.state != TrialState.COMPLETE or keys.SETUP_ATTR not in trial.user_attrs:
             continue
-        setup = TrialSetup.from_json(trial.user_attrs[session.SETUP_ATTR])
+        setup = TrialSetup.from_json(trial.user_attrs[keys.SETUP_ATTR])
         key = (setup.optimizer_label, setup.tracked_schedule)
         held = best.get(key)
         if held is None or (trial.value > held.trial.value if maximize
@@ -168,12 +170,10 @@ def stored_target(study: optuna.Study, storage_url: str, *, tracking_uri: str | 
     Raises:
         StudyError: the study recorded no task (it was not run by gdbench).
     """
-    from gdbench.study.report import stored_context
-
-    if session.SPEC_ATTR not in study.user_attrs:
+    if keys.SPEC_ATTR not in study.user_attrs:
         raise StudyError(f"STUDY: study {study.study_name!r} recorded no task; it was not "
                          "run by gdbench")
-    recorded = json.loads(study.user_attrs[session.SPEC_ATTR])
+    recorded = json.loads(study.user_attrs[keys.SPEC_ATTR])
     context = stored_context(study, tracking_uri)
     task, epochs, batch_size = context.task, context.epochs, context.batch_size
     options = dict(task.options)

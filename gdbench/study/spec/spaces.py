@@ -1,13 +1,13 @@
 """Search spaces: the ranges a study samples, as data beside each algorithm.
 
 A space maps a keyword (or a schedule's derived parameter, such as
-``base_fraction``) to a *domain* of :mod:`gdbench.study.domains`: a fixed
+``base_fraction``) to a *domain* of :mod:`gdbench.study.spec.domains`: a fixed
 value, a range or a set of choices, each sampled on the scale that suits it.
 
 `OneMinusLogUniform(1e-4, 1e-1)` searches β2 among 0.9, 0.95, 0.98, 0.99,
 …, 0.9998, 0.9999, whose 1 − β2 are log-spaced, so that β2 = 0.999 and
 β2 = 0.9999 are as far apart as 0.9 and 0.99: the Optuna parameter is
-``beta_2``, and its value is β2 itself (see :mod:`gdbench.study.domains`).
+``beta_2``, and its value is β2 itself (see :mod:`gdbench.study.spec.domains`).
 
 One keyword has one default domain wherever it appears (``rho`` of RMSProp,
 AdaDelta and MaxProp alike): a study comparing them searches one Optuna
@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from gdbench.study.domains import (
+from gdbench.study.spec.domains import (
     Choice,
     Domain,
     Fixed,
@@ -53,7 +53,7 @@ __all__ = [
 DECAY_KEYWORDS = frozenset({"momentum", "rho", "beta_1", "beta_2"})
 
 # Fair spaces (Choi et al., 2019): a general optimizer's space reaches the optimizers it
-# contains (gdbench.study.inclusions). ε up to 1 lets an Adam-family step η m̂/(√v̂ + ε)
+# contains (gdbench.study.plan.inclusions). ε up to 1 lets an Adam-family step η m̂/(√v̂ + ε)
 # turn momentum-like (ε above √v̂), and RMSProp's and Adagrad's η g/√(v + ε) GD-like;
 # γ and β1 down to 0 make momentum plain GD and Adam RMSProp. AdaDelta's ε is its step
 # size (in the numerator too) and keeps its own range.

@@ -17,7 +17,7 @@ tracing included, over the epochs it ran; a population's trials train
 together and have no time of their own). A trial that never reaches the
 target costs the whole budget and is still ranked, behind every trial that
 reached it (AlgoPerf counts it as the budget too, and its performance ratio as
-infinite: :mod:`gdbench.study.profiles`). The value is minimized. Each epoch
+infinite: :mod:`gdbench.study.compare.profiles`). The value is minimized. Each epoch
 still reports the metric itself (to Optuna, the trackers), so that the curves
 show how a trial approached the target, and a profile tells a trial that
 reached it at the last epoch from one that never did.
@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from gdbench.study.spec import ObjectiveSpec
+from gdbench.study.spec.model import ObjectiveSpec
 
 __all__ = ["MEASURES", "epochs_to_target", "objective_value", "reached", "target_reached"]
 
@@ -97,7 +97,7 @@ def target_reached(objective: ObjectiveSpec, history: Mapping[str, Sequence[floa
     A trial that reached it at the last epoch and one that never did have the
     same value, the whole budget; this tells them apart, and so does a trial
     that reached it and then left it again (kept as
-    :data:`gdbench.study.session.TARGET_REACHED_ATTR`).
+    :data:`gdbench.study.trials.keys.TARGET_REACHED_ATTR`).
     """
     if objective.target is None:
         return None

@@ -1,4 +1,4 @@
-"""Reads a spec file: TOML, checked field by field into :class:`~gdbench.study.spec.StudySpec`."""
+"""Reads a spec file: TOML, checked field by field into :class:`~gdbench.study.spec.model.StudySpec`."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from types import MappingProxyType
 from typing import Any
 
 import gdbench.tasks
-from gdbench.study import objectives, samplers
-from gdbench.study._fields import error_keyword, join, option_names
-from gdbench.study._space_reader import Named, SpaceReader
-from gdbench.study._tables import study_tables
-from gdbench.study.build import optimizer_defaults
-from gdbench.study.inclusions import holds
-from gdbench.study.spec import (
+from gdbench.study.errors import SpecError
+from gdbench.study.plan import samplers
+from gdbench.study.plan.build import optimizer_defaults
+from gdbench.study.plan.inclusions import holds
+from gdbench.study.plan.space_reader import Named, SpaceReader
+from gdbench.study.plan.tables import study_tables
+from gdbench.study.spec import objectives
+from gdbench.study.spec.fields import error_keyword, join, option_names
+from gdbench.study.spec.model import (
     DIRECTIONS,
     IMAGE_METRICS,
     CompareSpec,
@@ -31,7 +33,7 @@ from gdbench.study.spec import (
     name_problem,
 )
 
-__all__ = ["read_specs"]
+__all__ = ["load_spec", "load_specs", "read_specs"]
 
 _STUDY_KEYS = (
     "name", "description", "task", "epochs", "batch_size", "optimizer", "optimizers",
@@ -63,9 +65,39 @@ def read_specs(path: Path) -> list[StudySpec]:
     return specs
 
 
+def load_specs(path: str | Path) -> list[StudySpec]:
+    """Every study of a spec file (one, or several as ``[[study]]`` tables).
+
+    Args:
+        path: the TOML file.
+
+    Raises:
+        SpecError: the file is missing, not TOML, or any field is wrong; the
+            message names the file, the field and what is accepted.
+    """
+    return read_specs(Path(path))
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """The one study of a spec file.
+
+    Args:
+        path: the TOML file.
+
+    Raises:
+        SpecError: as :func:`load_specs`, or the file holds several studies.
+    """
+    specs = load_specs(path)
+    if len(specs) > 1:
+        raise SpecError(path, "study", f"holds {len(specs)} studies; use load_specs")
+    return specs[0]
+
+
 def _image_population_supported(task: gdbench.tasks.Task) -> bool:
     """Whether the image population engine trains ``task``'s model."""
-    from gdbench.tasks.image_population import supports_population
+    from gdbench.tasks.image_population import (
+        supports_population,  # keeps TensorFlow out of start-up
+    )
 
     return supports_population(task)
 

@@ -5,7 +5,7 @@ DeepOBS and Schmidt, Schneider & Hennig ("Descending through a crowded
 valley", ICML 2021) do, reruns the best configuration of each optimizer (of
 each optimizer × schedule, when the study compares schedules) with the task's
 ``seed`` set to 0, 1, …, N − 1, and reports the mean, spread and bootstrap
-interval of the results (:mod:`gdbench.study.stats`, :mod:`gdbench.study.confirm_report`).
+interval of the results (:mod:`gdbench.study.compare.stats`, :mod:`gdbench.study.report.confirmed`).
 
 The task's ``seed`` drives what it draws at random: for image tasks the
 initial weights, the validation split and the batch order; for toy tasks on
@@ -31,7 +31,7 @@ its source trial's run plus ``· seed N`` and tagged :data:`CONFIRM_TAG`,
 of the study folder ``<study>.confirm`` beside the study's, with the
 hyperparameters ``confirm`` (true; false for the study's trials) and
 ``task.seed``. Image reruns train with ``Task.fit``, toy reruns with the
-population engine (:func:`gdbench.study.batches.fit_group`).
+population engine (:func:`gdbench.study.trials.batches.fit_group`).
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 import gdbench.tasks
-from gdbench.study import batches, records, session, storage
-from gdbench.study.confirm_target import (
+from gdbench.study import keys
+from gdbench.study.compare.confirm_target import (
     COMPANION_SUFFIX,
     Branch,
     ConfirmTarget,
@@ -63,9 +63,24 @@ from gdbench.study.confirm_target import (
 )
 from gdbench.study.defaults import DEFAULT_GRACE_PERIOD_S, DEFAULT_HEARTBEAT_INTERVAL_S
 from gdbench.study.errors import Interrupted, StudyError
-from gdbench.study.outcomes import divergence_reason
-from gdbench.study.session import StudyContext
-from gdbench.tracking import HParamDomain, StudyTracker
+from gdbench.study.keys import (
+    CONFIRM_TAG,
+    CURVES_ATTR,
+    INTERRUPTED_ATTR,
+    METRICS_ATTR,
+    OPTIMIZER_ATTR,
+    SCHEDULE_ATTR,
+    SEED_ATTR,
+    SEED_TAG,
+    SEEDS_ATTR,
+    SOURCE_ATTR,
+    SOURCE_TAG,
+)
+from gdbench.study.spec.model import IMAGE_METRICS
+from gdbench.study.trials import batches, records, storage
+from gdbench.study.trials.outcomes import divergence_reason
+from gdbench.study.trials.session import StudyContext
+from gdbench.tracking import HParamDomain, StoredStudy, StudyTracker
 from gdbench.tracking.names import trial_run_name
 
 __all__ = [
@@ -94,30 +109,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: A rerun's user attributes: the trial it reruns, its branch, its seed, its curves, its
-#: final metrics, and whether an interrupt stopped it (then it is run again).
-SOURCE_ATTR = "source_trial"
-OPTIMIZER_ATTR = "optimizer"
-SCHEDULE_ATTR = "schedule"
-SEED_ATTR = "seed"
-CURVES_ATTR = "curves"
-METRICS_ATTR = "metrics"
-INTERRUPTED_ATTR = "interrupted"
-
-#: The companion study's user attribute: the seeds last asked for.
-SEEDS_ATTR = "confirm_seeds"
-
-#: Tags of a rerun's MLflow run.
-CONFIRM_TAG = "gdbench.confirm"
-SEED_TAG = "gdbench.seed"
-SOURCE_TAG = "gdbench.source_trial"
 
 
 def _done(trial: FrozenTrial) -> bool:
     """Whether a rerun needs no other: it ran, runs, or failed for a reason of its own."""
     if trial.state in (TrialState.COMPLETE, TrialState.RUNNING):
         return True
-    return (trial.state == TrialState.FAIL and session.FAIL_REASON_ATTR in trial.user_attrs
+    return (trial.state == TrialState.FAIL and keys.FAIL_REASON_ATTR in trial.user_attrs
             and not trial.user_attrs.get(INTERRUPTED_ATTR))
 
 
@@ -173,7 +171,7 @@ class _Confirmation:
             records.write_trials(self.companion, self.rdb, {rerun.trial._trial_id: ({
                 SOURCE_ATTR: rerun.branch.trial.number, OPTIMIZER_ATTR: rerun.branch.optimizer,
                 SCHEDULE_ATTR: rerun.branch.schedule, SEED_ATTR: rerun.seed,
-                session.SETUP_ATTR: rerun.branch.setup.to_json()}, {}, None, None)
+                keys.SETUP_ATTR: rerun.branch.setup.to_json()}, {}, None, None)
                 for rerun in reruns})
             records.record_heartbeats(self.rdb, [rerun.trial._trial_id for rerun in reruns])
         return reruns
@@ -238,7 +236,7 @@ class _Confirmation:
         values = rerun.branch.setup.hyperparameters()
         name = (f"{trial_run_name(rerun.branch.trial.number, values, self.varying)}"
                 f" · seed {rerun.seed}")
-        params = {**values, "task.seed": rerun.seed, session.CONFIRM_HPARAM: True}
+        params = {**values, "task.seed": rerun.seed, keys.CONFIRM_HPARAM: True}
         tags = {CONFIRM_TAG: "true", SEED_TAG: str(rerun.seed),
                 SOURCE_TAG: str(rerun.branch.trial.number)}
         return params, name, tags
@@ -260,7 +258,7 @@ class _Confirmation:
             METRICS_ATTR: {key: float(v) for key, v in metrics.items() if math.isfinite(v)},
         }
         if reason:
-            attrs[session.FAIL_REASON_ATTR] = reason
+            attrs[keys.FAIL_REASON_ATTR] = reason
             logger.warning("rerun of trial %d, seed %d failed: %s", rerun.branch.trial.number,
                            rerun.seed, reason)
         records.write_trials(self.companion, self.rdb,
@@ -275,10 +273,10 @@ class _Confirmation:
         """Fail the claimed reruns not yet told, the signal named: the next confirmation
         runs them again."""
         signal_name = interrupt.signal_name if isinstance(interrupt, Interrupted) else "SIGINT"
-        reason = session.interrupted_reason(signal_name)
+        reason = keys.interrupted_reason(signal_name)
         pending = [rerun for rerun in self.claimed if rerun.trial.number not in self.told]
         records.write_trials(self.companion, self.rdb, {
-            rerun.trial._trial_id: ({session.FAIL_REASON_ATTR: reason, INTERRUPTED_ATTR: True},
+            rerun.trial._trial_id: ({keys.FAIL_REASON_ATTR: reason, INTERRUPTED_ATTR: True},
                                     {}, TrialState.FAIL, None) for rerun in pending})
 
 
@@ -287,8 +285,6 @@ def _start_tracker(target: ConfirmTarget, branches: Sequence[Branch],
     name = companion_name(target.study_name)
     nested_in = target.nested_in
     if nested_in is None and target.tracking_uri is not None:
-        from gdbench.tracking import StoredStudy
-
         parent = StoredStudy(target.tracking_uri, target.study_name).parent()
         nested_in = parent.info.run_id if parent is not None else None
     tracking_uri = target.tracking_uri if nested_in is not None else None
@@ -304,7 +300,7 @@ def _start_tracker(target: ConfirmTarget, branches: Sequence[Branch],
     domains = {key: HParamDomain(kind="categorical", choices=tuple(values))
                for key, values in observed.items()}
     domains["task.seed"] = HParamDomain(kind="int", low=0, high=seeds - 1)
-    domains[session.CONFIRM_HPARAM] = HParamDomain.fixed(True)
+    domains[keys.CONFIRM_HPARAM] = HParamDomain.fixed(True)
     metrics = [target.metric] + [m for m in _tracked_metrics(target) if m != target.metric]
     tracker.start(hparam_domains=domains, metrics=metrics, params={
         "study": target.study_name, "task": target.task_name, "epochs": target.epochs,
@@ -314,8 +310,6 @@ def _start_tracker(target: ConfirmTarget, branches: Sequence[Branch],
 
 
 def _tracked_metrics(target: ConfirmTarget) -> list[str]:
-    from gdbench.study.spec import IMAGE_METRICS
-
     task = target.task(0)
     if not isinstance(task, gdbench.tasks.ToyTask):
         return [*IMAGE_METRICS, "test_loss", "test_accuracy"]

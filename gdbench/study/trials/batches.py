@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 import gdbench.tasks
-from gdbench.study.build import TrialSetup
-from gdbench.study.session import StudyContext
+from gdbench.study.plan.build import TrialSetup
+from gdbench.study.trials.session import StudyContext
 
 if TYPE_CHECKING:
     from gdbench.tasks.image_population import EpochReport, ImagePopulationResult
@@ -99,7 +99,9 @@ def fit_group(context: StudyContext, setups: Sequence[TrialSetup],
     optimizer and population size) then pays for itself, running each step
     several times faster; shorter trials run without it.
     """
-    from gdbench.tasks.population import fit_population
+    from gdbench.tasks.population import (
+        fit_population,  # keeps TensorFlow out of start-up
+    )
 
     hyperparameters, schedule_parameters = _engine_values(setups)
     result = fit_population(
@@ -116,7 +118,9 @@ def fit_image_group(context: StudyContext, setups: Sequence[TrialSetup],
     """Train one population of an image task (setups of one group); ``on_epoch`` sees every
     epoch's logs and names the members to stop
     (:func:`~gdbench.tasks.image_population.fit_image_population`)."""
-    from gdbench.tasks.image_population import fit_image_population
+    from gdbench.tasks.image_population import (
+        fit_image_population,  # keeps TensorFlow out of start-up
+    )
 
     hyperparameters, schedule_parameters = _engine_values(setups)
     return fit_image_population(

@@ -2,7 +2,7 @@
 
 Each study is one task; each optimizer (by its label) of the studies is one
 solver. Its cost on a task is, by default, its best trial's value: the least
-time to the target of a time-to-target study (:mod:`gdbench.study.objectives`),
+time to the target of a time-to-target study (:mod:`gdbench.study.spec.objectives`),
 or the least value of a minimized positive objective (a loss). A solver whose
 best trial never reached the target (no epoch's report reached it), or that
 has no complete trial on a task, costs ∞ there. Other costs (a mean over
@@ -39,11 +39,13 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from gdbench.study.objectives import reached
-from gdbench.study.report import trial_hyperparameters, written_whole
-from gdbench.study.session import SPEC_ATTR, TARGET_REACHED_ATTR
-from gdbench.study.spec import MAX_NAME_LENGTH
-from gdbench.study.storage import counted_trials
+from gdbench import comparison_plots
+from gdbench._files import written_whole
+from gdbench.study.keys import SPEC_ATTR, TARGET_REACHED_ATTR
+from gdbench.study.spec.model import MAX_NAME_LENGTH
+from gdbench.study.spec.objectives import reached
+from gdbench.study.trials.storage import counted_trials
+from gdbench.study.trials.stored import trial_hyperparameters
 
 __all__ = [
     "DEFAULT_TAU_MAX", "Profiles", "area_scores", "performance_profiles", "performance_ratios",
@@ -150,7 +152,7 @@ def study_costs(study: optuna.Study) -> dict[str, float]:
 
     ∞ for an optimizer none of whose trials of a time-to-target study reached
     the target (each trial records whether it did,
-    :data:`gdbench.study.session.TARGET_REACHED_ATTR`; for a trial recorded
+    :data:`gdbench.study.trials.keys.TARGET_REACHED_ATTR`; for a trial recorded
     without it, whether one of its per-epoch reports reached it).
 
     Raises:
@@ -190,8 +192,6 @@ def write_profiles(studies: Sequence[optuna.Study], out_dir: str | Path, *,
     Returns:
         The files written.
     """
-    from gdbench import comparison_plots
-
     if costs is None:
         costs = {study.study_name: study_costs(study) for study in studies}
     profiles = performance_profiles(costs, tau_max)

@@ -30,18 +30,16 @@ import keras
 
 import gdbench.optimizers
 import gdbench.schedules
-from gdbench.study import spaces
-from gdbench.study.spaces import Domain, Fixed, Suggester
-from gdbench.study.spec import StudySpec
+from gdbench.study.spec import spaces
+from gdbench.study.spec.model import StudySpec
+from gdbench.study.spec.spaces import Domain, Fixed, Suggester
+from gdbench.tracking.names import NO_SCHEDULE
 
 __all__ = [
-    "NO_SCHEDULE", "SCHEDULE_PREFIX", "TARGET_PREFIX", "TrialSetup", "build_schedule",
+    "SCHEDULE_PREFIX", "TARGET_PREFIX", "TrialSetup", "build_schedule", "first_trial_params",
     "optimizer_defaults", "parameter_grid", "parameter_spaces", "schedule_keywords", "suggest",
     "trackable", "tracked_domains",
 ]
-
-#: The tracked schedule name of a trial whose η is constant.
-NO_SCHEDULE = "none"
 
 #: What a schedule's parameters are called: ``schedule.drop``.
 SCHEDULE_PREFIX = "schedule."
@@ -214,7 +212,7 @@ def suggest(trial: Suggester, spec: StudySpec, total_steps: int) -> TrialSetup:
 
     Args:
         trial: an `optuna.Trial` (asked, or handed to an objective).
-        spec: the :class:`~gdbench.study.spec.StudySpec`.
+        spec: the :class:`~gdbench.study.spec.model.StudySpec`.
         total_steps: the trial's optimizer steps, epochs × steps per epoch
             (sizes the schedules).
     """
@@ -306,3 +304,31 @@ def tracked_domains(spec: StudySpec, total_steps: int) -> dict[str, list[Domain]
                 domains.setdefault(TARGET_PREFIX + key, []).append(
                     spaces.resolve(domain, total_steps))
     return domains
+
+
+def first_trial_params(spec: StudySpec, optimizer_label: str, schedule_label: str | None,
+                       total_steps: int) -> dict[str, Any]:
+    """A branch's first trial: every searched parameter of its spaces at its default.
+
+    An optimizer keyword takes the optimizer's default (its Keras default); a
+    schedule parameter (which has none) the middle of its range, sized for
+    ``total_steps``. Names are the trial's parameter names (``schedule.drop``).
+
+    Args:
+        spec: the study spec.
+        optimizer_label: the branch's optimizer.
+        schedule_label: the branch's schedule, ``None`` without one.
+        total_steps: a trial's optimizer steps (sizes the schedules).
+    """
+    optimizer = next(o for o in spec.optimizers if o.label == optimizer_label)
+    defaults = optimizer_defaults(optimizer.name)
+    params = {key: defaults[key] for key, domain in optimizer.space.items() if domain.searched}
+    schedule = next((s for s in spec.schedules if s.label == schedule_label), None)
+    parts = [] if schedule is None else [(SCHEDULE_PREFIX, schedule.space)]
+    if schedule is not None and schedule.target is not None:
+        parts.append((TARGET_PREFIX, schedule.target.space))
+    for prefix, space in parts:
+        for key, domain in space.items():
+            if spaces.resolve(domain, total_steps).searched:
+                params[prefix + key] = spaces.resolve(domain.middle(), total_steps).nominal()
+    return params

@@ -3,7 +3,7 @@
 :func:`leaderboard` reads the Optuna study only. :func:`write_report`
 (``gdbench report STUDY``) writes the report from the stored results, at any
 time, without the spec: the leaderboard and Optuna's plots from the storage,
-the best trials' figures of every optimizer (:mod:`gdbench.study.figures`)
+the best trials' figures of every optimizer (:mod:`gdbench.study.report.figures`)
 from the curves the MLflow store holds. :func:`write_study_report`
 (``gdbench run``) writes the same files, and attaches the figures to the
 trials' runs. Files are written whole (to a temporary name, then renamed), so
@@ -12,38 +12,41 @@ that processes finishing one study together never leave a torn file.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import json
 import logging
 import math
-import os
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from gdbench.study.session import (
+from gdbench._files import written_whole
+from gdbench.study.compare import budgets, protocol
+from gdbench.study.keys import (
     EPOCHS_RUN_ATTR,
-    FAIL_REASON_ATTR,
-    HYPERPARAMETERS_ATTR,
-    PRUNE_REASON_ATTR,
     SPEC_ATTR,
-    STALE_REASON,
-    Locations,
-    StudyContext,
 )
-from gdbench.study.spec import StudySpec
-from gdbench.study.storage import counted_trials
+from gdbench.study.report import figures
+from gdbench.study.report.confirmed import write_confirm_report
+from gdbench.study.spec.model import StudySpec
+from gdbench.study.trials.session import Locations, StudyContext
+from gdbench.study.trials.storage import counted_trials
+from gdbench.study.trials.stored import (
+    stored_context,
+    trial_hyperparameters,
+    trial_reason,
+)
+from gdbench.tracking import StoredStudy
 
 if TYPE_CHECKING:
     from gdbench.tracking import StudyTracker
 
 __all__ = ["format_leaderboard", "leaderboard", "write_optuna_report", "write_report",
-           "write_study_report", "written_whole"]
+           "write_study_report"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,28 +59,6 @@ MAX_LEGEND_ENTRIES = 12
 
 #: The intermediate-values plot of a larger study draws its best this many trials.
 MAX_CURVES = 50
-
-
-def trial_hyperparameters(trial: FrozenTrial) -> dict[str, Any]:
-    """Every value of a trial, searched or fixed, as it recorded them; else its Optuna params.
-
-    Both use the names the trackers show (a study stored before Optuna did
-    so recorded them all the same).
-    """
-    recorded = trial.user_attrs.get(HYPERPARAMETERS_ATTR)
-    return dict(recorded) if isinstance(recorded, dict) else dict(trial.params)
-
-
-def trial_reason(trial: FrozenTrial) -> str:
-    """Why a trial failed or was pruned; empty for a complete one.
-
-    A trial that failed with no recorded reason was failed by the storage's
-    heartbeat check: its process stopped.
-    """
-    reason = trial.user_attrs.get(FAIL_REASON_ATTR) or trial.user_attrs.get(PRUNE_REASON_ATTR)
-    if not reason and trial.state == TrialState.FAIL:
-        return STALE_REASON
-    return str(reason or "")
 
 
 def leaderboard(study: optuna.Study) -> list[dict[str, Any]]:
@@ -185,17 +166,6 @@ def format_leaderboard(rows: Sequence[dict[str, Any]], *, limit: int = 10) -> st
     return "\n".join(lines)
 
 
-@contextlib.contextmanager
-def written_whole(path: Path) -> Iterator[Path]:
-    """A temporary name beside ``path`` (same suffix) to write to; renamed to ``path`` at the end."""
-    partial = path.with_name(f".{os.getpid()}.{path.name}")
-    try:
-        yield partial
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
-
-
 def write_leaderboard_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """Every row of the leaderboard as CSV, one column per field."""
     columns = _columns(rows)
@@ -213,8 +183,8 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
 
     The leaderboard and Optuna's plots (:func:`write_optuna_report`), a
     budget-matched comparison's budget table and figure, a confirmation's
-    ``confirmed.csv`` and figures (:mod:`gdbench.study.confirm_report`), and the
-    best trials' figures of every optimizer (:func:`gdbench.study.figures.write_figures`),
+    ``confirmed.csv`` and figures (:mod:`gdbench.study.report.confirmed`), and the
+    best trials' figures of every optimizer (:func:`gdbench.study.report.figures.write_figures`),
     drawn from the curves stored in ``tracking_uri``; toy trials are trained
     again for their paths, and for their curves where none is stored. The
     task and the study's size come from the study (the task it recorded) and
@@ -230,9 +200,6 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
     Returns:
         The files written.
     """
-    from gdbench.study import budgets
-    from gdbench.study.confirm_report import write_confirm_report
-
     written = write_optuna_report(study, out_dir)
     if SPEC_ATTR not in study.user_attrs:
         return written + write_confirm_report(study, out_dir)
@@ -246,32 +213,6 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
         return written
     return written + _write_figures(study, out_dir, context=context, metric=recorded["metric"],
                                     tracking_uri=tracking_uri)
-
-
-def stored_context(study: optuna.Study, tracking_uri: str | None) -> StudyContext:
-    """The task and size a stored study ran with, without its spec.
-
-    The task is the one the study recorded (its ``spec`` attribute); epochs
-    and batch size come from its MLflow parent run in ``tracking_uri``,
-    else from its trials' epochs (0 when none completed) and the task's
-    batch size.
-
-    Raises:
-        KeyError: the study recorded no task (it was not run by gdbench).
-    """
-    import gdbench.tasks
-
-    recorded = json.loads(study.user_attrs[SPEC_ATTR])
-    params = _stored_params(study.study_name, tracking_uri)
-    task = gdbench.tasks.get(recorded["task"], **{
-        key: _recorded_option(value) for key, value in recorded["task_options"].items()})
-    ran = [trial.user_attrs.get(EPOCHS_RUN_ATTR) or 0 for trial in counted_trials(study)
-           if trial.state == TrialState.COMPLETE]
-    epochs = int(params["epochs"]) if "epochs" in params else max(ran, default=0)
-    batch_size = (int(params["batch_size"]) if "batch_size" in params
-                  else task.resolve_batch_size(None))
-    return StudyContext(task=task, epochs=epochs, batch_size=batch_size,
-                        steps_per_epoch=task.steps_per_epoch(batch_size), study_params={})
 
 
 def write_optuna_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
@@ -387,8 +328,8 @@ def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
                        context: StudyContext, tracker: StudyTracker | None = None) -> list[Path]:
     """The report of a study this process ran: the files of :func:`write_report`.
 
-    A comparison adds its protocol note (:mod:`gdbench.study.protocol`), and a
-    budget-matched one its budget table and figure (:mod:`gdbench.study.budgets`).
+    A comparison adds its protocol note (:mod:`gdbench.study.compare.protocol`), and a
+    budget-matched one its budget table and figure (:mod:`gdbench.study.compare.budgets`).
 
     The figures are drawn from this run's task and size (``context``) and
     from what ``tracker`` stored, once its writes are in the store; each
@@ -402,9 +343,6 @@ def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
         context: its task and size.
         tracker: its tracker; ``None`` attaches nothing to the trials.
     """
-    from gdbench.study import budgets, protocol
-    from gdbench.study.confirm_report import write_confirm_report
-
     written = write_optuna_report(study, where.report_dir)
     written += write_confirm_report(study, where.report_dir, context)
     if protocol.needs_protocol(spec):
@@ -419,35 +357,12 @@ def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
                                     tracking_uri=where.tracking_uri, tracker=tracker)
 
 
-def _recorded_option(value: Any) -> Any:
-    """A task option as the study recorded it (:func:`~gdbench.study.build.trackable`): a list
-    or a table was kept as its JSON text."""
-    if isinstance(value, str) and value[:1] in ("[", "{"):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    return value
-
-
-def _stored_params(study_name: str, tracking_uri: str | None) -> dict[str, str]:
-    if tracking_uri is None:
-        return {}
-    from gdbench.tracking import StoredStudy
-
-    return StoredStudy(tracking_uri, study_name).params()
-
-
 def _write_figures(study: optuna.Study, out_dir: str | Path, *, context: StudyContext,
                    metric: str, tracking_uri: str | None,
                    tracker: StudyTracker | None = None) -> list[Path]:
     """The best trials' figures, their curves read from ``tracking_uri`` where it is given."""
-    from gdbench.study import figures
-
     read_curves = None
     if tracking_uri is not None:
-        from gdbench.tracking import StoredStudy
-
         read_curves = StoredStudy(tracking_uri, study.study_name).curves
     return figures.write_figures(study, out_dir, context=context, metric=metric,
                                  read_curves=read_curves, tracker=tracker)

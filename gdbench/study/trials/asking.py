@@ -1,25 +1,9 @@
-"""Optuna's samplers and pruners by the names a spec gives them.
-
-| sampler  | Optuna class       | needs (``pip install gdbench[EXTRA]``) |
-|----------|--------------------|----------------------------------------|
-| `tpe`    | `TPESampler`       |                                        |
-| `random` | `RandomSampler`    |                                        |
-| `grid`   | `GridSampler`      |                                        |
-| `cmaes`  | `CmaEsSampler`     | `cmaes`: the `cmaes` package           |
-| `gp`     | `GPSampler`        | `gp`: `torch` and `scipy`              |
-
-Pruners: `median`, `successive_halving`, `hyperband`, `none`.
-
-This module imports neither Keras nor TensorFlow (``gdbench list`` reads it).
-"""
+"""Asking Optuna for trials: the waiting ones first, then new ones, each combination of a
+balanced comparison in its turn; a population's trials drawn ahead in one transaction."""
 
 from __future__ import annotations
 
-import importlib.util
-import math
-import warnings
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -31,144 +15,15 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from gdbench.study import budgets, records
-from gdbench.study.branches import BranchSampler
-from gdbench.study.errors import StudyError
-from gdbench.study.storage import replaced_trials
+from gdbench.study.plan import build
+from gdbench.study.plan.samplers import DRAWN_AHEAD, PREPARE_FREE
+from gdbench.study.trials import records
+from gdbench.study.trials.storage import replaced_trials
 
 if TYPE_CHECKING:
-    from gdbench.study.spec import StudySpec
+    from gdbench.study.spec.model import StudySpec
 
-__all__ = [
-    "DRAWN_AHEAD", "PREPARE_FREE", "PRUNERS", "SAMPLERS", "SAMPLER_EXTRAS", "DrawnTrial",
-    "as_optuna_trial", "ask", "capped_budget", "make_pruner", "make_sampler", "missing_modules",
-    "sampler_unavailable",
-]
-
-#: Sampler name → Optuna class.
-SAMPLERS: Mapping[str, type[optuna.samplers.BaseSampler]] = MappingProxyType({
-    "tpe": optuna.samplers.TPESampler,
-    "random": optuna.samplers.RandomSampler,
-    "grid": optuna.samplers.GridSampler,
-    "cmaes": optuna.samplers.CmaEsSampler,
-    "gp": optuna.samplers.GPSampler,
-})
-
-#: Sampler name → (the gdbench extra that installs what it needs beyond Optuna, the
-#: modules Optuna imports for it), for the samplers that need more than Optuna.
-SAMPLER_EXTRAS: Mapping[str, tuple[str, tuple[str, ...]]] = MappingProxyType({
-    "cmaes": ("cmaes", ("cmaes",)),
-    "gp": ("gp", ("torch", "scipy")),
-})
-
-
-def missing_modules(name: str) -> list[str]:
-    """The modules sampler ``name`` needs that are not installed here.
-
-    Optuna imports them only when the sampler first samples, so they are
-    looked for here, not imported.
-    """
-    _, modules = SAMPLER_EXTRAS.get(name, (None, ()))
-    return [module for module in modules if importlib.util.find_spec(module) is None]
-
-
-def sampler_unavailable(name: str) -> str | None:
-    """Why sampler ``name`` cannot run here, in one line naming its extra; ``None`` if it can."""
-    missing = missing_modules(name)
-    if not missing:
-        return None
-    ready = ", ".join(other for other in SAMPLERS if other not in SAMPLER_EXTRAS)
-    return (f"the {name} sampler needs {' and '.join(missing)}, not installed: "
-            f"pip install gdbench[{SAMPLER_EXTRAS[name][0]}] (or use {ready})")
-
-
-#: The samplers that prepare nothing when a trial is asked (their ``before_trial`` does
-#: nothing), so that a batch's trials can be created without asking for each.
-PREPARE_FREE = frozenset({"random", "tpe"})
-
-#: Seed offset between the samplers of two branches of a balanced comparison (the
-#: processes sharing a study offset theirs by 1, 2, ...).
-BRANCH_SEED_STRIDE = 1000
-
-#: The samplers whose draws owe nothing to the study's trials: a population batch's
-#: trials are drawn ahead and created with their parameters in one transaction.
-DRAWN_AHEAD = frozenset({"random"})
-
-#: Pruner name → Optuna class.
-PRUNERS: Mapping[str, type[optuna.pruners.BasePruner]] = MappingProxyType({
-    "median": optuna.pruners.MedianPruner,
-    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
-    "hyperband": optuna.pruners.HyperbandPruner,
-    "none": optuna.pruners.NopPruner,
-})
-
-
-class _GridSampler(optuna.samplers.GridSampler):
-    """Optuna's grid sampler, less its ``study.stop()`` once the grid is covered.
-
-    That call is meant for ``study.optimize`` and raises under ask-and-tell;
-    the budget is capped at the grid's size instead (:func:`capped_budget`).
-    """
-
-    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
-        del study, trial, state, values
-
-
-def make_sampler(spec: StudySpec, seed_offset: int = 0) -> optuna.samplers.BaseSampler:
-    """The spec's sampler, its seed offset (several processes on one study sample apart).
-
-    Args:
-        spec: the study spec.
-        seed_offset: added to the sampler's seed.
-
-    Raises:
-        StudyError: the sampler's extra is not installed.
-    """
-    # Imported here: building a trial imports Keras, which the sampler tables must not.
-    from gdbench.study import build
-
-    reason = sampler_unavailable(spec.sampler.name)
-    if reason is not None:
-        raise StudyError(f"sampler: {reason}")
-    seed = spec.sampler.seed + seed_offset
-    if spec.sampler.name == "grid":
-        return _GridSampler(build.parameter_grid(spec), seed=seed)
-    options = dict(spec.sampler.options)
-    keys = [key for key, compared in (("optimizer", spec.compares_optimizers),
-                                      ("schedule", spec.compares_schedules)) if compared]
-
-    def sampler(offset: int = 0) -> optuna.samplers.BaseSampler:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return SAMPLERS[spec.sampler.name](seed=seed + offset, **options)
-
-    if keys and spec.balance and spec.sampler.name != "random":
-        # Each trial's branch is fixed: one sampler per branch, on that branch's trials
-        # (the branches' keywords share names: η of GD and of Adam are `learning_rate`).
-        return BranchSampler(keys, lambda index: sampler(BRANCH_SEED_STRIDE * index))
-    if keys and spec.sampler.name == "tpe":
-        # TPE chooses the branch too: it models the choice and the values of its branch
-        # together, as Optuna advises for such conditional spaces.
-        options.setdefault("multivariate", True)
-        if options["multivariate"]:
-            options.setdefault("group", True)
-    return sampler()
-
-
-def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
-    """The spec's pruner."""
-    return PRUNERS[spec.pruner.name](**spec.pruner.options)
-
-
-def capped_budget(spec: StudySpec, budget: int) -> int:
-    """The grid sampler has no more points than its grid; other samplers are not capped."""
-    if spec.sampler.name != "grid":
-        return budget
-    from gdbench.study import build
-
-    size = math.prod(len(values) for values in build.parameter_grid(spec).values())
-    return min(budget, size)
+__all__ = ["DrawnTrial", "as_optuna_trial", "ask"]
 
 
 class DrawnTrial:
@@ -218,7 +73,7 @@ def ask(study: optuna.Study, spec: StudySpec, count: int, total_steps: int = 0,
     schedules, every combination takes its turn among the new trials: the
     sampler then tunes each combination's own parameters. In a budget-matched
     comparison (``spec.compare``) each combination's first trial is fixed at its
-    defaults (:func:`gdbench.study.budgets.first_trial_params`).
+    defaults (:func:`gdbench.study.compare.build.first_trial_params`).
 
     A population study on a sampler of :data:`DRAWN_AHEAD` gets its new trials
     as :class:`DrawnTrial`, created in one transaction with their parameters,
@@ -257,7 +112,7 @@ def _turns(spec: StudySpec, trials: Sequence[FrozenTrial], new: int,
     combos = [(o.label, s.label if s else None) for o in spec.optimizers
               for s in (spec.schedules or (None,))]
     if spec.compare is not None and len(combos) == 1 and new > 0:
-        first = [] if trials else [budgets.first_trial_params(spec, *combos[0], total_steps)]
+        first = [] if trials else [build.first_trial_params(spec, *combos[0], total_steps)]
         return (first + [{} for _ in range(new)])[:new]
     if new <= 0 or not spec.balance or len(combos) < 2 or spec.sampler.name == "grid":
         return [{} for _ in range(max(new, 0))]
@@ -274,7 +129,7 @@ def _turns(spec: StudySpec, trials: Sequence[FrozenTrial], new: int,
         combo = min(combos, key=lambda c: counts[c])
         fixed_params = {}
         if spec.compare is not None and counts[combo] == 0:
-            fixed_params.update(budgets.first_trial_params(spec, *combo, total_steps))
+            fixed_params.update(build.first_trial_params(spec, *combo, total_steps))
         counts[combo] += 1
         if spec.compares_optimizers:
             fixed_params["optimizer"] = combo[0]
@@ -304,9 +159,6 @@ def as_optuna_trial(study: optuna.Study, trial: optuna.Trial | DrawnTrial) -> op
 
 def _drawn_ahead(study: optuna.Study, storage: optuna.storages.RDBStorage, spec: StudySpec,
                  turns: Sequence[Mapping[str, Any]], total_steps: int) -> list[DrawnTrial]:
-    # Keras, imported here: `gdbench list` reads this module without it.
-    from gdbench.study import build
-
     drawn = [DrawnTrial(study, fixed_params) for fixed_params in turns]
     for trial in drawn:
         build.suggest(trial, spec, total_steps)

@@ -37,9 +37,9 @@ import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from gdbench._files import file_lock
-from gdbench.study import records
 from gdbench.study.defaults import DEFAULT_GRACE_PERIOD_S, DEFAULT_HEARTBEAT_INTERVAL_S
 from gdbench.study.errors import StudyError
+from gdbench.study.trials import records
 
 __all__ = [
     "ClaimLock", "Claimer", "DEFAULT_GRACE_PERIOD_S", "DEFAULT_HEARTBEAT_INTERVAL_S", "FINISHED_STATES",
