@@ -168,12 +168,12 @@ class _Confirmation:
                 for branch, seed in chosen:
                     trial = self.companion.ask()
                     reruns.append(_Rerun(trial, branch, seed))
-            records.write_trials(self.companion, self.rdb, {rerun.trial._trial_id: ({
+            records.write_trials(self.companion, self.rdb, {records.trial_id(rerun.trial): ({
                 SOURCE_ATTR: rerun.branch.trial.number, OPTIMIZER_ATTR: rerun.branch.optimizer,
                 SCHEDULE_ATTR: rerun.branch.schedule, SEED_ATTR: rerun.seed,
                 keys.SETUP_ATTR: rerun.branch.setup.to_json()}, {}, None, None)
                 for rerun in reruns})
-            records.record_heartbeats(self.rdb, [rerun.trial._trial_id for rerun in reruns])
+            records.record_heartbeats(self.rdb, [records.trial_id(rerun.trial) for rerun in reruns])
         return reruns
 
     def run(self) -> None:
@@ -184,7 +184,7 @@ class _Confirmation:
                 return
             self.claimed, self.told = reruns, set()
             try:
-                with storage.Heartbeat(self.rdb, [r.trial._trial_id for r in reruns],
+                with storage.Heartbeat(self.rdb, [records.trial_id(r.trial) for r in reruns],
                                        self.heartbeat_interval):
                     self.train(reruns)
             except KeyboardInterrupt as interrupt:
@@ -262,7 +262,7 @@ class _Confirmation:
             logger.warning("rerun of trial %d, seed %d failed: %s", rerun.branch.trial.number,
                            rerun.seed, reason)
         records.write_trials(self.companion, self.rdb,
-                             {rerun.trial._trial_id: (attrs, {}, None, None)})
+                             {records.trial_id(rerun.trial): (attrs, {}, None, None)})
         if reason:
             self.companion.tell(rerun.trial.number, state=TrialState.FAIL)
         else:
@@ -276,7 +276,7 @@ class _Confirmation:
         reason = keys.interrupted_reason(signal_name)
         pending = [rerun for rerun in self.claimed if rerun.trial.number not in self.told]
         records.write_trials(self.companion, self.rdb, {
-            rerun.trial._trial_id: ({keys.FAIL_REASON_ATTR: reason, INTERRUPTED_ATTR: True},
+            records.trial_id(rerun.trial): ({keys.FAIL_REASON_ATTR: reason, INTERRUPTED_ATTR: True},
                                     {}, TrialState.FAIL, None) for rerun in pending})
 
 

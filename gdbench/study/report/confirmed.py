@@ -34,6 +34,7 @@ from gdbench._files import written_whole
 from gdbench.study import keys
 from gdbench.study.compare import confirm, stats
 from gdbench.study.keys import FAIL_REASON_ATTR, SPEC_ATTR
+from gdbench.study.trials import records
 from gdbench.study.trials.session import StudyContext
 from gdbench.tracking.names import branch_label
 
@@ -89,7 +90,7 @@ def _maximized(metric: str) -> bool:
 def confirmed(study: optuna.Study) -> list[ConfirmedBranch]:
     """Each optimizer × schedule's confirmation, best mean objective first; ``[]`` when the
     study has none (a branch without a finished rerun is left out)."""
-    companion = confirm.open_companion(study, study._storage, create=False)
+    companion = confirm.open_companion(study, records.storage_of(study), create=False)
     if companion is None:
         return []
     reruns = [t for t in companion.get_trials(deepcopy=False)

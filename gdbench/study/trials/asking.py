@@ -100,7 +100,7 @@ def ask(study: optuna.Study, spec: StudySpec, count: int, total_steps: int = 0,
     # trials are taken, and the new ones created, as it takes and creates them.
     asked = [study.ask()] if count else []
     asked += _take_waiting(study, count - len(asked))
-    return asked + [optuna.Trial(study, study._storage.create_new_trial(study._study_id))
+    return asked + [records.new_trial(study)
                     for _ in range(count - len(asked))]
 
 
@@ -147,14 +147,14 @@ def _take_waiting(study: optuna.Study, count: int) -> list[optuna.Trial]:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         if len(taken) == count:
             break
-        if study._storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
-            taken.append(optuna.Trial(study, trial._trial_id))
+        if records.set_running(study, trial):
+            taken.append(records.trial_by_id(study, records.trial_id(trial)))
     return taken
 
 
 def as_optuna_trial(study: optuna.Study, trial: optuna.Trial | DrawnTrial) -> optuna.Trial:
     """``trial`` as an `optuna.Trial` (to report to and prune), drawn ahead or not."""
-    return optuna.Trial(study, trial._trial_id) if isinstance(trial, DrawnTrial) else trial
+    return records.trial_by_id(study, records.trial_id(trial)) if isinstance(trial, DrawnTrial) else trial
 
 
 def _drawn_ahead(study: optuna.Study, storage: optuna.storages.RDBStorage, spec: StudySpec,
@@ -162,7 +162,7 @@ def _drawn_ahead(study: optuna.Study, storage: optuna.storages.RDBStorage, spec:
     drawn = [DrawnTrial(study, fixed_params) for fixed_params in turns]
     for trial in drawn:
         build.suggest(trial, spec, total_steps)
-    created = records.create_trials(storage, study._study_id,
+    created = records.create_trials(storage, records.study_id(study),
                                     [records.NewTrial(trial.params) for trial in drawn])
     for trial, (trial_id, number) in zip(drawn, created):
         trial._trial_id, trial.number = trial_id, number

@@ -148,7 +148,7 @@ class ImagePopulation:
         if not self.prunes:
             return []
         study = self.loop.study
-        stored = records.told_trials(study, [self.trials[index]._trial_id for index in indices])
+        stored = records.told_trials(study, [records.trial_id(self.trials[index]) for index in indices])
         return [index for index, trial in zip(indices, stored)
                 if trial.state == TrialState.RUNNING and study.pruner.prune(study, trial)]
 

@@ -168,7 +168,7 @@ class TrialLoop:
             if trial.number in self.recorded:
                 # Trained and recorded before the interrupt: told as it ended.
                 user_attrs, reports, state, value = self.recorded[trial.number].values()
-                values[trial._trial_id] = ({**attrs, **user_attrs}, reports, state, value)
+                values[records.trial_id(trial)] = ({**attrs, **user_attrs}, reports, state, value)
                 continue
             if trial.number in self.open:
                 self.open.pop(trial.number).finish("FAIL", reason=reason)
@@ -178,12 +178,12 @@ class TrialLoop:
                         keys.HYPERPARAMETERS_ATTR, {})), {}, "FAIL", reason=reason)
             user_attrs, reports, state, value = Outcome(trial, TrialState.FAIL,
                                                         reason=reason).values()
-            values[trial._trial_id] = ({**attrs, **user_attrs}, reports, state, value)
+            values[records.trial_id(trial)] = ({**attrs, **user_attrs}, reports, state, value)
         written = records.write_trials(self.study, self.claimer.storage, values)
         self.told.update(trial.number for trial in pending)
         storage.queue_all_again(self.claimer.storage, self.study, records.told_trials(
-            self.study, [trial._trial_id for trial in pending
-                         if trial._trial_id in written and trial.number not in self.recorded]))
+            self.study, [records.trial_id(trial) for trial in pending
+                         if records.trial_id(trial) in written and trial.number not in self.recorded]))
 
     def close_stale_trials(self) -> None:
         """End the MLflow run and TensorBoard session of every trial found dead since last time."""
@@ -222,7 +222,7 @@ class TrialLoop:
         """Tell Optuna how ``trial`` ended; ``None`` when another process took it for dead."""
         outcome = Outcome(trial, state, value, reason, epochs_run, target_reached=target_reached)
         records.write_trials(self.study, self.claimer.storage,
-                             {trial._trial_id: (outcome.user_attrs(), {}, None, None)})
+                             {records.trial_id(trial): (outcome.user_attrs(), {}, None, None)})
         try:
             # By number: a population's trials may be drawn ahead (asking.DrawnTrial).
             frozen = (self.study.tell(trial.number, value) if state == TrialState.COMPLETE
@@ -238,13 +238,13 @@ class TrialLoop:
     def tell_all(self, outcomes: Sequence[Outcome]) -> None:
         """Tell Optuna how trials ended: every value in one write (:mod:`records`)."""
         written = records.write_trials(self.study, self.claimer.storage, {
-            outcome.trial._trial_id: outcome.values() for outcome in outcomes})
+            records.trial_id(outcome.trial): outcome.values() for outcome in outcomes})
         self.told.update(outcome.trial.number for outcome in outcomes)
         # Read back only for the callbacks: a batch's trials, read, cost more than training.
-        frozen = {trial._trial_id: trial for trial in
+        frozen = {records.trial_id(trial): trial for trial in
                   records.told_trials(self.study, list(written))} if self.callbacks else {}
         for outcome in outcomes:
-            trial_id = outcome.trial._trial_id
+            trial_id = records.trial_id(outcome.trial)
             self.told_one(outcome, trial_id in written, frozen.get(trial_id))
         self.progress.refresh()
 
@@ -265,7 +265,7 @@ class TrialLoop:
         """Record trials' values and setups in Optuna (one write): a trial found dead
         later is closed, and run again, with them."""
         records.write_trials(self.study, self.claimer.storage, {
-            trial._trial_id: ({keys.HYPERPARAMETERS_ATTR: setup.hyperparameters(),
+            records.trial_id(trial): ({keys.HYPERPARAMETERS_ATTR: setup.hyperparameters(),
                                keys.SETUP_ATTR: setup.to_json()}, {}, None, None)
             for trial, setup in members})
 
@@ -295,7 +295,7 @@ class TrialLoop:
     def write_reports(self, reports: Mapping[optuna.Trial, Mapping[int, float]]) -> None:
         """Report trials' objective values by epoch to Optuna, in one write."""
         records.write_trials(self.study, self.claimer.storage, {
-            trial._trial_id: ({}, dict(values), None, None) for trial, values in reports.items()})
+            records.trial_id(trial): ({}, dict(values), None, None) for trial, values in reports.items()})
 
     def end_tracking(self, outcome: Outcome, *, metrics: Mapping[str, float] | None = None) -> None:
         """End an open trial in the trackers as ``outcome`` says; Optuna is told later

@@ -12,6 +12,10 @@ each trial's end first (``after_trial``), as ``study.tell`` shows it.
 A trial that is no longer running when its batch is written (another process
 took it for dead) is left as it is.
 
+This is the one module that reads Optuna's private names (a trial's storage id, a study's
+storage and id, the RDB table models): the rest of gdbench goes through the small
+functions below, so that an Optuna upgrade changes this module alone.
+
 New trials are created the same way (:func:`create_trials`): a batch's trials,
 their parameters and first heartbeats in one transaction, where ``study.ask``
 and ``trial.suggest_*`` take one for each trial and one for each parameter and
@@ -32,11 +36,44 @@ import sqlalchemy
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["NewTrial", "TrialValues", "create_trials", "record_heartbeats", "told_trials", "write_trials"]
+__all__ = [
+    "NewTrial", "TrialValues", "create_trials", "new_trial", "record_heartbeats", "set_running",
+    "storage_of", "study_id", "told_trials", "trial_by_id", "trial_id", "write_trials",
+]
 
 #: A trial's values: its user attributes, its reports by step, and, to end it, its
 #: final state and objective (``None`` keeps it running).
 TrialValues = tuple[Mapping[str, Any], Mapping[int, float], TrialState | None, float | None]
+
+
+def trial_id(trial: optuna.Trial | FrozenTrial | Any) -> int:
+    """A trial's id in its storage (unique across studies, unlike its number)."""
+    return trial._trial_id
+
+
+def storage_of(study: optuna.Study) -> optuna.storages.BaseStorage:
+    """The storage ``study`` reads and writes."""
+    return study._storage
+
+
+def study_id(study: optuna.Study) -> int:
+    """``study``'s id in its storage."""
+    return study._study_id
+
+
+def trial_by_id(study: optuna.Study, trial_id: int) -> optuna.Trial:
+    """The trial of ``study`` stored as ``trial_id``, to report to, prune and tell."""
+    return optuna.Trial(study, trial_id)
+
+
+def new_trial(study: optuna.Study) -> optuna.Trial:
+    """A new running trial of ``study``, created without asking its sampler."""
+    return optuna.Trial(study, study._storage.create_new_trial(study._study_id))
+
+
+def set_running(study: optuna.Study, trial: FrozenTrial) -> bool:
+    """Take a waiting trial (set it running); false when another process took it first."""
+    return study._storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING)
 
 
 def write_trials(study: optuna.Study, storage: optuna.storages.RDBStorage,

@@ -291,7 +291,7 @@ def queue_again(study: optuna.Study, trial: FrozenTrial) -> None:
 def queue_all_again(storage: optuna.storages.RDBStorage, study: optuna.Study,
                     trials: Sequence[FrozenTrial]) -> None:
     """:func:`queue_again` for several trials, in one transaction."""
-    records.create_trials(storage, study._study_id, [records.NewTrial(
+    records.create_trials(storage, records.study_id(study), [records.NewTrial(
         {name: (trial.distributions[name], value) for name, value in trial.params.items()},
         TrialState.WAITING, trial.user_attrs, _retry_attrs(trial)) for trial in trials])
 
@@ -370,12 +370,12 @@ class Claimer:
                 warnings.filterwarnings("ignore", message="Heartbeat of storage")
                 claimed = self.ask(min(free, count))
             # Before the lock is released: a trial without any heartbeat is never stale.
-            records.record_heartbeats(self.storage, [trial._trial_id for trial in claimed])
+            records.record_heartbeats(self.storage, [records.trial_id(trial) for trial in claimed])
         return claimed
 
     def beating(self, trials: Sequence[optuna.Trial]) -> Heartbeat:
         """The heartbeat of ``trials`` while the block runs."""
-        return Heartbeat(self.storage, [trial._trial_id for trial in trials],
+        return Heartbeat(self.storage, [records.trial_id(trial) for trial in trials],
                          self.heartbeat_interval)
 
 
