@@ -464,12 +464,12 @@ def _stalling_main(argv: Sequence[str]) -> int:
         gdbench_args = gdbench_args[1:]
 
     from gdbench import cli
-    from gdbench.study.trials import loop
+    from gdbench.study.trials import pruning
 
     started: list[int] = []
-    original = loop.PruningCallback.on_epoch_end
+    original = pruning.PruningCallback.on_epoch_end
 
-    def on_epoch_end(self: loop.PruningCallback, epoch: int, logs: Any = None) -> None:
+    def on_epoch_end(self: pruning.PruningCallback, epoch: int, logs: Any = None) -> None:
         original(self, epoch, logs)
         if self.trial.number not in started:
             started.append(self.trial.number)
@@ -479,7 +479,7 @@ def _stalling_main(argv: Sequence[str]) -> int:
             partial.replace(arguments.stall_file)
             time.sleep(3600)
 
-    loop.PruningCallback.on_epoch_end = on_epoch_end  # type: ignore[method-assign]
+    pruning.PruningCallback.on_epoch_end = on_epoch_end  # type: ignore[method-assign]
     return cli.main(gdbench_args)
 
 

@@ -67,7 +67,7 @@ _HOMES = {
     "SamplerSpec": "spec.model", "ScheduleSpec": "spec.model", "StudySpec": "spec.model",
     "TaskSpec": "spec.model", "TrackingSpec": "spec.model",
     "load_spec": "plan.reader", "load_specs": "plan.reader",
-    "PruningCallback": "trials.loop", "TrialSetup": "plan.build", "run_study": "runner",
+    "PruningCallback": "trials.pruning", "TrialSetup": "plan.build", "run_study": "runner",
     "format_leaderboard": "report.leaderboard", "leaderboard": "report.leaderboard",
     "write_report": "report.leaderboard", "study_names": "plan.tables",
 }

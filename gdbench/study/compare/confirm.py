@@ -76,8 +76,7 @@ from gdbench.study.keys import (
     SOURCE_ATTR,
     SOURCE_TAG,
 )
-from gdbench.study.spec.model import IMAGE_METRICS
-from gdbench.study.trials import batches, records, storage
+from gdbench.study.trials import batches, records, session, storage
 from gdbench.study.trials.outcomes import divergence_reason
 from gdbench.study.trials.session import StudyContext
 from gdbench.tracking import HParamDomain, StoredStudy, StudyTracker
@@ -301,21 +300,14 @@ def _start_tracker(target: ConfirmTarget, branches: Sequence[Branch],
                for key, values in observed.items()}
     domains["task.seed"] = HParamDomain(kind="int", low=0, high=seeds - 1)
     domains[keys.CONFIRM_HPARAM] = HParamDomain.fixed(True)
-    metrics = [target.metric] + [m for m in _tracked_metrics(target) if m != target.metric]
-    tracker.start(hparam_domains=domains, metrics=metrics, params={
-        "study": target.study_name, "task": target.task_name, "epochs": target.epochs,
-        "batch_size": target.batch_size, "objective": target.metric,
-    }, tags={CONFIRM_TAG: "true"})
+    metrics = [target.metric] + [m for m in session.task_metrics(target.task(0), target.population)
+                                 if m != target.metric]
+    with session.tracker_setup(tracking_uri):
+        tracker.start(hparam_domains=domains, metrics=metrics, params={
+            "study": target.study_name, "task": target.task_name, "epochs": target.epochs,
+            "batch_size": target.batch_size, "objective": target.metric,
+        }, tags={CONFIRM_TAG: "true"})
     return tracker
-
-
-def _tracked_metrics(target: ConfirmTarget) -> list[str]:
-    task = target.task(0)
-    if not isinstance(task, gdbench.tasks.ToyTask):
-        return [*IMAGE_METRICS, "test_loss", "test_accuracy"]
-    if target.population:
-        return ["loss"]
-    return list(task.metrics(task.initial_parameters()))
 
 
 def confirm_study(target: ConfirmTarget, seeds: int, *,

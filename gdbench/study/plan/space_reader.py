@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -24,30 +25,10 @@ import gdbench.optimizers
 import gdbench.schedules
 from gdbench.study.plan.build import SCHEDULE_PREFIX, TARGET_PREFIX, build_schedule
 from gdbench.study.spec import spaces
-from gdbench.study.spec.fields import (
-    FieldReader,
-    is_number,
-    join,
-    signature_defaults,
-    type_name,
-)
-from gdbench.study.spec.model import (
-    OptimizerSpec,
-    ScheduleSpec,
-    StudySpec,
-    searched_domains,
-)
-from gdbench.study.spec.spaces import (
-    Choice,
-    Domain,
-    Fixed,
-    IntRange,
-    LogUniform,
-    OneMinusLogUniform,
-    Steps,
-    StepsRange,
-    Uniform,
-)
+from gdbench.study.spec.domains import (Choice, Domain, Fixed, IntRange, LogUniform,
+                                        OneMinusLogUniform, Steps, StepsRange, Uniform)
+from gdbench.study.spec.fields import FieldReader, is_number, join, signature_defaults, type_name
+from gdbench.study.spec.model import OptimizerSpec, ScheduleSpec, StudySpec, searched_domains
 
 _RANGE_KEYS = ("low", "high", "log", "step")
 # Steps of a nominal run, to check schedule values before the real run is sized.
@@ -86,6 +67,19 @@ class SpaceReader(FieldReader):
 
     # -- optimizers ---------------------------------------------------------
 
+    def entries(self, table: Mapping[str, Any], prefix: str, key: str) -> list[tuple[Any, str]]:
+        """``key``'s entry (``optimizer = ...``) or each of its list's (``optimizers = [...]``),
+        with its field; none when the table has neither."""
+        if key in table:
+            return [(table[key], join(prefix, key))]
+        if key + "s" not in table:
+            return []
+        listed = table[key + "s"]
+        field = join(prefix, key + "s")
+        if not isinstance(listed, list) or not listed:
+            raise self.error(field, f"expected a non-empty list of {key} names, got {listed!r}")
+        return [(item, join(field, index)) for index, item in enumerate(listed)]
+
     def optimizers(self, table: dict[str, Any], prefix: str, search: dict[str, Any],
                    tune: frozenset[str] | None) -> tuple[tuple[OptimizerSpec, ...], list[Named]]:
         """The optimizers, and every domain of theirs by name (for :meth:`check_shared_names`)."""
@@ -94,15 +88,7 @@ class SpaceReader(FieldReader):
             raise self.error(join(prefix, "optimizer"),
                              "give exactly one of 'optimizer' (one name) or 'optimizers' "
                              f"(a list to compare); accepted names: {', '.join(registered)}")
-        if "optimizer" in table:
-            entries = [(table["optimizer"], join(prefix, "optimizer"))]
-        else:
-            listed = table["optimizers"]
-            field = join(prefix, "optimizers")
-            if not isinstance(listed, list) or not listed:
-                raise self.error(field, "expected a non-empty list of optimizer names, "
-                                        f"got {listed!r}")
-            entries = [(item, join(field, index)) for index, item in enumerate(listed)]
+        entries = self.entries(table, prefix, "optimizer")
         result: list[OptimizerSpec] = []
         named: list[Named] = []
         for value, field in entries:
@@ -258,16 +244,8 @@ class SpaceReader(FieldReader):
             raise self.error(join(prefix, "schedule"),
                              "give at most one of 'schedule' (one) or 'schedules' "
                              "(a list to compare)")
-        if "schedule" in table:
-            entries = [(table["schedule"], join(prefix, "schedule"))]
-        elif "schedules" in table:
-            listed = table["schedules"]
-            field = join(prefix, "schedules")
-            if not isinstance(listed, list) or not listed:
-                raise self.error(field, "expected a non-empty list of schedule names, "
-                                        f"got {listed!r}")
-            entries = [(item, join(field, index)) for index, item in enumerate(listed)]
-        else:
+        entries = self.entries(table, prefix, "schedule")
+        if not entries:
             return (), []
         result: list[ScheduleSpec] = []
         named: list[Named] = []

@@ -143,8 +143,19 @@ class TaskSpec:
         return gdbench.tasks.get(self.name, **self.options)
 
 
+class _Labelled:
+    """A named thing of a spec whose label defaults to its name."""
+
+    name: str
+    label: str
+
+    def __post_init__(self) -> None:
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
+
+
 @dataclasses.dataclass(frozen=True)
-class OptimizerSpec:
+class OptimizerSpec(_Labelled):
     """One optimizer and its space.
 
     Attributes:
@@ -159,13 +170,9 @@ class OptimizerSpec:
     space: Mapping[str, Domain]
     label: str = ""
 
-    def __post_init__(self) -> None:
-        if not self.label:
-            object.__setattr__(self, "label", self.name)
-
 
 @dataclasses.dataclass(frozen=True)
-class ScheduleSpec:
+class ScheduleSpec(_Labelled):
     """One learning-rate schedule and its space.
 
     Attributes:
@@ -182,10 +189,6 @@ class ScheduleSpec:
     space: Mapping[str, Domain]
     target: ScheduleSpec | None = None
     label: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.label:
-            object.__setattr__(self, "label", self.name)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,52 +37,23 @@ from optuna.trial import FrozenTrial, TrialState
 import gdbench.tasks
 from gdbench.study import keys
 from gdbench.study.errors import Interrupted
-from gdbench.study.keys import pruned_reason
-from gdbench.study.plan import build, samplers
+from gdbench.study.plan import build
 from gdbench.study.plan.build import TrialSetup
 from gdbench.study.spec import objectives
 from gdbench.study.spec.model import StudySpec
 from gdbench.study.trials import asking, batches, image_batches, records, storage
 from gdbench.study.trials.outcomes import Outcome, divergence_reason
 from gdbench.study.trials.progress import Progress
+from gdbench.study.trials.pruning import PruningCallback
 from gdbench.study.trials.session import StudyContext
 from gdbench.tracking import StudyTracker, TrialTracker
 
-__all__ = ["PruningCallback", "StudyCallback", "TrialLoop", "run_trials"]
+__all__ = ["StudyCallback", "TrialLoop", "run_trials"]
 
 logger = logging.getLogger(__name__)
 
 #: Optuna callbacks: called with the study and each trial once it is told.
 StudyCallback = Callable[[optuna.Study, FrozenTrial], None]
-
-class PruningCallback(keras.callbacks.Callback):
-    """Reports the objective to Optuna after every epoch; raises `optuna.TrialPruned` on demand.
-
-    A non-finite value is not reported: the task stops training on it, and
-    the loop fails the trial.
-
-    Args:
-        trial: the Optuna trial.
-        metric: the epoch-log key of the objective (``"val_loss"``).
-
-    Attributes:
-        epochs_seen: epochs that ended so far.
-    """
-
-    def __init__(self, trial: optuna.Trial, metric: str) -> None:
-        super().__init__()
-        self.trial = trial
-        self.metric = metric
-        self.epochs_seen = 0
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.epochs_seen = epoch + 1
-        value = (logs or {}).get(self.metric)
-        if value is None or not math.isfinite(value):
-            return
-        self.trial.report(float(value), epoch)
-        if self.trial.should_prune():
-            raise optuna.TrialPruned(pruned_reason(epoch, self.metric, value))
 
 
 class TrialLoop:
@@ -327,7 +298,9 @@ class TrialLoop:
         self.train_single(trial, setup)
 
     def train_single(self, trial: optuna.Trial, setup: TrialSetup) -> None:
-        from gdbench.tracking import TrackingCallback  # keeps TensorFlow out of start-up
+        from gdbench.tracking import (
+            TrackingCallback,  # keeps TensorFlow out of start-up
+        )
 
         pruning = PruningCallback(trial, self.metric)
         tracked = self.open[trial.number]
@@ -357,7 +330,7 @@ class TrialLoop:
 
     # -- batches through the population engines --------------------------------
 
-    def run_batch(self, trials: Sequence[optuna.Trial | samplers.DrawnTrial]) -> None:
+    def run_batch(self, trials: Sequence[optuna.Trial | asking.DrawnTrial]) -> None:
         setups = [self.setup(trial) for trial in trials]
         self.record_setups(list(zip(trials, setups)))
         for group in batches.groups(setups):

@@ -17,11 +17,12 @@ connected to) by :func:`check_locations` before anything is created.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +55,12 @@ from gdbench.tracking import HParamDomain, StudyTracker
 from gdbench.tracking.names import NO_SCHEDULE
 
 __all__ = [
-    "BUDGET_ATTR", "COMPARE_BUDGETS_ATTR", "CONFIRM_HPARAM", "DEFAULT_HOME", "EPOCHS_RUN_ATTR", "FAIL_REASON_ATTR",
-    "FIGURES_ATTR", "HYPERPARAMETERS_ATTR", "PROCESSES_ATTR", "PRUNE_REASON_ATTR", "SETUP_ATTR",
-    "SPEC_ATTR", "SPEC_FILE_ATTR", "STALE_REASON", "TARGET_REACHED_ATTR", "Locations", "StudyContext",
-    "check_locations", "check_same_spec", "check_study_name", "claim_figures", "create_home",
-    "in_home", "interrupted_reason", "locations", "open_study", "positive_integer",
-    "start_tracker", "study_metrics", "summary",
+    "DEFAULT_HOME", "Locations", "StudyContext", "check_locations", "check_same_spec",
+    "check_study_name", "claim_figures", "create_home", "in_home", "locations", "open_study",
+    "positive_integer", "start_tracker", "study_metrics", "summary", "task_metrics",
+    "tracker_setup",
 ]
+
 
 def positive_integer(name: str, value: Any) -> int:
     """An integer >= 1 given as argument ``name``.
@@ -350,23 +350,39 @@ def _hparam_domain(domains: Sequence[Domain]) -> HParamDomain:
     return HParamDomain(kind="categorical", choices=tuple(choices))
 
 
-def tracked_metrics(spec: StudySpec, context: StudyContext) -> list[str]:
-    """The metrics of the HParams table. The per-epoch η is logged as a scalar but
-    left out here: beside the hyperparameter of the same name it would show twice."""
-    if isinstance(context.task, gdbench.tasks.ToyTask):
-        if spec.population:
+def task_metrics(task: gdbench.tasks.Task, population: bool) -> list[str]:
+    """The metrics of a study's (or a confirmation's) HParams table, besides its objective.
+
+    The per-epoch η is logged as a scalar but left out here: beside the
+    hyperparameter of the same name it would show twice.
+    """
+    if isinstance(task, gdbench.tasks.ToyTask):
+        if population:
             return ["loss"]
-        return list(context.task.metrics(context.task.initial_parameters()))
+        return list(task.metrics(task.initial_parameters()))
     return [*IMAGE_METRICS, "test_loss", "test_accuracy"]
+
+
+def tracked_metrics(spec: StudySpec, context: StudyContext) -> list[str]:
+    """The metrics of the study's HParams table (:func:`task_metrics`)."""
+    return task_metrics(context.task, spec.population)
+
+
+@contextlib.contextmanager
+def tracker_setup(tracking_uri: str | None) -> Iterator[None]:
+    """Held while a tracker starts: two processes starting on a fresh HOME would both
+    migrate its new MLflow database."""
+    database = storage.sqlite_path(tracking_uri or "")
+    if database is None:
+        yield
+        return
+    with storage.file_lock(database.with_name(f".{database.name}.setup.lock")):
+        yield
 
 
 def start_tracker(spec: StudySpec, where: Locations, context: StudyContext) -> StudyTracker:
     """Open the study's MLflow parent run and write its HParams config (stores created once)."""
-    database = storage.sqlite_path(where.tracking_uri or "")
-    if database is None:
-        return _start_tracker(spec, where, context)
-    # Two processes starting on a fresh HOME would both migrate the new database.
-    with storage.file_lock(database.with_name(f".{database.name}.setup.lock")):
+    with tracker_setup(where.tracking_uri):
         return _start_tracker(spec, where, context)
 
 
