@@ -3,8 +3,8 @@
 A headless Chromium (``browser.py``) opens the UIs of the servers that
 ``test_distributed.py`` uses (the same session-wide stack and three-worker
 study), waits until the page shows every trial, and takes a screenshot. The
-README's pictures are those of the demo's pages, which ``test_dashboards.py``
-takes.
+pictures of the README and ``docs/running.md`` are those of the demo's pages,
+which ``test_dashboards.py`` takes.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """docker-compose.yml: valid against the Compose Specification, and the stack it promises.
 
 The schema is the Compose Specification's own JSON schema, as vendored by
-``check-jsonschema`` (offline). The checks after it are what the README and
-docs/distributed.md say of the stack: which services, which healthchecks,
+``check-jsonschema`` (offline). The checks after it are what
+docs/distributed.md says of the stack: which services, which healthchecks,
 GPU workers, no database port on the host, UIs on 127.0.0.1, the study
 created before any worker starts.
 """

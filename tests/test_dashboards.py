@@ -6,9 +6,9 @@ digits), and the three dashboards serve it as ``gdbench ui`` starts them
 (:func:`gdbench.cli.ui_commands`). Each test reads the page's DOM as a person
 sees it and holds it against the stores: MLflow's REST API, Optuna's storage.
 
-Set ``GDBENCH_SAVE_SCREENSHOTS=1`` to write the README's pictures of the demo:
-``docs/images/mlflow_ui.png``, ``tensorboard_hparams.png`` and
-``optuna_dashboard.png``.
+Set ``GDBENCH_SAVE_SCREENSHOTS=1`` to write the pictures of the demo that the
+README and ``docs/running.md`` show: ``docs/images/mlflow_ui.png``,
+``tensorboard_hparams.png`` and ``optuna_dashboard.png``.
 """
 
 from __future__ import annotations
