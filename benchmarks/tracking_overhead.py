@@ -67,10 +67,7 @@ from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
 
 from gdbench.study import load_spec, run_study  # noqa: E402
 from gdbench.study.report import figures as study_figures  # noqa: E402
-from gdbench.study.trials import (
-    loop,  # noqa: E402
-    session,  # noqa: E402
-)
+from gdbench.study.trials import loop, session  # noqa: E402
 from gdbench.tracking import StudyTracker, TrialTracker  # noqa: E402
 from gdbench.tracking._mlflow import MlflowStudy  # noqa: E402
 

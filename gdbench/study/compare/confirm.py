@@ -37,14 +37,11 @@ population engine (:func:`gdbench.study.trials.batches.fit_group`).
 from __future__ import annotations
 
 import dataclasses
-import gc
 import logging
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import keras
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -62,7 +59,7 @@ from gdbench.study.compare.confirm_target import (
     stored_target,
 )
 from gdbench.study.defaults import DEFAULT_GRACE_PERIOD_S, DEFAULT_HEARTBEAT_INTERVAL_S
-from gdbench.study.errors import Interrupted, StudyError
+from gdbench.study.errors import StudyError
 from gdbench.study.keys import (
     CONFIRM_TAG,
     CURVES_ATTR,
@@ -76,38 +73,18 @@ from gdbench.study.keys import (
     SOURCE_ATTR,
     SOURCE_TAG,
 )
-from gdbench.study.trials import batches, records, session, storage
+from gdbench.study.trials import batches, cycle, records, session, storage
 from gdbench.study.trials.outcomes import divergence_reason
 from gdbench.study.trials.session import StudyContext
 from gdbench.tracking import HParamDomain, StoredStudy, StudyTracker
 from gdbench.tracking.names import trial_run_name
 
 __all__ = [
-    "COMPANION_SUFFIX",
-    "CONFIRM_TAG",
-    "CURVES_ATTR",
-    "INTERRUPTED_ATTR",
-    "METRICS_ATTR",
-    "OPTIMIZER_ATTR",
-    "SCHEDULE_ATTR",
-    "SEEDS_ATTR",
-    "SEED_ATTR",
-    "SEED_TAG",
-    "SOURCE_ATTR",
-    "SOURCE_TAG",
-    "Branch",
-    "ConfirmTarget",
-    "best_branches",
-    "companion_name",
-    "confirm_study",
-    "confirm_tensorboard_dir",
-    "open_companion",
-    "spec_target",
-    "stored_target",
+    "COMPANION_SUFFIX", "Branch", "ConfirmTarget", "best_branches", "companion_name",
+    "confirm_study", "confirm_tensorboard_dir", "open_companion", "spec_target", "stored_target",
 ]
 
 logger = logging.getLogger(__name__)
-
 
 
 def _done(trial: FrozenTrial) -> bool:
@@ -126,71 +103,52 @@ class _Rerun:
 
 
 class _Confirmation:
-    """Claims, trains, tells and tracks the reruns of one study until none is missing."""
+    """Claims, trains, tells and tracks the reruns of one study until none is missing, in
+    the trial cycle of a study's trials (:func:`gdbench.study.trials.cycle.run_cycle`)."""
 
     def __init__(self, target: ConfirmTarget, study: optuna.Study, companion: optuna.Study,
                  rdb: optuna.storages.RDBStorage, branches: Sequence[Branch], seeds: int,
                  tracker: StudyTracker, heartbeat_interval: int, toy: bool) -> None:
         self.target = target
-        self.study = study
         self.companion = companion
         self.rdb = rdb
         self.branches = list(branches)
         self.seeds = seeds
         self.tracker = tracker
-        self.heartbeat_interval = heartbeat_interval
         self.toy = toy
-        self.lock = storage.ClaimLock(rdb, companion.study_name)
+        self.claimer = storage.Claimer(companion, rdb, self.take, heartbeat_interval)
         self.varying = sorted({name for trial in storage.counted_trials(study)
                                for name in trial.params})
-        self.claimed: list[_Rerun] = []
+        self.reruns: dict[int, _Rerun] = {}
         self.told: set[int] = set()
 
-    def claim(self) -> list[_Rerun]:
-        """Under the lock: the missing reruns of the first seed that has any (one, for
-        image tasks), started and given their first heartbeat; ``[]`` when none is missing."""
-        with self.lock.held():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(self.companion)
-            taken = {(t.user_attrs.get(SOURCE_ATTR), t.user_attrs.get(SEED_ATTR))
-                     for t in self.companion.get_trials(deepcopy=False) if _done(t)}
-            missing = [(branch, seed) for seed in range(self.seeds) for branch in self.branches
-                       if (branch.trial.number, seed) not in taken]
-            if not missing:
-                return []
-            first_seed = missing[0][1]
-            chosen = [(b, s) for b, s in missing if s == first_seed][:None if self.toy else 1]
-            reruns = []
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message="Heartbeat of storage")
-                for branch, seed in chosen:
-                    trial = self.companion.ask()
-                    reruns.append(_Rerun(trial, branch, seed))
-            records.write_trials(self.companion, self.rdb, {records.trial_id(rerun.trial): ({
-                SOURCE_ATTR: rerun.branch.trial.number, OPTIMIZER_ATTR: rerun.branch.optimizer,
-                SCHEDULE_ATTR: rerun.branch.schedule, SEED_ATTR: rerun.seed,
-                keys.SETUP_ATTR: rerun.branch.setup.to_json()}, {}, None, None)
-                for rerun in reruns})
-            records.record_heartbeats(self.rdb, [records.trial_id(rerun.trial) for rerun in reruns])
-        return reruns
+    def take(self, count: int) -> list[optuna.Trial] | None:
+        """Under the claimer's lock: the missing reruns of the first seed that has any (one,
+        for image tasks), started with their branch and seed; ``None`` when none is missing."""
+        taken = {(t.user_attrs.get(SOURCE_ATTR), t.user_attrs.get(SEED_ATTR))
+                 for t in self.companion.get_trials(deepcopy=False) if _done(t)}
+        missing = [(branch, seed) for seed in range(self.seeds) for branch in self.branches
+                   if (branch.trial.number, seed) not in taken]
+        if not missing:
+            return None
+        first_seed = missing[0][1]
+        chosen = [(b, s) for b, s in missing if s == first_seed][:count if self.toy else 1]
+        reruns = [_Rerun(self.companion.ask(), branch, seed) for branch, seed in chosen]
+        records.write_trials(self.companion, self.rdb, {records.trial_id(rerun.trial): ({
+            SOURCE_ATTR: rerun.branch.trial.number, OPTIMIZER_ATTR: rerun.branch.optimizer,
+            SCHEDULE_ATTR: rerun.branch.schedule, SEED_ATTR: rerun.seed,
+            keys.SETUP_ATTR: rerun.branch.setup.to_json()}, {}, None, None)
+            for rerun in reruns})
+        self.reruns.update((rerun.trial.number, rerun) for rerun in reruns)
+        return [rerun.trial for rerun in reruns]
 
     def run(self) -> None:
         """Run reruns until none is missing; an interrupt fails the claimed ones, to be run again."""
-        while True:
-            reruns = self.claim()
-            if not reruns:
-                return
-            self.claimed, self.told = reruns, set()
-            try:
-                with storage.Heartbeat(self.rdb, [records.trial_id(r.trial) for r in reruns],
-                                       self.heartbeat_interval):
-                    self.train(reruns)
-            except KeyboardInterrupt as interrupt:
-                self.interrupted(interrupt)
-                raise
-            keras.backend.clear_session(free_memory=False)
-            gc.collect()
+        cycle.run_cycle(self.claimer, len(self.branches), self.train_claimed,
+                        interrupted=self.interrupted)
+
+    def train_claimed(self, claimed: list[optuna.Trial]) -> None:
+        self.train([self.reruns[trial.number] for trial in claimed])
 
     def train(self, reruns: Sequence[_Rerun]) -> None:
         seed = reruns[0].seed
@@ -260,23 +218,17 @@ class _Confirmation:
             attrs[keys.FAIL_REASON_ATTR] = reason
             logger.warning("rerun of trial %d, seed %d failed: %s", rerun.branch.trial.number,
                            rerun.seed, reason)
-        records.write_trials(self.companion, self.rdb,
-                             {records.trial_id(rerun.trial): (attrs, {}, None, None)})
-        if reason:
-            self.companion.tell(rerun.trial.number, state=TrialState.FAIL)
-        else:
-            self.companion.tell(rerun.trial.number, value)
+        cycle.tell(self.companion, self.rdb, rerun.trial,
+                   TrialState.FAIL if reason else TrialState.COMPLETE, value, attrs)
         self.told.add(rerun.trial.number)
 
-    def interrupted(self, interrupt: KeyboardInterrupt) -> None:
+    def interrupted(self, claimed: Sequence[optuna.Trial], reason: str) -> None:
         """Fail the claimed reruns not yet told, the signal named: the next confirmation
         runs them again."""
-        signal_name = interrupt.signal_name if isinstance(interrupt, Interrupted) else "SIGINT"
-        reason = keys.interrupted_reason(signal_name)
-        pending = [rerun for rerun in self.claimed if rerun.trial.number not in self.told]
+        pending = [trial for trial in claimed if trial.number not in self.told]
         records.write_trials(self.companion, self.rdb, {
-            records.trial_id(rerun.trial): ({keys.FAIL_REASON_ATTR: reason, INTERRUPTED_ATTR: True},
-                                    {}, TrialState.FAIL, None) for rerun in pending})
+            records.trial_id(trial): ({keys.FAIL_REASON_ATTR: reason, INTERRUPTED_ATTR: True},
+                                      {}, TrialState.FAIL, None) for trial in pending})
 
 
 def _start_tracker(target: ConfirmTarget, branches: Sequence[Branch],

@@ -30,18 +30,16 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import keras
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 import gdbench.tasks
 from gdbench.study import keys
-from gdbench.study.errors import Interrupted
 from gdbench.study.plan import build
 from gdbench.study.plan.build import TrialSetup
 from gdbench.study.spec import objectives
 from gdbench.study.spec.model import StudySpec
-from gdbench.study.trials import asking, batches, image_batches, records, storage
+from gdbench.study.trials import asking, batches, cycle, image_batches, records, storage
 from gdbench.study.trials.outcomes import Outcome, divergence_reason
 from gdbench.study.trials.progress import Progress
 from gdbench.study.trials.pruning import PruningCallback
@@ -85,7 +83,6 @@ class TrialLoop:
         self.callbacks = tuple(callbacks)
         self.poll_interval_s = poll_interval_s
         self.metric = spec.objective.metric
-        self.claimed: list[optuna.Trial] = []
         self.setups: dict[int, TrialSetup] = {}
         self.open: dict[int, TrialTracker] = {}
         self.tracked: set[int] = set()
@@ -98,39 +95,23 @@ class TrialLoop:
     def run(self) -> None:
         """Run trials until the budget is used up and no trial of the study runs any more."""
         try:
-            while True:
-                count = self.spec.trials_per_batch if self.spec.population else 1
-                claimed = self.claimer.claim(count)
-                self.close_stale_trials()
-                if claimed is None:
-                    return
-                if not claimed:
-                    self.progress.refresh()
-                    time.sleep(self.poll_interval_s)
-                    continue
-                self.claimed = claimed
-                try:
-                    with self.claimer.beating(claimed):
-                        if self.spec.population:
-                            self.run_batch(claimed)
-                        else:
-                            self.run_single(claimed[0])
-                except KeyboardInterrupt as interrupt:
-                    self.interrupted(interrupt)
-                    raise
-                # Keras's global state and TensorFlow's kernel cache, then every trial's
-                # garbage (its model, optimizer and graphs).
-                keras.backend.clear_session(free_memory=False)
-                gc.collect()
+            cycle.run_cycle(self.claimer, self.spec.trials_per_batch if self.spec.population else 1,
+                            self.train_claimed, interrupted=self.interrupted,
+                            after_claim=self.close_stale_trials, idle=self.progress.refresh,
+                            poll_interval_s=self.poll_interval_s)
         finally:
             self.progress.close()
 
-    def interrupted(self, interrupt: KeyboardInterrupt) -> None:
+    def train_claimed(self, claimed: list[optuna.Trial]) -> None:
+        if self.spec.population:
+            self.run_batch(claimed)
+        else:
+            self.run_single(claimed[0])
+
+    def interrupted(self, claimed: Sequence[optuna.Trial], reason: str) -> None:
         """Fail the claimed trials not yet told, with the signal named, and queue them again
         (Optuna's writes in one transaction each, so that the process ends at once)."""
-        signal_name = interrupt.signal_name if isinstance(interrupt, Interrupted) else "SIGINT"
-        reason = keys.interrupted_reason(signal_name)
-        pending = [trial for trial in self.claimed if trial.number not in self.told]
+        pending = [trial for trial in claimed if trial.number not in self.told]
         values = {}
         for trial in pending:
             setup = self.setups.get(trial.number)
@@ -152,9 +133,10 @@ class TrialLoop:
             values[records.trial_id(trial)] = ({**attrs, **user_attrs}, reports, state, value)
         written = records.write_trials(self.study, self.claimer.storage, values)
         self.told.update(trial.number for trial in pending)
-        storage.queue_all_again(self.claimer.storage, self.study, records.told_trials(
-            self.study, [records.trial_id(trial) for trial in pending
-                         if records.trial_id(trial) in written and trial.number not in self.recorded]))
+        queued = [records.trial_id(trial) for trial in pending
+                  if records.trial_id(trial) in written and trial.number not in self.recorded]
+        storage.queue_all_again(self.claimer.storage, self.study,
+                                records.told_trials(self.study, queued))
 
     def close_stale_trials(self) -> None:
         """End the MLflow run and TensorBoard session of every trial found dead since last time."""
@@ -192,16 +174,8 @@ class TrialLoop:
              target_reached: bool | None = None) -> FrozenTrial | None:
         """Tell Optuna how ``trial`` ended; ``None`` when another process took it for dead."""
         outcome = Outcome(trial, state, value, reason, epochs_run, target_reached=target_reached)
-        records.write_trials(self.study, self.claimer.storage,
-                             {records.trial_id(trial): (outcome.user_attrs(), {}, None, None)})
-        try:
-            # By number: a population's trials may be drawn ahead (asking.DrawnTrial).
-            frozen = (self.study.tell(trial.number, value) if state == TrialState.COMPLETE
-                      else self.study.tell(trial.number, state=state))
-        except (optuna.exceptions.UpdateFinishedTrialError, ValueError) as error:
-            if "finished" not in str(error).lower():
-                raise
-            frozen = None
+        frozen = cycle.tell(self.study, self.claimer.storage, trial, state, value,
+                            outcome.user_attrs())
         self.told_one(outcome, frozen is not None, frozen)
         self.progress.refresh()
         return frozen
@@ -421,9 +395,8 @@ def run_trials(spec: StudySpec, study: optuna.Study, rdb: optuna.storages.RDBSto
         heartbeat_interval: seconds between two heartbeats of a running trial.
         poll_interval_s: seconds between two looks while other processes' trials run.
     """
-    claimer = storage.Claimer(
-        study, rdb, budget,
-        lambda count: asking.ask(study, spec, count, context.total_steps, rdb),
+    claimer = storage.Claimer(study, rdb, storage.budgeted(
+        study, budget, lambda count: asking.ask(study, spec, count, context.total_steps, rdb)),
         heartbeat_interval)
     loop = TrialLoop(spec, study, tracker, context, claimer, stale,
                      Progress(study, budget, spec.name, quiet), callbacks=callbacks,

@@ -43,7 +43,7 @@ from gdbench.study.trials import records
 
 __all__ = [
     "ClaimLock", "Claimer", "DEFAULT_GRACE_PERIOD_S", "DEFAULT_HEARTBEAT_INTERVAL_S", "FINISHED_STATES",
-    "Heartbeat", "MAX_STALE_RETRIES", "StaleTrials", "budget_used", "check_database_url",
+    "Heartbeat", "MAX_STALE_RETRIES", "StaleTrials", "budget_used", "budgeted", "check_database_url",
     "counted_trials", "file_lock", "open_storage", "queue_again", "queue_all_again", "replaced_trials", "sqlite_path",
 ]
 
@@ -328,23 +328,41 @@ class StaleTrials:
         return found
 
 
+def budgeted(study: optuna.Study, budget: int,
+             ask: Callable[[int], list[optuna.Trial]]) -> Callable[[int], list[optuna.Trial] | None]:
+    """A :class:`Claimer`'s ``take`` for a study's trials: ``ask(count)`` within ``budget``
+    (the trials that use it up, counted across processes); ``[]`` when the budget is used
+    up but trials still run (a retry may come), ``None`` once none runs."""
+
+    def take(count: int) -> list[optuna.Trial] | None:
+        trials = study.get_trials(deepcopy=False)
+        free = budget - budget_used(trials)
+        if free <= 0:
+            running = any(trial.state == TrialState.RUNNING for trial in trials)
+            return [] if running else None
+        return ask(min(free, count))
+
+    return take
+
+
 class Claimer:
-    """Claims a study's trials under its lock, so that processes together keep to the budget.
+    """Claims a study's trials under its lock, so that processes together take each once.
 
     Args:
         study: the study, opened on a heartbeat storage (:func:`open_storage`).
         storage: that storage.
-        budget: the trials that use up the budget, counted across processes.
-        ask: ``ask(count)`` → that many trials, waiting ones first.
+        take: ``take(count)`` → up to that many trials to run, or ``[]`` when none is
+            free now but trials still run, or ``None`` when the work is done; called
+            under the lock (a study's trials within their budget: :func:`budgeted`).
         heartbeat_interval: seconds between two heartbeats of a claimed trial.
     """
 
-    def __init__(self, study: optuna.Study, storage: optuna.storages.RDBStorage, budget: int,
-                 ask: Callable[[int], list[optuna.Trial]], heartbeat_interval: float) -> None:
+    def __init__(self, study: optuna.Study, storage: optuna.storages.RDBStorage,
+                 take: Callable[[int], list[optuna.Trial] | None],
+                 heartbeat_interval: float) -> None:
         self.study = study
         self.storage = storage
-        self.budget = budget
-        self.ask = ask
+        self.take = take
         self.heartbeat_interval = heartbeat_interval
         self.lock = ClaimLock(storage, study.study_name)
 
@@ -352,25 +370,21 @@ class Claimer:
         """Under the lock: fail the stale trials, then take up to ``count`` trials.
 
         Returns:
-            The trials taken, their first heartbeat recorded; ``[]`` when the
-            budget is used up but trials still run (a retry may come); ``None``
-            when the study is done.
+            The trials taken, their first heartbeat recorded; ``[]`` or ``None`` as
+            ``take`` says.
         """
         with self.lock.held():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(self.study)
-            trials = self.study.get_trials(deepcopy=False)
-            free = self.budget - budget_used(trials)
-            if free <= 0:
-                running = any(trial.state == TrialState.RUNNING for trial in trials)
-                return [] if running else None
             with warnings.catch_warnings():
                 # Optuna expects heartbeats with Study.optimize; this loop records its own.
                 warnings.filterwarnings("ignore", message="Heartbeat of storage")
-                claimed = self.ask(min(free, count))
-            # Before the lock is released: a trial without any heartbeat is never stale.
-            records.record_heartbeats(self.storage, [records.trial_id(trial) for trial in claimed])
+                claimed = self.take(count)
+            if claimed:
+                # Before the lock is released: a trial without any heartbeat is never stale.
+                records.record_heartbeats(self.storage,
+                                          [records.trial_id(trial) for trial in claimed])
         return claimed
 
     def beating(self, trials: Sequence[optuna.Trial]) -> Heartbeat:
