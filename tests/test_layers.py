@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("gdbench.study.trials",),
     ("gdbench.study.plan",),
     ("gdbench.study.spec",),
-    ("gdbench.study.keys", "gdbench.study.errors", "gdbench.study.defaults"),
+    ("gdbench.study.keys", "gdbench.study.errors", "gdbench.study.defaults", "gdbench.study.text"),
     ("gdbench.study",),
     ("gdbench.tracking",),
     ("gdbench.comparison_plots", "gdbench.baselines"),

@@ -32,6 +32,7 @@ from optuna.trial import TrialState
 
 from gdbench import comparison_plots
 from gdbench._files import written_whole
+from gdbench.study.text import cell, text_table
 from gdbench.study.keys import COMPARE_BUDGETS_ATTR
 from gdbench.study.trials.storage import counted_trials
 from gdbench.study.trials.stored import trial_hyperparameters
@@ -114,12 +115,6 @@ def budget_rows(study: optuna.Study, budgets: Sequence[int]) -> list[dict[str, A
     return rows
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
 def format_budgets(rows: Sequence[Mapping[str, Any]]) -> str:
     """The budget table as plain text: one line per branch, one column per budget."""
     if not rows:
@@ -134,11 +129,8 @@ def format_budgets(rows: Sequence[Mapping[str, Any]]) -> str:
     table = [header]
     for row in rows:
         keys = ["optimizer"] + (["schedule"] if schedules else []) + ["trials"] + budget_columns
-        table.append([_cell(row[key]) for key in keys])
-    widths = [max(len(line[index]) for line in table) for index in range(len(header))]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
-             for line in table]
-    lines.insert(1, "  ".join("-" * width for width in widths))
+        table.append([cell(row[key]) for key in keys])
+    lines = text_table(table)
     return "\n".join(lines)
 
 

@@ -31,6 +31,7 @@ from optuna.trial import TrialState
 
 from gdbench import baselines, comparison_plots
 from gdbench._files import written_whole
+from gdbench.study.text import cell, text_table
 from gdbench.study import keys
 from gdbench.study.compare import confirm, stats
 from gdbench.study.keys import FAIL_REASON_ATTR, SPEC_ATTR
@@ -144,10 +145,6 @@ def _summarized(branch: confirm.Branch,
         seed_varies=seed_varies)
 
 
-def _number(value: float) -> str:
-    return "" if value is None or math.isnan(value) else f"{value:.4g}"
-
-
 def format_confirmed(branches: Sequence[ConfirmedBranch], metric: str = "objective") -> str:
     """The confirmation as a plain-text leaderboard: rank by the mean objective, the trial
     and its own value, the mean ± standard deviation and the 95 % bootstrap interval."""
@@ -160,13 +157,10 @@ def format_confirmed(branches: Sequence[ConfirmedBranch], metric: str = "objecti
         summary = branch.objective
         seeds = f"{summary.n}/{len(branch.seeds)}"
         table.append([str(rank), branch.optimizer, branch.schedule, str(branch.trial),
-                      _number(branch.value),
-                      f"{_number(summary.mean)} ± {_number(summary.std)}",
-                      f"[{_number(summary.low)}, {_number(summary.high)}]", seeds])
-    widths = [max(len(line[index]) for line in table) for index in range(len(header))]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
-             for line in table]
-    lines.insert(1, "  ".join("-" * width for width in widths))
+                      cell(branch.value),
+                      f"{cell(summary.mean)} ± {cell(summary.std)}",
+                      f"[{cell(summary.low)}, {cell(summary.high)}]", seeds])
+    lines = text_table(table)
     same = [f"{b.optimizer}/{b.schedule}" for b in branches if not b.seed_varies]
     if same:
         lines.append(f"note: the seed changes nothing for {', '.join(same)} on this task "

@@ -25,6 +25,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from gdbench._files import written_whole
+from gdbench.study.text import cell, text_table
 from gdbench.study.compare import budgets, protocol
 from gdbench.study.keys import (
     EPOCHS_RUN_ATTR,
@@ -117,14 +118,6 @@ def _columns(rows: Sequence[dict[str, Any]]) -> list[str]:
     return [*_FIRST_COLUMNS, *middle, *_LAST_COLUMNS]
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def format_leaderboard(rows: Sequence[dict[str, Any]], *, limit: int = 10) -> str:
     """The first ``limit`` rows as a plain-text table.
 
@@ -141,7 +134,7 @@ def format_leaderboard(rows: Sequence[dict[str, Any]], *, limit: int = 10) -> st
         return "(no finished trial)"
 
     def varies(column: str) -> bool:
-        return len({_cell(row.get(column)) for row in rows}) > 1
+        return len({cell(row.get(column)) for row in rows}) > 1
 
     shown = list(rows[:limit])
     columns = ["rank", "trial", "state", "value"]
@@ -151,16 +144,13 @@ def format_leaderboard(rows: Sequence[dict[str, Any]], *, limit: int = 10) -> st
     epochs = ["epochs"] if varies("epochs_run") else []
     table = [columns + ["hyperparameters"] + epochs + ["reason"]]
     for row in shown:
-        values = " ".join(f"{column.removeprefix('schedule.')}={_cell(row[column])}"
+        values = " ".join(f"{column.removeprefix('schedule.')}={cell(row[column])}"
                           for column in searched if row.get(column) is not None)
-        line = [_cell(row.get(column)) for column in columns] + [values]
+        line = [cell(row.get(column)) for column in columns] + [values]
         if epochs:
-            line.append(_cell(row.get("epochs_run")))
-        table.append(line + [_cell(row.get("reason"))[:60]])
-    widths = [max(len(line[index]) for line in table) for index in range(len(table[0]))]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
-             for line in table]
-    lines.insert(1, "  ".join("-" * width for width in widths))
+            line.append(cell(row.get("epochs_run")))
+        table.append(line + [cell(row.get("reason"))[:60]])
+    lines = text_table(table)
     if len(rows) > limit:
         lines.append(f"... {len(rows) - limit} more in leaderboard.csv")
     return "\n".join(lines)

@@ -1,0 +1,35 @@
+"""How the study layer writes numbers and tables as text (the terminal, ``protocol.md``):
+one cell format and one table layout for the leaderboard, the budgets and the
+confirmation.
+
+    >>> print("\\n".join(text_table([["rank", "value"], ["1", cell(0.0123456)], ["2", cell(None)]])))
+    rank  value
+    ----  -------
+    1     0.01235
+    2
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["cell", "text_table"]
+
+
+def cell(value: Any) -> str:
+    """A table cell: floats to 4 significant digits, nothing for ``None`` or NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def text_table(table: Sequence[Sequence[str]]) -> list[str]:
+    """The lines of ``table`` (its first row the header) in aligned columns, a rule under
+    the header."""
+    widths = [max(len(line[index]) for line in table) for index in range(len(table[0]))]
+    lines = ["  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
+             for line in table]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return lines
