@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from gdbench.optimizers import RuleOptimizer
 from gdbench.schedules import RateSchedule
-from gdbench.tasks._base import ToyTask
+from gdbench.tasks._toy import ToyTask
 
 __all__ = ["BatchLayout", "as_tensors", "batch_layout", "compiled_loop"]
 

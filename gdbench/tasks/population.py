@@ -43,7 +43,7 @@ import tensorflow as tf
 from numpy.typing import ArrayLike
 
 from gdbench import _validate
-from gdbench.tasks._base import ToyTask
+from gdbench.tasks._toy import ToyTask
 from gdbench.tasks._population_inputs import EngineInputs, engine_inputs, initial_slots
 from gdbench.tasks._population_loop import as_tensors, batch_layout, compiled_loop
 from gdbench.tasks._population_result import PopulationResult, population_result
