@@ -39,11 +39,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
 
 import gdbench.optimizers  # noqa: E402
 import gdbench.tasks  # noqa: E402
-from gdbench.tasks import population  # noqa: E402
+from gdbench.tasks import _population_loop, population  # noqa: E402
+from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
 
 X = np.array([0.5, 2.5])
 Y = np.array([0.2, 0.9])
@@ -188,7 +188,7 @@ def benchmark(name: str, args: argparse.Namespace, task) -> list[dict[str, objec
         cold: dict[bool, list[float]] = {True: [], False: []}
         compiling: dict[bool, list[float]] = {True: [], False: []}
         for _ in range(args.cold_calls):
-            population._COMPILED.clear()
+            _population_loop._COMPILED.clear()
             for jit in (True, False):
                 first, second = (
                     timed(lambda: run_population(task, name, sample(name, size, rng),

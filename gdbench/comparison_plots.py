@@ -24,7 +24,7 @@ from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from gdbench.plots import STYLE, color_for, png_path, save_figure
+from gdbench._plot_style import STYLE, color_for, png_path, save_figure
 
 __all__ = [
     "SEED_BANDS",

@@ -8,7 +8,7 @@ from matplotlib import image as mpimg
 
 import gdbench.optimizers
 import gdbench.tasks
-from gdbench import plots
+from gdbench import _surface_plots, plots
 from gdbench.tasks.trace import EFFECTIVE_LEARNING_RATES, effective_learning_rate_trace
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -62,8 +62,8 @@ def test_contour_levels_go_logarithmic_only_for_a_wide_range():
     x, y = np.meshgrid(np.linspace(-2, 2, 60), np.linspace(-1, 3, 60))
     rosenbrock = (1 - x) ** 2 + 100 * (y - x**2) ** 2
     bowl = x**2 + y**2
-    log_levels, _ = plots._contour_levels(rosenbrock)
-    linear_levels, _ = plots._contour_levels(bowl)
+    log_levels, _ = _surface_plots._contour_levels(rosenbrock)
+    linear_levels, _ = _surface_plots._contour_levels(bowl)
     assert np.allclose(np.diff(linear_levels), np.diff(linear_levels)[0])
     ratios = np.diff(log_levels[1:] - log_levels[0])
     assert ratios[-1] / ratios[0] > 100

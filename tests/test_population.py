@@ -18,7 +18,7 @@ from optimizer_cases import OPTIMIZERS
 import gdbench.optimizers
 import gdbench.schedules
 import gdbench.tasks
-from gdbench.tasks import population
+from gdbench.tasks import _population_loop
 from gdbench.tasks.population import PopulationResult, fit_population
 
 RTOL = 1e-9
@@ -225,11 +225,11 @@ def test_omitted_keywords_take_the_class_defaults():
 
 def test_a_new_population_of_the_same_shape_reuses_the_compiled_loop():
     task = gdbench.tasks.get("sigmoid_neuron")
-    population._COMPILED.clear()
+    _population_loop._COMPILED.clear()
     fit_population(task, "momentum", {"learning_rate": [0.1, 0.2], "momentum": 0.9}, epochs=5)
     fit_population(task, "momentum", {"learning_rate": [0.3, 0.4], "momentum": [0.5, 0.6]},
                    epochs=5)
-    ((_, train),) = population._COMPILED.values()
+    ((_, train),) = _population_loop._COMPILED.values()
     assert train.experimental_get_tracing_count() == 1
 
 

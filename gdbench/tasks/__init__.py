@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from gdbench.tasks._base import DatasetToyTask, FitResult, Task, ToyModel, ToyTask
+from gdbench.tasks._base import FitResult, Task
 from gdbench.tasks._datasets import DatasetNotFoundError
+from gdbench.tasks._toy import DatasetToyTask, ToyModel, ToyTask
 from gdbench.tasks.images import (
     CIFAR10_3C3D,
     MNISTMLP,

@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from gdbench import _validate
-from gdbench.tasks._base import ToyTask
+from gdbench.tasks._toy import ToyTask
 
 __all__ = [
     "GradCheckResult",

@@ -6,7 +6,8 @@ import numpy as np
 import tensorflow as tf
 
 from gdbench import _validate
-from gdbench.tasks._base import DATA_STREAM, DatasetToyTask
+from gdbench.tasks._base import DATA_STREAM
+from gdbench.tasks._toy import DatasetToyTask
 
 BASES = ("polynomial", "gaussian")
 

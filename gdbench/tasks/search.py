@@ -30,7 +30,8 @@ import numpy as np
 import tensorflow as tf
 
 from gdbench import _validate
-from gdbench.tasks._base import FitResult, ToyTask, final_metrics
+from gdbench.tasks._base import FitResult, final_metrics
+from gdbench.tasks._toy import ToyTask
 
 __all__ = ["LINE_SEARCH_LEARNING_RATES", "METHODS", "fit", "line_search", "names", "random_search"]
 

@@ -8,7 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from gdbench import _validate
-from gdbench.tasks._base import DATA_STREAM, DatasetToyTask
+from gdbench.tasks._base import DATA_STREAM
+from gdbench.tasks._toy import DatasetToyTask
 
 
 def _sigmoid_squared_error(params: tf.Tensor, inputs: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:

@@ -19,7 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from gdbench import _validate
-from gdbench.tasks._base import NOISE_STREAM, ToyTask
+from gdbench.tasks._base import NOISE_STREAM
+from gdbench.tasks._toy import ToyTask
 
 
 class SurfaceTask(ToyTask):

@@ -36,9 +36,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gdbench import _validate
 from gdbench import optimizers as gdbench_optimizers
-from gdbench.tasks._base import ToyTask, check_optimizer, current_learning_rate
+from gdbench import _validate
+from gdbench.tasks._base import check_optimizer, current_learning_rate
+from gdbench.tasks._toy import ToyTask
 from gdbench.tasks._gradients import custom_gradients_released
 
 __all__ = ["EFFECTIVE_LEARNING_RATES", "StepState", "effective_learning_rate_trace"]

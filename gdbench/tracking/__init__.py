@@ -37,15 +37,9 @@ from typing import Any
 from gdbench.tracking._domain import DOMAIN_KINDS, HParamDomain, HParamValue
 from gdbench.tracking._server import check_tracking_server
 from gdbench.tracking.artifacts import local_artifact_folder
-from gdbench.tracking.tracker import (
-    MLFLOW_CURVE_POINTS,
-    OBJECTIVE_METRIC,
-    STUDY_STATUSES,
-    TRIAL_STATES,
-    StudyTracker,
-    TrialTracker,
-    curve_steps,
-)
+from gdbench.tracking._recorded_trials import MLFLOW_CURVE_POINTS, curve_steps
+from gdbench.tracking.tracker import STUDY_STATUSES, StudyTracker
+from gdbench.tracking.trial_tracker import OBJECTIVE_METRIC, TRIAL_STATES, TrialTracker
 
 __all__ = [
     "DOMAIN_KINDS",

@@ -29,15 +29,12 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-import warnings
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
-from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
@@ -50,22 +47,33 @@ from gdbench.tracking._mlflow_context import (
     system_tags,
     working_seconds,
 )
-from gdbench.tracking._mlflow_trial import MlflowTrial
-from gdbench.tracking.artifacts import (
-    HOME_ARTIFACT_LOCATION,
-    local_artifact_folder,
-    sqlite_database,
+from gdbench.tracking._mlflow_experiment import (
+    DESCRIPTION_TAG,
+    ROLE_TAG,
+    STUDY_TAG,
+    TRIAL_NUMBER_TAG,
+    default_artifact_location,
+    get_or_create_experiment,
+    params_to_add,
 )
+from gdbench.tracking._mlflow_trial import MlflowTrial
+from gdbench.tracking.artifacts import local_artifact_folder
 
-STUDY_TAG = "gdbench.study"
-ROLE_TAG = "gdbench.role"
-TRIAL_NUMBER_TAG = "gdbench.trial_number"
+# The experiment's look-up and the tags of a study's runs live in
+# gdbench.tracking._mlflow_experiment; they stay importable from here.
+__all__ = [
+    "DESCRIPTION_TAG",
+    "MAX_BATCH_METRICS",
+    "ROLE_TAG",
+    "SPEC_ARTIFACT",
+    "STUDY_TAG",
+    "TRIAL_NUMBER_TAG",
+    "MlflowStudy",
+    "default_artifact_location",
+]
 
 #: MLflow's limit on the metrics of one ``log_batch``.
 MAX_BATCH_METRICS = 1000
-
-#: The experiment tag MLflow's UI shows as the experiment's description.
-DESCRIPTION_TAG = "mlflow.note.content"
 
 #: The spec file's name among the parent run's artifacts.
 SPEC_ARTIFACT = "spec.toml"
@@ -74,18 +82,6 @@ SPEC_ARTIFACT = "spec.toml"
 _MAX_PARENTS = 50_000
 
 _logger = logging.getLogger(__name__)
-
-
-def default_artifact_location(tracking_uri: str) -> str | None:
-    """``mlflow-artifacts:/`` for a SQLite store, else ``None`` (the server's choice).
-
-    The runs' artifacts then lie in ``mlartifacts/`` beside the database,
-    under locations relative to it: a copy of the folder serves its own
-    files. MLflow's own default for a database store is ``./mlruns`` relative
-    to the current directory, as an absolute path, which scatters artifacts
-    wherever a study is started.
-    """
-    return None if sqlite_database(tracking_uri) is None else HOME_ARTIFACT_LOCATION
 
 
 class MlflowStudy:
@@ -142,7 +138,8 @@ class MlflowStudy:
         """
         self._started_ms = now_ms()
         self._system_tags = system_tags(str(spec_file) if spec_file is not None else None)
-        self.experiment_id = self._get_or_create_experiment()
+        self.experiment_id, self.experiment_name = get_or_create_experiment(
+            self.client, self.experiment_name, self.nested_in, self._artifact_location)
         if description:
             self.client.set_experiment_tag(self.experiment_id, DESCRIPTION_TAG, description)
         parent = self._get_or_create_parent()
@@ -155,7 +152,7 @@ class MlflowStudy:
             run_tags[DESCRIPTION_TAG] = description
         self.client.log_batch(
             self.parent_run_id,
-            params=self._params_to_add(parent, params),
+            params=params_to_add(parent, params, self.study_name),
             tags=[RunTag(key, value) for key, value in run_tags.items()],
         )
         if spec_file is not None and spec_file.is_file():
@@ -378,30 +375,6 @@ class MlflowStudy:
         if error is not None:
             self._failures.append(error)
             _logger.error("MLflow write of study %r failed: %r", self.study_name, error)
-
-    def _get_or_create_experiment(self) -> str:
-        if self.experiment_name is None:
-            experiment_id = self.client.get_run(self.nested_in).info.experiment_id
-            self.experiment_name = self.client.get_experiment(experiment_id).name
-        experiment = self.client.get_experiment_by_name(self.experiment_name)
-        if experiment is None:
-            try:
-                return self.client.create_experiment(
-                    self.experiment_name, artifact_location=self._artifact_location
-                )
-            except MlflowException as error:
-                if error.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
-                    raise
-            # Another worker created it between our look-up and our creation.
-            experiment = self.client.get_experiment_by_name(self.experiment_name)
-        if experiment.lifecycle_stage != "active":
-            raise ValueError(
-                f"experiment_name: the MLflow experiment {self.experiment_name!r} is deleted; "
-                "restore it (mlflow experiments restore) or delete it for good (mlflow gc), "
-                "or choose another experiment_name"
-            )
-        return experiment.experiment_id
-
     def _get_or_create_parent(self) -> Run:
         """The study's parent run: the oldest one, created when there is none.
 
@@ -433,22 +406,3 @@ class MlflowStudy:
         )
         mine = [run for run in runs if run.data.tags.get(STUDY_TAG) == self.study_name]
         return sorted(mine, key=lambda run: (run.info.start_time, run.info.run_id))
-
-    def _params_to_add(self, parent: Run, params: Mapping[str, object]) -> list[Param]:
-        """The study parameters the parent run does not hold yet.
-
-        MLflow refuses to change a logged parameter: a resumed study whose
-        parameter differs keeps the first value, and a warning says so.
-        """
-        logged = parent.data.params
-        to_add = []
-        for key, value in params.items():
-            if key not in logged:
-                to_add.append(Param(key, str(value)))
-            elif logged[key] != str(value):
-                warnings.warn(
-                    f"study parameter {key!r}: the parent run of study {self.study_name!r} "
-                    f"keeps its first value {logged[key]!r}, not {str(value)!r}",
-                    stacklevel=3,
-                )
-        return to_add

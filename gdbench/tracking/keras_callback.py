@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from gdbench.tracking.tracker import TrialTracker
+from gdbench.tracking.trial_tracker import TrialTracker
 
 
 class TrackingCallback(keras.callbacks.Callback):

@@ -30,9 +30,9 @@ from mlflow.entities import Run
 from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.tracking import MlflowClient
 
-from gdbench.tracking._mlflow import ROLE_TAG, STUDY_TAG, TRIAL_NUMBER_TAG
+from gdbench.tracking._mlflow_experiment import ROLE_TAG, STUDY_TAG, TRIAL_NUMBER_TAG
 from gdbench.tracking.artifacts import local_artifact_folder
-from gdbench.tracking.tracker import OBJECTIVE_METRIC
+from gdbench.tracking.trial_tracker import OBJECTIVE_METRIC
 
 __all__ = ["StoredStudy"]
 

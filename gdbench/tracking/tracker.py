@@ -1,70 +1,60 @@
-"""Study and trial trackers: one MLflow child run and one TensorBoard session per trial.
+"""The study tracker: a study's MLflow parent run and TensorBoard HParams experiment.
 
 A :class:`StudyTracker` is built with either backend switched off (``None``),
 or both, in which case every method does nothing but check its arguments: the
-study runner calls the same methods whatever is tracked.
+study runner calls the same methods whatever is tracked. Each trial is tracked
+by a :class:`~gdbench.tracking.trial_tracker.TrialTracker`; trials recorded at
+once after they ran go through :class:`~gdbench.tracking._recorded_trials.RecordedTrials`.
 """
 
 from __future__ import annotations
 
-import io
-import struct
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-import numpy as np
-
+from gdbench.tracking._checks import check_mapping, check_metrics, check_name, check_number
 from gdbench.tracking._domain import HParamDomain
-from gdbench.tracking._tensorboard import TensorBoardStudy, TensorBoardTrial
+from gdbench.tracking._recorded_trials import (
+    MLFLOW_CURVE_POINTS,
+    MLFLOW_DENSE_EPOCHS,
+    TENSORBOARD_RUN_TAG,
+    RecordedTrials,
+    curve_steps,
+)
+from gdbench.tracking._tensorboard import TensorBoardStudy
 from gdbench.tracking.names import trial_run_name
+from gdbench.tracking.trial_tracker import (
+    MAX_REASON_LENGTH,
+    OBJECTIVE_METRIC,
+    REASON_TAG,
+    STATE_TAG,
+    TRIAL_STATES,
+    TrialTracker,
+)
 
 if TYPE_CHECKING:
-    from gdbench.tracking._mlflow import MlflowStudy, MlflowTrial
+    from gdbench.tracking._mlflow import MlflowStudy
 
-#: The metric holding the value a trial returns to the study.
-OBJECTIVE_METRIC = "objective"
-
-#: A trial's final state → the status of its MLflow run.
-TRIAL_STATES: dict[str, str] = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+# The trial tracker, its states and the recorded trials' curves live in modules of
+# their own; they stay importable from here.
+__all__ = [
+    "MLFLOW_CURVE_POINTS",
+    "MLFLOW_DENSE_EPOCHS",
+    "OBJECTIVE_METRIC",
+    "STUDY_STATUSES",
+    "TENSORBOARD_RUN_TAG",
+    "TRIAL_STATES",
+    "StudyTracker",
+    "TrialTracker",
+    "curve_steps",
+]
 
 #: Accepted statuses of a study's parent run.
 STUDY_STATUSES: tuple[str, ...] = ("FINISHED", "FAILED", "KILLED")
 
-STATE_TAG = "gdbench.state"
-REASON_TAG = "gdbench.reason"
-TENSORBOARD_RUN_TAG = "gdbench.tensorboard_run"
 
-#: A curve of more epochs than this goes to MLflow at about this many of them
-#: (:func:`curve_steps`); TensorBoard keeps every epoch.
-MLFLOW_CURVE_POINTS = 24
-
-#: The first epochs, where a curve changes fastest, all go to MLflow.
-MLFLOW_DENSE_EPOCHS = 8
-
-#: MLflow caps tag values at 8000 characters; a long traceback is cut to this.
-MAX_REASON_LENGTH = 5000
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def curve_steps(epochs: int) -> list[int]:
-    """The epochs of a curve of ``epochs`` that MLflow gets.
-
-    Every one up to :data:`MLFLOW_CURVE_POINTS`; beyond, the first
-    :data:`MLFLOW_DENSE_EPOCHS`, then epochs spaced evenly on a log scale up to
-    the last, which is always there. Each point costs MLflow a row (about
-    0.3 ms on SQLite): a thousand-epoch curve at every epoch would cost a
-    trial a third of a second.
-    """
-    if epochs <= MLFLOW_CURVE_POINTS:
-        return list(range(epochs))
-    spaced = np.geomspace(MLFLOW_DENSE_EPOCHS, epochs - 1,
-                          MLFLOW_CURVE_POINTS - MLFLOW_DENSE_EPOCHS).round().astype(int)
-    return sorted({*range(MLFLOW_DENSE_EPOCHS), *spaced.tolist(), epochs - 1})
-
-
-class StudyTracker:
+class StudyTracker(RecordedTrials):
     """Tracks one study: an MLflow parent run and a TensorBoard HParams experiment.
 
     Build one per study invocation (and per worker process). Resuming a study,
@@ -101,16 +91,16 @@ class StudyTracker:
         flush_interval_s: float = 5.0,
         nested_in: str | None = None,
     ) -> None:
-        _check_name("study_name", study_name)
+        check_name("study_name", study_name)
         if nested_in is not None:
-            _check_name("nested_in", nested_in)
+            check_name("nested_in", nested_in)
         if experiment_name is not None:
-            _check_name("experiment_name", experiment_name)
+            check_name("experiment_name", experiment_name)
         if tracking_uri is not None:
-            _check_name("tracking_uri", tracking_uri)
+            check_name("tracking_uri", tracking_uri)
         if tensorboard_dir is not None and not isinstance(tensorboard_dir, (str, Path)):
             raise ValueError(f"tensorboard_dir: expected a path or None, got {tensorboard_dir!r}")
-        if _number("flush_interval_s", flush_interval_s) < 0:
+        if check_number("flush_interval_s", flush_interval_s) < 0:
             raise ValueError(f"flush_interval_s: expected a number >= 0, got {flush_interval_s!r}")
         self.study_name = study_name
         self._domains: dict[str, HParamDomain] | None = None
@@ -172,7 +162,7 @@ class StudyTracker:
         Raises:
             ValueError: a bad argument; the message names it.
         """
-        for name, domain in _check_mapping("hparam_domains", hparam_domains).items():
+        for name, domain in check_mapping("hparam_domains", hparam_domains).items():
             if not isinstance(domain, HParamDomain):
                 raise ValueError(
                     f"hparam_domains[{name!r}]: expected an HParamDomain, got {domain!r}"
@@ -180,9 +170,9 @@ class StudyTracker:
         if isinstance(metrics, str) or not isinstance(metrics, Sequence):
             raise ValueError(f"metrics: expected a list of metric names, got {metrics!r}")
         for metric in metrics:
-            _check_name("metrics", metric)
-        params = _check_mapping("params", params)
-        tags = {key: str(value) for key, value in _check_mapping("tags", tags).items()}
+            check_name("metrics", metric)
+        params = check_mapping("params", params)
+        tags = {key: str(value) for key, value in check_mapping("tags", tags).items()}
         if description is not None and not isinstance(description, str):
             raise ValueError(f"description: expected a string or None, got {description!r}")
         if spec_file is not None and not isinstance(spec_file, (str, Path)):
@@ -244,7 +234,7 @@ class StudyTracker:
     def _open_trial(self, method: str, number: int, params: Mapping[str, Any],
                     tags: Mapping[str, str] | None, run_name: str | None = None) -> TrialTracker:
         params = self._check_trial(method, number, params)
-        tags = {key: str(value) for key, value in _check_mapping("tags", tags).items()}
+        tags = {key: str(value) for key, value in check_mapping("tags", tags).items()}
         name = self._checked_run_name(number, params, run_name)
         tensorboard_trial = None
         if self._tensorboard is not None:
@@ -264,106 +254,8 @@ class StudyTracker:
                           run_name: str | None) -> str:
         if run_name is None:
             return self.run_name(number, params)
-        _check_name("run_name", run_name)
+        check_name("run_name", run_name)
         return run_name
-
-    def record_trial(
-        self,
-        number: int,
-        params: Mapping[str, Any],
-        history: Mapping[str, Sequence[float]],
-        state: str,
-        *,
-        value: float | None = None,
-        metrics: Mapping[str, float] | None = None,
-        reason: str | None = None,
-        tags: Mapping[str, str] | None = None,
-        run_name: str | None = None,
-    ) -> None:
-        """Record a finished trial at once: its run, its whole per-epoch history, its end.
-
-        For trials whose history is known before anything is tracked (a
-        population's): TensorBoard gets every epoch, written in one block;
-        MLflow gets each curve at the epochs of :func:`curve_steps` (a constant
-        curve at its first and last), in one batch, through the writer thread.
-        The arguments are those of :meth:`start_trial` and
-        :meth:`TrialTracker.finish`, ``history`` as ``FitResult.history``;
-        ``tags`` are extra tags of the MLflow run.
-
-        Raises:
-            RuntimeError: :meth:`start` was not called.
-            ValueError: a bad argument; the message names it.
-        """
-        params = self._check_trial("record_trial", number, params)
-        curves = _check_history(history)
-        epochs = len(next(iter(curves.values()))) if curves else 0
-        last = {key: float(curve[-1]) for key, curve in curves.items()}
-        values, texts = _final_values(state, value, metrics, reason, last)
-        name = self._checked_run_name(number, params, run_name)
-        tags = {**{key: str(value) for key, value in _check_mapping("tags", tags).items()},
-                STATE_TAG: state}
-        if "reason" in texts:
-            tags[REASON_TAG] = texts["reason"]
-        if self._tensorboard is not None:
-            tensorboard_trial = self._tensorboard.start_trial(number, params, name)
-            tags[TENSORBOARD_RUN_TAG] = self._tensorboard.run_directory(number).name
-            if epochs:
-                tensorboard_trial.log_curves(curves)
-            tensorboard_trial.finish(max(epochs - 1, 0), values, texts,
-                                     success=state == "COMPLETE")
-        if self._mlflow is not None:
-            steps = curve_steps(epochs)
-            points = {key: [(step, float(curve[step])) for step in
-                            (sorted({0, epochs - 1}) if np.all(curve == curve[0]) else steps)]
-                      for key, curve in curves.items() if epochs}
-            for key, number_value in values.items():
-                points.setdefault(key, []).append((max(epochs - 1, 0), number_value))
-            self._mlflow.record_trial(number, name, params, tags, points, TRIAL_STATES[state])
-        self._worked = True
-
-    def log_curves(self, histories: Mapping[int, Mapping[str, Sequence[float]]],
-                   file_name: str) -> None:
-        """Every epoch of some trials' curves, as one artifact of the parent run.
-
-        The file is ``curves/<file_name>`` (a ``.npz`` name), holding one array
-        per trial and metric, ``"<trial number>/<metric>"``; read it with
-        ``numpy.load``. MLflow's own curves of a trial recorded with
-        :meth:`record_trial` hold only some epochs; this holds them all.
-
-        Args:
-            histories: trial number → its per-epoch history.
-            file_name: the artifact's name, ending in ``.npz``.
-
-        Raises:
-            ValueError: a bad argument; the message names it.
-        """
-        if not isinstance(file_name, str) or not file_name.endswith(".npz") or "/" in file_name:
-            raise ValueError(f"file_name: expected a file name ending in .npz, got {file_name!r}")
-        arrays = {f"{_check_step('histories', number)}/{key}": curve
-                  for number, history in _check_mapping_of_numbers(histories).items()
-                  for key, curve in _check_history(history).items()}
-        if self._mlflow is None:
-            return
-        content = io.BytesIO()
-        np.savez_compressed(content, **arrays)
-        self._mlflow.log_parent_artifact(content.getvalue(), file_name, "curves")
-
-    def log_trial_figure(self, number: int, path: str | Path, name: str, step: int) -> None:
-        """A PNG figure of a finished trial: an MLflow artifact of its run under ``figures/``,
-        and a TensorBoard image at ``step`` in its run directory.
-
-        Raises:
-            ValueError: ``path`` is not a PNG file, or a bad argument.
-        """
-        _check_step("number", number)
-        _check_name("name", name)
-        step = _check_step("step", step)
-        path = Path(path)
-        png, width, height = _read_png(path)
-        if self._tensorboard is not None:
-            self._tensorboard.log_png(number, step, name, png, width, height)
-        if self._mlflow is not None:
-            self._mlflow.log_trial_artifact(number, png, path.name, "figures")
 
     def fail_trial(self, number: int, params: Mapping[str, Any], reason: str) -> None:
         """Close trial ``number`` as failed where a process that died left it open.
@@ -416,7 +308,7 @@ class StudyTracker:
             raise RuntimeError(f"StudyTracker.start() must be called before {method}()")
         if isinstance(number, bool) or not isinstance(number, int) or number < 0:
             raise ValueError(f"number: expected an integer >= 0, got {number!r}")
-        params = _check_mapping("params", params)
+        params = check_mapping("params", params)
         undeclared = sorted(set(params) - set(self._domains))
         if undeclared:
             raise ValueError(
@@ -443,7 +335,7 @@ class StudyTracker:
         Raises:
             FileNotFoundError: a path that does not exist.
         """
-        _check_name("artifact_path", artifact_path)
+        check_name("artifact_path", artifact_path)
         checked = [Path(path) for path in paths]
         for path in checked:
             if not path.exists():
@@ -493,8 +385,8 @@ class StudyTracker:
             raise RuntimeError(f"study {self.study_name!r}: the tracker is already finished")
         if status not in STUDY_STATUSES:
             raise ValueError(f"status: expected one of {', '.join(STUDY_STATUSES)}, got {status!r}")
-        values = _check_metrics("metrics", metrics or {})
-        tags = {key: str(value) for key, value in _check_mapping("tags", tags).items()}
+        values = check_metrics("metrics", metrics or {})
+        tags = {key: str(value) for key, value in check_mapping("tags", tags).items()}
         self._finished = True
         # A study whose start() failed has no parent run to terminate.
         if self._mlflow is not None and self._mlflow.parent_run_id:
@@ -518,248 +410,3 @@ class StudyTracker:
         else:
             self.finish("FAILED")
 
-
-class TrialTracker:
-    """Tracks one trial; build it with :meth:`StudyTracker.start_trial`.
-
-    As a context manager it finishes the trial when the block ends: as
-    ``"FAIL"`` with the exception's text when the block raises, as
-    ``"COMPLETE"`` when it ends normally, unless :meth:`finish` was called.
-
-    Attributes:
-        number: the trial's number.
-        state: the final state once finished, else ``None``.
-    """
-
-    def __init__(
-        self,
-        number: int,
-        mlflow_trial: MlflowTrial | None,
-        tensorboard_trial: TensorBoardTrial | None,
-    ) -> None:
-        self.number = number
-        self.state: str | None = None
-        self._mlflow = mlflow_trial
-        self._tensorboard = tensorboard_trial
-        self._last_epoch = 0
-        self._last_epoch_metrics: dict[str, float] = {}
-
-    @property
-    def run_id(self) -> str | None:
-        """The MLflow child run's id; ``None`` without MLflow.
-
-        The run is created in the background: asking for its id waits until
-        it exists.
-
-        Raises:
-            Exception: the MLflow error that kept the run from being created.
-        """
-        return self._mlflow.run_id if self._mlflow is not None else None
-
-    def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        """Record one epoch's metrics (loss, accuracy, learning rate…).
-
-        TensorBoard gets them at once (flushed); MLflow gets them in batches.
-
-        Args:
-            epoch: the epoch, used as the step in both backends.
-            metrics: metric name → value; NaN and infinities are kept, they
-                are what a diverging trial looks like.
-        """
-        self._check_open()
-        epoch = _check_step("epoch", epoch)
-        values = _check_metrics("metrics", metrics)
-        self._last_epoch = epoch
-        self._last_epoch_metrics = values
-        if self._tensorboard is not None:
-            self._tensorboard.log_scalars(epoch, values)
-        if self._mlflow is not None:
-            self._mlflow.log_metrics(epoch, values)
-
-    def log_histograms(self, epoch: int, tensors: Mapping[str, np.ndarray]) -> None:
-        """TensorBoard histograms at ``epoch``, e.g. ``weights/dense/kernel``.
-
-        Args:
-            epoch: the step of the histograms.
-            tensors: histogram name → array of any shape.
-        """
-        self._check_open()
-        epoch = _check_step("epoch", epoch)
-        if not isinstance(tensors, Mapping):
-            raise ValueError(f"tensors: expected a mapping of name to array, got {tensors!r}")
-        for name in tensors:
-            _check_name("tensors", name)
-        if self._tensorboard is not None:
-            self._tensorboard.log_histograms(epoch, tensors)
-
-    def log_figure(self, path: str | Path, name: str) -> None:
-        """A PNG figure: an MLflow artifact under ``figures/`` and a TensorBoard image.
-
-        Args:
-            path: the PNG file.
-            name: the image's tag in TensorBoard.
-
-        Raises:
-            ValueError: ``path`` is not a PNG file.
-        """
-        self._check_open()
-        _check_name("name", name)
-        path = Path(path)
-        png, width, height = _read_png(path)
-        if self._tensorboard is not None:
-            self._tensorboard.log_png(self._last_epoch, name, png, width, height)
-        if self._mlflow is not None:
-            self._mlflow.log_artifact(png, path.name, "figures")
-
-    def finish(
-        self,
-        state: str,
-        *,
-        value: float | None = None,
-        metrics: Mapping[str, float] | None = None,
-        reason: str | None = None,
-    ) -> None:
-        """End the trial in both backends.
-
-        Args:
-            state: ``"COMPLETE"``, ``"PRUNED"`` or ``"FAIL"``; the MLflow run
-                ends ``FINISHED``, ``KILLED`` or ``FAILED``, the TensorBoard
-                session as a success (complete) or a failure (the others).
-            value: the objective value returned to the study, logged as
-                :data:`OBJECTIVE_METRIC`.
-            metrics: final metrics (test accuracy, best validation loss…),
-                logged at the last epoch's step; one equal to that epoch's
-                value of the same name is not logged twice.
-            reason: why the trial was pruned or failed (tag ``gdbench.reason``
-                in MLflow, text ``reason`` in TensorBoard).
-
-        Raises:
-            RuntimeError: the trial is already finished.
-            ValueError: a bad argument; the message names it.
-        """
-        self._check_open()
-        values, texts = _final_values(state, value, metrics, reason, self._last_epoch_metrics)
-        self.state = state
-        try:
-            if self._mlflow is not None:
-                tags = {STATE_TAG: state}
-                if reason:
-                    tags[REASON_TAG] = texts["reason"]
-                self._mlflow.finish(TRIAL_STATES[state], self._last_epoch, values, tags)
-        finally:
-            if self._tensorboard is not None:
-                self._tensorboard.finish(
-                    self._last_epoch, values, texts, success=state == "COMPLETE"
-                )
-
-    def __enter__(self) -> TrialTracker:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self.state is not None:
-            return
-        if exc is None:
-            self.finish("COMPLETE")
-        else:
-            self.finish("FAIL", reason=f"{type(exc).__name__}: {exc}")
-
-    def _check_open(self) -> None:
-        if self.state is not None:
-            raise RuntimeError(f"trial {self.number} is already finished ({self.state})")
-
-
-def _final_values(state: str, value: float | None, metrics: Mapping[str, float] | None,
-                  reason: str | None, last_epoch: Mapping[str, float],
-                  ) -> tuple[dict[str, float], dict[str, str]]:
-    """A trial's final metrics (the objective among them) and texts (state, reason), checked.
-
-    A final metric equal to the last epoch's of the same name is left out: it
-    is already logged at that step.
-    """
-    if state not in TRIAL_STATES:
-        raise ValueError(f"state: expected one of {', '.join(TRIAL_STATES)}, got {state!r}")
-    values = _check_metrics("metrics", metrics or {})
-    if value is not None:
-        values[OBJECTIVE_METRIC] = _number("value", value)
-    values = {key: number for key, number in values.items() if last_epoch.get(key) != number}
-    if reason is not None and not isinstance(reason, str):
-        raise ValueError(f"reason: expected a string or None, got {reason!r}")
-    texts = {"state": state}
-    if reason:
-        texts["reason"] = reason[:MAX_REASON_LENGTH]
-    return values, texts
-
-
-def _read_png(path: Path) -> tuple[bytes, int, int]:
-    """A PNG file's bytes, width and height."""
-    png = path.read_bytes()
-    if png[:8] != _PNG_SIGNATURE or len(png) < 24:
-        raise ValueError(f"path: expected a PNG file, got {path}")
-    width, height = struct.unpack(">II", png[16:24])
-    return png, width, height
-
-
-def _check_mapping_of_numbers(value: Any) -> dict[int, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"histories: expected a mapping of trial number to history, got {value!r}")
-    return dict(value)
-
-
-def _check_history(history: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
-    """Per-epoch curves as float arrays of one length (NaN and infinities pass)."""
-    curves: dict[str, np.ndarray] = {}
-    for key, curve in _check_mapping("history", history).items():
-        try:
-            curves[key] = np.asarray(curve, dtype=np.float64).reshape(-1)
-        except (TypeError, ValueError):
-            raise ValueError(f"history[{key!r}]: expected a sequence of numbers, "
-                             f"got {curve!r}") from None
-    lengths = {len(curve) for curve in curves.values()}
-    if len(lengths) > 1:
-        raise ValueError(f"history: expected curves of one length, got lengths {sorted(lengths)}")
-    return curves
-
-
-def _check_name(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{field}: expected a non-empty string, got {value!r}")
-    return value
-
-
-def _check_mapping(field: str, value: Mapping[str, Any] | None) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{field}: expected a mapping of name to value, got {value!r}")
-    for key in value:
-        _check_name(field, key)
-    return dict(value)
-
-
-def _check_step(field: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise ValueError(f"{field}: expected an integer >= 0, got {value!r}")
-    return int(value)
-
-
-def _check_metrics(field: str, metrics: Mapping[str, Any]) -> dict[str, float]:
-    """``metrics`` with float values; NaN and infinities pass, non-numbers do not."""
-    return {
-        key: _number(f"{field}[{key!r}]", value)
-        for key, value in _check_mapping(field, metrics).items()
-    }
-
-
-def _number(field: str, value: Any) -> float:
-    """``float(value)`` for a number (NaN and infinities included), else a ``ValueError``."""
-    if isinstance(value, (bool, str, bytes)):
-        raise ValueError(f"{field}: expected a number, got {value!r}")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{field}: expected a number, got {value!r}") from None
