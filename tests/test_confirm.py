@@ -295,7 +295,7 @@ tensorboard = false
     (branch,) = confirmed(study)
     assert not branch.seed_varies
     assert branch.objective.std == 0.0 and branch.objective.n == 2
-    assert "the seed changes nothing for gd/none" in format_confirmed([branch])
+    assert "the seed changes nothing for gd on this task" in format_confirmed([branch])
 
 
 def test_an_image_task_confirms_with_keras(tmp_path: Path) -> None:

@@ -23,7 +23,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gdbench"
 
 DEFERRED_MARK = "keeps TensorFlow out of start-up"
 
-# Top to bottom. A module belongs to the first (longest) prefix that names it.
+# Top to bottom. A module belongs to the layer of the longest prefix that names it;
+# "gdbench" names the root package alone.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("gdbench.__main__", "gdbench.cli"),
     ("gdbench.study.runner", "gdbench.study.worker"),
@@ -36,7 +37,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("gdbench.study",),
     ("gdbench.tracking",),
     ("gdbench.comparison_plots", "gdbench.baselines"),
-    ("gdbench.plots",),
+    ("gdbench.plots", "gdbench._curve_plots", "gdbench._surface_plots", "gdbench._plot_style"),
     ("gdbench.tasks",),
     ("gdbench.optimizers",),
     ("gdbench.schedules",),
@@ -74,7 +75,8 @@ def layer_of(module: str) -> int:
     best = (-1, len(LAYERS))
     for index, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
-            if _within(module, prefix) and len(prefix) > best[0]:
+            named = module == prefix if prefix == "gdbench" else _within(module, prefix)
+            if named and len(prefix) > best[0]:
                 best = (len(prefix), index)
     return best[1]
 

@@ -23,6 +23,7 @@ from gdbench.tracking._checks import (
     read_png,
 )
 from gdbench.tracking._tensorboard import TensorBoardStudy
+from gdbench.tracking.artifacts import CURVES_FOLDER
 from gdbench.tracking.trial_tracker import REASON_TAG, STATE_TAG, TRIAL_STATES, final_values
 
 if TYPE_CHECKING:
@@ -153,7 +154,7 @@ class RecordedTrials:
             return
         content = io.BytesIO()
         np.savez_compressed(content, **arrays)
-        self._mlflow.log_parent_artifact(content.getvalue(), file_name, "curves")
+        self._mlflow.log_parent_artifact(content.getvalue(), file_name, CURVES_FOLDER)
 
     def log_trial_figure(self, number: int, path: str | Path, name: str, step: int) -> None:
         """A PNG figure of a finished trial: an MLflow artifact of its run under ``figures/``,

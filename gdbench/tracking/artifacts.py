@@ -25,8 +25,11 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlparse
 
-__all__ = ["ARTIFACTS_FOLDER", "HOME_ARTIFACT_LOCATION", "local_artifact_folder",
+__all__ = ["ARTIFACTS_FOLDER", "CURVES_FOLDER", "HOME_ARTIFACT_LOCATION", "local_artifact_folder",
            "local_artifact_root", "sqlite_database"]
+
+#: The parent run's folder of population curves (:meth:`StudyTracker.log_curves`).
+CURVES_FOLDER = "curves"
 
 #: The artifact location of an experiment gdbench creates in a SQLite store.
 HOME_ARTIFACT_LOCATION = "mlflow-artifacts:/"

@@ -31,13 +31,10 @@ from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.tracking import MlflowClient
 
 from gdbench.tracking._mlflow_experiment import ROLE_TAG, STUDY_TAG, TRIAL_NUMBER_TAG
-from gdbench.tracking.artifacts import local_artifact_folder
+from gdbench.tracking.artifacts import CURVES_FOLDER, local_artifact_folder
 from gdbench.tracking.trial_tracker import OBJECTIVE_METRIC
 
 __all__ = ["StoredStudy"]
-
-#: The parent run's folder of population curves (:meth:`StudyTracker.log_curves`).
-CURVES_FOLDER = "curves"
 
 
 class StoredStudy:

@@ -161,7 +161,7 @@ def format_confirmed(branches: Sequence[ConfirmedBranch], metric: str = "objecti
                       f"{cell(summary.mean)} ± {cell(summary.std)}",
                       f"[{cell(summary.low)}, {cell(summary.high)}]", seeds])
     lines = text_table(table)
-    same = [f"{b.optimizer}/{b.schedule}" for b in branches if not b.seed_varies]
+    same = [branch_label(b.optimizer, b.schedule) for b in branches if not b.seed_varies]
     if same:
         lines.append(f"note: the seed changes nothing for {', '.join(same)} on this task "
                      "(every seed gave the same run): no spread to show")
