@@ -23,7 +23,7 @@ this script, and their results make one table:
     python benchmarks/gpu_check.py --smoke          # tiny sizes on any CPU, to keep it working
 
 It runs without an installed gdbench (the repository root goes on the path) and
-without TensorFlow. The README says how to bring Keras to a machine without a
+without TensorFlow. ``docs/backends.md`` says how to bring Keras to a machine without a
 network. Exits 1 if a reference check fails.
 """
 
