@@ -15,9 +15,9 @@ task that draws nothing (the full-batch sigmoid neuron) gives the same run
 for every seed; the report says so rather than showing a spread of zero.
 
 Each rerun is a trial of a companion Optuna study, ``<study>.confirm``, in the
-same storage, with user attributes :data:`SOURCE_ATTR` (the trial rerun),
-:data:`OPTIMIZER_ATTR`, :data:`SCHEDULE_ATTR`, :data:`SEED_ATTR`,
-:data:`CURVES_ATTR` (every per-epoch curve) and :data:`METRICS_ATTR` (the
+same storage, with user attributes :data:`~gdbench.study.keys.SOURCE_ATTR` (the trial rerun),
+:data:`~gdbench.study.keys.OPTIMIZER_ATTR`, :data:`~gdbench.study.keys.SCHEDULE_ATTR`, :data:`~gdbench.study.keys.SEED_ATTR`,
+:data:`~gdbench.study.keys.CURVES_ATTR` (every per-epoch curve) and :data:`~gdbench.study.keys.METRICS_ATTR` (the
 final metrics). Reruns are claimed under the companion's lock with
 heartbeats, as trials are: any number of processes confirm one study
 together, an interrupted rerun is failed and run again by the next
@@ -26,8 +26,8 @@ whose loss diverged is a result (FAIL with its reason), not run again.
 
 Tracking: the reruns' MLflow runs are nested in a parent run
 ``<study>.confirm``, itself nested in the study's parent run, each named as
-its source trial's run plus ``· seed N`` and tagged :data:`CONFIRM_TAG`,
-:data:`SEED_TAG`, :data:`SOURCE_TAG`; in TensorBoard they are the sessions
+its source trial's run plus ``· seed N`` and tagged :data:`~gdbench.study.keys.CONFIRM_TAG`,
+:data:`~gdbench.study.keys.SEED_TAG`, :data:`~gdbench.study.keys.SOURCE_TAG`; in TensorBoard they are the sessions
 of the study folder ``<study>.confirm`` beside the study's, with the
 hyperparameters ``confirm`` (true; false for the study's trials) and
 ``task.seed``. Image reruns train with ``Task.fit``, toy reruns with the
