@@ -28,14 +28,13 @@ def file_lock(path: Path) -> Iterator[None]:
 def written_whole(path: Path) -> Iterator[Path]:
     """A temporary name beside ``path`` to write to, renamed over ``path`` at the end.
 
-    A reader sees the old file or the new one, never half of one. The temporary name
-    ends with ``path``'s name, so it keeps the suffix (Matplotlib picks the format by
-    it), has "partial" for "tfevents" (TensorBoard would read it), and is unique to this
-    host, process and thread. It is removed if the write fails.
+    A reader sees the old file or the new one, never half of one. The temporary name is
+    ``.<writer>.<name>``: it keeps ``path``'s suffix (Matplotlib picks the format by it),
+    has "partial" for "tfevents" (TensorBoard would read it), and its writer (no dot in
+    it) is this host, process and thread. It is removed if the write fails.
     """
-    name = path.name.replace("tfevents", "partial")
-    partial = path.with_name(
-        f".{socket.gethostname()}.{os.getpid()}.{threading.get_ident()}.{name}")
+    writer = f"{socket.gethostname().replace('.', '-')}-{os.getpid()}-{threading.get_ident()}"
+    partial = path.with_name(f".{writer}.{path.name.replace('tfevents', 'partial')}")
     try:
         yield partial
         os.replace(partial, path)

@@ -36,7 +36,7 @@ def figure_files(folder: Path) -> set[str]:
 
 
 def final_name(target) -> str:
-    """The name of the file a figure is saved for (written whole: first to ``.<pid>.<name>``)."""
+    """The name of the file a figure is saved for (written whole: first to ``.<writer>.<name>``)."""
     name = Path(str(target)).name
     return name.split(".", 2)[2] if name.startswith(".") else name
 
