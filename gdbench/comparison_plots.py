@@ -48,11 +48,15 @@ def plot_seed_bands(
     title: str | None = None,
     baseline: Any = None,
     note: str | None = None,
+    initial: Mapping[str, Sequence[float]] | None = None,
 ) -> Path:
     """Plot each label's mean curve over seeds with its spread as a band.
 
     A curve shorter than the others (a run that stopped when it diverged)
-    counts at the epochs it has.
+    counts at the epochs it has. Epoch k of a run is drawn at x = k: its
+    curve's values from epoch 1, and, for a label in ``initial``, its value
+    before training at epoch 0. A label of one epoch is a marker with its
+    spread as an error bar.
 
     Args:
         curves: label → its runs' per-epoch values, one sequence per seed.
@@ -67,23 +71,38 @@ def plot_seed_bands(
             whose published curves of ``metric`` are drawn behind (:func:`draw_baselines`);
             whether they may be is :func:`gdbench.baselines.mismatch`'s to say.
         note: one line of small print under the axes (why no baseline is drawn).
+        initial: label → each run's value before training (epoch 0), in the order
+            of its runs (NaN for a run without one); a label left out starts at epoch 1.
 
     Returns:
         The path of the written PNG.
 
     Raises:
-        ValueError: no curves, a label without runs, or an unknown ``band``.
+        ValueError: no curves, a label without runs, an unknown ``band``, or
+            ``initial`` naming a label not in ``curves`` or not one value per run.
     """
     target = png_path(path)
     if band not in SEED_BANDS:
         raise ValueError(f"band: expected one of {', '.join(SEED_BANDS)}, got {band!r}")
     if not isinstance(curves, Mapping) or not curves:
         raise ValueError("curves: expected a non-empty mapping label → runs")
+    initial = dict(initial or {})
+    unknown = [label for label in initial if label not in curves]
+    if unknown:
+        raise ValueError(f"initial: {', '.join(map(repr, unknown))} not among the curves' labels")
     stacked: dict[str, np.ndarray] = {}
+    first: dict[str, int] = {}
     for label, runs in curves.items():
         rows = [np.asarray(run, dtype=float) for run in runs]
         if not rows or not any(row.size for row in rows):
             raise ValueError(f"curves[{label!r}]: expected one or more non-empty runs")
+        if label in initial:
+            before = np.asarray(initial[label], dtype=float)
+            if before.shape != (len(rows),):
+                raise ValueError(f"initial[{label!r}]: expected one value per run "
+                                 f"({len(rows)}), got shape {before.shape}")
+            rows = [np.concatenate([[value], row]) for value, row in zip(before, rows)]
+        first[label] = 0 if label in initial else 1
         table = np.full((len(rows), max(row.size for row in rows)), np.nan)
         for index, row in enumerate(rows):
             table[index, :row.size] = np.where(np.isfinite(row), row, np.nan)
@@ -98,7 +117,7 @@ def plot_seed_bands(
         lows = []
         for label, table in stacked.items():
             color = color_for(label)
-            epochs = np.arange(1, table.shape[1] + 1)
+            epochs = np.arange(first[label], first[label] + table.shape[1])
             mean = np.nanmean(table, axis=0)
             if band == "std":
                 deviation = np.nan_to_num(np.nanstd(table, axis=0, ddof=1))
@@ -106,11 +125,18 @@ def plot_seed_bands(
             else:
                 low, high = np.nanmin(table, axis=0), np.nanmax(table, axis=0)
             lows.append(low)
-            axes.plot(epochs, mean, color=color, lw=1.8,
+            single = table.shape[1] == 1
+            axes.plot(epochs, mean, color=color, lw=1.8, marker="o" if single else None,
                       label=f"{label} ({table.shape[0]} seeds)")
-            axes.fill_between(epochs, low, high, color=color, alpha=0.2, lw=0)
+            if single:
+                # One epoch: a band of no width would not show; its spread is an error bar.
+                axes.errorbar(epochs, mean, yerr=[mean - low, high - mean], fmt="none",
+                              ecolor=color, elinewidth=1.5, capsize=4)
+            else:
+                axes.fill_between(epochs, low, high, color=color, alpha=0.2, lw=0)
         if baseline is not None:
-            draw_baselines(axes, baseline, metric, epochs=max(t.shape[1] for t in stacked.values()))
+            last = max(first[label] + table.shape[1] - 1 for label, table in stacked.items())
+            draw_baselines(axes, baseline, metric, epochs=last)
         values = np.concatenate([t.ravel() for t in stacked.values()] + lows)
         finite = values[np.isfinite(values)]
         # A log axis only where the values span a decade: over less it shows no ticks.

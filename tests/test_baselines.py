@@ -185,6 +185,47 @@ def test_draw_baselines_draws_each_mean_and_band_behind(converted: Path) -> None
                              directory=converted)
 
 
+def test_seed_bands_start_at_epoch_zero_where_the_runs_hold_one(
+        converted: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    drawn: dict[str, Figure] = {}
+    save = Figure.savefig
+
+    def keep(figure: Figure, target, *args, **kwargs):
+        drawn["figure"] = figure
+        return save(figure, target, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    curves = {"adam": [[0.6, 0.4], [0.8, 0.5]], "gd": [[0.7, 0.5], [0.9, 0.6]]}
+    comparison_plots.plot_seed_bands(curves, tmp_path / "bands.png", metric="test_loss",
+                                     initial={"adam": [2.3, 2.5]},
+                                     baseline=baselines.load("fmnist_2c2d", converted))
+    (axes,) = drawn["figure"].axes
+    lines = {line.get_label(): line for line in axes.get_lines()}
+    # adam's runs hold their evaluation before training: its mean starts at epoch 0, as the
+    # baselines do; gd's do not: its mean starts at epoch 1, as before.
+    np.testing.assert_array_equal(lines["adam (2 seeds)"].get_xdata(), [0, 1, 2])
+    np.testing.assert_allclose(lines["adam (2 seeds)"].get_ydata(), [2.4, 0.7, 0.45])
+    np.testing.assert_array_equal(lines["gd (2 seeds)"].get_xdata(), [1, 2])
+    deepobs = next(line for label, line in lines.items() if label.startswith("DeepOBS adam"))
+    np.testing.assert_array_equal(deepobs.get_xdata(), [0, 1, 2])
+    bands = [collection.get_paths()[0].vertices[:, 0] for collection in axes.collections
+             if collection.get_zorder() > 0]
+    assert sorted(float(x.min()) for x in bands) == [0.0, 1.0]
+    # One epoch without an epoch 0: a marker, the spread an error bar (a band would not show).
+    comparison_plots.plot_seed_bands({"gd": [[0.5], [0.7]]}, tmp_path / "one.png")
+    (axes,) = drawn["figure"].axes
+    (line,) = [line for line in axes.get_lines() if line.get_label() == "gd (2 seeds)"]
+    assert line.get_marker() == "o"
+    (bar,) = axes.collections
+    np.testing.assert_allclose(bar.get_segments()[0], [[1, 0.6 - 0.1 * np.sqrt(2)],
+                                                      [1, 0.6 + 0.1 * np.sqrt(2)]])
+    with pytest.raises(ValueError, match="one value per run"):
+        comparison_plots.plot_seed_bands(curves, tmp_path / "short.png", initial={"adam": [2.3]})
+    with pytest.raises(ValueError, match="'nadam' not among"):
+        comparison_plots.plot_seed_bands(curves, tmp_path / "unknown.png",
+                                         initial={"nadam": [2.3, 2.5]})
+
+
 class TinyDeepOBSTask(MNISTMLP):
     """mnist_mlp's splits on 300 synthetic training and 40 test images, with a small model."""
 

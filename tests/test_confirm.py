@@ -119,6 +119,7 @@ def test_confirm_reruns_each_branch_best_over_every_seed(toy) -> None:
         assert trial.user_attrs["source_trial"] == source.number
         assert trial.value == trial.user_attrs["curves"]["loss"][-1]
         assert len(trial.user_attrs["curves"]["loss"]) == 15
+        assert "initial" not in trial.user_attrs  # linear_regression evaluates after epochs only
         if trial.user_attrs["seed"] == 0:
             # The study's own seed: the rerun is the trial again, to the last bit.
             assert trial.value == pytest.approx(source.value, rel=1e-12)
@@ -298,6 +299,43 @@ tensorboard = false
     assert "the seed changes nothing for gd on this task" in format_confirmed([branch])
 
 
+@pytest.mark.parametrize("population", [True, False])
+def test_reruns_store_the_evaluation_before_training_where_the_task_gives_one(
+        tmp_path: Path, population: bool) -> None:
+    import gdbench.optimizers
+    import gdbench.tasks
+
+    spec = load_spec(write(tmp_path, f"""
+task = {{name = "quadratic_deep", protocol = "deepobs"}}
+epochs = 2
+batch_size = 128
+trials = 1
+population = {str(population).lower()}
+confirm = {{seeds = 2}}
+[[optimizers]]
+name = "gd"
+learning_rate = 0.01
+[tracking]
+mlflow = false
+tensorboard = false
+""", "before_training"))
+    study = run_study(spec, home=tmp_path / "home", quiet=True)
+    companion = optuna.load_study(study_name="before_training.confirm",
+                                  storage=f"sqlite:///{tmp_path / 'home' / 'optuna.db'}")
+    stored = {t.user_attrs["seed"]: t.user_attrs["initial"] for t in companion.trials}
+    assert sorted(stored) == [0, 1]
+    for seed, initial in stored.items():
+        fit = gdbench.tasks.get("quadratic_deep", protocol="deepobs", seed=seed).fit(
+            gdbench.optimizers.get("gd", learning_rate=0.01), epochs=1, batch_size=128)
+        assert set(initial) == set(fit.initial) == {"loss", "test_loss"}
+        for key, value in fit.initial.items():
+            assert initial[key] == pytest.approx(value, rel=1e-9), (seed, key)
+    (branch,) = confirmed(study)
+    assert branch.initial == {key: [stored[seed][key] for seed in (0, 1)]
+                              for key in ("loss", "test_loss")}
+    assert len(branch.curves["test_loss"]) == 2
+
+
 def test_an_image_task_confirms_with_keras(tmp_path: Path) -> None:
     spec = load_spec(write(tmp_path, """
 task = {name = "digits_mlp", subset = 200}
@@ -319,6 +357,7 @@ tensorboard = false
         assert len(trial.user_attrs["curves"]["val_loss"]) == 2
         assert trial.value == trial.user_attrs["curves"]["val_loss"][-1]
         assert "test_accuracy" in trial.user_attrs["metrics"]
+        assert "initial" not in trial.user_attrs  # image tasks evaluate after epochs only
     seed_zero = next(t for t in reruns if t.user_attrs["seed"] == 0)
     assert seed_zero.value == pytest.approx(study.best_value, rel=1e-5)
     assert reruns[0].value != reruns[1].value  # other weights, split and order

@@ -10,10 +10,10 @@ from __future__ import annotations
 __all__ = [
     "BUDGET_ATTR", "COMPARE_BUDGETS_ATTR", "CONFIRM_HPARAM", "CONFIRM_TAG", "CURVES_ATTR",
     "EPOCHS_RUN_ATTR", "FAIL_REASON_ATTR", "FIGURES_ATTR", "HYPERPARAMETERS_ATTR",
-    "INTERRUPTED_ATTR", "METRICS_ATTR", "OPTIMIZER_ATTR", "PROCESSES_ATTR", "PRUNE_REASON_ATTR",
-    "SCHEDULE_ATTR", "SEEDS_ATTR", "SEED_ATTR", "SEED_TAG", "SETUP_ATTR", "SOURCE_ATTR",
-    "SOURCE_TAG", "SPEC_ATTR", "SPEC_FILE_ATTR", "SPEC_TAG", "STALE_REASON", "TARGET_REACHED_ATTR",
-    "interrupted_reason", "pruned_reason",
+    "INITIAL_ATTR", "INTERRUPTED_ATTR", "METRICS_ATTR", "OPTIMIZER_ATTR", "PROCESSES_ATTR",
+    "PRUNE_REASON_ATTR", "SCHEDULE_ATTR", "SEEDS_ATTR", "SEED_ATTR", "SEED_TAG", "SETUP_ATTR",
+    "SOURCE_ATTR", "SOURCE_TAG", "SPEC_ATTR", "SPEC_FILE_ATTR", "SPEC_TAG", "STALE_REASON",
+    "TARGET_REACHED_ATTR", "interrupted_reason", "pruned_reason",
 ]
 
 #: Trial user attributes: every value by its tracked name, the setup to rebuild the
@@ -45,13 +45,15 @@ CONFIRM_HPARAM = "confirm"
 STALE_REASON = "its process stopped (heartbeat lost); queued again"
 
 
-#: A rerun's user attributes: the trial it reruns, its branch, its seed, its curves, its
-#: final metrics, and whether an interrupt stopped it (then it is run again).
+#: A rerun's user attributes: the trial it reruns, its branch, its seed, its curves, the
+#: evaluation before training (epoch 0, where the task's protocol gives one), its final
+#: metrics, and whether an interrupt stopped it (then it is run again).
 SOURCE_ATTR = "source_trial"
 OPTIMIZER_ATTR = "optimizer"
 SCHEDULE_ATTR = "schedule"
 SEED_ATTR = "seed"
 CURVES_ATTR = "curves"
+INITIAL_ATTR = "initial"
 METRICS_ATTR = "metrics"
 INTERRUPTED_ATTR = "interrupted"
 

@@ -17,11 +17,14 @@ for every seed; the report says so rather than showing a spread of zero.
 Each rerun is a trial of a companion Optuna study, ``<study>.confirm``, in the
 same storage, with user attributes :data:`~gdbench.study.keys.SOURCE_ATTR` (the trial rerun),
 :data:`~gdbench.study.keys.OPTIMIZER_ATTR`, :data:`~gdbench.study.keys.SCHEDULE_ATTR`, :data:`~gdbench.study.keys.SEED_ATTR`,
-:data:`~gdbench.study.keys.CURVES_ATTR` (every per-epoch curve) and :data:`~gdbench.study.keys.METRICS_ATTR` (the
-final metrics). Reruns are claimed under the companion's lock with
-heartbeats, as trials are: any number of processes confirm one study
-together, an interrupted rerun is failed and run again by the next
-``gdbench confirm``, and a confirmation already done reruns nothing. A rerun
+:data:`~gdbench.study.keys.CURVES_ATTR` (every per-epoch curve),
+:data:`~gdbench.study.keys.INITIAL_ATTR` (the evaluation before training, epoch 0, where the
+task's protocol gives one: :attr:`gdbench.tasks.FitResult.initial`) and
+:data:`~gdbench.study.keys.METRICS_ATTR` (the final metrics). Reruns are claimed
+under the companion's lock with heartbeats, as trials are: any number of
+processes confirm one study together, an interrupted rerun is failed and run
+again by the next ``gdbench confirm``, and a confirmation already done reruns
+nothing. A rerun
 whose loss diverged is a result (FAIL with its reason), not run again.
 
 Tracking: the reruns' MLflow runs are nested in a parent run
@@ -63,6 +66,7 @@ from gdbench.study.errors import StudyError
 from gdbench.study.keys import (
     CONFIRM_TAG,
     CURVES_ATTR,
+    INITIAL_ATTR,
     INTERRUPTED_ATTR,
     METRICS_ATTR,
     OPTIMIZER_ATTR,
@@ -214,6 +218,8 @@ class _Confirmation:
             CURVES_ATTR: {key: [float(v) for v in curve] for key, curve in history.items()},
             METRICS_ATTR: {key: float(v) for key, v in metrics.items() if math.isfinite(v)},
         }
+        if fit is not None and fit.initial:
+            attrs[INITIAL_ATTR] = {key: float(v) for key, v in fit.initial.items()}
         if reason:
             attrs[keys.FAIL_REASON_ATTR] = reason
             logger.warning("rerun of trial %d, seed %d failed: %s", rerun.branch.trial.number,

@@ -10,7 +10,9 @@ deviation and 95 % bootstrap interval (:func:`gdbench.study.compare.stats.summar
 
 Files: ``confirmed.csv`` (one row per optimizer × schedule, best mean first)
 and ``confirmed_<metric>.png`` per metric: each optimizer's mean curve with
-a band of ± one standard deviation (:func:`gdbench.comparison_plots.plot_seed_bands`).
+a band of ± one standard deviation (:func:`gdbench.comparison_plots.plot_seed_bands`),
+from epoch 0 where the reruns hold the evaluation before training
+(:data:`~gdbench.study.keys.INITIAL_ATTR`), from epoch 1 otherwise.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ class ConfirmedBranch:
         seeds: the seeds of its finished reruns, in order.
         values: the objective of each (NaN for a rerun that failed).
         curves: metric → one per-epoch curve per seed.
+        initial: metric → each seed's value before training (epoch 0), in the order
+            of ``curves[metric]``'s runs (NaN for a run without one); only the metrics
+            the task's protocol evaluates before training.
         final_metrics: metric → one final value per seed (the task's final
             metrics: image tasks add the test set's).
         objective: the objective's summary.
@@ -76,6 +81,7 @@ class ConfirmedBranch:
     seeds: tuple[int, ...]
     values: tuple[float, ...]
     curves: dict[str, list[list[float]]]
+    initial: dict[str, list[float]]
     final_metrics: dict[str, list[float]]
     objective: stats.Summary
     final: dict[str, stats.Summary]
@@ -115,11 +121,14 @@ def confirmed(study: optuna.Study) -> list[ConfirmedBranch]:
 def _summarized(branch: confirm.Branch,
                 trials: Sequence[optuna.trial.FrozenTrial]) -> ConfirmedBranch:
     curves: dict[str, list[list[float]]] = {}
+    starts: dict[str, list[float]] = {}
     finals: dict[str, list[float]] = {}
     for trial in trials:
+        before = trial.user_attrs.get(keys.INITIAL_ATTR, {})
         for key, curve in trial.user_attrs.get(keys.CURVES_ATTR, {}).items():
             if key not in _NOT_METRICS:
                 curves.setdefault(key, []).append([float(v) for v in curve])
+                starts.setdefault(key, []).append(float(before.get(key, math.nan)))
         for key, value in trial.user_attrs.get(keys.METRICS_ATTR, {}).items():
             finals.setdefault(key, []).append(float(value))
     values = tuple(float(t.value) if t.state == TrialState.COMPLETE else math.nan
@@ -136,6 +145,8 @@ def _summarized(branch: confirm.Branch,
         value=float(branch.trial.value),
         seeds=tuple(int(t.user_attrs[keys.SEED_ATTR]) for t in trials), values=values,
         curves=curves, final_metrics=final_values,
+        initial={key: starting for key, starting in starts.items()
+                 if not all(math.isnan(value) for value in starting)},
         objective=stats.summarize(values),
         final={key: stats.summarize(v) for key, v in final_values.items()},
         best={key: stats.summarize([stats.best_value(run, _maximized(key)) for run in runs])
@@ -239,13 +250,16 @@ def write_confirm_report(study: optuna.Study, out_dir: str | Path,
     metrics = list(dict.fromkeys(key for branch in branches for key in branch.curves))
     problem, refusal = _baseline(context)
     for metric in metrics:
-        curves = {_label(branch): branch.curves[metric] for branch in branches
-                  if branch.curves.get(metric)}
+        drawn = [branch for branch in branches if branch.curves.get(metric)]
+        curves = {_label(branch): branch.curves[metric] for branch in drawn}
+        initial = {_label(branch): branch.initial[metric] for branch in drawn
+                   if metric in branch.initial}
         target = out_dir / f"confirmed_{re.sub(r'[^a-z0-9]+', '_', metric.lower())}.png"
         published = metric in baselines.METRICS.values()
         with written_whole(target) as partial:
             comparison_plots.plot_seed_bands(
                 curves, partial, metric=metric, band="std", log_scale="accuracy" not in metric,
+                initial=initial,
                 baseline=problem if published and refusal is None else None,
                 note=f"DeepOBS baselines not drawn: {refusal}" if published and refusal else None)
         written.append(target)
