@@ -252,3 +252,24 @@ def test_a_bad_optimizer_is_one_line_naming_its_field(
     assert len(err.splitlines()) == 1
     assert err.startswith(f"gdbench: error: {spec}: optimizers[1]: ") and message in err
     assert not home.exists()
+
+
+def test_a_budget_matched_comparison_starts_each_brought_optimizer_at_its_defaults(
+        tmp_path: Path) -> None:
+    folder = user_folder(tmp_path)
+    spec = load_spec(write_spec(folder, """
+task = "linear_regression"
+batch_size = 10
+epochs = 3
+optimizers = ["keras.optimizers.Lion", "my_optimizers.py:HeavyBall"]
+compare = {budgets = [1, 2]}
+tracking = {mlflow = false, tensorboard = false}
+"""))
+    study = run_study(spec, home=folder / "home", quiet=True)
+    first = {}
+    for trial in sorted(study.trials, key=lambda t: t.number):
+        first.setdefault(trial.params["optimizer"], trial.params)
+    assert first["lion"] == {"optimizer": "lion", "learning_rate": 1e-3, "beta_2": 0.99}
+    assert first["heavyball"] == {"optimizer": "heavyball", "learning_rate": 0.01, "momentum": 0.9}
+    assert len(study.trials) == 4
+    assert (folder / "home" / "reports" / spec.name).is_dir()
