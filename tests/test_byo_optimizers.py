@@ -273,3 +273,22 @@ tracking = {mlflow = false, tensorboard = false}
     assert first["heavyball"] == {"optimizer": "heavyball", "learning_rate": 0.01, "momentum": 0.9}
     assert len(study.trials) == 4
     assert (folder / "home" / "reports" / spec.name).is_dir()
+
+
+def test_tune_takes_the_keywords_of_a_brought_optimizer_s_default_space(tmp_path: Path) -> None:
+    folder = user_folder(tmp_path)
+    text = ('task = "sigmoid_neuron"\noptimizers = ["adam", "my_optimizers.py:HeavyBall", '
+            '"keras.optimizers.Lion"]\ntune = ["{keyword}"]\n')
+    spec = load_spec(write_spec(folder, text.format(keyword="beta_2")))
+    assert [set(o.space) for o in spec.optimizers] == [{"beta_2"}, set(), {"beta_2"}]
+    spec = load_spec(write_spec(folder, text.format(keyword="momentum")))
+    assert [set(o.space) for o in spec.optimizers] == [set(), {"momentum"}, set()]
+    (folder / "signum.py").write_text(
+        (Path(__file__).resolve().parents[1] / "studies" / "signum.py").read_text())
+    with pytest.raises(SpecError, match=r"tune\[0\]: 'betaa' is in no default space; did you "
+                                        r"mean 'beta'"):
+        load_spec(write_spec(folder, 'task = "sigmoid_neuron"\noptimizer = "signum.py:Signum"\n'
+                                     'tune = ["betaa"]\n'))
+    spec = load_spec(write_spec(folder, 'task = "sigmoid_neuron"\noptimizer = '
+                                        '"signum.py:Signum"\ntune = ["beta"]\n'))
+    assert set(spec.optimizers[0].space) == {"beta"}

@@ -49,14 +49,25 @@ class SpaceReader(FieldReader):
     """Reads the optimizers and schedules of a study with their search spaces."""
 
     def tune(self, table: dict[str, Any], field: str) -> frozenset[str] | None:
+        """``tune``'s keywords, a list of names (checked by :meth:`check_tune` once the
+        optimizers, whose default spaces may come from their signatures, are read)."""
         if "tune" not in table:
             return None
         value = table["tune"]
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise self.error(field, f"expected a list of keyword names, got {value!r}")
+        return frozenset(value)
+
+    def check_tune(self, table: dict[str, Any], field: str,
+                   optimizers: tuple[OptimizerSpec, ...]) -> None:
+        """Every keyword of ``tune`` is in some default space: gdbench's, or one of the
+        study's optimizers'."""
+        value = table.get("tune", [])
         known = sorted(
             {keyword for space in spaces.OPTIMIZER_SPACES.values() for keyword in space}
-            | {key for space in spaces.SCHEDULE_SPACES.values() for key in space.parameters})
+            | {key for space in spaces.SCHEDULE_SPACES.values() for key in space.parameters}
+            | {keyword for optimizer in optimizers for keyword in
+               default_optimizer_space(gdbench.optimizers.source(optimizer.name))})
         for index, item in enumerate(value):
             if item not in known:
                 close = difflib.get_close_matches(item, known, n=1)
@@ -64,7 +75,6 @@ class SpaceReader(FieldReader):
                 raise self.error(join(field, index),
                                  f"{item!r} is in no default space; {hint}"
                                  f"accepted: {', '.join(known)}")
-        return frozenset(value)
 
     # -- optimizers ---------------------------------------------------------
 
