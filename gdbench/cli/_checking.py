@@ -32,16 +32,16 @@ def add_command(commands: Any) -> None:
 
 def _check(arguments: argparse.Namespace) -> int:
     import gdbench.optimizers
-    from gdbench.study import load_spec
+    from gdbench.study import load_specs
     from gdbench.tasks.optimizer_checks import FAIL, check_optimizer, format_results
 
     reference = None
     if arguments.reference is not None:
         reference = _reference(arguments.reference)
     if arguments.optimizer.endswith(".toml"):
-        spec = load_spec(arguments.optimizer)
-        targets = [(o.label, o.name) for o in spec.optimizers
-                   if not gdbench.optimizers.source(o.name).built_in]
+        targets = list(dict.fromkeys(
+            (o.label, o.name) for spec in load_specs(arguments.optimizer)
+            for o in spec.optimizers if not gdbench.optimizers.source(o.name).built_in))
         if not targets:
             raise CommandError(f"optimizer: {arguments.optimizer} names only gdbench's own "
                                "optimizers, which gdbench's tests check")

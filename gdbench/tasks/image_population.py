@@ -72,6 +72,7 @@ import tensorflow as tf
 from numpy.typing import ArrayLike
 
 from gdbench import _validate
+from gdbench.optimizers import RuleOptimizer
 from gdbench.tasks._base import FitResult, final_metrics
 from gdbench.tasks._stacked_mlp import architecture_of, compiled_program
 from gdbench.tasks.images import EVALUATION_BATCH_SIZE, ImageTask
@@ -176,7 +177,7 @@ def supports_population(task: Any) -> bool:
 
 def fit_image_population(
     task: ImageTask,
-    optimizer: str,
+    optimizer: str | type[RuleOptimizer],
     hyperparameters: Mapping[str, ArrayLike],
     *,
     epochs: int | None = None,

@@ -44,6 +44,7 @@ import tensorflow as tf
 from numpy.typing import ArrayLike
 
 from gdbench import _validate
+from gdbench.optimizers import RuleOptimizer
 from gdbench.tasks._toy import ToyTask
 from gdbench.tasks._population_inputs import EngineInputs, engine_inputs, initial_slots
 from gdbench.tasks._population_loop import as_tensors, batch_layout, compiled_loop
@@ -119,7 +120,7 @@ def check_rule(optimizer: Any) -> None:
 
 def fit_population(
     task: ToyTask,
-    optimizer: str,
+    optimizer: str | type[RuleOptimizer],
     hyperparameters: Mapping[str, ArrayLike],
     *,
     epochs: int,
