@@ -201,6 +201,7 @@ def draw_baselines(
     """Draw DeepOBS's baselines of ``problem`` behind a study's curves: mean ± std over seeds.
 
     Each optimizer's mean is a thin dotted line in its colour (:func:`color_for`),
+    labelled with its η and the seeds it averages (a subset of DeepOBS's ten),
     its mean ± one standard deviation a pale band, both under the axes' other
     lines; epoch k of the baseline is drawn at x = k, as gdbench draws its k-th
     epoch (0 is DeepOBS's evaluation before training). Whether the study's runs
@@ -246,7 +247,8 @@ def draw_baselines(
         axes.fill_between(x, mean[:end] - std[:end], mean[:end] + std[:end], color=color,
                           alpha=alpha, lw=0, zorder=0)
         label = (f"DeepOBS {name} (η={curve.hyperparameters['learning_rate']:.3g}, "
-                 f"{len(curve.seeds)} seed{'s' if len(curve.seeds) != 1 else ''})")
+                 f"seed{'s' if len(curve.seeds) != 1 else ''} "
+                 f"{' '.join(str(seed) for seed in curve.seeds)})")
         axes.plot(x, mean[:end], color=color, lw=1.0, ls=":", zorder=0.5, label=label)
         labels.append(label)
     return labels

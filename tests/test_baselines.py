@@ -158,6 +158,11 @@ def test_the_overlay_refuses_another_protocol_size_or_problem_with_the_reason(
     for task, batch_size, epochs, reason in cases:
         why = baselines.mismatch(task, batch_size, epochs, converted)
         assert why is not None and reason in why, (task, why)
+    # The shipped quadratic_deep baselines: drawn under DeepOBS's protocol, refused otherwise.
+    assert baselines.mismatch(gdbench.tasks.get("quadratic_deep", protocol="deepobs"), 128,
+                              100) is None
+    why = baselines.mismatch(gdbench.tasks.get("quadratic_deep"), 128, 100)
+    assert "keeps the short last batch" in why and 'protocol = "deepobs"' in why
 
 
 def test_draw_baselines_draws_each_mean_and_band_behind(converted: Path) -> None:
@@ -166,7 +171,7 @@ def test_draw_baselines_draws_each_mean_and_band_behind(converted: Path) -> None
     labels = comparison_plots.draw_baselines(axes, "fashion_mnist_2c2d", "test_accuracy",
                                              optimizers=["gd", "adam"], directory=converted,
                                              epochs=1)
-    assert labels == ["DeepOBS gd (η=0.158, 1 seed)", "DeepOBS adam (η=0.000251, 3 seeds)"]
+    assert labels == ["DeepOBS gd (η=0.158, seed 42)", "DeepOBS adam (η=0.000251, seeds 42 43 44)"]
     drawn = {line.get_label(): line for line in axes.get_lines()}
     np.testing.assert_allclose(drawn[labels[1]].get_ydata(), [0.1, 0.6], rtol=1e-5)
     np.testing.assert_array_equal(drawn[labels[1]].get_xdata(), [0, 1])
@@ -248,3 +253,39 @@ def test_a_spec_names_the_task_protocol_field(tmp_path: Path) -> None:
                     'optimizer = "adam"\n', encoding="utf-8")
     with pytest.raises(SpecError, match="task.protocol"):
         load_spec(path)
+
+
+def test_quadratic_deep_under_deepobs_protocol_is_the_same_in_fit_and_the_population() -> None:
+    from gdbench.tasks.population import fit_population
+
+    task = gdbench.tasks.get("quadratic_deep", protocol="deepobs", seed=3)
+    assert task.steps_per_epoch(128) == 7 and len(task.batches(128, 4)) == 7
+    # One shuffle for every epoch, and the training evaluation on its 896 rows.
+    assert all(np.array_equal(a[0], b[0]) for a, b in zip(task.batches(128, 0),
+                                                           task.batches(128, 5)))
+    rows = np.concatenate([batch[0] for batch in task.batches(128, 0)])
+    np.testing.assert_array_equal(task.evaluation_batches(128, 3)["loss"][0], rows)
+    test = np.random.RandomState(43).normal(0.0, 0.6, (1000, 100))[:896]
+    np.testing.assert_array_equal(task.evaluation_batches(128, 0)["test_loss"][0], test)
+
+    hyperparameters = {"learning_rate": 0.0025, "momentum": 0.99}
+    fit = task.fit(gdbench.optimizers.get("momentum", **hyperparameters), epochs=4,
+                   batch_size=128)
+    population = fit_population(task, "momentum", {"learning_rate": [0.0025, 0.001],
+                                                   "momentum": 0.99}, epochs=4, batch_size=128)
+    member = population.trial(0)
+    assert set(fit.history) == set(member.history) == {"loss", "learning_rate", "test_loss"}
+    assert set(fit.initial) == set(member.initial) == {"loss", "test_loss"}
+    for key in ("loss", "test_loss"):
+        np.testing.assert_allclose(member.history[key], fit.history[key], rtol=1e-12)
+        assert member.initial[key] == pytest.approx(fit.initial[key], rel=1e-12)
+    theta = np.ones(100)
+    expected = np.mean([0.5 * (theta - x) @ task.hessian @ (theta - x) for x in test])
+    assert fit.initial["test_loss"] == pytest.approx(expected, rel=1e-12)
+
+    default = gdbench.tasks.get("quadratic_deep", seed=3)
+    assert default.steps_per_epoch(128) == 8 and default.evaluation_batches(128, 0) == {}
+    assert "test_loss" not in fit_population(default, "gd", {"learning_rate": 0.01},
+                                             epochs=2).trial(0).history
+    with pytest.raises(ValueError, match="protocol: expected one of gdbench, deepobs"):
+        gdbench.tasks.get("quadratic_deep", protocol="pytorch")

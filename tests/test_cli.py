@@ -222,3 +222,41 @@ def test_study_runs_one_study_of_a_spec_and_names_the_others_when_absent(tmp_pat
     names = optuna.get_all_study_names(f"sqlite:///{home / 'optuna.db'}")
     assert names == ["second"]
     assert cli.main(["run", str(spec), "--study", "third", "--home", str(home)]) == cli.USAGE_ERROR
+
+
+def test_an_interrupt_that_lands_in_a_garbage_collection_callback_is_delivered_again() -> None:
+    """Python ignores an exception raised in a gc callback (as in TensorFlow's): the signal's
+    handler raising ``Interrupted`` there would lose the interrupt, and the run go on."""
+    import gc
+    import signal
+    import time
+
+    from gdbench.study.errors import Interrupted
+
+    landed: list[int] = []
+
+    def collecting(phase: str, info: dict) -> None:
+        if phase == "start" and not landed:
+            landed.append(1)
+            signal.raise_signal(signal.SIGTERM)  # its handler runs here, in the callback
+
+    original = signal.getsignal(signal.SIGTERM)
+    gc.callbacks.append(collecting)
+    try:
+        with pytest.raises(Interrupted) as caught, cli.interrupts_raised():
+            gc.collect()
+            time.sleep(5)  # the interrupt, signalled again, ends the wait
+    finally:
+        gc.callbacks.remove(collecting)
+    assert landed and caught.value.signal_name == "SIGTERM"
+    assert signal.getsignal(signal.SIGTERM) is original
+
+
+def test_interrupts_raised_restores_the_handlers_and_the_hook() -> None:
+    import signal
+
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM), sys.unraisablehook)
+    with cli.interrupts_raised():
+        assert signal.getsignal(signal.SIGTERM) is not before[1]
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM),
+            sys.unraisablehook) == before

@@ -20,20 +20,27 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import logging
 import os
 import signal
 import sys
+import threading
+from collections.abc import Iterator
 from typing import Any, Sequence
 
 from gdbench.cli import _checking, _listing, _studies, _ui
 from gdbench.cli._common import INTERRUPTED, USAGE_ERROR, CommandError
 from gdbench.cli._ui import ui_commands
 
-__all__ = ["INTERRUPTED", "USAGE_ERROR", "CommandError", "build_parser", "entry", "main", "ui_commands"]
+__all__ = ["INTERRUPTED", "USAGE_ERROR", "CommandError", "build_parser", "entry", "interrupts_raised", "main",
+           "ui_commands"]
 
 #: Exit status of a command that failed for a reason the user cannot fix (a bug).
 FAILURE = 1
+
+#: Seconds after which an interrupt that landed in a callback is signalled again.
+REDELIVERY_DELAY_S = 0.01
 
 
 def entry() -> None:
@@ -96,13 +103,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="gdbench: %(message)s")
     for noisy in ("alembic", "mlflow", "absl", "tensorflow"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    # SIGTERM (a service manager, `kill`) stops a study as Ctrl-C does; SIGINT is set
-    # explicitly, since a shell starting gdbench in the background ignores it.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return arguments.handler(arguments)
+        with interrupts_raised():
+            return arguments.handler(arguments)
     except KeyboardInterrupt:
         print("gdbench: interrupted; rerun the same command to resume", file=sys.stderr)
         return INTERRUPTED
@@ -118,8 +121,6 @@ def main(argv: Sequence[str] | None = None) -> int:
               "(run with --debug for the traceback)", file=sys.stderr)
         return FAILURE
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
         if terminal is not None:
             _restore_stderr(terminal)
 
@@ -154,6 +155,44 @@ def _restore_stderr(terminal: int) -> None:
     sys.stderr.close()
     os.close(terminal)
     sys.stderr = sys.__stderr__
+
+
+@contextlib.contextmanager
+def interrupts_raised() -> Iterator[None]:
+    """While the block runs, SIGINT and SIGTERM raise :class:`~gdbench.study.errors.Interrupted`.
+
+    SIGTERM (a service manager, ``kill``) stops a study as Ctrl-C does; SIGINT is
+    set explicitly, since a shell starting gdbench in the background ignores it.
+    Python runs a signal's handler between two bytecodes of the main thread, which
+    may be inside a garbage-collection or weakref callback (TensorFlow's and
+    SQLAlchemy's run often); an exception raised there is ignored, and the
+    interrupt would be lost. So an interrupt that Python reports as ignored
+    (:data:`sys.unraisablehook`) is signalled again a moment later, from another
+    thread, once the callback is over; and again, should that one land in a
+    callback too.
+    """
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.getsignal(signum) for signum in signums}
+    previous_hook = sys.unraisablehook
+
+    def deliver_again(unraisable: Any) -> None:
+        from gdbench.study.errors import Interrupted
+
+        if isinstance(unraisable.exc_value, Interrupted):
+            signum = signal.Signals[unraisable.exc_value.signal_name]
+            threading.Timer(REDELIVERY_DELAY_S, os.kill, (os.getpid(), signum)).start()
+        else:
+            previous_hook(unraisable)
+
+    for signum in signums:
+        signal.signal(signum, _interrupt)
+    sys.unraisablehook = deliver_again
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous_hook
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -37,6 +37,10 @@ from gdbench import _validate
 #: Tags that keep a task's random streams apart: (seed, stream, ...) seeds each generator.
 DATA_STREAM, SHUFFLE_STREAM, NOISE_STREAM, INIT_STREAM = 1, 2, 3, 4
 
+#: Data protocols of the tasks DeepOBS shares: gdbench's own, or DeepOBS's (see
+#: :mod:`gdbench.tasks.images` and :class:`gdbench.tasks.regression.QuadraticDeep`).
+PROTOCOLS = ("gdbench", "deepobs")
+
 
 @dataclasses.dataclass
 class FitResult:
@@ -54,6 +58,9 @@ class FitResult:
             iterate w, not the look-ahead point the variable holds
             (:func:`reported_parameters`).
         parameter_names: toy tasks only: the name of each trajectory column.
+        initial: the metrics a task's protocol evaluates before training
+            (epoch 0, as DeepOBS does), keyed as ``history``; empty for a task
+            that evaluates after each epoch only.
     """
 
     history: dict[str, list[float]]
@@ -61,6 +68,7 @@ class FitResult:
     steps_per_epoch: int
     trajectory: np.ndarray | None = None
     parameter_names: tuple[str, ...] = ()
+    initial: dict[str, float] = dataclasses.field(default_factory=dict)
 
     @property
     def epochs(self) -> int:

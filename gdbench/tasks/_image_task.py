@@ -19,7 +19,7 @@ import tensorflow as tf
 from gdbench import _validate
 from gdbench.tasks import _datasets
 from gdbench.tasks._base import (
-    DATA_STREAM, INIT_STREAM, SHUFFLE_STREAM, FitResult, Task, check_optimizer,
+    DATA_STREAM, INIT_STREAM, PROTOCOLS, SHUFFLE_STREAM, FitResult, Task, check_optimizer,
     current_learning_rate, final_metrics,
 )
 from gdbench.tasks._gradients import custom_gradients_released
@@ -28,9 +28,6 @@ __all__ = ["EVALUATION_BATCH_SIZE", "PROTOCOLS", "ImageSplits", "ImageTask"]
 
 #: Batch size for validation and test evaluation (no effect on the result, only on speed).
 EVALUATION_BATCH_SIZE = 1024
-
-#: Data protocols of the image tasks (see :mod:`gdbench.tasks.images`).
-PROTOCOLS = ("gdbench", "deepobs")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -18,7 +18,8 @@ from gdbench.optimizers import RuleOptimizer
 from gdbench.schedules import RateSchedule
 from gdbench.tasks._toy import ToyTask
 
-__all__ = ["BatchLayout", "as_tensors", "batch_layout", "compiled_loop"]
+__all__ = ["BatchLayout", "EvaluationLayout", "as_tensors", "batch_layout", "compiled_loop",
+           "evaluation_layout"]
 
 #: Compiled training loops kept for reuse, so that a study evaluating one
 #: population after another with the same shapes compiles only once.
@@ -81,6 +82,37 @@ def batch_layout(
     return BatchLayout(tuple(length for _, length in runs), False, same), stacked
 
 
+@dataclasses.dataclass(frozen=True)
+class EvaluationLayout:
+    """The losses a task's protocol evaluates on data of their own
+    (:meth:`ToyTask.evaluation_batches`); hashable, part of the cache key.
+
+    Attributes:
+        keys: the history keys evaluated, in order.
+        same_every_epoch: per key, whether every evaluation (epoch 0 … the
+            last) uses the same batch, so that one copy serves them all.
+    """
+
+    keys: tuple[str, ...]
+    same_every_epoch: tuple[bool, ...]
+
+
+def evaluation_layout(
+    task: ToyTask, batch_size: int, epochs: int
+) -> tuple[EvaluationLayout, tuple[Any, ...]]:
+    """The layout and, per key, its batches stacked as [epochs + 1 (or 1), ...]."""
+    per_epoch = [task.evaluation_batches(batch_size, epoch) for epoch in range(epochs + 1)]
+    keys = tuple(per_epoch[0])
+    same = tuple(all(_same_batches([batches[key]], [per_epoch[0][key]])
+                     for batches in per_epoch[1:]) for key in keys)
+    stacked = tuple(
+        tf.nest.map_structure(lambda *leaves: np.stack(leaves),
+                              *[batches[key] for batches in (per_epoch[:1] if one else per_epoch)])
+        for key, one in zip(keys, same)
+    )
+    return EvaluationLayout(keys, same), stacked
+
+
 def _shapes(batch: Any) -> list[tuple[int, ...]] | None:
     return None if batch is None else [np.shape(leaf) for leaf in tf.nest.flatten(batch)]
 
@@ -101,13 +133,14 @@ _COMPILED: collections.OrderedDict[tuple[Any, ...], tuple[ToyTask, Callable[...,
 def compiled_loop(
     task: ToyTask, optimizer_class: type[RuleOptimizer],
     schedule_class: type[RateSchedule] | None, rule_static: Mapping[str, Any],
-    rate_static: Mapping[str, Any], layout: BatchLayout, epochs: int,
-    record_trajectory: bool, jit_compile: bool,
+    rate_static: Mapping[str, Any], layout: BatchLayout, evaluations: EvaluationLayout,
+    epochs: int, record_trajectory: bool, jit_compile: bool,
 ) -> Callable[..., Any]:
     """The training loop for this configuration, built once and kept for reuse."""
     key = (
         id(task), optimizer_class, schedule_class, tuple(sorted(rule_static.items())),
-        tuple(sorted(rate_static.items())), layout, epochs, record_trajectory, jit_compile,
+        tuple(sorted(rate_static.items())), layout, evaluations, epochs, record_trajectory,
+        jit_compile,
     )
     entry = _COMPILED.get(key)
     if entry is not None and entry[0] is task:
@@ -115,7 +148,7 @@ def compiled_loop(
         return entry[1]
     train = _training_loop(
         task, optimizer_class, schedule_class, dict(rule_static), dict(rate_static), layout,
-        epochs, record_trajectory, jit_compile,
+        evaluations, epochs, record_trajectory, jit_compile,
     )
     _COMPILED[key] = (task, train)
     while len(_COMPILED) > _CACHE_SIZE:
@@ -126,13 +159,15 @@ def compiled_loop(
 def _training_loop(
     task: ToyTask, optimizer_class: type[RuleOptimizer],
     schedule_class: type[RateSchedule] | None, rule_static: dict[str, Any],
-    rate_static: dict[str, Any], layout: BatchLayout, epochs: int,
-    record_trajectory: bool, jit_compile: bool,
+    rate_static: dict[str, Any], layout: BatchLayout, evaluations: EvaluationLayout,
+    epochs: int, record_trajectory: bool, jit_compile: bool,
 ) -> Callable[..., Any]:
-    """``train(parameters, slots, rule_inputs, rate_inputs, stacked_batches)``.
+    """``train(parameters, slots, rule_inputs, rate_inputs, stacked_batches, evaluation_batches)``.
 
     Returns a ``tf.function`` giving the losses and learning rates ([epochs,
-    K] each) and, when recording, the trajectory [steps + 1, K, P].
+    K] each), the evaluated losses (key → [epochs + 1, K], row 0 before
+    training; a ``"loss"`` among them is also the losses) and, when
+    recording, the trajectory [steps + 1, K, P].
     """
     rule = optimizer_class.rule
     # As ToyTask.fit reports (tasks._base.reported_parameters): the iterate,
@@ -166,9 +201,20 @@ def _training_loop(
         # A run of one batch (full batch) stays unrolled: no inner loop to pay for.
         return range(run_length) if run_length == 1 else tf.range(run_length)
 
+    def evaluate(reported, epoch, evaluation_batches):
+        return {
+            key: task.loss(reported, tf.nest.map_structure(
+                lambda stacked, one=one: stacked[0 if one else epoch], batches))
+            for key, one, batches in zip(evaluations.keys, evaluations.same_every_epoch,
+                                         evaluation_batches)
+        }
+
     @tf.function(jit_compile=jit_compile)
-    def train(parameters, slots, rule_inputs, rate_inputs, stacked_batches):
+    def train(parameters, slots, rule_inputs, rate_inputs, stacked_batches, evaluation_batches):
         size = tf.shape(parameters)[0]
+        # A tuple, reassigned whole: autograph carries it through the loop.
+        evaluated = tuple(tf.TensorArray(tf.float64, size=epochs + 1).write(0, value)
+                          for value in evaluate(parameters, 0, evaluation_batches).values())
         losses = tf.TensorArray(tf.float64, size=epochs)
         learning_rates = tf.TensorArray(tf.float64, size=epochs)
         path = tf.TensorArray(tf.float64, size=total_steps + 1 if record_trajectory else 1)
@@ -189,11 +235,17 @@ def _training_loop(
                     iteration += 1
                     if record_trajectory:
                         path = path.write(tf.cast(iteration, tf.int32), reported)
-            losses = losses.write(epoch, task.loss(reported))
+            values = evaluate(reported, epoch + 1, evaluation_batches)
+            evaluated = tuple(array.write(epoch + 1, value)
+                              for array, value in zip(evaluated, values.values()))
+            losses = losses.write(epoch, values["loss"] if "loss" in values
+                                  else task.loss(reported))
             rate = tf.broadcast_to(learning_rate_at(iteration, rate_inputs), [size, 1])
             learning_rates = learning_rates.write(epoch, rate[:, 0])
         trajectory = path.stack() if record_trajectory else None
-        return losses.stack(), learning_rates.stack(), trajectory
+        return (losses.stack(), learning_rates.stack(),
+                {key: array.stack() for key, array in zip(evaluations.keys, evaluated)},
+                trajectory)
 
     return train
 

@@ -38,6 +38,11 @@ class PopulationResult:
             row 0 the start; ``None`` unless recorded.
         steps_per_epoch: optimizer steps in one epoch.
         parameter_names: the name of each of the P parameters.
+        evaluations: key → ``[K, epochs + 1]``, the losses the task's
+            protocol evaluates on data of their own
+            (:meth:`ToyTask.evaluation_batches`), column 0 before training;
+            NaN after a trial stopped. ``"loss"`` among them is ``losses``
+            with its column 0.
     """
 
     losses: np.ndarray
@@ -48,6 +53,7 @@ class PopulationResult:
     trajectories: np.ndarray | None
     steps_per_epoch: int
     parameter_names: tuple[str, ...]
+    evaluations: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -57,8 +63,10 @@ class PopulationResult:
     def trial(self, index: int) -> FitResult:
         """Trial ``index`` as the :class:`FitResult` that :meth:`ToyTask.fit` returns.
 
-        The history holds ``"loss"`` and ``"learning_rate"`` (metrics a task
-        adds besides its loss are not computed by the population engine).
+        The history holds ``"loss"``, ``"learning_rate"`` and the evaluated
+        losses (metrics a task adds besides its loss are not computed by the
+        population engine); :attr:`FitResult.initial` the evaluations before
+        training.
 
         Args:
             index: the row, 0 ≤ index < K.
@@ -69,6 +77,9 @@ class PopulationResult:
             "loss": self.losses[index, :reported].tolist(),
             "learning_rate": self.learning_rates[index, :reported].tolist(),
         }
+        for key, values in self.evaluations.items():
+            if key != "loss":
+                history[key] = values[index, 1:reported + 1].tolist()
         trajectory = None
         if self.trajectories is not None:
             trajectory = self.trajectories[index, : reported * self.steps_per_epoch + 1]
@@ -78,14 +89,25 @@ class PopulationResult:
             steps_per_epoch=self.steps_per_epoch,
             trajectory=trajectory,
             parameter_names=self.parameter_names,
+            initial={key: float(values[index, 0]) for key, values in self.evaluations.items()},
         )
 
 
 def population_result(
     losses: np.ndarray, learning_rates: np.ndarray, trajectories: np.ndarray | None,
     steps_per_epoch: int, parameter_names: tuple[str, ...],
+    evaluations: dict[str, np.ndarray] | None = None,
 ) -> PopulationResult:
-    """The raw per-epoch arrays cut, per trial, where ToyTask.fit would have stopped."""
+    """The raw per-epoch arrays cut, per trial, where ToyTask.fit would have stopped.
+
+    Args:
+        losses: ``[K, epochs]``.
+        learning_rates: ``[K, epochs]``.
+        trajectories: ``[K, steps + 1, P]`` or ``None``.
+        steps_per_epoch: optimizer steps in one epoch.
+        parameter_names: the name of each of the P parameters.
+        evaluations: key → ``[K, epochs + 1]``, column 0 before training.
+    """
     size, epochs = losses.shape
     finite_epochs = np.isfinite(losses)
     finite = finite_epochs.all(axis=1)
@@ -94,6 +116,8 @@ def population_result(
     unreported = np.arange(epochs)[np.newaxis, :] >= epochs_run[:, np.newaxis]
     losses = np.where(unreported, np.nan, losses)
     learning_rates = np.where(unreported, np.nan, learning_rates)
+    evaluated = {key: np.where(np.column_stack([np.zeros(size, bool), unreported]), np.nan,
+                               values) for key, values in (evaluations or {}).items()}
     if trajectories is not None:
         steps = np.arange(trajectories.shape[1])[np.newaxis, :]
         unreported_steps = steps > (epochs_run * steps_per_epoch)[:, np.newaxis]
@@ -107,4 +131,5 @@ def population_result(
         trajectories=trajectories,
         steps_per_epoch=steps_per_epoch,
         parameter_names=parameter_names,
+        evaluations=evaluated,
     )

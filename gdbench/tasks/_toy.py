@@ -103,6 +103,36 @@ class ToyTask(Task):
         """
         return {"loss": self.loss(params)}
 
+    def evaluation_batches(self, batch_size: int | None, epoch: int) -> dict[str, Any]:
+        """Losses a task's protocol evaluates on data of their own: history key → batch.
+
+        Evaluated at the end of epoch ``epoch`` (1-based here; 0 is before
+        training, kept in :attr:`FitResult.initial`), each as :meth:`loss` on
+        its batch, the same for every trial of a seed. A key that
+        :meth:`metrics` also gives (``"loss"``) replaces that metric. The base
+        class evaluates nothing of the kind: ``{}``.
+
+        Args:
+            batch_size: as for :meth:`fit`.
+            epoch: 0 (before training) … the epochs run.
+        """
+        self.resolve_batch_size(batch_size)
+        _validate.integer("epoch", epoch, low=0)
+        return {}
+
+    def evaluate(self, params: tf.Tensor, batch_size: int | None, epoch: int
+                 ) -> dict[str, tf.Tensor]:
+        """The losses of :meth:`evaluation_batches` at ``params`` ([..., P] → [...] each).
+
+        Args:
+            params: the parameters reached.
+            batch_size: as for :meth:`fit`.
+            epoch: as for :meth:`evaluation_batches`.
+        """
+        params = tf.convert_to_tensor(params, tf.float64)
+        return {key: self.loss(params, batch)
+                for key, batch in self.evaluation_batches(batch_size, epoch).items()}
+
     @custom_gradients_released()
     def fit(
         self,
@@ -117,7 +147,9 @@ class ToyTask(Task):
 
         Each epoch runs its batches through one compiled loop (gradient by
         ``tf.GradientTape``, ``optimizer.apply_gradients``), then logs the
-        metrics on all data at the parameters reached, and the optimizer's η.
+        metrics on all data at the parameters reached, and the optimizer's η;
+        the losses of :meth:`evaluation_batches` are evaluated there too, and
+        before training (:attr:`FitResult.initial`).
         The parameters reached, recorded and scored are the optimizer's
         iterate (:func:`reported_parameters`): for Nesterov the lectures' w.
         Callbacks get the epoch-level hooks only; their ``model`` is a
@@ -143,6 +175,8 @@ class ToyTask(Task):
             callback.on_train_begin()
 
         rows = [np.array(parameters.numpy(), copy=True)[np.newaxis]]
+        initial = {key: float(value) for key, value in
+                   self.evaluate(rows[0][0], batch_size, 0).items()}
         history: dict[str, list[float]] = {}
         for epoch in range(epochs):
             for callback in callbacks:
@@ -151,6 +185,8 @@ class ToyTask(Task):
                 steps, outcome = run_steps(_stack(group), len(group))
                 rows.append(steps.numpy())
             logs = {key: float(value) for key, value in outcome.items()}
+            logs.update({key: float(value) for key, value in
+                         self.evaluate(rows[-1][-1], batch_size, epoch + 1).items()})
             for key, value in logs.items():
                 history.setdefault(key, []).append(value)
             if verbose:
@@ -169,6 +205,7 @@ class ToyTask(Task):
             steps_per_epoch=steps_per_epoch,
             trajectory=np.concatenate(rows),
             parameter_names=tuple(self.parameter_names),
+            initial=initial,
         )
 
 
@@ -262,17 +299,50 @@ class DatasetToyTask(ToyTask):
         return self.loss_on(params, tf.convert_to_tensor(inputs, tf.float64),
                             tf.convert_to_tensor(targets, tf.float64))
 
+    #: Whether an epoch drops its last, short batch instead of keeping it, and every epoch
+    #: takes the first epoch's order (DeepOBS's protocol: see :class:`QuadraticDeep
+    #: <gdbench.tasks.regression.QuadraticDeep>`).
+    drops_short_batch: bool = False
+
+    def steps_per_epoch(self, batch_size: int | None = None) -> int:
+        """Optimizer steps per epoch: ⌈N/B⌉, or ⌊N/B⌋ when the short batch is dropped.
+
+        Args:
+            batch_size: as for :meth:`fit`.
+        """
+        if self.drops_short_batch:
+            return self.num_examples // self.resolve_batch_size(batch_size)
+        return super().steps_per_epoch(batch_size)
+
+    def row_order(self, batch_size: int | None, epoch: int) -> np.ndarray:
+        """The rows epoch ``epoch`` trains on, in the order it takes them.
+
+        A permutation drawn from (seed, epoch), or the rows in order when the
+        task does not shuffle; when it drops the short batch, the first
+        epoch's permutation every epoch, cut to its full batches.
+
+        Args:
+            batch_size: as for :meth:`fit`.
+            epoch: 0-based epoch number.
+        """
+        batch_size = self.resolve_batch_size(batch_size)
+        if self.drops_short_batch:
+            epoch = 0
+        order = np.arange(self.num_examples)
+        if self.shuffle:
+            rng = np.random.default_rng((self.seed, SHUFFLE_STREAM, epoch))
+            order = rng.permutation(self.num_examples)
+        if self.drops_short_batch:
+            order = order[: self.steps_per_epoch(batch_size) * batch_size]
+        return order
+
     def batches(self, batch_size: int | None, epoch: int) -> list[Any]:
         batch_size = self.resolve_batch_size(batch_size)
         epoch = _validate.integer("epoch", epoch, low=0)
         if batch_size == self.num_examples:
             return [None]
-        if self.shuffle:
-            rng = np.random.default_rng((self.seed, SHUFFLE_STREAM, epoch))
-            order = rng.permutation(self.num_examples)
-        else:
-            order = np.arange(self.num_examples)
+        order = self.row_order(batch_size, epoch)
         return [
             (self.inputs[rows], self.targets[rows])
-            for rows in np.array_split(order, range(batch_size, self.num_examples, batch_size))
+            for rows in np.array_split(order, range(batch_size, len(order), batch_size))
         ]

@@ -17,7 +17,9 @@ reported point (the class's ``iterate`` where it has one: Nesterov's lectures'
 iterate rather than its look-ahead point), slots
 initialised as the class initialises them, ``step`` counting from 1, the
 schedule evaluated at the 0-based iteration count, the same batches in the same
-order, and the per-epoch loss on all data at the parameters reached.
+order, the per-epoch loss on all data at the parameters reached, and the
+losses the task's protocol evaluates on data of their own
+(:meth:`ToyTask.evaluation_batches`, epoch 0 included).
 
 Precision: everything here is float64, η included, as :meth:`ToyTask.fit`
 computes with a constant η (gdbench optimizers hold it in float64). Keras
@@ -47,7 +49,12 @@ from gdbench import _validate
 from gdbench.optimizers import RuleOptimizer
 from gdbench.tasks._toy import ToyTask
 from gdbench.tasks._population_inputs import EngineInputs, engine_inputs, initial_slots
-from gdbench.tasks._population_loop import as_tensors, batch_layout, compiled_loop
+from gdbench.tasks._population_loop import (
+    as_tensors,
+    batch_layout,
+    compiled_loop,
+    evaluation_layout,
+)
 from gdbench.tasks._population_result import PopulationResult, population_result
 
 # The result type, the keyword checks and the compiled loop live in modules of their
@@ -188,19 +195,22 @@ def fit_population(
     slots = initial_slots(inputs.optimizer_class, inputs.numbers, inputs.static,
                           parameters.shape)
     layout, stacked_batches = batch_layout(task, batch_size, epochs)
+    evaluations, evaluation_batches = evaluation_layout(task, batch_size, epochs)
     train = compiled_loop(
         task, inputs.optimizer_class, inputs.schedule_class, inputs.rule_static,
-        inputs.rate_static, layout, epochs, record_trajectory, jit_compile,
+        inputs.rate_static, layout, evaluations, epochs, record_trajectory, jit_compile,
     )
-    losses, learning_rates, path = train(
+    losses, learning_rates, evaluated, path = train(
         tf.constant(parameters),
         tuple(tf.constant(slot) for slot in slots),
         as_tensors(inputs.rule_numbers),
         as_tensors(inputs.rate_inputs),
         stacked_batches,
+        evaluation_batches,
     )
     return population_result(
         losses.numpy().T, learning_rates.numpy().T,
         None if path is None else np.transpose(path.numpy(), (1, 0, 2)),
         layout.steps_per_epoch, tuple(task.parameter_names),
+        {key: values.numpy().T for key, values in evaluated.items()},
     )

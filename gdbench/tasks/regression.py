@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import tensorflow as tf
 
 from gdbench import _validate
-from gdbench.tasks._base import DATA_STREAM
+from gdbench.tasks._base import DATA_STREAM, PROTOCOLS
 from gdbench.tasks._toy import DatasetToyTask
 
 BASES = ("polynomial", "gaussian")
@@ -163,8 +165,23 @@ class QuadraticDeep(DatasetToyTask):
     instance); the training data, x ~ N(0, σ² I) with σ = ``noise_level`` =
     0.6, N = 1000, from a fresh ``RandomState(42)``. θ starts at (1, …, 1).
     The task's ``seed`` only drives the batch order. Default: mini-batches of
-    128, 100 epochs, as DeepOBS. Differences from DeepOBS: float64 instead of
-    float32, and the last, short batch of an epoch is kept (DeepOBS drops it).
+    128, 100 epochs, as DeepOBS.
+
+    Protocols. Under gdbench's (``protocol = "gdbench"``, the default) an
+    epoch keeps its last, short batch and ``loss`` is the loss on all N
+    points after each epoch; there is no test set. Under DeepOBS's
+    (``protocol = "deepobs"``, as ``deepobs.tensorflow.datasets.quadratic``
+    and its runner do under TensorFlow 1): the training set is shuffled once
+    from the seed and every epoch takes that order (DeepOBS re-initializes
+    its ``tf.data`` iterator each epoch under a fixed graph seed, which
+    restarts the shuffle where it began), in its ⌊N/B⌋ full batches, the
+    rest dropped; the test set is 1000 points drawn from ``RandomState(43)``
+    as the training set is from ``RandomState(42)``; and at each epoch's end,
+    and before training (:attr:`FitResult.initial`), ``test_loss`` is the
+    mean loss over the test set's first ⌊1000/B⌋ full batches of B (in
+    order) and ``loss`` DeepOBS's training evaluation, the mean loss over the
+    training batches (the same shuffle, the same rows). The one difference
+    left: float64 instead of float32.
 
     Evaluated as ½ θᵀHθ − θᵀH x̄ + ½ mean(xᵀHx), the same value as the
     per-example form but cheap for a population of θ.
@@ -173,9 +190,11 @@ class QuadraticDeep(DatasetToyTask):
     Benchmark Suite", ICLR 2019 (``deepobs.tensorflow.testproblems.quadratic_deep``).
 
     Args:
-        seed: seeds the batch order.
+        seed: seeds the batch order (and, under DeepOBS's protocol, the
+            training evaluation's draw).
         noise_level: σ > 0, the standard deviation of the data around 0.
         shuffle: reshuffle the data every epoch.
+        protocol: ``"gdbench"`` or ``"deepobs"``, as above.
     """
 
     name = "quadratic_deep"
@@ -184,9 +203,15 @@ class QuadraticDeep(DatasetToyTask):
     dimension = 100
     size = 1000
 
-    def __init__(self, *, seed: int = 0, noise_level: float = 0.6, shuffle: bool = True) -> None:
+    #: The seed of DeepOBS's test draw (its training draw's is 42).
+    test_seed = 43
+
+    def __init__(self, *, seed: int = 0, noise_level: float = 0.6, shuffle: bool = True,
+                 protocol: str = "gdbench") -> None:
         noise_level = _validate.number("noise_level", noise_level, low=0.0, low_open=True)
-        super().__init__(seed=seed, noise_level=noise_level, shuffle=shuffle)
+        protocol = _validate.choice("protocol", protocol, PROTOCOLS)
+        super().__init__(seed=seed, noise_level=noise_level, shuffle=shuffle, protocol=protocol)
+        self.drops_short_batch = protocol == "deepobs"
         rng = np.random.RandomState(42)
         eigenvalues = np.concatenate([rng.uniform(0.0, 1.0, 90), rng.uniform(30.0, 60.0, 10)])
         rotation = random_rotation(self.dimension, rng)
@@ -196,10 +221,31 @@ class QuadraticDeep(DatasetToyTask):
             0.0, noise_level, (self.size, self.dimension))
         # Each row's target is unused: the data enter the loss through x alone.
         self.targets = np.zeros(self.size)
+        self.test_inputs = np.random.RandomState(self.test_seed).normal(
+            0.0, noise_level, (self.size, self.dimension))
         self.parameter_names = tuple(f"theta{index}" for index in range(self.dimension))
 
     def initial_parameters(self) -> np.ndarray:
         return np.ones(self.dimension)
+
+    def evaluation_batches(self, batch_size: int | None, epoch: int) -> dict[str, Any]:
+        """Under DeepOBS's protocol, ``loss`` and ``test_loss`` on their full batches (see above).
+
+        One batch of all the full batches' rows stands for them: every batch
+        holds B rows, so the mean of the batches' means is the mean over the rows.
+
+        Args:
+            batch_size: as for :meth:`fit`.
+            epoch: 0 (before training) … the epochs run.
+        """
+        batch_size = self.resolve_batch_size(batch_size)
+        epoch = _validate.integer("epoch", epoch, low=0)
+        if self.options["protocol"] != "deepobs":
+            return {}
+        train_rows = self.row_order(batch_size, epoch)
+        kept = self.size // batch_size * batch_size
+        return {"loss": (self.inputs[train_rows], self.targets[train_rows]),
+                "test_loss": (self.test_inputs[:kept], np.zeros(kept))}
 
     def loss_on(self, params: tf.Tensor, inputs: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
         del targets
