@@ -75,7 +75,8 @@ def test_a_sound_rule_passes_every_check_and_its_reference(faults: Path) -> None
     spec.loader.exec_module(module)
     found = statuses(check_optimizer(f"{USER_FILE}:HeavyBall",
                                      reference=module.momentum_reference))
-    assert {check: status for check, (status, _) in found.items()} == dict.fromkeys(CHECKS, "pass")
+    assert {check: status for check, (status, _) in found.items()} == \
+        dict.fromkeys(CHECKS, "pass"), found
     wrong = statuses(check_optimizer(f"{USER_FILE}:HeavyBall", reference=module.wrong_reference))
     assert wrong["reference"][0] == "fail" and wrong["reference"][1].startswith("step 2: ")
 

@@ -24,10 +24,11 @@ Each check gives a :class:`CheckResult`; a failure says what differed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +180,8 @@ class _Checker:
             path = Path(folder) / "model.keras"
             model.save(path)
             cls = self.source.optimizer_class
-            loaded = keras.saving.load_model(path, custom_objects={cls.__name__: cls})
+            with _registered(cls):
+                loaded = keras.saving.load_model(path)
         if type(loaded.optimizer) is not cls:
             return CheckResult("keras file", FAIL, f"reloaded as {type(loaded.optimizer).__name__}")
         for _ in range(_STEPS):
@@ -290,6 +292,27 @@ class _Checker:
         for _ in range(_STEPS):
             model.train_on_batch(x, y)
         return model.get_weights()
+
+
+@contextlib.contextmanager
+def _registered(cls: type) -> Iterator[None]:
+    """``cls`` under its registered name in Keras's registry while a file loads.
+
+    Another class of that name (two files' ``Signum``) may have been registered
+    last, and Keras restores a model's optimizer from the registry, not from the
+    ``custom_objects`` given to ``load_model``.
+    """
+    registry = keras.saving.get_custom_objects()
+    name = keras.saving.get_registered_name(cls)
+    previous = registry.get(name)
+    registry[name] = cls
+    try:
+        yield
+    finally:
+        if previous is None:
+            del registry[name]
+        else:
+            registry[name] = previous
 
 
 def _model(dtype: str) -> keras.Model:
