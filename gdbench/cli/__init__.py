@@ -5,6 +5,7 @@
     gdbench report quickstart_sigmoid            # leaderboard and plots of a stored study
     gdbench confirm quickstart_sigmoid           # its best of each optimizer over 10 seeds
     gdbench list                                 # optimizers, schedules and tasks
+    gdbench check-optimizer my_optimizers.py:SignSGD   # gdbench's checks on yours
     gdbench create SPEC --storage URL            # a study shared by workers (many machines)
     gdbench worker SPEC --storage URL            # one more worker on it
 
@@ -28,7 +29,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any, Sequence
 
-from gdbench.cli import _listing, _studies, _ui
+from gdbench.cli import _checking, _listing, _studies, _ui
 from gdbench.cli._common import INTERRUPTED, USAGE_ERROR, CommandError
 from gdbench.cli._ui import ui_commands
 
@@ -216,4 +217,5 @@ def build_parser() -> argparse.ArgumentParser:
     _studies.add_commands(commands)
     _ui.add_command(commands)
     _listing.add_command(commands)
+    _checking.add_command(commands)
     return parser

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib.metadata
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +58,20 @@ class PackageSource:
                 if target is not None:
                     constants[target] = value
 
+    def constant(self, name: str) -> ast.expr:
+        """The value a module-level constant of the package is assigned (``__init__``'s first)."""
+        for module in ["__init__"] + sorted(self._constants):
+            if name in self._constants[module]:
+                return self._constants[module][name]
+        raise KeyError(f"gdbench.{self.package} assigns no {name}")
+
     def registry(self) -> dict[str, str]:
-        """``REGISTRY`` of the package's ``__init__``: name → class name, in its order.
+        """``REGISTRY`` of the package: name → class name, in its order.
 
         Written either as a dict of names (``{"gd": GD, …}``) or as a comprehension
         over classes keyed by their ``name`` attribute.
         """
-        value = self._constants["__init__"]["REGISTRY"]
+        value = self.constant("REGISTRY")
         if isinstance(value, ast.Dict):
             return {ast.literal_eval(key): item.id for key, item in zip(value.keys, value.values)
                     if key is not None and isinstance(item, ast.Name)}
@@ -147,6 +155,30 @@ def _defaults_text(parameters: dict[str, Any]) -> str:
                      for name, default in parameters.items())
 
 
+def _list_plugins(optimizers: PackageSource) -> None:
+    """The optimizers installed plugins bring, by name, without loading them (Keras stays out);
+    a name two sources claim is marked refused, naming both."""
+    group = ast.literal_eval(optimizers.constant("ENTRY_POINT_GROUP"))
+    built_in = optimizers.registry()
+    claims: dict[str, dict[str, str]] = {}
+    for entry in importlib.metadata.entry_points(group=group):
+        dist = entry.dist
+        owner = f"{dist.name} {dist.version}" if dist is not None else "an unnamed distribution"
+        claims.setdefault(entry.name.lower(), {})[entry.value] = owner
+    print(f"\nPlugin optimizers (entry points {group!r}; their default space comes from "
+          "their signature):")
+    if not claims:
+        print("  none installed")
+    for name, found in sorted(claims.items()):
+        sources = [f"{owner} ({value})" for value, owner in found.items()]
+        if name in built_in:
+            sources.insert(0, "gdbench (built in)")
+        line = f"  {name:<10} {' and '.join(sources)}"
+        if len(sources) > 1:
+            line += " -- refused: two sources claim this name"
+        print(line)
+
+
 def _list(arguments: argparse.Namespace) -> int:
     del arguments
     from gdbench.study.plan import samplers
@@ -159,6 +191,7 @@ def _list(arguments: argparse.Namespace) -> int:
         space = spaces.OPTIMIZER_SPACES.get(name, {})
         if space:
             print(f"  {'':<10} search: " + "; ".join(d.describe(k) for k, d in space.items()))
+    _list_plugins(optimizers)
     schedules = PackageSource("schedules")
     print("\nSchedules (keywords; η is the optimizer's learning_rate; default search space):")
     for name, class_name in schedules.registry().items():

@@ -9,6 +9,13 @@ and a thin :class:`keras.optimizers.Optimizer` subclass that owns the slots.
     >>> gdbench.optimizers.names()[:3]
     ['gd', 'momentum', 'nesterov']
 
+Beside them, any Keras optimizer class, an update rule of your own
+(:func:`rule_optimizer`) and the optimizers of installed plugins are found by
+:func:`source` and :func:`get` (see :mod:`gdbench.optimizers.registry`):
+
+    >>> gdbench.optimizers.get("keras.optimizers.Lion", learning_rate=1e-4).name
+    'lion'
+
 Importing this package registers every optimizer, and every schedule of
 :mod:`gdbench.schedules`, with Keras as ``gdbench>ClassName``
 (``gdbench>Adam``, ``gdbench>RMSprop``, ``gdbench>CosineDecay``), so that
@@ -21,11 +28,6 @@ Importing this package registers every optimizer, and every schedule of
 """
 
 from __future__ import annotations
-
-import copy
-from typing import Any
-
-import keras
 
 # A gdbench optimizer's learning rate may be a gdbench schedule: registering the
 # schedules here lets a model compiled with both be loaded after this one import.
@@ -42,10 +44,22 @@ from gdbench.optimizers.maxprop import MaxProp
 from gdbench.optimizers.momentum import Momentum
 from gdbench.optimizers.nadam import Nadam
 from gdbench.optimizers.nesterov import Nesterov
+from gdbench.optimizers.registry import (
+    ENTRY_POINT_GROUP,
+    REGISTRY,
+    OptimizerSource,
+    get,
+    names,
+    plugin_names,
+    plugins,
+    source,
+)
 from gdbench.optimizers.rmsprop import RMSprop
 from gdbench.optimizers.rprop import Rprop
+from gdbench.optimizers.rules import rule_optimizer
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "GD",
     "REGISTRY",
     "AMSGrad",
@@ -58,62 +72,14 @@ __all__ = [
     "Momentum",
     "Nadam",
     "Nesterov",
+    "OptimizerSource",
     "RMSprop",
     "Rprop",
     "RuleOptimizer",
     "get",
     "names",
+    "plugin_names",
+    "plugins",
+    "rule_optimizer",
+    "source",
 ]
-
-#: name → optimizer class, in the lectures' order.
-REGISTRY: dict[str, type[RuleOptimizer]] = {
-    "gd": GD,
-    "momentum": Momentum,
-    "nesterov": Nesterov,
-    "adagrad": Adagrad,
-    "rmsprop": RMSprop,
-    "adadelta": Adadelta,
-    "adam": Adam,
-    "adamax": Adamax,
-    "nadam": Nadam,
-    "amsgrad": AMSGrad,
-    "adamw": AdamW,
-    "maxprop": MaxProp,
-    "rprop": Rprop,
-}
-
-
-def names() -> list[str]:
-    """Every registered optimizer name, in the lectures' order."""
-    return list(REGISTRY)
-
-
-def get(identifier: Any, **kwargs: Any) -> keras.optimizers.Optimizer:
-    """Build an optimizer from a name, a config dict or an instance.
-
-    Args:
-        identifier: a registered name (``"adam"``), a Keras config dict
-            (``{"class_name": ..., "config": ...}``) or an optimizer instance,
-            returned as is.
-        **kwargs: the optimizer's keywords, with a name only.
-
-    Raises:
-        KeyError: unknown name; the message lists the registered names.
-        ValueError: a keyword the optimizer does not take, or a bad value.
-    """
-    if isinstance(identifier, keras.optimizers.Optimizer):
-        if kwargs:
-            raise ValueError(f"keywords {sorted(kwargs)} given with an optimizer instance")
-        return identifier
-    if isinstance(identifier, dict):
-        if kwargs:
-            raise ValueError(f"keywords {sorted(kwargs)} given with a config dict")
-        return keras.optimizers.deserialize(copy.deepcopy(identifier))
-    if not isinstance(identifier, str):
-        raise TypeError(
-            f"optimizer: expected a name, a config dict or an Optimizer, got {identifier!r}"
-        )
-    key = identifier.lower()
-    if key not in REGISTRY:
-        raise KeyError(f"optimizer: unknown name {identifier!r}; registered: {', '.join(REGISTRY)}")
-    return REGISTRY[key](**kwargs)

@@ -23,6 +23,7 @@ next run takes them first.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -36,13 +37,15 @@ from gdbench.study.defaults import (
     DEFAULT_HOME,
 )
 from gdbench.study.errors import StudyError
-from gdbench.study.plan import inclusions, samplers
+from gdbench.study.plan import inclusions, samplers, space_reader
 from gdbench.study.report import leaderboard as report
 from gdbench.study.spec.model import StudySpec
 from gdbench.study.trials import loop, session
 from gdbench.study.trials.loop import StudyCallback
 from gdbench.study.trials.session import StudyContext
 from gdbench.study.trials.storage import StaleTrials
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["run_study"]
 
@@ -97,6 +100,8 @@ def run_study(
     where = session.locations(spec, home=home, storage_url=storage, tracking_uri=tracking_uri)
     session.check_locations(where)
     inclusions.warn_broken_inclusions(spec)
+    for line in space_reader.optimizer_notes(spec):
+        logger.warning("study %s: %s", spec.name, line)
     budget = samplers.capped_budget(spec, budget)
     context = StudyContext.create(spec)
     session.create_home(where)

@@ -91,11 +91,19 @@ def engine_inputs(optimizer: Any, hyperparameters: Any, schedule: Any,
                         dict(rate_inputs), dict(rate_static))
 
 
-def _optimizer_class(name: Any) -> type[RuleOptimizer]:
-    registry = gdbench.optimizers.REGISTRY
-    if not isinstance(name, str) or name.lower() not in registry:
-        raise KeyError(f"optimizer: unknown name {name!r}; registered: {', '.join(registry)}")
-    return registry[name.lower()]
+def _optimizer_class(optimizer: Any) -> type[RuleOptimizer]:
+    """The rule's class: given, or found by name or import path."""
+    if inspect.isclass(optimizer):
+        found = optimizer
+    elif isinstance(optimizer, str):
+        found = gdbench.optimizers.source(optimizer).optimizer_class
+    else:
+        raise KeyError(f"optimizer: expected a name, an import path or a class, got {optimizer!r}")
+    if not issubclass(found, RuleOptimizer):
+        raise ValueError(f"optimizer: {found.__name__} is not an update rule; the population "
+                         "engines train rules (gdbench.optimizers.rule_optimizer), another "
+                         "Keras optimizer trains one trial at a time (Task.fit)")
+    return found
 
 
 def _schedule_class(name: Any, parameters: Any) -> type[RateSchedule] | None:

@@ -7,7 +7,7 @@ for every member of a population. With the K members' kernels stacked as
 all K members' logits on the same batch, and the gradient of the SUM of the
 members' losses gives each member its own gradient (member k's loss depends
 on member k's weights alone). Each variable is then updated by the optimizer
-class's own rule (``gdbench.optimizers.REGISTRY[name].rule``) with every
+class's own rule (its ``rule``, gdbench's or a user's) with every
 per-member hyperparameter, η included, reshaped to ``[K, 1, …]`` to broadcast
 against it; a scheduled η is the schedule's ``rate_function`` evaluated with
 ``[K, 1]`` parameters. The keyword checks are :mod:`gdbench.tasks.population`'s.
@@ -72,6 +72,7 @@ import tensorflow as tf
 from numpy.typing import ArrayLike
 
 from gdbench import _validate
+from gdbench.optimizers import RuleOptimizer
 from gdbench.tasks._base import FitResult, final_metrics
 from gdbench.tasks._stacked_mlp import architecture_of, compiled_program
 from gdbench.tasks.images import EVALUATION_BATCH_SIZE, ImageTask
@@ -176,7 +177,7 @@ def supports_population(task: Any) -> bool:
 
 def fit_image_population(
     task: ImageTask,
-    optimizer: str,
+    optimizer: str | type[RuleOptimizer],
     hyperparameters: Mapping[str, ArrayLike],
     *,
     epochs: int | None = None,
@@ -196,7 +197,8 @@ def fit_image_population(
 
     Args:
         task: an image task with an MLP (see :func:`supports_population`).
-        optimizer: a name of ``gdbench.optimizers.REGISTRY``.
+        optimizer: a rule's optimizer, as :func:`~gdbench.tasks.population.fit_population`
+            takes it (a name, an import path or a rule's class).
         hyperparameters: the optimizer's keywords, each a scalar or K values.
             ``learning_rate`` is required unless ``schedule`` gives η, and
             refused when it does.

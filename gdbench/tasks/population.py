@@ -11,7 +11,8 @@ training loop, epochs × batches, runs inside one compiled ``tf.function``
 possible.
 
 Each trial computes what :meth:`ToyTask.fit` computes for it with the Keras
-class: the same rule (``gdbench.optimizers.REGISTRY[name].rule``), the same
+class: the same rule (the class's ``rule``: gdbench's own, or a user's made a
+class by :func:`gdbench.optimizers.rule_optimizer`), the same
 reported point (the class's ``iterate`` where it has one: Nesterov's lectures'
 iterate rather than its look-ahead point), slots
 initialised as the class initialises them, ``step`` counting from 1, the
@@ -45,6 +46,7 @@ import tensorflow as tf
 from numpy.typing import ArrayLike
 
 from gdbench import _validate
+from gdbench.optimizers import RuleOptimizer
 from gdbench.tasks._toy import ToyTask
 from gdbench.tasks._population_inputs import EngineInputs, engine_inputs, initial_slots
 from gdbench.tasks._population_loop import (
@@ -57,13 +59,75 @@ from gdbench.tasks._population_result import PopulationResult, population_result
 
 # The result type, the keyword checks and the compiled loop live in modules of their
 # own; these names stay importable from here.
-__all__ = ["EngineInputs", "PopulationResult", "as_tensors", "engine_inputs", "fit_population",
-           "initial_slots"]
+__all__ = ["EngineInputs", "PopulationResult", "as_tensors", "check_rule", "engine_inputs",
+           "fit_population", "initial_slots"]
+
+#: Trials and parameters of the population :func:`check_rule` traces.
+_CHECK_SHAPE = (2, 3)
+
+
+def check_rule(optimizer: Any) -> None:
+    """Trace an optimizer's rule once as the population engines run it.
+
+    The rule is called inside a ``tf.function`` on a population of two trials
+    of three parameters, every numeric keyword a per-trial column at its
+    default: Python that cannot be traced (a tensor's truth value, NumPy on a
+    tensor) fails here, as does a result that is not ``(new_param,
+    new_slots)`` with one new slot of the parameter's shape per declared slot.
+
+    Args:
+        optimizer: a rule's optimizer class, or what ``optimizer`` of
+            :func:`fit_population` takes.
+
+    Raises:
+        ValueError: the rule cannot be traced, or returns another structure;
+            the message names the rule and what differed.
+        KeyError: an unknown optimizer name.
+    """
+    # Two values of η make a population of two trials; every other keyword at its default.
+    inputs = engine_inputs(optimizer, {"learning_rate": [0.01, 0.02]}, None, None)
+    rule = inputs.optimizer_class.rule
+    where = f"rule {getattr(rule, '__name__', rule)!r}"
+    slots = initial_slots(inputs.optimizer_class, inputs.numbers, inputs.static, _CHECK_SHAPE)
+    names = inputs.optimizer_class.slot_names
+
+    def step(parameters: tf.Tensor, slots: tuple[tf.Tensor, ...],
+             numbers: dict[str, tf.Tensor]) -> Any:
+        return rule(parameters, parameters * 0.5, slots, step=tf.constant(1.0, tf.float64),
+                    learning_rate=numbers["learning_rate"],
+                    **{k: v for k, v in numbers.items() if k != "learning_rate"},
+                    **inputs.rule_static)
+
+    numbers = {"learning_rate": inputs.numbers["learning_rate"], **inputs.rule_numbers}
+    try:
+        result = tf.function(step, autograph=False).get_concrete_function(
+            tf.TensorSpec(_CHECK_SHAPE, tf.float64),
+            tuple(tf.TensorSpec(_CHECK_SHAPE, tf.float64) for _ in slots),
+            {k: tf.TensorSpec(v.shape, tf.float64) for k, v in numbers.items()},
+        ).structured_outputs
+    except Exception as error:  # noqa: BLE001 - whatever the rule's Python does wrong
+        message = str(error).strip().splitlines()[-1] if str(error).strip() else ""
+        raise ValueError(f"{where} cannot be traced as the population engines run it "
+                         f"(keras.ops or TensorFlow ops that broadcast, no Python on tensor "
+                         f"values): {type(error).__name__}: {message}") from None
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise ValueError(f"{where} must return (new_param, new_slots), got {result!r}")
+    new_parameters, new_slots = result
+    if not isinstance(new_slots, (tuple, list)) or len(new_slots) != len(names):
+        count = len(new_slots) if isinstance(new_slots, (tuple, list)) else "not a tuple"
+        raise ValueError(f"{where} must return one new slot for each of its {len(names)} "
+                         f"slots ({', '.join(names) or 'none'}), got {count}")
+    for what, tensor in [("new_param", new_parameters)] + [
+            (f"slot {name!r}", slot) for name, slot in zip(names, new_slots)]:
+        shape = getattr(tensor, "shape", None)
+        if shape is None or tuple(shape) != _CHECK_SHAPE:
+            raise ValueError(f"{where}: {what} must keep the parameter's shape "
+                             f"{list(_CHECK_SHAPE)}, got {shape}")
 
 
 def fit_population(
     task: ToyTask,
-    optimizer: str,
+    optimizer: str | type[RuleOptimizer],
     hyperparameters: Mapping[str, ArrayLike],
     *,
     epochs: int,
@@ -89,7 +153,10 @@ def fit_population(
 
     Args:
         task: a :class:`ToyTask` (its loss must broadcast over ``[K, P]``).
-        optimizer: a name of ``gdbench.optimizers.REGISTRY``.
+        optimizer: a rule's optimizer: a name or import path that
+            :func:`gdbench.optimizers.source` finds, or the class itself (a
+            :class:`~gdbench.optimizers.RuleOptimizer`, such as one made by
+            :func:`gdbench.optimizers.rule_optimizer`).
         hyperparameters: the optimizer's keywords, each a scalar or K values.
             ``learning_rate`` is required unless ``schedule`` gives η, and
             refused when it does.
@@ -109,7 +176,7 @@ def fit_population(
 
     Raises:
         KeyError: an unknown optimizer or schedule name.
-        ValueError: a task that is not a toy task, an unknown or missing
+        ValueError: an optimizer that is not a rule, a task that is not a toy task, an unknown or missing
             keyword, values whose count is not K, a value the class refuses,
             bad ``epochs`` or ``batch_size``.
     """

@@ -168,8 +168,7 @@ class _Confirmation:
                                study_params={})
         for group in batches.groups(setups):
             members = [reruns[index] for index in group]
-            if setups[group[0]].target is not None:
-                # A warm-up's target schedule is an object: not a population's numbers.
+            if batches.trains_alone(setups[group[0]]):
                 for rerun in members:
                     self.train_one(task, rerun)
                 continue

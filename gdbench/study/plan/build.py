@@ -22,7 +22,6 @@ schedules) search one name in two kinds (see :func:`parameter_spaces`).
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 from typing import Any, Mapping
 
@@ -49,11 +48,13 @@ TARGET_PREFIX = "schedule.target."
 
 
 def optimizer_defaults(name: str) -> dict[str, Any]:
-    """η and every hyperparameter of optimizer ``name`` at its default value."""
-    optimizer_class = gdbench.optimizers.REGISTRY[name]
-    parameters = inspect.signature(optimizer_class.__init__).parameters
-    keywords = ("learning_rate",) + tuple(optimizer_class.hyperparameter_names)
-    return {keyword: parameters[keyword].default for keyword in keywords if keyword in parameters}
+    """η and every hyperparameter of optimizer ``name`` at its default value.
+
+    Args:
+        name: what :func:`gdbench.optimizers.source` takes (an optimizer spec's
+            ``name``): a registered or plugin name, or an import path.
+    """
+    return gdbench.optimizers.source(name).hyperparameters()
 
 
 def schedule_keywords(name: str, learning_rate: float, values: Mapping[str, Any],
@@ -108,7 +109,8 @@ class TrialSetup:
     """One trial's optimizer and schedule, every value set.
 
     Attributes:
-        optimizer: the optimizer's registered name.
+        optimizer: the optimizer's name or import path
+            (:func:`gdbench.optimizers.source`).
         optimizer_values: η (``learning_rate``) and every hyperparameter of
             the optimizer, searched, fixed or at its default.
         schedule: the schedule's name, or ``None`` for a constant η.

@@ -136,6 +136,7 @@ class _Reader(SpaceReader):
         tune = self.tune(table, field("tune"))
         search = self.table(table.get("search", {}), field("search"))
         optimizers, optimizer_domains = self.optimizers(table, prefix, search, tune)
+        self.check_tune(table, field("tune"), optimizers)
         schedules, schedule_domains = self.schedules(table, prefix, tune)
         self.check_search_keys(search, optimizers, field("search"))
 

@@ -216,13 +216,14 @@ def _arrays(history: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
 
 def _retrain(context: StudyContext, setups: Sequence[TrialSetup],
              record_trajectory: bool) -> list[gdbench.tasks.FitResult]:
-    """Train toy trials again as the study trained them: by populations, a warm-up one by one."""
+    """Train toy trials again as the study trained them: by populations, a warm-up and a
+    Keras class that is no rule one by one (:func:`batches.trains_alone`)."""
     import keras
 
     results: dict[int, gdbench.tasks.FitResult] = {}
     for group in batches.groups(setups):
         members = [setups[index] for index in group]
-        if members[0].target is not None:
+        if batches.trains_alone(members[0]):
             for index in group:
                 results[index] = context.task.fit(setups[index].build_optimizer(),
                                                   epochs=context.epochs,

@@ -159,11 +159,13 @@ class OptimizerSpec(_Labelled):
     """One optimizer and its space.
 
     Attributes:
-        name: a registered optimizer name.
+        name: what :func:`gdbench.optimizers.source` finds it by: a registered
+            or plugin name, or an import path (a file's path made absolute).
         space: keyword → domain (fixed or searched); keywords absent keep
             the optimizer's defaults.
-        label: what the study calls it: the name, unless the spec compares
-            variants of one algorithm (``label = "adam_no_bc"``).
+        label: what the study calls it: the name (a class's name in lower case
+            for an import path), unless the spec compares variants of one
+            algorithm (``label = "adam_no_bc"``).
     """
 
     name: str

@@ -24,6 +24,7 @@ warm-up).
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -44,9 +45,9 @@ from gdbench.study.spec.domains import (
 )
 
 __all__ = [
-    "DECAY_KEYWORDS", "OPTIMIZER_SPACES", "SCHEDULE_SPACES", "Choice", "Derived", "Domain",
+    "DECAY_KEYWORDS", "KEYWORD_SPACES", "OPTIMIZER_SPACES", "SCHEDULE_SPACES", "Choice", "Derived", "Domain",
     "Fixed", "IntRange", "LogUniform", "OneMinusLogUniform", "ScheduleSpace", "Steps",
-    "StepsList", "StepsRange", "Suggester", "Uniform", "resolve",
+    "StepsList", "StepsRange", "Suggester", "Uniform", "resolve", "signature_space",
 ]
 
 #: Keywords that are decay rates β < 1, searched among β whose 1 − β are log-spaced.
@@ -64,6 +65,7 @@ _BETA_2 = OneMinusLogUniform(1e-4, 1e-1)
 _MOMENTUM = OneMinusLogUniform(1e-2, 1.0)
 # ρ in [0.7, 0.9999]: RMSProp's and AdaDelta's (0.9, 0.95) and MaxProp's (0.999) defaults inside.
 _RHO = OneMinusLogUniform(1e-4, 0.3)
+_WEIGHT_DECAY = LogUniform(1e-5, 1e-1)
 
 
 def _adam_family(learning_rate: LogUniform, **extra: Domain) -> Mapping[str, Domain]:
@@ -101,7 +103,7 @@ OPTIMIZER_SPACES: Mapping[str, Mapping[str, Domain]] = MappingProxyType({
     "adamax": _adam_family(LogUniform(1e-4, 1e-1)),
     "nadam": _adam_family(LogUniform(1e-4, 1e-1)),
     "amsgrad": _adam_family(LogUniform(1e-4, 1e-1)),
-    "adamw": _adam_family(LogUniform(1e-4, 1e-1), weight_decay=LogUniform(1e-5, 1e-1)),
+    "adamw": _adam_family(LogUniform(1e-4, 1e-1), weight_decay=_WEIGHT_DECAY),
     "maxprop": MappingProxyType({
         "learning_rate": LogUniform(1e-4, 1e-1), "rho": _RHO,
         "epsilon": _EPSILON,
@@ -111,6 +113,65 @@ OPTIMIZER_SPACES: Mapping[str, Mapping[str, Domain]] = MappingProxyType({
         "eta_plus": Uniform(1.05, 2.0),
     }),
 })
+
+
+#: The one default domain of a keyword wherever it appears, for the optimizers gdbench does
+#: not ship too: a study comparing them with gdbench's searches one Optuna parameter.
+KEYWORD_SPACES: Mapping[str, Domain] = MappingProxyType({
+    "epsilon": _EPSILON, "beta_1": _BETA_1, "beta_2": _BETA_2, "momentum": _MOMENTUM,
+    "rho": _RHO, "weight_decay": _WEIGHT_DECAY,
+})
+
+# Keywords of another optimizer searched by their name: η, ε and weight decay on a log
+# scale, decay rates on the ladder of 1 − β.
+_LOG_NAME = re.compile(r"(learning_rate|eps|epsilon\w*|\w*_epsilon|weight_decay)")
+_DECAY_NAME = re.compile(r"(beta\w*|rho\w*|\w*momentum)")
+# A log range around a default: two decades each side.
+_DECADES = 100.0
+_LADDER = OneMinusLogUniform(1e-4, 1.0)
+
+
+def signature_space(defaults: Mapping[str, Any]) -> tuple[dict[str, Domain], list[str]]:
+    """The default space of an optimizer gdbench does not ship, from its keywords' defaults.
+
+    A keyword is searched by its name: ``learning_rate``, ε (``epsilon…``,
+    ``eps``) and ``weight_decay`` on a log scale, decay rates (``beta…``,
+    ``rho…``, ``…momentum``) among the β whose 1 − β are log-spaced. One with a
+    domain of :data:`KEYWORD_SPACES` that holds its default takes that domain;
+    another, two decades either side of its default (log), or the ladder
+    0 … 0.9999 (decay rate). A default that does not fit (``weight_decay = None``,
+    a decay rate outside [0, 1)) and every other keyword stay at the default.
+
+    Args:
+        defaults: the optimizer's own keywords (not Keras's base ones, but
+            ``weight_decay``) → their defaults.
+
+    Returns:
+        The space, and the keywords left at their defaults, in signature order.
+    """
+    space: dict[str, Domain] = {}
+    kept: list[str] = []
+    for keyword, default in defaults.items():
+        domain = _keyword_domain(keyword, default)
+        if domain is None:
+            kept.append(keyword)
+        else:
+            space[keyword] = domain
+    return space, kept
+
+
+def _keyword_domain(keyword: str, default: Any) -> Domain | None:
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        return None
+    shared = KEYWORD_SPACES.get(keyword)
+    if shared is not None and shared.bounds()[0] <= default <= shared.bounds()[1]:
+        return shared
+    if _LOG_NAME.fullmatch(keyword) and default > 0:
+        # Rounded so that 1e-30 · 100 reads 1e-28, not 1.0000000000000001e-28.
+        return LogUniform(float(f"{default / _DECADES:.12g}"), float(f"{default * _DECADES:.12g}"))
+    if _DECAY_NAME.fullmatch(keyword) and 0 <= default <= 0.9999:
+        return _LADDER
+    return None
 
 
 @dataclasses.dataclass(frozen=True)

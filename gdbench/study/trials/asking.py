@@ -87,6 +87,10 @@ def ask(study: optuna.Study, spec: StudySpec, count: int, total_steps: int = 0,
         taken = _take_waiting(study, min(count, waiting))
         return taken + _drawn_ahead(study, storage, spec, turns[:count - len(taken)],
                                     total_steps)
+    grown = _recorded_choices(trials) not in (None, tuple(o.label for o in spec.optimizers))
+    if grown and storage is not None:
+        _queue_in_turn(study, storage, spec, [t for t in turns if "optimizer" in t])
+        turns = [t for t in turns if "optimizer" not in t]
     for fixed_params in turns:
         if fixed_params:
             study.enqueue_trial(fixed_params)
@@ -102,6 +106,30 @@ def ask(study: optuna.Study, spec: StudySpec, count: int, total_steps: int = 0,
     asked += _take_waiting(study, count - len(asked))
     return asked + [records.new_trial(study)
                     for _ in range(count - len(asked))]
+
+
+def _recorded_choices(trials: Sequence[FrozenTrial]) -> tuple[Any, ...] | None:
+    """The optimizers the study's ``optimizer`` parameter was first recorded with, if any."""
+    for trial in trials:
+        distribution = trial.distributions.get("optimizer")
+        if isinstance(distribution, CategoricalDistribution):
+            return tuple(distribution.choices)
+    return None
+
+
+def _queue_in_turn(study: optuna.Study, storage: optuna.storages.RDBStorage, spec: StudySpec,
+                   turns: Sequence[Mapping[str, Any]]) -> None:
+    """Queue the new trials of a study grown by optimizers, each with its optimizer set.
+
+    Optuna keeps one set of choices per categorical parameter across a study and
+    refuses ``optimizer`` with the grown list; a new trial holding its
+    ``optimizer`` already (as a retried trial holds its parameters) is asked for
+    it against its own distribution. The finished trials keep theirs.
+    """
+    choices = CategoricalDistribution([optimizer.label for optimizer in spec.optimizers])
+    records.create_trials(storage, records.study_id(study), [records.NewTrial(
+        {"optimizer": (choices, fixed["optimizer"])}, TrialState.WAITING,
+        system_attrs={"fixed_params": dict(fixed)}) for fixed in turns])
 
 
 def _turns(spec: StudySpec, trials: Sequence[FrozenTrial], new: int,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+import gdbench.optimizers
 import gdbench.tasks
 from gdbench.study.plan.build import TrialSetup
 from gdbench.study.trials.session import StudyContext
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from gdbench.tasks.image_population import EpochReport, ImagePopulationResult
 
 __all__ = ["MAX_REPORTED_EPOCHS", "XLA_MIN_STEPS", "fit_group", "fit_image_group", "groups",
-           "reported_epochs"]
+           "reported_epochs", "trains_alone"]
 
 #: Trials of at least this many optimizer steps are trained by an XLA-compiled loop.
 XLA_MIN_STEPS = 1000
@@ -53,6 +54,14 @@ def _group_key(setup: TrialSetup) -> tuple[Any, ...]:
 
     return (setup.optimizer, setup.schedule, setup.target, fixed_part(setup.optimizer_values),
             fixed_part(setup.schedule_values))
+
+
+def trains_alone(setup: TrialSetup) -> bool:
+    """Whether a trial trains one by one even in a population batch: a warm-up's target
+    schedule is an object, not per-trial numbers, and an optimizer that is a Keras class,
+    not an update rule, has no rule to vectorize."""
+    return (setup.target is not None
+            or not gdbench.optimizers.source(setup.optimizer).vectorizable)
 
 
 def groups(setups: Sequence[TrialSetup]) -> list[list[int]]:

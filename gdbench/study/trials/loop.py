@@ -309,9 +309,7 @@ class TrialLoop:
         self.record_setups(list(zip(trials, setups)))
         for group in batches.groups(setups):
             members = [(trials[index], setups[index]) for index in group]
-            if setups[group[0]].target is not None:
-                # A warm-up's target schedule is an object, not per-trial numbers:
-                # these trials train one by one.
+            if batches.trains_alone(setups[group[0]]):
                 for trial, setup in members:
                     trial = asking.as_optuna_trial(self.study, trial)
                     self.start_tracking(trial, setup)

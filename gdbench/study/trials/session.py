@@ -265,11 +265,19 @@ def summary(spec: StudySpec) -> str:
     })
 
 
-def check_same_spec(spec: StudySpec, study: optuna.Study) -> None:
+def check_same_spec(spec: StudySpec, study: optuna.Study) -> list[str]:
     """Trials of one study must come from one spec: compare what the study recorded.
 
+    A study grows by optimizers: a spec that lists every optimizer the study
+    was created with, and more, is its spec too (a balanced study then gives
+    each new optimizer its own trials, without touching the finished ones).
+
+    Returns:
+        The labels of the optimizers ``spec`` adds to the study's.
+
     Raises:
-        StudyError: the study was created from another spec (or another direction).
+        StudyError: the study was created from another spec (or another
+            direction), or would grow where its trials cannot be balanced.
     """
     if study.direction.name.lower() != spec.objective.direction:
         raise StudyError(
@@ -277,15 +285,25 @@ def check_same_spec(spec: StudySpec, study: optuna.Study) -> None:
             f"{study.direction.name.lower()}; rename the study or use another storage")
     recorded = study.user_attrs.get(SPEC_ATTR)
     if recorded is None:
-        return
+        return []
     ours, theirs = json.loads(summary(spec)), json.loads(recorded)
     # Where the spec file lies is no part of the study (an older summary kept it).
     theirs.pop("source", None)
+    added = [label for label in ours["optimizers"] if label not in theirs["optimizers"]]
+    grows = bool(added) and set(theirs["optimizers"]) <= set(ours["optimizers"])
+    if grows:
+        theirs["optimizers"] = ours["optimizers"]
     if ours != theirs:
         differing = sorted(key for key in ours.keys() | theirs.keys()
                            if ours.get(key) != theirs.get(key))
         raise StudyError(f"spec: study {spec.name!r} was created from another spec (differs in "
-                         f"{', '.join(differing)}); rename the study or use its spec")
+                         f"{', '.join(differing)}); rename the study or use its spec (a study "
+                         "grows by more optimizers only)")
+    if grows and (not spec.balance or spec.sampler.name == "grid"):
+        raise StudyError(f"optimizers: study {spec.name!r} grows by {', '.join(added)} only "
+                         "when its trials take the optimizers in turn (balance = true, a "
+                         "sampler other than grid)")
+    return added
 
 
 def open_study(spec: StudySpec, where: Locations, *, create: bool, stale: storage.StaleTrials,
@@ -307,7 +325,8 @@ def open_study(spec: StudySpec, where: Locations, *, create: bool, stale: storag
 
     Raises:
         KeyError: no such study, and ``create`` is false.
-        StudyError: the study exists with another spec.
+        StudyError: the study exists with another spec (one with more
+            optimizers grows it, see :func:`check_same_spec`).
     """
     rdb = storage.open_storage(where.storage, heartbeat_interval=heartbeat_interval,
                                grace_period=grace_period, on_stale=stale)
@@ -316,8 +335,11 @@ def open_study(spec: StudySpec, where: Locations, *, create: bool, stale: storag
                                     direction=spec.objective.direction, load_if_exists=True)
     else:
         study = optuna.load_study(study_name=spec.name, storage=rdb)
-    check_same_spec(spec, study)
+    added = check_same_spec(spec, study)
     with storage.ClaimLock(rdb, spec.name).held():
+        if added:
+            # The grown spec is the study's from now on.
+            study.set_user_attr(SPEC_ATTR, summary(spec))
         joined = int(study.user_attrs.get(PROCESSES_ATTR, 0))
         study.set_user_attr(PROCESSES_ATTR, joined + 1)
         if spec.compare is not None:

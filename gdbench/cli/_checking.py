@@ -1,0 +1,89 @@
+"""``gdbench check-optimizer``: gdbench's generic optimizer checks, on an optimizer of yours."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from gdbench.cli._common import CommandError
+
+#: Exit status of a check that failed (a warning passes).
+CHECK_FAILED = 1
+
+
+def add_command(commands: Any) -> None:
+    checking = commands.add_parser(
+        "check-optimizer", help="run gdbench's optimizer checks on an optimizer of yours",
+        description="Run gdbench's generic optimizer checks (config and .keras round trip, XLA, "
+                    "float64, sparse gradients, a toy problem, a rule's population, a NumPy "
+                    "reference step) on an optimizer: an import path (keras.optimizers.Lion, "
+                    "my_optimizers.py:SignSGD, package.module:Class), a plugin's name, or a "
+                    "spec, whose optimizers gdbench does not ship are each checked. Exits 1 when "
+                    "a check fails.")
+    checking.add_argument("optimizer", metavar="SPEC_OR_PATH",
+                          help="a spec (.toml) or an optimizer's import path or name")
+    checking.add_argument("--reference", metavar="PATH",
+                          help="a NumPy reference step, file.py:function or module:function, "
+                               "in the rule's form: (param, grad, slots, *, step, "
+                               "learning_rate, **hyperparameters) -> (new_param, new_slots)")
+    checking.set_defaults(handler=_check)
+
+
+def _check(arguments: argparse.Namespace) -> int:
+    import gdbench.optimizers
+    from gdbench.study import load_specs
+    from gdbench.tasks.optimizer_checks import FAIL, check_optimizer, format_results
+
+    reference = None
+    if arguments.reference is not None:
+        reference = _reference(arguments.reference)
+    if arguments.optimizer.endswith(".toml"):
+        targets = list(dict.fromkeys(
+            (o.label, o.name) for spec in load_specs(arguments.optimizer)
+            for o in spec.optimizers if not gdbench.optimizers.source(o.name).built_in))
+        if not targets:
+            raise CommandError(f"optimizer: {arguments.optimizer} names only gdbench's own "
+                               "optimizers, which gdbench's tests check")
+    else:
+        try:
+            found = gdbench.optimizers.source(arguments.optimizer)
+        except (KeyError, ValueError, TypeError) as error:
+            raise CommandError(f"optimizer: {error.args[0]}") from None
+        targets = [(found.name, found.identifier)]
+    failed = False
+    for label, identifier in targets:
+        results = check_optimizer(identifier, reference=reference)
+        print(f"{label} ({identifier})")
+        print(format_results(results))
+        failed = failed or any(result.status == FAIL for result in results)
+    return CHECK_FAILED if failed else 0
+
+
+def _reference(path: str) -> Any:
+    """The function ``path`` names (``file.py:function``, ``module:function``)."""
+    import importlib
+    import importlib.util
+
+    if ":" not in path:
+        raise CommandError(f"--reference: expected file.py:function or module:function, "
+                           f"got {path!r}")
+    where, name = path.rsplit(":", 1)
+    try:
+        if where.endswith(".py"):
+            spec = importlib.util.spec_from_file_location(Path(where).stem, Path(where).resolve())
+            if spec is None or spec.loader is None or not Path(where).is_file():
+                raise CommandError(f"--reference: no such file: {where}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except CommandError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any failure of the user's module is reported
+        raise CommandError(f"--reference: importing {where} raised {type(error).__name__}: "
+                           f"{error}") from None
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise CommandError(f"--reference: {where} has no function {name!r}")
+    return function
