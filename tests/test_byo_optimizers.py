@@ -20,7 +20,7 @@ import gdbench.optimizers
 import gdbench.tasks
 from gdbench import cli
 from gdbench.study import SpecError, load_spec, run_study
-from gdbench.study.plan.space_reader import optimizer_notes
+from gdbench.study.plan.brought import optimizer_notes
 from gdbench.study.report.leaderboard import leaderboard
 from gdbench.study.spec import spaces
 from gdbench.tasks.image_population import fit_image_population
