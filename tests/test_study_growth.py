@@ -17,6 +17,7 @@ import system_packages
 from optuna.trial import TrialState
 
 from gdbench.study import StudyError, load_spec, run_study
+from gdbench.study.trials import storage
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +99,22 @@ def test_another_spec_is_still_refused(tmp_path: Path) -> None:
     run_study(spec_of(tmp_path, '["gd", "adam"]', 2), home=tmp_path / "home", quiet=True)
     with pytest.raises(StudyError, match=r"differs in optimizers\)"):
         run_study(spec_of(tmp_path, '["gd", "momentum"]', 4), home=tmp_path / "home", quiet=True)
+
+
+@pytest.mark.parametrize("population", [True, False])
+def test_a_trial_queued_again_before_the_study_grew_runs_after(tmp_path: Path,
+                                                               population: bool) -> None:
+    """A retry holds ``optimizer`` with the choices its study had when it was queued."""
+    extra = f"population = {str(population).lower()}"
+    first = run_study(spec_of(tmp_path, '["gd", "adam"]', 4, extra), home=tmp_path / "home",
+                      quiet=True)
+    # As an interrupt leaves it: trial 1 failed, a copy of it waiting.
+    storage.queue_again(first, first.trials[1])
+    grown = run_study(spec_of(tmp_path, '["gd", "adam", "momentum"]', 7, extra),
+                      home=tmp_path / "home", quiet=True)
+    retry = grown.trials[4]
+    assert retry.system_attrs["failed_trial"] == 1
+    assert retry.state == TrialState.COMPLETE
+    assert retry.params["optimizer"] == first.trials[1].params["optimizer"]
+    assert retry.distributions["optimizer"].choices == ("gd", "adam")
+    assert [t.params["optimizer"] for t in grown.trials[5:]].count("momentum") >= 2

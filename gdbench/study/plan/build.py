@@ -26,6 +26,7 @@ import json
 from typing import Any, Mapping
 
 import keras
+from optuna.distributions import CategoricalDistribution
 
 import gdbench.optimizers
 import gdbench.schedules
@@ -209,6 +210,18 @@ def _sample(space: Mapping[str, Domain], trial: Suggester, prefix: str,
     return values
 
 
+def _held_choices(trial: Suggester, name: str, choices: list[str]) -> list[str]:
+    """The choices to ask ``name`` with. A trial that holds ``name`` already, with a value
+    of ``choices`` (a trial queued again before its study grew by optimizers), is asked
+    with the choices it holds it with: Optuna refuses to ask a parameter again with
+    another set."""
+    held = getattr(trial, "distributions", {}).get(name)
+    value = getattr(trial, "params", {}).get(name)
+    if isinstance(held, CategoricalDistribution) and value in choices:
+        return list(held.choices)
+    return choices
+
+
 def suggest(trial: Suggester, spec: StudySpec, total_steps: int) -> TrialSetup:
     """Sample one trial's setup from ``spec``'s spaces.
 
@@ -219,7 +232,8 @@ def suggest(trial: Suggester, spec: StudySpec, total_steps: int) -> TrialSetup:
             (sizes the schedules).
     """
     labels = [optimizer.label for optimizer in spec.optimizers]
-    label = trial.suggest_categorical("optimizer", labels) if len(labels) > 1 else labels[0]
+    label = (trial.suggest_categorical("optimizer", _held_choices(trial, "optimizer", labels))
+             if len(labels) > 1 else labels[0])
     optimizer = spec.optimizers[labels.index(label)]
     optimizer_values = {**optimizer_defaults(optimizer.name),
                         **_sample(optimizer.space, trial, "", total_steps)}

@@ -73,7 +73,7 @@ def ask(study: optuna.Study, spec: StudySpec, count: int, total_steps: int = 0,
     schedules, every combination takes its turn among the new trials: the
     sampler then tunes each combination's own parameters. In a budget-matched
     comparison (``spec.compare``) each combination's first trial is fixed at its
-    defaults (:func:`gdbench.study.compare.build.first_trial_params`).
+    defaults (:func:`gdbench.study.plan.build.first_trial_params`).
 
     A population study on a sampler of :data:`DRAWN_AHEAD` gets its new trials
     as :class:`DrawnTrial`, created in one transaction with their parameters,
