@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 from pathlib import Path
@@ -19,6 +20,7 @@ from gdbench.study.spec.spaces import (
     LogUniform,
     OneMinusLogUniform,
 )
+from gdbench.tracking import limits
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
 
@@ -90,6 +92,12 @@ BROKEN_SPECS = [
     (MINIMAL + 'schedules = ["cosine", {name = "cosine", label = "2nd"}]\n',
      "schedules[1].label", "letters"),
     (MINIMAL + "trials = [\n", "(syntax)", "TOML"),
+    (MINIMAL + f'description = "{"d" * 8001}"\n', "description",
+     "8001 characters long; MLflow keeps at most 8000"),
+    (MINIMAL + f'tracking = {{experiment_name = "{"e" * 501}"}}\n', "tracking.experiment_name",
+     "at most 500"),
+    ('task = "sigmoid_neuron"\noptimizers = ["gd", {name = "gd", label = "' + "g" * 6001
+     + '"}]\n', "optimizers[1].label", "at most 6000"),
     (('[[study]]\ntask = "sigmoid_neuron"\noptimizer = "gd"\n[[study]]\nname = "b"\n'
      'task = "sigmoid_neuron"\noptimizer = "gd"\n'), "study[0].name", "several studies"),
 ]
@@ -388,3 +396,51 @@ def test_the_samplers_said_to_prepare_nothing_do_prepare_nothing() -> None:
         prepares = type(sampler).before_trial
         if prepares is not base:  # TPE hands it to its random sampler, which prepares nothing
             assert type(sampler._random_sampler).before_trial is base, name
+
+
+def test_a_spec_saved_with_a_byte_order_mark_reads_as_without(tmp_path: Path) -> None:
+    text = MINIMAL + 'description = "Adam on the neuron"\n'
+    plain = load_spec(write(tmp_path, text, "plain.toml"))
+    marked = tmp_path / "marked.toml"
+    marked.write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert dataclasses.replace(load_spec(marked), name="plain", source=plain.source) == plain
+
+
+def test_a_folder_given_as_the_spec_is_told_as_a_folder(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "home"
+    assert cli.main(["run", str(tmp_path), "--home", str(home), "--quiet"]) == cli.USAGE_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"gdbench: error: {tmp_path}: (file): is a folder; give the spec file "
+                   "(a .toml file) in it"]
+    assert not home.exists()
+
+
+def test_a_hyperparameter_name_longer_than_mlflow_keeps_is_refused_while_reading(
+        tmp_path: Path) -> None:
+    keyword = "k" * 251
+    (tmp_path / "long_rule.py").write_text(f"""
+import gdbench.optimizers
+
+def rule(param, grad, slots, *, step, learning_rate, {keyword}):
+    return param - learning_rate * {keyword} * grad, slots
+
+Long = gdbench.optimizers.rule_optimizer(rule, slots=(), name="Long", learning_rate=0.01,
+                                         {keyword}=0.5)
+""", encoding="utf-8")
+    path = write(tmp_path, 'task = "sigmoid_neuron"\n'
+                 f'optimizer = {{name = "long_rule.py:Long", {keyword} = {{low = 0.1, high = 1}}}}\n')
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert caught.value.field == f"optimizer.{keyword}"
+    assert "251 characters long; MLflow keeps at most 250" in str(caught.value)
+
+
+def test_the_lengths_checked_are_mlflows() -> None:
+    from mlflow.utils import validation
+
+    assert limits.MAX_EXPERIMENT_NAME_LENGTH == validation.MAX_EXPERIMENT_NAME_LENGTH
+    assert limits.MAX_KEY_LENGTH == validation.MAX_ENTITY_KEY_LENGTH
+    assert limits.MAX_PARAM_VALUE_LENGTH == validation.MAX_PARAM_VAL_LENGTH
+    assert limits.MAX_DESCRIPTION_LENGTH == min(validation.MAX_TAG_VAL_LENGTH,
+                                                validation.MAX_EXPERIMENT_TAG_VAL_LENGTH)

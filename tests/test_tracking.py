@@ -354,6 +354,8 @@ def test_tracker_without_backends_checks_arguments_and_writes_nothing(tmp_path: 
     tracker = StudyTracker(study_name="off", tracking_uri=None, tensorboard_dir=None)
     with pytest.raises(RuntimeError, match="start"):
         tracker.start_trial(0, {})
+    with pytest.raises(ValueError, match="description: .* 8001 characters long; MLflow keeps"):
+        tracker.start(hparam_domains=DOMAINS, metrics=METRICS, description="d" * 8001)
     tracker.start(hparam_domains=DOMAINS, metrics=METRICS)
     with pytest.raises(ValueError, match="params: momentum not declared in hparam_domains"):
         tracker.start_trial(0, {"momentum": 0.9})

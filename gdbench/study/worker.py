@@ -38,6 +38,7 @@ from gdbench.study.errors import StudyError
 from gdbench.study.keys import BUDGET_ATTR, SPEC_FILE_ATTR
 from gdbench.study.plan import inclusions, samplers
 from gdbench.study.plan.reader import load_specs
+from gdbench.study.plan.tables import spec_text
 from gdbench.study.report import leaderboard as report
 from gdbench.study.spec.model import StudySpec
 from gdbench.study.trials import loop, session
@@ -93,7 +94,7 @@ def create_study(
     if spec.source is not None and SPEC_FILE_ATTR not in study.user_attrs:
         study.set_user_attr(SPEC_FILE_ATTR, {
             "name": spec.source.name, "path": str(spec.source),
-            "text": spec.source.read_text(encoding="utf-8"),
+            "text": spec_text(spec.source),
         })
     session.start_tracker(spec, where, context).flush()
     return study

@@ -23,6 +23,7 @@ from gdbench.tracking._recorded_trials import (
     curve_steps,
 )
 from gdbench.tracking._tensorboard import TensorBoardStudy
+from gdbench.tracking.limits import MAX_DESCRIPTION_LENGTH, length_problem
 from gdbench.tracking.names import trial_run_name
 from gdbench.tracking.trial_tracker import (
     MAX_REASON_LENGTH,
@@ -175,6 +176,9 @@ class StudyTracker(RecordedTrials):
         tags = {key: str(value) for key, value in check_mapping("tags", tags).items()}
         if description is not None and not isinstance(description, str):
             raise ValueError(f"description: expected a string or None, got {description!r}")
+        too_long = length_problem(description or "", MAX_DESCRIPTION_LENGTH)
+        if too_long:
+            raise ValueError(f"description: {too_long}")
         if spec_file is not None and not isinstance(spec_file, (str, Path)):
             raise ValueError(f"spec_file: expected a path or None, got {spec_file!r}")
         domains = dict(hparam_domains)

@@ -32,6 +32,7 @@ from gdbench.study.spec.model import (
     TrackingSpec,
     name_problem,
 )
+from gdbench.tracking.limits import MAX_DESCRIPTION_LENGTH, MAX_EXPERIMENT_NAME_LENGTH
 
 __all__ = ["load_spec", "load_specs", "read_specs"]
 
@@ -116,6 +117,7 @@ class _Reader(SpaceReader):
         description = table.get("description", "")
         if not isinstance(description, str):
             raise self.error(field("description"), f"expected a string, got {description!r}")
+        self.check_length(description, field("description"), MAX_DESCRIPTION_LENGTH)
         seed = self.integer(table.get("seed", 0), field("seed"), 0)
 
         if "task" not in table:
@@ -179,6 +181,7 @@ class _Reader(SpaceReader):
         confirm = self.confirm(table.get("confirm"), field("confirm"))
         for named in (optimizer_domains, schedule_domains):
             self.check_shared_names(named, grid=sampler.name == "grid")
+            self.check_tracked_lengths(named)
 
         spec = StudySpec(
             name=name, source=self.path, description=description, task=task_spec,
@@ -352,5 +355,8 @@ class _Reader(SpaceReader):
                  for key in ("mlflow", "tensorboard") if key in table}
         texts = {key: self.string(table[key], join(field, key))
                  for key in ("tracking_uri", "tensorboard_dir", "experiment_name") if key in table}
+        if "experiment_name" in texts:
+            self.check_length(texts["experiment_name"], join(field, "experiment_name"),
+                              MAX_EXPERIMENT_NAME_LENGTH)
         return TrackingSpec(**flags, **texts)
 

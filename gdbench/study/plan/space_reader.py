@@ -31,6 +31,7 @@ from gdbench.study.spec.domains import (Choice, Domain, Fixed, IntRange, LogUnif
                                         OneMinusLogUniform, Steps, StepsRange, Uniform)
 from gdbench.study.spec.fields import FieldReader, is_number, join, signature_defaults, type_name
 from gdbench.study.spec.model import OptimizerSpec, ScheduleSpec, StudySpec, searched_domains
+from gdbench.tracking.limits import MAX_KEY_LENGTH
 
 _RANGE_KEYS = ("low", "high", "log", "step")
 # Steps of a nominal run, to check schedule values before the real run is sized.
@@ -338,6 +339,11 @@ class SpaceReader(FieldReader):
                 fields)
 
     # -- the rest -----------------------------------------------------------
+
+    def check_tracked_lengths(self, named: list[Named]) -> None:
+        """Every hyperparameter's name within what MLflow keeps of a parameter's name."""
+        for name, field, _ in named:
+            self.check_length(name, field, MAX_KEY_LENGTH)
 
     def check_shared_names(self, named: list[Named], grid: bool) -> None:
         """Refuse one name searched in two ways Optuna (or the grid sampler) cannot keep.

@@ -13,7 +13,23 @@ from typing import Any
 
 from gdbench.study.errors import SpecError
 
-__all__ = ["study_names", "study_tables"]
+__all__ = ["spec_text", "study_names", "study_tables"]
+
+
+def spec_text(path: Path) -> str:
+    """A spec file's text, without the byte order mark some editors put first.
+
+    Raises:
+        SpecError: the path is a folder, is missing, or is not UTF-8 text.
+    """
+    if path.is_dir():
+        raise SpecError(path, "(file)", "is a folder; give the spec file (a .toml file) in it")
+    if not path.is_file():
+        raise SpecError(path, "(file)", "no such spec file")
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SpecError(path, "(syntax)", f"not UTF-8 text: {error}") from None
 
 
 def study_tables(path: Path) -> list[tuple[str, dict[str, Any]]]:
@@ -23,13 +39,12 @@ def study_tables(path: Path) -> list[tuple[str, dict[str, Any]]]:
     tables (prefixes ``study[0]``, ...); a study's name defaults to the file's stem.
 
     Raises:
-        SpecError: the file is missing, is not TOML, or its tables are malformed.
+        SpecError: the file is missing (or a folder), is not TOML, or its tables are malformed.
     """
-    if not path.is_file():
-        raise SpecError(path, "(file)", "no such spec file")
+    text = spec_text(path)
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
         raise SpecError(path, "(syntax)", f"not valid TOML: {error}") from None
     if "study" not in document:
         return [("", document)]

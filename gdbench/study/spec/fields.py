@@ -10,6 +10,7 @@ from typing import Any, Mapping, Sequence
 
 from gdbench import _validate
 from gdbench.study.errors import SpecError
+from gdbench.tracking.limits import MAX_PARAM_VALUE_LENGTH, length_problem
 
 
 def join(prefix: str, key: str | int) -> str:
@@ -76,6 +77,12 @@ class FieldReader:
             raise self.error(field, f"expected a non-empty string, got {value!r}")
         return value
 
+    def check_length(self, text: str, field: str, limit: int) -> None:
+        """``text`` within the length MLflow keeps where it goes."""
+        problem = length_problem(text, limit)
+        if problem:
+            raise self.error(field, problem)
+
     def integer(self, value: Any, field: str, low: int) -> int:
         try:
             return _validate.integer(field, value, low=low)
@@ -118,6 +125,7 @@ class FieldReader:
         if not isinstance(label, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9_\-]*", label):
             raise self.error(join(field, "label"),
                              f"expected a name of letters, digits, '_' and '-', got {label!r}")
+        self.check_length(label, join(field, "label"), MAX_PARAM_VALUE_LENGTH)
         return label
 
     # -- the study ----------------------------------------------------------
