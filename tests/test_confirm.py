@@ -270,7 +270,8 @@ tensorboard = false
     states = [t.state for t in companion.trials]
     # Seed 1's two reruns were claimed together; the first of them was interrupted.
     assert states.count(TrialState.COMPLETE) == 2 and states.count(TrialState.FAIL) == 2
-    assert "interrupted" in companion.trials[-1].user_attrs["fail_reason"]
+    assert companion.trials[-1].user_attrs["fail_reason"] == (
+        "interrupted (SIGINT); run again by the next confirmation")
 
     monkeypatch.setattr(batches, "fit_group", fit_group)
     confirming.confirm_study(target, 3)

@@ -14,6 +14,7 @@ from optuna.trial import TrialState
 
 from gdbench.study import Interrupted, leaderboard, load_spec, run_study
 from gdbench.study.keys import FAIL_REASON_ATTR, STALE_REASON, interrupted_reason
+from gdbench.study.trials.storage import StaleTrials
 
 
 def write(tmp_path: Path, text: str, name: str) -> Path:
@@ -115,6 +116,10 @@ population = {str(population).lower()}
     assert sorted(t.system_attrs["retry_history"][-1] for t in waiting) == [
         t.number for t in interrupted]
     assert [t.params for t in waiting] == [t.params for t in interrupted]
+    # A retry starts clean, linked to the trial it replaces.
+    assert all(t.user_attrs == {} for t in waiting)
+    assert sorted(t.system_attrs["failed_trial"] for t in waiting) == [
+        t.number for t in interrupted]
     assert run_study_parent_status(home, "resume") == "KILLED"
 
     study = run_study(spec, home=home, quiet=True)
@@ -129,6 +134,10 @@ population = {str(population).lower()}
         "gd": 6, "adam": 6}
     # Every trial with intermediate values, as reported to Optuna.
     assert all(study.trials[n].intermediate_values for n in counted)
+    # A retry that finished says nothing of the trial it replaces but the link.
+    retries = [t for t in study.trials if "failed_trial" in t.system_attrs]
+    assert len(retries) == len(interrupted)
+    assert not [t for t in retries if FAIL_REASON_ATTR in t.user_attrs]
 
     parents, children = mlflow_runs(home, "resume")
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
@@ -174,8 +183,10 @@ trials = 3
     assert len(rows) == 3 and all(row["state"] == "COMPLETE" for row in rows)
     failed = study.trials[dead.number]
     assert failed.state == TrialState.FAIL
+    assert failed.user_attrs[FAIL_REASON_ATTR] == STALE_REASON
     retry = [t for t in study.trials if dead.number in t.system_attrs.get("retry_history", ())]
     assert len(retry) == 1 and retry[0].params == failed.params
+    assert FAIL_REASON_ATTR not in retry[0].user_attrs
     _, children = mlflow_runs(home, "stale")
     by_trial = {int(run.data.tags["gdbench.trial_number"]): run for run in children}
     assert by_trial[dead.number].info.status == "FAILED"
@@ -333,3 +344,27 @@ def test_a_study_stored_under_the_older_prefixed_names_still_reports(tmp_path: P
     assert not any(key.startswith(("adam.", "one_minus")) for row in rows for key in row)
     written = write_report(study, tmp_path / "report")
     assert tmp_path / "report" / "leaderboard.csv" in written
+
+
+def test_a_trial_found_dead_gets_its_reason_and_is_queued_again_once(tmp_path: Path) -> None:
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    study = optuna.create_study(study_name="dead", storage=storage)
+    stale = StaleTrials()
+    first = study.ask()
+    first.suggest_float("learning_rate", 1e-3, 1.0, log=True)
+    storage.set_trial_state_values(first._trial_id, TrialState.FAIL)
+    stale(study, storage.get_trial(first._trial_id))
+    retry = study.trials[-1]
+    assert study.trials[first.number].user_attrs == {FAIL_REASON_ATTR: STALE_REASON}
+    assert retry.state == TrialState.WAITING and retry.user_attrs == {}
+    assert retry.system_attrs["failed_trial"] == first.number
+    assert retry.params == first.params
+
+    again = study.ask({"learning_rate": optuna.distributions.FloatDistribution(1e-3, 1.0, log=True)})
+    storage.set_trial_system_attr(again._trial_id, "retry_history", [first.number])
+    storage.set_trial_state_values(again._trial_id, TrialState.FAIL)
+    stale(study, storage.get_trial(again._trial_id))
+    assert study.trials[again.number].user_attrs[FAIL_REASON_ATTR] == (
+        "its process stopped (heartbeat lost) 2 times; not queued again")
+    assert len(study.trials) == again.number + 1  # nothing queued
+    assert [t.number for t in stale.take()] == [first.number, again.number]

@@ -13,7 +13,8 @@ __all__ = [
     "INITIAL_ATTR", "INTERRUPTED_ATTR", "METRICS_ATTR", "OPTIMIZER_ATTR", "PROCESSES_ATTR",
     "PRUNE_REASON_ATTR", "SCHEDULE_ATTR", "SEEDS_ATTR", "SEED_ATTR", "SEED_TAG", "SETUP_ATTR",
     "SOURCE_ATTR", "SOURCE_TAG", "SPEC_ATTR", "SPEC_FILE_ATTR", "SPEC_TAG", "STALE_REASON",
-    "TARGET_REACHED_ATTR", "interrupted_reason", "pruned_reason",
+    "TARGET_REACHED_ATTR", "interrupted_reason", "pruned_reason", "rerun_interrupted_reason",
+    "stale_reason",
 ]
 
 #: Trial user attributes: every value by its tracked name, the setup to rebuild the
@@ -41,7 +42,8 @@ COMPARE_BUDGETS_ATTR = "compare_budgets"
 #: study's trials (false, the value a session holds for a hyperparameter it lacks).
 CONFIRM_HPARAM = "confirm"
 
-#: Why a trial whose process stopped without a word failed: its heartbeat expired.
+#: Why a trial whose process stopped without a word failed: its heartbeat expired, and it is
+#: queued again (:func:`stale_reason` gives every case).
 STALE_REASON = "its process stopped (heartbeat lost); queued again"
 
 
@@ -75,3 +77,17 @@ def pruned_reason(epoch: int, metric: str, value: float) -> str:
 def interrupted_reason(signal_name: str) -> str:
     """Why a trial stopped by a signal failed, as Optuna, MLflow and TensorBoard all give it."""
     return f"interrupted ({signal_name}); queued again"
+
+
+def rerun_interrupted_reason(signal_name: str) -> str:
+    """Why a confirmation's rerun stopped by a signal failed: nothing is queued; the next
+    confirmation runs the seeds still missing."""
+    return f"interrupted ({signal_name}); run again by the next confirmation"
+
+
+def stale_reason(times: int, queued: bool) -> str:
+    """Why a trial whose heartbeat expired failed, its process having stopped ``times`` times
+    on it (its retries' included), and whether it is ``queued`` again."""
+    if queued:
+        return STALE_REASON
+    return f"its process stopped (heartbeat lost) {times} times; not queued again"

@@ -227,10 +227,11 @@ class _Confirmation:
                    TrialState.FAIL if reason else TrialState.COMPLETE, value, attrs)
         self.told.add(rerun.trial.number)
 
-    def interrupted(self, claimed: Sequence[optuna.Trial], reason: str) -> None:
+    def interrupted(self, claimed: Sequence[optuna.Trial], signal_name: str) -> None:
         """Fail the claimed reruns not yet told, the signal named: the next confirmation
         runs them again."""
         pending = [trial for trial in claimed if trial.number not in self.told]
+        reason = keys.rerun_interrupted_reason(signal_name)
         records.write_trials(self.companion, self.rdb, {
             records.trial_id(trial): ({keys.FAIL_REASON_ATTR: reason, INTERRUPTED_ATTR: True},
                                       {}, TrialState.FAIL, None) for trial in pending})

@@ -18,17 +18,15 @@ import keras
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from gdbench.study import keys
 from gdbench.study.errors import Interrupted
 from gdbench.study.trials import records, storage
 
-__all__ = ["interrupt_reason", "run_cycle", "tell"]
+__all__ = ["run_cycle", "signal_name", "tell"]
 
 
-def interrupt_reason(interrupt: KeyboardInterrupt) -> str:
-    """Why the trials an interrupt stopped failed: the signal named (SIGINT for Ctrl-C)."""
-    name = interrupt.signal_name if isinstance(interrupt, Interrupted) else "SIGINT"
-    return keys.interrupted_reason(name)
+def signal_name(interrupt: KeyboardInterrupt) -> str:
+    """The signal an interrupt stands for: its own, or SIGINT (Ctrl-C)."""
+    return interrupt.signal_name if isinstance(interrupt, Interrupted) else "SIGINT"
 
 
 def run_cycle(claimer: storage.Claimer, count: int,
@@ -42,8 +40,9 @@ def run_cycle(claimer: storage.Claimer, count: int,
         claimer: claims trials under the study's lock and keeps their heartbeat.
         count: trials claimed at once.
         train: trains and tells the claimed trials.
-        interrupted: called with the claimed trials and the reason when an interrupt
-            stops them; the interrupt is raised again after it.
+        interrupted: called with the claimed trials and the signal's name (``SIGTERM``)
+            when an interrupt stops them, to fail them with the caller's reason; the
+            interrupt is raised again after it.
         after_claim: called after every claim (stale trials were failed in it).
         idle: called before waiting while other processes' trials run.
         poll_interval_s: seconds between two claims while other processes' trials run.
@@ -61,7 +60,7 @@ def run_cycle(claimer: storage.Claimer, count: int,
             with claimer.beating(claimed):
                 train(claimed)
         except KeyboardInterrupt as interrupt:
-            interrupted(claimed, interrupt_reason(interrupt))
+            interrupted(claimed, signal_name(interrupt))
             raise
         # Keras's global state and TensorFlow's kernel cache, then every trial's
         # garbage (its model, optimizer and graphs).

@@ -44,6 +44,7 @@ from gdbench.study.trials.outcomes import Outcome, divergence_reason
 from gdbench.study.trials.progress import Progress
 from gdbench.study.trials.pruning import PruningCallback
 from gdbench.study.trials.session import StudyContext
+from gdbench.study.trials.stored import trial_reason
 from gdbench.tracking import StudyTracker, TrialTracker
 
 __all__ = ["StudyCallback", "TrialLoop", "run_trials"]
@@ -108,9 +109,10 @@ class TrialLoop:
         else:
             self.run_single(claimed[0])
 
-    def interrupted(self, claimed: Sequence[optuna.Trial], reason: str) -> None:
+    def interrupted(self, claimed: Sequence[optuna.Trial], signal_name: str) -> None:
         """Fail the claimed trials not yet told, with the signal named, and queue them again
         (Optuna's writes in one transaction each, so that the process ends at once)."""
+        reason = keys.interrupted_reason(signal_name)
         pending = [trial for trial in claimed if trial.number not in self.told]
         values = {}
         for trial in pending:
@@ -143,11 +145,12 @@ class TrialLoop:
         self.close_tracking(self.stale.take())
 
     def close_tracking(self, trials: Sequence[FrozenTrial]) -> None:
-        """End the MLflow runs and TensorBoard sessions of dead trials as failed (stale)."""
+        """End the MLflow runs and TensorBoard sessions of dead trials as failed, with the
+        reason Optuna holds (:func:`~gdbench.study.trials.stored.trial_reason`)."""
         for trial in trials:
             recorded = trial.user_attrs.get(keys.HYPERPARAMETERS_ATTR, {})
             self.tracker.fail_trial(trial.number, self.context.tracked_params(self.spec, recorded),
-                                    keys.STALE_REASON)
+                                    trial_reason(trial))
 
     def close_orphan_runs(self) -> None:
         """End the MLflow runs still RUNNING of finished trials, as the study recorded them.

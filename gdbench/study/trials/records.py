@@ -38,7 +38,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 __all__ = [
     "NewTrial", "TrialValues", "create_trials", "new_trial", "record_heartbeats", "set_running",
-    "storage_of", "study_id", "told_trials", "trial_by_id", "trial_id", "write_trials",
+    "storage_of", "study_id", "told_trials", "trial_by_id", "trial_id", "write_ended_attrs",
+    "write_trials",
 ]
 
 #: A trial's values: its user attributes, its reports by step, and, to end it, its
@@ -117,7 +118,7 @@ def write_trials(study: optuna.Study, storage: optuna.storages.RDBStorage,
                 stored, kind = models.TrialValueModel.value_to_stored_repr(objective)
                 objectives.append({"trial_id": trial_id, "objective": 0, "value": stored,
                                    "value_type": kind})
-        # A retry starts with its failed trial's attributes: they are replaced.
+        # A key written before (the setup, at the trial's start) is replaced.
         session.query(models.TrialUserAttributeModel).filter(
             models.TrialUserAttributeModel.trial_id.in_(running),
             models.TrialUserAttributeModel.key.in_({row["key"] for row in attributes}),
@@ -134,6 +135,27 @@ def write_trials(study: optuna.Study, storage: optuna.storages.RDBStorage,
                     [trial_id for trial_id in running & ending if values[trial_id][2] == state]),
             ).update({"state": state, "datetime_complete": now}, synchronize_session=False)
     return running
+
+
+def write_ended_attrs(study: optuna.Study, trial_id: int, user_attrs: Mapping[str, Any]) -> None:
+    """Write user attributes of a trial of ``study`` (on an RDB storage) that has ended,
+    replacing those of the same keys.
+
+    Optuna writes none once a trial is finished; a trial that its storage failed for a
+    lost heartbeat gets its reason so.
+    """
+    from optuna.storages._rdb import models
+
+    # Optuna wraps an RDB storage in a cache, which holds it as its backend.
+    storage = getattr(study._storage, "_backend", study._storage)
+    with _transaction(storage) as session:
+        session.query(models.TrialUserAttributeModel).filter(
+            models.TrialUserAttributeModel.trial_id == trial_id,
+            models.TrialUserAttributeModel.key.in_(list(user_attrs)),
+        ).delete(synchronize_session=False)
+        session.execute(sqlalchemy.insert(models.TrialUserAttributeModel), [
+            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            for key, value in user_attrs.items()])
 
 
 @dataclasses.dataclass

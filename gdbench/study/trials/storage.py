@@ -12,8 +12,9 @@ machines), opened with Optuna's heartbeats. Whatever the number of processes
   database), counting the trials that use up the budget (:func:`budget_used`).
 * **An interrupted trial is not a result.** A trial stopped by a signal or a
   lost heartbeat is failed with the reason and queued again with the same
-  hyperparameters (:func:`queue_again`): the new trial's system attribute
-  ``retry_history`` names the trials it replaces, which then use up no budget.
+  hyperparameters and no user attribute (:func:`queue_again`): the new trial's
+  system attributes ``failed_trial`` and ``retry_history`` name the trials it
+  replaces, which then use up no budget.
 * **Schemas are created once.** The first process on a fresh storage creates
   its tables under a lock; the others wait for it.
 
@@ -37,6 +38,7 @@ import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 
 from gdbench._files import file_lock
+from gdbench.study import keys
 from gdbench.study.defaults import DEFAULT_GRACE_PERIOD_S, DEFAULT_HEARTBEAT_INTERVAL_S
 from gdbench.study.errors import StudyError
 from gdbench.study.trials import records
@@ -280,12 +282,14 @@ def budget_used(trials: Sequence[FrozenTrial]) -> int:
 def queue_again(study: optuna.Study, trial: FrozenTrial) -> None:
     """Queue a failed ``trial`` once more with its hyperparameters.
 
-    The copy is WAITING, so the next claim takes it before any new trial; its
-    ``retry_history`` names every trial it replaces.
+    The copy is WAITING, so the next claim takes it before any new trial. It starts
+    with no user attribute (what the failed trial recorded, its reason above all, is
+    the failed trial's); its ``failed_trial`` and ``retry_history`` name the trials it
+    replaces.
     """
     study.add_trial(optuna.trial.create_trial(
         state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-        user_attrs=trial.user_attrs, system_attrs=_retry_attrs(trial)))
+        system_attrs=_retry_attrs(trial)))
 
 
 def queue_all_again(storage: optuna.storages.RDBStorage, study: optuna.Study,
@@ -293,7 +297,7 @@ def queue_all_again(storage: optuna.storages.RDBStorage, study: optuna.Study,
     """:func:`queue_again` for several trials, in one transaction."""
     records.create_trials(storage, records.study_id(study), [records.NewTrial(
         {name: (trial.distributions[name], value) for name, value in trial.params.items()},
-        TrialState.WAITING, trial.user_attrs, _retry_attrs(trial)) for trial in trials])
+        TrialState.WAITING, system_attrs=_retry_attrs(trial)) for trial in trials])
 
 
 def _retry_attrs(trial: FrozenTrial) -> dict[str, Any]:
@@ -302,10 +306,14 @@ def _retry_attrs(trial: FrozenTrial) -> dict[str, Any]:
 
 
 class StaleTrials:
-    """Optuna's callback for a trial whose heartbeat stopped: queue it again, remember it.
+    """Optuna's callback for a trial whose heartbeat stopped: give its reason, queue it
+    again, remember it.
+
+    Optuna has failed the trial; its ``fail_reason`` says why, and whether it is queued
+    again, as every failed trial's does.
 
     Attributes:
-        found: the stale trials seen since the last :meth:`take`.
+        found: the stale trials seen since the last :meth:`take`, their reason given.
     """
 
     def __init__(self) -> None:
@@ -313,13 +321,13 @@ class StaleTrials:
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         retried = len(trial.system_attrs.get("retry_history", ()))
-        if retried < MAX_STALE_RETRIES:
+        queued = retried < MAX_STALE_RETRIES
+        reason = keys.stale_reason(retried + 1, queued)
+        records.write_ended_attrs(study, records.trial_id(trial), {keys.FAIL_REASON_ATTR: reason})
+        trial.set_user_attr(keys.FAIL_REASON_ATTR, reason)
+        if queued:
             queue_again(study, trial)
-            logger.warning("trial %d: its process stopped (heartbeat lost); queued again",
-                           trial.number)
-        else:
-            logger.warning("trial %d: its process stopped (heartbeat lost) %d times; not "
-                           "queued again", trial.number, retried + 1)
+        logger.warning("trial %d: %s", trial.number, reason)
         self.found.append(trial)
 
     def take(self) -> list[FrozenTrial]:
