@@ -14,7 +14,13 @@ from optuna.trial import TrialState
 
 from gdbench.study import Interrupted, leaderboard, load_spec, run_study
 from gdbench.study.keys import FAIL_REASON_ATTR, STALE_REASON, interrupted_reason
-from gdbench.study.trials.storage import StaleTrials
+from gdbench.study.trials.storage import (
+    DEFAULT_GRACE_PERIOD_S,
+    DEFAULT_HEARTBEAT_INTERVAL_S,
+    Claimer,
+    StaleTrials,
+    open_storage,
+)
 
 
 def write(tmp_path: Path, text: str, name: str) -> Path:
@@ -368,3 +374,31 @@ def test_a_trial_found_dead_gets_its_reason_and_is_queued_again_once(tmp_path: P
         "its process stopped (heartbeat lost) 2 times; not queued again")
     assert len(study.trials) == again.number + 1  # nothing queued
     assert [t.number for t in stale.take()] == [first.number, again.number]
+
+
+def test_a_trial_is_taken_for_dead_only_once_its_heartbeat_is_older_than_the_grace_period(
+        tmp_path: Path) -> None:
+    stale = StaleTrials()
+    rdb = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}", heartbeat_interval=1,
+                       grace_period=3, on_stale=stale)
+    study = optuna.create_study(study_name="beats", storage=rdb)
+    claimer = Claimer(study, rdb, lambda count: [], heartbeat_interval=1)
+    trial = study.ask()
+    rdb.record_heartbeat(trial._trial_id)
+    # SQLite keeps a heartbeat to the second: the ages below are known to within one.
+    time.sleep(1.2)
+    claimer.claim(1)
+    assert study.trials[trial.number].state == TrialState.RUNNING and not stale.take()
+    time.sleep(3.3)
+    claimer.claim(1)
+    assert study.trials[trial.number].state == TrialState.FAIL
+    assert [t.number for t in stale.take()] == [trial.number]
+
+
+def test_the_default_grace_period_is_the_documented_one_and_outlasts_missed_beats() -> None:
+    running = (Path(__file__).resolve().parent.parent / "docs" / "running.md").read_text(
+        encoding="utf-8")
+    assert f"every {DEFAULT_HEARTBEAT_INTERVAL_S} s" in running
+    assert f"once a heartbeat is {DEFAULT_GRACE_PERIOD_S} s old" in running
+    # A process busy for a few beats (a long epoch, a slow storage) is not taken for dead.
+    assert DEFAULT_GRACE_PERIOD_S >= 5 * DEFAULT_HEARTBEAT_INTERVAL_S
