@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -84,6 +85,77 @@ def test_a_bad_spec_location_is_one_line_and_creates_nothing(
     assert "Traceback" not in err
     assert every_file(where["root"]) == sorted([where["cwd"], path])
     assert not Path("/nonexistent").exists()
+
+
+def damaged_sqlite(path: Path) -> None:
+    """A SQLite database one of whose pages is overwritten, as a failing disk leaves it."""
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE rows (text TEXT)")
+    connection.executemany("INSERT INTO rows VALUES (?)", [("x" * 200,)] * 2000)
+    connection.commit()
+    connection.close()
+    with path.open("r+b") as file:
+        file.seek(3 * 4096)
+        file.write(bytes(range(256)) * 16)
+
+
+@pytest.mark.parametrize(("damaged", "cause"), [
+    pytest.param("optuna.db", "file is not a database", id="optuna_not_a_database"),
+    pytest.param("mlflow.db", "btreeInitPage", id="mlflow_malformed"),
+])
+def test_a_damaged_store_is_one_line_naming_it_and_nothing_is_written(
+        damaged: str, cause: str, where: dict[str, Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    home = where["home"]
+    home.mkdir()
+    store = home / damaged
+    if damaged == "optuna.db":
+        store.write_bytes(b"these are not the trials you are looking for" * 100)
+    else:
+        damaged_sqlite(store)
+    before = store.read_bytes()
+    status, err = run_cli(["run", str(spec_file(where)), "--home", str(home), "--quiet"], capsys)
+    assert status == cli.USAGE_ERROR, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"{store} is damaged (" in err and cause in err
+    assert "move it away to start afresh" in err
+    assert every_file(home) == [store] and store.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_a_damaged_store_ends_the_gdbench_process_with_one_line(where: dict[str, Path]) -> None:
+    home = where["home"]
+    home.mkdir()
+    damaged_sqlite(home / "mlflow.db")
+    command = [sys.executable, "-m", "gdbench", "run", str(spec_file(where)), "--home", str(home)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "GDBENCH_DEBUG": ""})
+    assert done.returncode == cli.USAGE_ERROR
+    assert done.stderr.startswith(f"gdbench: error: tracking_uri: {home / 'mlflow.db'} is damaged")
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+    assert every_file(home) == [home / "mlflow.db"]
+
+
+@pytest.mark.parametrize("read_only", ["file", "folder"])
+def test_a_read_only_store_is_one_line_naming_it_and_nothing_is_written(
+        read_only: str, where: dict[str, Path], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    home = where["home"]
+    path = spec_file(where)
+    assert run_cli(["run", str(path), "--home", str(home), "--quiet"], capsys)[0] == 0
+    before = {file: file.stat().st_mtime_ns for file in every_file(home)}
+    store = home / "optuna.db"
+    locked = store if read_only == "file" else home
+    # As the system answers a user other than root for a file or folder without write
+    # permission (root may write anything, and tests may run as root).
+    access = os.access
+    monkeypatch.setattr(os, "access", lambda target, mode, **kwargs: access(
+        target, mode, **kwargs) and not (Path(target) == locked and mode & os.W_OK))
+    status, err = run_cli(["run", str(path), "--home", str(home), "--quiet", "--trials", "4"],
+                          capsys)
+    assert status == cli.USAGE_ERROR, err
+    assert err.count("\n") == 1 and str(store) in err and "is read-only" in err, err
+    assert {file: file.stat().st_mtime_ns for file in every_file(home)} == before
 
 
 @pytest.mark.parametrize("url", [

@@ -169,7 +169,8 @@ def check_locations(where: Locations) -> None:
     """Refuse locations that cannot work, before anything is created.
 
     HOME itself may be missing (it is created); a folder named outside it must
-    exist; a storage or tracking server must answer.
+    exist; a storage or tracking server must answer; a SQLite file must be sound and
+    writable (:func:`~gdbench.study.trials.storage.check_sqlite_file`).
 
     Raises:
         StudyError: the first location that cannot work, named.
@@ -185,6 +186,7 @@ def check_locations(where: Locations) -> None:
         database = storage.sqlite_path(url)
         if database is not None and database.is_relative_to(where.home):
             # HOME's own files: HOME is created when missing.
+            storage.check_sqlite_file(database, field)
             continue
         scheme = url.split("://", 1)[0].lower() if "://" in url else ""
         if field == "tracking_uri" and scheme in ("http", "https"):
@@ -198,6 +200,8 @@ def check_locations(where: Locations) -> None:
         else:
             storage.check_database_url(
                 url, field, storage.STORAGE_BACKENDS if field == "storage" else None)
+            if database is not None:
+                storage.check_sqlite_file(database, field)
 
 
 def create_home(where: Locations) -> None:

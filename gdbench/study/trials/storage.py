@@ -27,6 +27,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
+import sqlite3
 import threading
 import time
 import warnings
@@ -46,6 +48,7 @@ from gdbench.study.trials import records
 __all__ = [
     "ClaimLock", "Claimer", "DEFAULT_GRACE_PERIOD_S", "DEFAULT_HEARTBEAT_INTERVAL_S", "FINISHED_STATES",
     "Heartbeat", "MAX_STALE_RETRIES", "StaleTrials", "budget_used", "budgeted", "check_database_url",
+    "check_sqlite_file",
     "counted_trials", "file_lock", "open_storage", "queue_again", "queue_all_again", "replaced_trials", "sqlite_path",
 ]
 
@@ -71,6 +74,48 @@ _SQLITE_PREFIX = "sqlite:///"
 def sqlite_path(url: str) -> Path | None:
     """The database file of a ``sqlite:///`` URL; ``None`` for any other URL."""
     return Path(url[len(_SQLITE_PREFIX):]) if url.startswith(_SQLITE_PREFIX) else None
+
+
+def check_sqlite_file(database: Path, field: str) -> None:
+    """Refuse a SQLite file that this process could not write, before anything is written.
+
+    A missing file is created later, in a folder this process must be able to write
+    to; an existing one must be writable, in such a folder (SQLite keeps its journal
+    beside it), and sound: its pages are read through (``PRAGMA quick_check``, about a
+    second for 100 MB).
+
+    Args:
+        database: the file.
+        field: the setting it comes from, for the message.
+
+    Raises:
+        StudyError: naming ``field``, the file and the cause: damaged, read-only or locked.
+    """
+    folder = database.parent
+    if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+        raise StudyError(f"{field}: the folder of {database} is read-only; SQLite writes the "
+                         "database and its journal there")
+    if not database.exists():
+        return
+    if not os.access(database, os.W_OK):
+        raise StudyError(f"{field}: {database} is read-only; make it writable or use another HOME")
+    try:
+        connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True,
+                                     timeout=CONNECT_TIMEOUT_S)
+        try:
+            problem = connection.execute("PRAGMA quick_check(1)").fetchone()[0]
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as error:
+        if "locked" not in str(error):
+            raise StudyError(f"{field}: {database} cannot be read: {error}") from None
+        raise StudyError(f"{field}: {database} is locked by another program for over "
+                         f"{CONNECT_TIMEOUT_S} s") from None
+    except sqlite3.DatabaseError as error:
+        problem = str(error)
+    if problem != "ok":
+        raise StudyError(f"{field}: {database} is damaged ({' '.join(problem.split())}); "
+                         "restore it from a copy, or move it away to start afresh")
 
 
 #: The storages whose processes can share a claim lock.
