@@ -77,7 +77,7 @@ from gdbench.study.keys import (
     SOURCE_ATTR,
     SOURCE_TAG,
 )
-from gdbench.study.trials import batches, cycle, records, session, storage
+from gdbench.study.trials import batches, claiming, cycle, records, session, storage
 from gdbench.study.trials.outcomes import divergence_reason
 from gdbench.study.trials.session import StudyContext
 from gdbench.tracking import HParamDomain, StoredStudy, StudyTracker
@@ -120,7 +120,7 @@ class _Confirmation:
         self.seeds = seeds
         self.tracker = tracker
         self.toy = toy
-        self.claimer = storage.Claimer(companion, rdb, self.take, heartbeat_interval)
+        self.claimer = claiming.Claimer(companion, rdb, self.take, heartbeat_interval)
         self.varying = sorted({name for trial in storage.counted_trials(study)
                                for name in trial.params})
         self.reruns: dict[int, _Rerun] = {}

@@ -19,7 +19,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from gdbench.study.errors import Interrupted
-from gdbench.study.trials import records, storage
+from gdbench.study.trials import claiming, records
 
 __all__ = ["run_cycle", "signal_name", "tell"]
 
@@ -29,7 +29,7 @@ def signal_name(interrupt: KeyboardInterrupt) -> str:
     return interrupt.signal_name if isinstance(interrupt, Interrupted) else "SIGINT"
 
 
-def run_cycle(claimer: storage.Claimer, count: int,
+def run_cycle(claimer: claiming.Claimer, count: int,
               train: Callable[[list[optuna.Trial]], None], *,
               interrupted: Callable[[list[optuna.Trial], str], None],
               after_claim: Callable[[], None] = lambda: None,

@@ -2,7 +2,7 @@
 
 ``gdbench run`` and ``gdbench worker`` run the same :class:`TrialLoop`; how
 trials are claimed (under the study's lock, within the budget, with
-heartbeats) is passed in as a :class:`~gdbench.study.trials.storage.Claimer`.
+heartbeats) is passed in as a :class:`~gdbench.study.trials.claiming.Claimer`.
 
 A study with ``population = true`` runs by batches: up to
 ``trials_per_batch`` trials are claimed at once, grouped by optimizer and
@@ -39,7 +39,7 @@ from gdbench.study.plan import build
 from gdbench.study.plan.build import TrialSetup
 from gdbench.study.spec import objectives
 from gdbench.study.spec.model import StudySpec
-from gdbench.study.trials import asking, batches, cycle, image_batches, records, storage
+from gdbench.study.trials import asking, batches, claiming, cycle, image_batches, records, storage
 from gdbench.study.trials.outcomes import Outcome, divergence_reason
 from gdbench.study.trials.progress import Progress
 from gdbench.study.trials.pruning import PruningCallback
@@ -63,7 +63,7 @@ class TrialLoop:
         study: the Optuna study.
         tracker: the study's tracker.
         context: the task and run size every trial shares.
-        claimer: how trials are claimed (:class:`~gdbench.study.trials.storage.Claimer`).
+        claimer: how trials are claimed (:class:`~gdbench.study.trials.claiming.Claimer`).
         stale: the trials the storage found dead, whose tracking this loop closes.
         progress: the progress bar.
         callbacks: called as ``callback(study, frozen_trial)`` after each trial is told.
@@ -71,7 +71,7 @@ class TrialLoop:
     """
 
     def __init__(self, spec: StudySpec, study: optuna.Study, tracker: StudyTracker,
-                 context: StudyContext, claimer: storage.Claimer, stale: storage.StaleTrials,
+                 context: StudyContext, claimer: claiming.Claimer, stale: storage.StaleTrials,
                  progress: Progress, *, callbacks: Sequence[StudyCallback] = (),
                  poll_interval_s: float = 1.0) -> None:
         self.spec = spec
@@ -396,7 +396,7 @@ def run_trials(spec: StudySpec, study: optuna.Study, rdb: optuna.storages.RDBSto
         heartbeat_interval: seconds between two heartbeats of a running trial.
         poll_interval_s: seconds between two looks while other processes' trials run.
     """
-    claimer = storage.Claimer(study, rdb, storage.budgeted(
+    claimer = claiming.Claimer(study, rdb, claiming.budgeted(
         study, budget, lambda count: asking.ask(study, spec, count, context.total_steps, rdb)),
         heartbeat_interval)
     loop = TrialLoop(spec, study, tracker, context, claimer, stale,

@@ -29,7 +29,6 @@ import hashlib
 import logging
 import os
 import sqlite3
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -46,8 +45,8 @@ from gdbench.study.errors import StudyError
 from gdbench.study.trials import records
 
 __all__ = [
-    "ClaimLock", "Claimer", "DEFAULT_GRACE_PERIOD_S", "DEFAULT_HEARTBEAT_INTERVAL_S", "FINISHED_STATES",
-    "Heartbeat", "MAX_STALE_RETRIES", "StaleTrials", "budget_used", "budgeted", "check_database_url",
+    "ClaimLock", "DEFAULT_GRACE_PERIOD_S", "DEFAULT_HEARTBEAT_INTERVAL_S", "FINISHED_STATES",
+    "MAX_STALE_RETRIES", "StaleTrials", "budget_used", "check_database_url",
     "check_sqlite_file",
     "counted_trials", "file_lock", "open_storage", "queue_again", "queue_all_again", "replaced_trials", "sqlite_path",
 ]
@@ -379,104 +378,3 @@ class StaleTrials:
         """The stale trials found since the last call."""
         found, self.found = self.found, []
         return found
-
-
-def budgeted(study: optuna.Study, budget: int,
-             ask: Callable[[int], list[optuna.Trial]]) -> Callable[[int], list[optuna.Trial] | None]:
-    """A :class:`Claimer`'s ``take`` for a study's trials: ``ask(count)`` within ``budget``
-    (the trials that use it up, counted across processes); ``[]`` when the budget is used
-    up but trials still run (a retry may come), ``None`` once none runs."""
-
-    def take(count: int) -> list[optuna.Trial] | None:
-        trials = study.get_trials(deepcopy=False)
-        free = budget - budget_used(trials)
-        if free <= 0:
-            running = any(trial.state == TrialState.RUNNING for trial in trials)
-            return [] if running else None
-        return ask(min(free, count))
-
-    return take
-
-
-class Claimer:
-    """Claims a study's trials under its lock, so that processes together take each once.
-
-    Args:
-        study: the study, opened on a heartbeat storage (:func:`open_storage`).
-        storage: that storage.
-        take: ``take(count)`` → up to that many trials to run, or ``[]`` when none is
-            free now but trials still run, or ``None`` when the work is done; called
-            under the lock (a study's trials within their budget: :func:`budgeted`).
-        heartbeat_interval: seconds between two heartbeats of a claimed trial.
-    """
-
-    def __init__(self, study: optuna.Study, storage: optuna.storages.RDBStorage,
-                 take: Callable[[int], list[optuna.Trial] | None],
-                 heartbeat_interval: float) -> None:
-        self.study = study
-        self.storage = storage
-        self.take = take
-        self.heartbeat_interval = heartbeat_interval
-        self.lock = ClaimLock(storage, study.study_name)
-
-    def claim(self, count: int) -> list[optuna.Trial] | None:
-        """Under the lock: fail the stale trials, then take up to ``count`` trials.
-
-        Returns:
-            The trials taken, their first heartbeat recorded; ``[]`` or ``None`` as
-            ``take`` says.
-        """
-        with self.lock.held():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(self.study)
-            with warnings.catch_warnings():
-                # Optuna expects heartbeats with Study.optimize; this loop records its own.
-                warnings.filterwarnings("ignore", message="Heartbeat of storage")
-                claimed = self.take(count)
-            if claimed:
-                # Before the lock is released: a trial without any heartbeat is never stale.
-                records.record_heartbeats(self.storage,
-                                          [records.trial_id(trial) for trial in claimed])
-        return claimed
-
-    def beating(self, trials: Sequence[optuna.Trial]) -> Heartbeat:
-        """The heartbeat of ``trials`` while the block runs."""
-        return Heartbeat(self.storage, [records.trial_id(trial) for trial in trials],
-                         self.heartbeat_interval)
-
-
-class Heartbeat:
-    """Records the heartbeat of some trials every interval, in a thread, until the block ends.
-
-    Args:
-        storage: the trials' storage.
-        trial_ids: their storage ids.
-        interval_s: seconds between two beats.
-    """
-
-    def __init__(self, storage: optuna.storages.RDBStorage, trial_ids: Sequence[int],
-                 interval_s: float) -> None:
-        self.storage = storage
-        self.trial_ids = tuple(trial_ids)
-        self.interval_s = interval_s
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.beat, name="gdbench-heartbeat", daemon=True)
-
-    def beat(self) -> None:
-        while not self.stop.wait(self.interval_s):
-            try:
-                records.record_heartbeats(self.storage, self.trial_ids)
-            except sqlalchemy.exc.SQLAlchemyError as error:
-                # A storage that is briefly away must not end the trials; a long
-                # absence makes them stale, and they are run again.
-                logger.warning("heartbeat of %d trials not recorded: %s", len(self.trial_ids),
-                               error)
-
-    def __enter__(self) -> Heartbeat:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop.set()
-        self.thread.join()
