@@ -17,10 +17,10 @@ from gdbench.study.keys import FAIL_REASON_ATTR, STALE_REASON, interrupted_reaso
 from gdbench.study.trials.storage import (
     DEFAULT_GRACE_PERIOD_S,
     DEFAULT_HEARTBEAT_INTERVAL_S,
-    Claimer,
     StaleTrials,
     open_storage,
 )
+from gdbench.study.trials.claiming import Claimer
 
 
 def write(tmp_path: Path, text: str, name: str) -> Path:
