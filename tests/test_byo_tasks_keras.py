@@ -245,3 +245,15 @@ def test_a_bad_keras_task_is_one_line_naming_its_field(
     assert len(err.splitlines()) == 1 and message in err
     assert err.startswith(f"gdbench: error: {spec}: {error.value.field}: ")
     assert not home.exists()
+
+
+def test_a_time_to_a_target_on_the_user_s_metric_runs_in_a_study(tmp_path: Path) -> None:
+    (tmp_path / "others.py").write_text(OTHERS, encoding="utf-8")
+    spec = load_spec(write_spec(tmp_path, 'task = "others.py:Binary"\noptimizer = "adam"\n'
+                                          "trials = 2\nepochs = 3\n"
+                                          'objective = {metric = "val_binary_accuracy", '
+                                          'target = 0.01}\n'))
+    study = run_study(spec, home=tmp_path / "home", quiet=True)
+    finished = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    # Any accuracy reaches 0.01 after its first epoch: every trial's time to it is 1.
+    assert len(finished) == 2 and all(t.value == 1.0 for t in finished)

@@ -226,3 +226,40 @@ def test_a_loss_that_does_not_broadcast_trains_one_at_a_time_when_the_spec_says_
     assert not spec.population
     with pytest.raises(ValueError, match="does not broadcast"):
         check_broadcasts(spec.task.build())
+
+
+def test_a_budget_matched_comparison_runs_on_a_user_surface(tmp_path: Path) -> None:
+    folder = himmelblau_folder(tmp_path)
+    spec = load_spec(write_spec(folder, """
+task = "himmelblau.py:Himmelblau"
+epochs = 20
+optimizers = ["gd", "adam"]
+search = {learning_rate = {low = 1e-4, high = 0.02}}
+compare = {budgets = [2, 4]}
+"""))
+    home = folder / "home"
+    study = run_study(spec, home=home, quiet=True)
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 8
+    budgets = (home / "reports" / study.study_name / "budgets.csv").read_text(encoding="utf-8")
+    assert "gd" in budgets and "adam" in budgets
+
+
+def test_times_to_a_target_on_user_surfaces_give_performance_profiles(tmp_path: Path) -> None:
+    from gdbench.study.compare.profiles import write_profiles
+
+    folder = himmelblau_folder(tmp_path)
+    studies = []
+    for name, start in (("from_origin", "[0.0, 0.0]"), ("from_corner", "[-1.0, 1.0]")):
+        spec = load_spec(write_spec(folder, f"""
+task = {{name = "himmelblau.py:Himmelblau", start = {start}}}
+epochs = 40
+optimizers = ["gd", "adam"]
+search = {{learning_rate = {{low = 1e-3, high = 0.02}}}}
+objective = {{metric = "loss", target = 10.0}}
+trials = 4
+""", name=name))
+        studies.append(run_study(spec, home=folder / "home", quiet=True))
+    written = write_profiles(studies, tmp_path / "profiles")
+    table = (tmp_path / "profiles" / "profiles.csv").read_text(encoding="utf-8")
+    assert {path.name for path in written} >= {"profiles.csv", "profiles.png"}
+    assert "gd" in table and "adam" in table and "from_corner" in table
