@@ -12,6 +12,7 @@ import pytest
 
 import gdbench.optimizers
 from gdbench import cli
+from plugin_dists import install
 from gdbench.study import SpecError, load_spec
 
 PLUGIN_MODULE = '''
@@ -29,19 +30,6 @@ def signum(param, grad, slots, *, step, learning_rate, beta):
 
 Signum = gdbench.optimizers.rule_optimizer(signum, slots=("m",), learning_rate=1e-3, beta=0.9)
 '''
-
-
-def install(site: Path, distribution: str, entries: dict[str, str], module: str = "") -> None:
-    """A distribution ``distribution`` 0.1 in ``site`` whose entry points are ``entries``."""
-    info = site / f"{distribution}-0.1.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1\n",
-                                   encoding="utf-8")
-    lines = "".join(f"{name} = {value}\n" for name, value in entries.items())
-    (info / "entry_points.txt").write_text(f"[{gdbench.optimizers.ENTRY_POINT_GROUP}]\n{lines}",
-                                           encoding="utf-8")
-    if module:
-        (site / f"{distribution.replace('-', '_')}.py").write_text(module, encoding="utf-8")
 
 
 @pytest.fixture

@@ -41,13 +41,13 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("gdbench.tasks",),
     ("gdbench.optimizers",),
     ("gdbench.schedules",),
-    ("gdbench._files", "gdbench._validate", "gdbench._precision"),
+    ("gdbench._files", "gdbench._validate", "gdbench._precision", "gdbench._sources"),
     ("gdbench",),
 )
 
 LIBRARY = ("gdbench.optimizers", "gdbench.schedules", "gdbench.tasks", "gdbench.plots",
            "gdbench.comparison_plots", "gdbench.baselines", "gdbench._files",
-           "gdbench._validate", "gdbench._precision")
+           "gdbench._validate", "gdbench._precision", "gdbench._sources")
 
 # (importer prefix, imported prefix): never allowed.
 FORBIDDEN: tuple[tuple[tuple[str, ...], str], ...] = (

@@ -1,4 +1,5 @@
-"""``gdbench check-optimizer``: gdbench's generic optimizer checks, on an optimizer of yours."""
+"""``gdbench check-optimizer`` and ``gdbench check-task``: gdbench's generic checks, on an
+optimizer or a task of yours."""
 
 from __future__ import annotations
 
@@ -28,6 +29,17 @@ def add_command(commands: Any) -> None:
                                "in the rule's form: (param, grad, slots, *, step, "
                                "learning_rate, **hyperparameters) -> (new_param, new_slots)")
     checking.set_defaults(handler=_check)
+    tasks = commands.add_parser(
+        "check-task", help="check a task of yours: build, a short fit, its seed, its objectives",
+        description="Build a task of yours (an import path such as himmelblau.py:Himmelblau, a "
+                    "plugin's name, or a spec, whose task is checked with its options), run a "
+                    "short fit, show that the same seed gives the same curves and another seed "
+                    "other ones (or that the seed moves nothing), that its metrics can serve "
+                    "as objectives, and whether it trains in populations. Exits 1 when a check "
+                    "fails.")
+    tasks.add_argument("task", metavar="SPEC_OR_PATH", help="a spec (.toml) or a task's import "
+                                                            "path or name")
+    tasks.set_defaults(handler=_check_task)
 
 
 def _check(arguments: argparse.Namespace) -> int:
@@ -55,6 +67,30 @@ def _check(arguments: argparse.Namespace) -> int:
     for label, identifier in targets:
         results = check_optimizer(identifier, reference=reference)
         print(f"{label} ({identifier})")
+        print(format_results(results))
+        failed = failed or any(result.status == FAIL for result in results)
+    return CHECK_FAILED if failed else 0
+
+
+def _check_task(arguments: argparse.Namespace) -> int:
+    import gdbench.tasks
+    from gdbench.study import load_specs
+    from gdbench.tasks.task_checks import FAIL, check_task, format_results
+
+    if arguments.task.endswith(".toml"):
+        targets = list(dict.fromkeys(
+            (spec.task.name, tuple((k, v) for k, v in spec.task.options.items() if k != "seed"))
+            for spec in load_specs(arguments.task)))
+    else:
+        targets = [(arguments.task, ())]
+    failed = False
+    for identifier, options in targets:
+        try:
+            found = gdbench.tasks.source(identifier)
+        except (KeyError, ValueError, TypeError) as error:
+            raise CommandError(f"task: {error.args[0]}") from None
+        print(f"{found.name} ({found.origin})")
+        results = check_task(found.identifier, options=dict(options))
         print(format_results(results))
         failed = failed or any(result.status == FAIL for result in results)
     return CHECK_FAILED if failed else 0

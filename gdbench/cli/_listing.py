@@ -1,6 +1,7 @@
 """``gdbench list``: every optimizer, schedule and task, with keywords, defaults and search spaces.
 
-The command answers at once: it imports neither Keras nor TensorFlow. The
+The command answers at once: it imports neither Keras nor TensorFlow (unless a plugin
+brings tasks, whose options are read by loading them). The
 registries, the constructors' keywords and defaults and the tasks' class
 attributes are read from the packages' source (:class:`PackageSource`), where
 they are written once; the search spaces and the sampler tables are modules
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib.metadata
 from pathlib import Path
 from typing import Any
+
+from gdbench import _sources
 
 #: The folder of the ``gdbench`` package, found without importing its subpackages.
 _GDBENCH = Path(__file__).resolve().parents[1]
@@ -155,28 +157,61 @@ def _defaults_text(parameters: dict[str, Any]) -> str:
                      for name, default in parameters.items())
 
 
+def _plugin_claims(package: PackageSource) -> dict[str, list[str]]:
+    """Each name the installed plugins claim in the package's entry-point group → its sources
+    (gdbench's own first), without loading them."""
+    group = ast.literal_eval(package.constant("ENTRY_POINT_GROUP"))
+    built_in = package.registry()
+    claims = {}
+    for name, entries in sorted(_sources.plugin_claims(group).items()):
+        sources = [f"{_sources.owner(entry)} ({entry.value})" for entry in entries]
+        claims[name] = ([_sources.BUILT_IN] if name in built_in else []) + sources
+    return claims
+
+
+def _claim_line(name: str, sources: list[str], width: int) -> str:
+    line = f"  {name:<{width}} {' and '.join(sources)}"
+    return line + (" -- refused: two sources claim this name" if len(sources) > 1 else "")
+
+
 def _list_plugins(optimizers: PackageSource) -> None:
     """The optimizers installed plugins bring, by name, without loading them (Keras stays out);
     a name two sources claim is marked refused, naming both."""
+    claims = _plugin_claims(optimizers)
     group = ast.literal_eval(optimizers.constant("ENTRY_POINT_GROUP"))
-    built_in = optimizers.registry()
-    claims: dict[str, dict[str, str]] = {}
-    for entry in importlib.metadata.entry_points(group=group):
-        dist = entry.dist
-        owner = f"{dist.name} {dist.version}" if dist is not None else "an unnamed distribution"
-        claims.setdefault(entry.name.lower(), {})[entry.value] = owner
     print(f"\nPlugin optimizers (entry points {group!r}; their default space comes from "
           "their signature):")
     if not claims:
         print("  none installed")
-    for name, found in sorted(claims.items()):
-        sources = [f"{owner} ({value})" for value, owner in found.items()]
-        if name in built_in:
-            sources.insert(0, "gdbench (built in)")
-        line = f"  {name:<10} {' and '.join(sources)}"
+    for name, sources in claims.items():
+        print(_claim_line(name, sources, 10))
+
+
+def _list_task_plugins(tasks: PackageSource) -> None:
+    """The tasks installed plugins bring, with their options: listing those loads them (and
+    so Keras), where any is installed; a name two sources claim is marked refused."""
+    claims = _plugin_claims(tasks)
+    group = ast.literal_eval(tasks.constant("ENTRY_POINT_GROUP"))
+    print(f"\nPlugin tasks (entry points {group!r}):")
+    if not claims:
+        print("  none installed")
+        return
+    import gdbench.tasks
+
+    for name, sources in claims.items():
+        print(_claim_line(name, sources, 20))
         if len(sources) > 1:
-            line += " -- refused: two sources claim this name"
-        print(line)
+            continue
+        try:
+            task_class = gdbench.tasks.source(name).task_class
+        except ValueError as error:
+            print(f"  {'':<20} cannot be loaded: {error}")
+            continue
+        kind = "toy" if issubclass(task_class, gdbench.tasks.ToyTask) else "keras"
+        batch = task_class.default_batch_size or "full"
+        print(f"  {'':<20} {kind} epochs={task_class.default_epochs} batch_size={batch} "
+              f"objective={task_class.objective_metric}; options: "
+              f"{', '.join(task_class.option_names())}")
 
 
 def _list(arguments: argparse.Namespace) -> int:
@@ -210,6 +245,7 @@ def _list(arguments: argparse.Namespace) -> int:
         print(f"  {name:<20} {kind:<5} epochs={tasks.attribute(class_name, 'default_epochs')} "
               f"batch_size={batch} objective={tasks.attribute(class_name, 'objective_metric')}")
         print(f"  {'':<20} {_defaults_text(tasks.keywords(class_name, keyword_only=True))}")
+    _list_task_plugins(tasks)
     print("\nSamplers (default tpe):")
     for name in samplers.SAMPLERS:
         missing = samplers.missing_modules(name)

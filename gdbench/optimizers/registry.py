@@ -20,26 +20,22 @@ engines). A plugin is a distribution that declares, in ``pyproject.toml``,
 
 so that ``pip install`` of it makes ``signum`` a name every spec may use. A name
 that two sources claim (a plugin and gdbench, or two plugins) is refused,
-naming both.
+naming both. How a path or an entry point is loaded is shared with the tasks'
+registry (:mod:`gdbench._sources`).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import functools
-import hashlib
-import importlib
-import importlib.metadata
-import importlib.util
 import inspect
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import keras
 
+from gdbench import _sources
 from gdbench.optimizers._base import BASE_KEYWORDS, RuleOptimizer
 from gdbench.optimizers.adadelta import Adadelta
 from gdbench.optimizers.adagrad import Adagrad
@@ -79,7 +75,10 @@ REGISTRY: Mapping[str, type[RuleOptimizer]] = {
 ENTRY_POINT_GROUP = "gdbench.optimizers"
 
 #: Where gdbench's own optimizers come from, as a claim on a name says it.
-BUILT_IN = "gdbench (built in)"
+BUILT_IN = _sources.BUILT_IN
+
+#: Whether an identifier names a class by path rather than by a registered or plugin name.
+is_path = _sources.is_path
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,12 +159,6 @@ def names() -> list[str]:
     return list(REGISTRY)
 
 
-def is_path(identifier: str) -> bool:
-    """Whether ``identifier`` names a class by path (``module.Class``, ``module:Class``,
-    ``file.py:Class``) rather than by a registered or plugin name."""
-    return ":" in identifier or "." in identifier
-
-
 def source(identifier: str, base: str | Path | None = None) -> OptimizerSource:
     """The optimizer ``identifier`` names (see the module's table).
 
@@ -182,7 +175,7 @@ def source(identifier: str, base: str | Path | None = None) -> OptimizerSource:
     """
     if not isinstance(identifier, str) or not identifier:
         raise TypeError(f"optimizer: expected a name or an import path, got {identifier!r}")
-    if is_path(identifier):
+    if _sources.is_path(identifier):
         return _by_path(identifier, Path.cwd() if base is None else Path(base))
     return _by_name(identifier)
 
@@ -193,12 +186,12 @@ def plugins() -> dict[str, OptimizerSource]:
     Raises:
         ValueError: a name two sources claim, or a plugin that cannot be loaded.
     """
-    return {name: _by_name(name) for name in _plugin_claims()}
+    return {name: _by_name(name) for name in plugin_names()}
 
 
 def plugin_names() -> list[str]:
     """The names installed plugins claim, without loading them."""
-    return sorted(_plugin_claims())
+    return sorted(_sources.plugin_claims(ENTRY_POINT_GROUP))
 
 
 def get(identifier: Any, **kwargs: Any) -> keras.optimizers.Optimizer:
@@ -231,111 +224,26 @@ def get(identifier: Any, **kwargs: Any) -> keras.optimizers.Optimizer:
     return source(identifier).build(**kwargs)
 
 
-# -- names ---------------------------------------------------------------------
-
-
-@functools.cache
-def _plugin_table(search_path: tuple[str, ...]) -> dict[str, tuple[importlib.metadata.EntryPoint,
-                                                                    ...]]:
-    """Each plugin name → the distinct entry points claiming it, on ``search_path``."""
-    del search_path  # the cache key: a folder added to sys.path may hold new distributions
-    claims: dict[str, dict[str, importlib.metadata.EntryPoint]] = {}
-    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        claims.setdefault(entry.name.lower(), {})[entry.value] = entry
-    return {name: tuple(found.values()) for name, found in claims.items()}
-
-
-def _plugin_claims() -> dict[str, tuple[importlib.metadata.EntryPoint, ...]]:
-    return _plugin_table(tuple(sys.path))
-
-
-def _claimant(entry: importlib.metadata.EntryPoint) -> str:
-    dist = entry.dist
-    owner = f"{dist.name} {dist.version}" if dist is not None else "an unnamed distribution"
-    return f"plugin {owner} ({entry.value})"
+# -- names and paths -----------------------------------------------------------
 
 
 def _by_name(identifier: str) -> OptimizerSource:
     name = identifier.lower()
-    claims = [BUILT_IN] if name in REGISTRY else []
-    entries = _plugin_claims().get(name, ())
-    claims += [_claimant(entry) for entry in entries]
-    if len(claims) > 1:
-        raise ValueError(f"optimizer {name!r} is claimed by {' and by '.join(claims)}; "
-                         "uninstall one, or name the class by its import path")
+    entry = _sources.sole_claim(name, ENTRY_POINT_GROUP, name in REGISTRY, "optimizer")
     if name in REGISTRY:
         return OptimizerSource(name, name, REGISTRY[name], BUILT_IN)
-    if not entries:
+    if entry is None:
         known = names() + plugin_names()
         raise KeyError(f"optimizer: unknown name {identifier!r}; registered: {', '.join(known)} "
                        "(or an import path: module.Class, module:Class, file.py:Class)")
-    try:
-        loaded = entries[0].load()
-    except Exception as error:  # noqa: BLE001 - any failure of a plugin's import is reported
-        raise ValueError(f"{claims[0]}: loading it raised {type(error).__name__}: {error}"
-                         ) from None
-    return OptimizerSource(name, name, _optimizer_class(loaded, claims[0]), claims[0])
-
-
-# -- paths ---------------------------------------------------------------------
+    claim = _sources.claimant(entry)
+    return OptimizerSource(name, name, _optimizer_class(_sources.load_entry(entry), claim), claim)
 
 
 def _by_path(identifier: str, base: Path) -> OptimizerSource:
-    if ":" in identifier:
-        where, attribute = identifier.rsplit(":", 1)
-    else:
-        where, attribute = identifier.rsplit(".", 1)
-    if not where or not attribute:
-        raise ValueError(f"{identifier!r}: expected module.Class, module:Class or file.py:Class")
-    if where.endswith(".py") or "/" in where or "\\" in where:
-        path = (base / where).resolve()
-        module = _file_module(path)
-        identifier = f"{path}:{attribute}"
-    else:
-        module = _import(where)
-    found: Any = module
-    for part in attribute.split("."):
-        if not hasattr(found, part):
-            raise ValueError(f"{identifier!r}: {where} has no {attribute!r}")
-        found = getattr(found, part)
-    return OptimizerSource(identifier, attribute.rsplit(".", 1)[-1].lower(),
-                           _optimizer_class(found, identifier), identifier)
-
-
-def _import(module_name: str) -> Any:
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name and module_name.startswith(error.name):
-            raise ValueError(f"no module named {module_name!r} (is it installed, or is it a "
-                             "file? write file.py:Class)") from None
-        raise ValueError(f"{module_name}: importing it raised ModuleNotFoundError: {error}"
-                         ) from None
-    except Exception as error:  # noqa: BLE001 - any failure of a user's module is reported
-        raise ValueError(f"{module_name}: importing it raised {type(error).__name__}: {error}"
-                         ) from None
-
-
-def _file_module(path: Path) -> Any:
-    """The module of a Python file, imported once per process."""
-    if not path.is_file():
-        raise ValueError(f"no such file: {path}")
-    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
-    module_name = f"gdbench_optimizer_file_{digest}_{path.stem}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"{path}: not a Python file")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as error:  # noqa: BLE001 - any failure of a user's file is reported
-        del sys.modules[module_name]
-        raise ValueError(f"{path.name}: importing it raised {type(error).__name__}: {error}"
-                         ) from None
-    return module
+    identifier, attribute, found = _sources.locate(identifier, base)
+    return OptimizerSource(identifier, attribute.lower(), _optimizer_class(found, identifier),
+                           identifier)
 
 
 def _optimizer_class(found: Any, where: str) -> type[keras.optimizers.Optimizer]:

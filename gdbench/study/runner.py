@@ -37,7 +37,7 @@ from gdbench.study.defaults import (
     DEFAULT_HOME,
 )
 from gdbench.study.errors import StudyError
-from gdbench.study.plan import brought, inclusions, samplers
+from gdbench.study.plan import brought, brought_task, inclusions, samplers
 from gdbench.study.report import leaderboard as report
 from gdbench.study.spec.model import StudySpec
 from gdbench.study.trials import loop, session
@@ -100,7 +100,7 @@ def run_study(
     where = session.locations(spec, home=home, storage_url=storage, tracking_uri=tracking_uri)
     session.check_locations(where)
     inclusions.warn_broken_inclusions(spec)
-    for line in brought.optimizer_notes(spec):
+    for line in [*brought_task.task_notes(spec), *brought.optimizer_notes(spec)]:
         logger.warning("study %s: %s", spec.name, line)
     budget = samplers.capped_budget(spec, budget)
     context = StudyContext.create(spec)

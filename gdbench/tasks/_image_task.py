@@ -24,7 +24,7 @@ from gdbench.tasks._base import (
 )
 from gdbench.tasks._gradients import custom_gradients_released
 
-__all__ = ["EVALUATION_BATCH_SIZE", "PROTOCOLS", "ImageSplits", "ImageTask"]
+__all__ = ["EVALUATION_BATCH_SIZE", "PROTOCOLS", "ImageSplits", "ImageTask", "derived_seed"]
 
 #: Batch size for validation and test evaluation (no effect on the result, only on speed).
 EVALUATION_BATCH_SIZE = 1024
@@ -70,6 +70,9 @@ class ImageTask(Task):
     default_validation_size: ClassVar[int]
     #: The DeepOBS test problem this task reproduces; ``None`` where DeepOBS has none.
     deepobs_problem: ClassVar[str | None] = None
+    #: Whether it trains on softmax cross-entropy over logits with accuracy as its metric,
+    #: the loss the image population engine computes.
+    engine_loss: ClassVar[bool] = True
 
     def __init__(self, *, seed: int = 0, subset: int | None = None,
                  validation_size: int | None = None, test_size: int | None = None,
@@ -100,6 +103,31 @@ class ImageTask(Task):
     def build_model(self) -> keras.Model:
         """A fresh, uncompiled model whose initial weights depend on :attr:`seed` only."""
 
+    def compile_arguments(self) -> dict[str, Any]:
+        """The loss and metrics each fit's ``model.compile`` takes (fresh objects)."""
+        return {"loss": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]}
+
+    def metric_names(self) -> tuple[str, ...]:
+        """What each epoch logs on the training batches, ``loss`` first, as Keras names it."""
+        return ("loss", "accuracy")
+
+    def logged_metrics(self) -> list[str]:
+        """Every metric of a fit's history but η: the training batches', then the
+        validation split's (``val_``). A study's objective is one of them: the test
+        metrics come after training only, and selecting on them would leak the test
+        set into the search."""
+        names = self.metric_names()
+        return [*names, *(f"val_{name}" for name in names)]
+
+    def tested_metrics(self) -> list[str]:
+        """The metrics the test set gives after training (``test_``)."""
+        return [f"test_{name}" for name in self.metric_names()]
+
+    def labels(self, values: np.ndarray) -> np.ndarray:
+        """Stored labels → the targets the loss takes (class indices, int64)."""
+        return values.astype(np.int64)
+
     def scale(self, images: np.ndarray) -> np.ndarray:
         """Raw images → float32 inputs of :attr:`image_shape` (by default pixels / 255)."""
         return (images.astype(np.float32) / 255.0).reshape((-1, *self.image_shape))
@@ -108,19 +136,27 @@ class ImageTask(Task):
         """The splits, loaded once per task (see :mod:`gdbench.tasks.images`)."""
         if self._splits is None:
             (x_train, y_train), (x_test, y_test) = self.load_arrays()
-            order = (np.arange(len(y_train)) if self.deepobs else
-                     np.random.default_rng((self.seed, DATA_STREAM)).permutation(len(y_train)))
-            validation_size = self.options["validation_size"]
-            validation = order[:validation_size]
-            train = order[validation_size:][: self.num_examples]
+            validation, train = self.split_rows(len(y_train))
             test = slice(None, self.options["test_size"])
             self._splits = ImageSplits(
-                x_train=self.scale(x_train[train]), y_train=y_train[train].astype(np.int64),
+                x_train=self.scale(x_train[train]), y_train=self.labels(y_train[train]),
                 x_validation=self.scale(x_train[validation]),
-                y_validation=y_train[validation].astype(np.int64),
-                x_test=self.scale(x_test[test]), y_test=y_test[test].astype(np.int64),
+                y_validation=self.labels(y_train[validation]),
+                x_test=self.scale(x_test[test]), y_test=self.labels(y_test[test]),
             )
         return self._splits
+
+    def split_rows(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """The validation rows and the training rows of a training set of ``size`` images.
+
+        The validation rows are the first ``validation_size`` of an order drawn from the
+        seed (the source's order under DeepOBS's protocol), the training rows the rest of
+        it, cut to ``subset``.
+        """
+        order = (np.arange(size) if self.deepobs else
+                 np.random.default_rng((self.seed, DATA_STREAM)).permutation(size))
+        validation_size = self.options["validation_size"]
+        return order[:validation_size], order[validation_size:][: self.num_examples]
 
     @property
     def deepobs(self) -> bool:
@@ -136,7 +172,7 @@ class ImageTask(Task):
     def initializer(self, index: int, kind: str = "GlorotUniform", **arguments: Any
                     ) -> keras.initializers.Initializer:
         """The initializer of layer ``index``, seeded from the task's seed and the index."""
-        layer_seed = _derived_seed(self.seed, INIT_STREAM, index)
+        layer_seed = derived_seed(self.seed, INIT_STREAM, index)
         return keras.initializers.get({"class_name": kind,
                                        "config": {"seed": layer_seed, **arguments}})
 
@@ -157,7 +193,7 @@ class ImageTask(Task):
         # reproducible without touching the global random state.
         return (
             tf.data.Dataset.from_tensor_slices((splits.x_train, splits.y_train))
-            .shuffle(len(splits.y_train), seed=_derived_seed(self.seed, SHUFFLE_STREAM),
+            .shuffle(len(splits.y_train), seed=derived_seed(self.seed, SHUFFLE_STREAM),
                      reshuffle_each_iteration=True)
             .batch(batch_size, drop_remainder=self.deepobs)
         )
@@ -188,11 +224,7 @@ class ImageTask(Task):
         splits = self.data()
 
         model = self.build_model()
-        model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        )
+        model.compile(optimizer=optimizer, **self.compile_arguments())
         tested = [_TestEvaluator(splits)] if self.deepobs else []
         fitted = model.fit(
             self.training_data(batch_size),
@@ -206,10 +238,11 @@ class ImageTask(Task):
         )
         history = {key: [float(value) for value in values]
                    for key, values in fitted.history.items()}
-        test = model.evaluate(splits.x_test, splits.y_test, batch_size=EVALUATION_BATCH_SIZE,
-                              verbose=0, return_dict=True)
         metrics = final_metrics(history)
-        metrics.update({f"test_{key}": float(value) for key, value in test.items()})
+        if len(splits.y_test):
+            test = model.evaluate(splits.x_test, splits.y_test, batch_size=EVALUATION_BATCH_SIZE,
+                                  verbose=0, return_dict=True)
+            metrics.update({f"test_{key}": float(value) for key, value in test.items()})
         return FitResult(history=history, metrics=metrics,
                          steps_per_epoch=self.steps_per_epoch(batch_size))
 
@@ -237,6 +270,6 @@ class _TestEvaluator(keras.callbacks.Callback):
             logs.update({f"test_{key}": float(value) for key, value in test.items()})
 
 
-def _derived_seed(*entropy: int) -> int:
+def derived_seed(*entropy: int) -> int:
     """A 31-bit seed for TensorFlow and Keras, drawn from the task's seed and a stream tag."""
     return int(np.random.SeedSequence(entropy).generate_state(1)[0] >> 1)

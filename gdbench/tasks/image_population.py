@@ -167,11 +167,12 @@ def supports_population(task: Any) -> bool:
 
     True for ``digits_mlp``, ``fashion_mnist_mlp`` and ``mnist_mlp`` (a
     ``Sequential`` of ``Flatten`` and ``Dense`` layers without regularizers);
-    False for the convolutional tasks, for a task under ``protocol = "deepobs"``
+    False for the convolutional tasks, for a task on a loss of its own (a
+    :func:`~gdbench.tasks.keras_task` given ``loss``), for a task under ``protocol = "deepobs"``
     (its per-epoch test evaluation is ``Task.fit``'s alone), and for anything
     that is not an :class:`ImageTask`.
     """
-    return (isinstance(task, ImageTask) and not task.deepobs
+    return (isinstance(task, ImageTask) and not task.deepobs and task.engine_loss
             and architecture_of(task.build_model()) is not None)
 
 
@@ -230,6 +231,9 @@ def fit_image_population(
     if task.deepobs:
         raise ValueError(f"task: {task.name} follows DeepOBS's protocol (protocol = \"deepobs\"), "
                          "whose per-epoch test evaluation only Task.fit gives")
+    if not task.engine_loss:
+        raise ValueError(f"task: {task.name} trains on a loss of its own; the population engine "
+                         "computes softmax cross-entropy over logits with accuracy only")
     model = task.build_model()
     architecture = architecture_of(model)
     if architecture is None:
@@ -306,8 +310,8 @@ def fit_image_population(
         status[still_active & stop] = STOPPED
         active = still_active & ~stop
     _store(final_weights, weights, rows)
-    test = program.evaluate(weights, *_evaluation_data(splits.x_test, splits.y_test),
-                            prefix="test_")
+    test = (program.evaluate(weights, *_evaluation_data(splits.x_test, splits.y_test),
+                             prefix="test_") if len(splits.y_test) else {})
     complete = status == COMPLETE
     test_metrics = {key: np.full(size, np.nan) for key in test}
     for key, values in test.items():

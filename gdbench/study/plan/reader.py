@@ -10,7 +10,7 @@ from typing import Any
 
 import gdbench.tasks
 from gdbench.study.errors import SpecError
-from gdbench.study.plan import samplers
+from gdbench.study.plan import brought_task, samplers
 from gdbench.study.plan.build import optimizer_defaults
 from gdbench.study.plan.inclusions import holds
 from gdbench.study.plan.space_reader import Named, SpaceReader
@@ -19,7 +19,6 @@ from gdbench.study.spec import objectives
 from gdbench.study.spec.fields import error_keyword, join, option_names
 from gdbench.study.spec.model import (
     DIRECTIONS,
-    IMAGE_METRICS,
     CompareSpec,
     ConfirmSpec,
     ObjectiveSpec,
@@ -147,8 +146,11 @@ class _Reader(SpaceReader):
         if population and not stackable:
             raise self.error(field("population"),
                              "the population engines train toy tasks and image tasks whose "
-                             f"model is an MLP, under gdbench's data protocol; {task_spec.name} "
-                             "is not one (set population = false or leave it out)")
+                             "model is an MLP on the default loss, under gdbench's data "
+                             f"protocol; {task.name} is not one (set population = false or "
+                             "leave it out)")
+        if population and task_spec.name not in gdbench.tasks.REGISTRY:
+            brought_task.check_population(self, task, field("task"))
         trials_per_batch = self.integer(table.get("trials_per_batch", 32),
                                         field("trials_per_batch"), 1)
         objective = self.objective(table.get("objective"), field("objective"), task, population)
@@ -251,19 +253,22 @@ class _Reader(SpaceReader):
         return CompareSpec(budgets=tuple(budgets))
 
     def task(self, value: Any, field: str, seed: int) -> tuple[TaskSpec, gdbench.tasks.Task]:
-        name, options, name_field = self.named(value, field, gdbench.tasks.names(), "task")
-        task_class = gdbench.tasks.REGISTRY[name]
-        accepted = task_class.option_names()
-        self.check_keys(options, accepted, field)
+        source, options, name_field = brought_task.read_task_source(self, value, field)
+        self.check_keys(options, source.option_names(), field)
         options = {"seed": seed, **options}
         try:
-            task = gdbench.tasks.get(name, **options)
+            task = source.build(**options)
         except ValueError as error:
             keyword = error_keyword(str(error))
             where = join(field, keyword) if keyword in options else name_field
             raise self.error(where, str(error)) from None
-        toy = issubclass(task_class, gdbench.tasks.ToyTask)
-        return TaskSpec(name=name, options=MappingProxyType(options), toy=toy), task
+        except Exception as error:  # noqa: BLE001 - a user's task may raise anything
+            raise self.error(name_field, f"{source.name}: building it raised "
+                                         f"{type(error).__name__}: {error}") from None
+        if not source.built_in:
+            brought_task.check_task(self, task, name_field)
+        toy = isinstance(task, gdbench.tasks.ToyTask)
+        return TaskSpec(name=source.identifier, options=MappingProxyType(options), toy=toy), task
 
     def objective(self, value: Any, field: str, task: gdbench.tasks.Task,
                   population: bool) -> ObjectiveSpec:
@@ -278,7 +283,7 @@ class _Reader(SpaceReader):
         if isinstance(task, gdbench.tasks.ToyTask):
             metrics = ["loss"] if population else sorted(task.metrics(task.initial_parameters()))
         else:
-            metrics = list(IMAGE_METRICS)
+            metrics = task.logged_metrics()
         metric = value.get("metric", type(task).objective_metric)
         if metric not in metrics:
             why = " (the population engine records the loss only)" if population else ""

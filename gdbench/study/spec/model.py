@@ -105,15 +105,11 @@ from gdbench.study.errors import SpecError
 from gdbench.study.spec.spaces import Domain
 
 __all__ = [
-    "DIRECTIONS", "IMAGE_METRICS", "MAX_NAME_LENGTH", "NAME_PATTERN", "CompareSpec",
+    "DIRECTIONS", "MAX_NAME_LENGTH", "NAME_PATTERN", "CompareSpec",
     "ConfirmSpec", "ObjectiveSpec", "OptimizerSpec", "PrunerSpec", "SamplerSpec", "ScheduleSpec",
     "SpecError", "StudySpec", "TaskSpec", "TrackingSpec",
     "name_problem", "searched_domains",
 ]
-
-#: Objective metrics an image task logs every epoch (test metrics are final only,
-#: and selecting on them would leak the test set into the search).
-IMAGE_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 DIRECTIONS = ("minimize", "maximize")
 
@@ -129,7 +125,8 @@ class TaskSpec:
     """The task every trial trains.
 
     Attributes:
-        name: a registered task name.
+        name: a registered task name, a plugin's, or a task class's import path (a file's
+            made absolute).
         options: the task's options (``seed`` included).
         toy: whether it is a toy task (trained by the toy population engine).
     """

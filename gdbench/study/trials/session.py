@@ -48,7 +48,7 @@ from gdbench.study.keys import (
 )
 from gdbench.study.plan import build, samplers
 from gdbench.study.spec.domains import Domain
-from gdbench.study.spec.model import IMAGE_METRICS, StudySpec, name_problem
+from gdbench.study.spec.model import StudySpec, name_problem
 from gdbench.study.trials import storage
 from gdbench.study.trials.spec_record import check_same_spec, summary
 from gdbench.tracking import HParamDomain, StudyTracker
@@ -330,7 +330,7 @@ def task_metrics(task: gdbench.tasks.Task, population: bool) -> list[str]:
         if population:
             return ["loss"]
         return list(task.metrics(task.initial_parameters()))
-    return [*IMAGE_METRICS, "test_loss", "test_accuracy"]
+    return [*task.logged_metrics(), *task.tested_metrics()]
 
 
 def tracked_metrics(spec: StudySpec, context: StudyContext) -> list[str]:

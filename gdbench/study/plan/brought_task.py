@@ -1,0 +1,97 @@
+"""A task a spec brings (a loss function, a Keras model and its data, a plugin's): reading
+it, the checks that refuse it before anything runs, and the line ``gdbench run`` prints
+about it."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+import gdbench.tasks
+from gdbench.study.spec.fields import FieldReader, join, type_name
+from gdbench.study.spec.model import StudySpec
+
+__all__ = ["check_population", "check_task", "read_task_source", "task_notes"]
+
+#: What a spec's ``task`` may name besides gdbench's tasks.
+_FORMS = f"or an import path ({gdbench.tasks.registry.PATH_FORMS})"
+
+
+def read_task_source(reader: FieldReader, value: Any, field: str
+                     ) -> tuple[gdbench.tasks.TaskSource, dict[str, Any], str]:
+    """The spec's task, found by name or import path (:func:`gdbench.tasks.source`; a
+    file's path is relative to the spec's folder), its options, and its name's field;
+    ``reader`` (the spec's) names the field of a bad entry."""
+    registered = gdbench.tasks.names()
+    if isinstance(value, dict):
+        if "name" not in value:
+            raise reader.error(join(field, "name"), f"required; one of: {', '.join(registered)}"
+                                                    f" {_FORMS}")
+        options = {key: item for key, item in value.items() if key != "name"}
+        identifier, name_field = value["name"], join(field, "name")
+    else:
+        identifier, options, name_field = value, {}, field
+    if not isinstance(identifier, str) or not identifier:
+        raise reader.error(name_field, f"expected a task name or a table with a name, got "
+                                       f"{type_name(identifier)} {identifier!r}")
+    try:
+        source = gdbench.tasks.source(identifier, base=reader.path.parent)
+    except KeyError:
+        close = difflib.get_close_matches(identifier.lower(), registered, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        known = registered + gdbench.tasks.plugin_names()
+        raise reader.error(name_field, f"unknown task {identifier!r}; {hint}accepted: "
+                                       f"{', '.join(known)} {_FORMS}") from None
+    except (ValueError, TypeError) as error:
+        raise reader.error(name_field, str(error)) from None
+    if not issubclass(source.task_class, (gdbench.tasks.ToyTask, gdbench.tasks.ImageTask)):
+        raise reader.error(name_field, f"{source.name}: a study trains toy tasks (ToyTask, "
+                                       "gdbench.tasks.toy_task) and Keras tasks (ImageTask, "
+                                       "gdbench.tasks.keras_task); "
+                                       f"{source.task_class.__name__} is neither")
+    return source, options, name_field
+
+
+def check_task(reader: FieldReader, task: gdbench.tasks.Task, field: str) -> None:
+    """Refuse a brought Keras task whose builder raises, gives no model, or whose model,
+    loss and metrics cannot take its data, naming ``field``."""
+    if isinstance(task, gdbench.tasks.KerasTask):
+        try:
+            task.check()
+        except ValueError as error:
+            raise reader.error(field, f"{task.name}: {error}") from None
+
+
+def check_population(reader: FieldReader, task: gdbench.tasks.Task, field: str) -> None:
+    """Refuse a brought toy task whose loss the population engine cannot run (it does not
+    broadcast over a leading population axis), naming ``field``."""
+    from gdbench.tasks.function_task import (
+        check_broadcasts,  # keeps TensorFlow out of start-up
+    )
+
+    if isinstance(task, gdbench.tasks.ToyTask):
+        try:
+            check_broadcasts(task)
+        except ValueError as error:
+            raise reader.error(field, f"{error}; or set population = false to train its "
+                                      "trials one at a time") from None
+
+
+def task_notes(spec: StudySpec) -> list[str]:
+    """One line for a task gdbench does not ship: where it comes from and how its trials
+    train (in populations, or one at a time and why)."""
+    if spec.task.name in gdbench.tasks.REGISTRY:
+        return []
+    from gdbench.tasks.image_population import (
+        supports_population,  # keeps TensorFlow out of start-up
+    )
+
+    source = gdbench.tasks.source(spec.task.name)
+    line = f"task {source.name} ({source.origin}): "
+    if spec.population:
+        return [line + "its trials train in populations"]
+    if spec.task.toy or supports_population(spec.task.build()):
+        return [line + "its trials train one at a time (population = false)"]
+    return [line + "its trials train one at a time, not in populations: the population engine "
+                   "stacks Sequential models of Flatten and Dense layers on the default loss "
+                   "only"]
