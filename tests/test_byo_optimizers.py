@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 import gdbench.optimizers
 import gdbench.tasks
 from gdbench import cli
+from gdbench.study.spec import domains
 from gdbench.study import SpecError, load_spec, run_study
 from gdbench.study.plan.brought import optimizer_notes
 from gdbench.study.report.leaderboard import leaderboard
@@ -121,12 +122,12 @@ def test_a_signature_gives_log_eta_the_shared_ladders_and_keeps_the_rest() -> No
         "weight_decay": None, "epsilon_1": 1e-30, "clip_threshold": 1.0, "relative_step": True,
         "beta_3": 0.5, "rho": 1.5,
     })
-    assert space["learning_rate"] == spaces.LogUniform(1e-5, 1e-1)
+    assert space["learning_rate"] == domains.LogUniform(1e-5, 1e-1)
     assert space["beta_1"] is spaces.KEYWORD_SPACES["beta_1"]
     assert space["beta_2"] is spaces.KEYWORD_SPACES["beta_2"]
     assert space["epsilon"] is spaces.KEYWORD_SPACES["epsilon"]
-    assert space["epsilon_1"] == spaces.LogUniform(1e-32, 1e-28)
-    assert isinstance(space["beta_3"], spaces.OneMinusLogUniform)
+    assert space["epsilon_1"] == domains.LogUniform(1e-32, 1e-28)
+    assert isinstance(space["beta_3"], domains.OneMinusLogUniform)
     assert kept == ["weight_decay", "clip_threshold", "relative_step", "rho"]
 
 

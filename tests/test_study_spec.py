@@ -10,16 +10,11 @@ from pathlib import Path
 import pytest
 
 from gdbench import cli
+from gdbench.study.spec import domains
 from gdbench.study import SpecError, load_spec, load_specs
 from gdbench.study.plan.build import TrialSetup, suggest
 from gdbench.study.spec import spaces
-from gdbench.study.spec.spaces import (
-    Choice,
-    Fixed,
-    IntRange,
-    LogUniform,
-    OneMinusLogUniform,
-)
+from gdbench.study.spec.domains import Choice, Fixed, IntRange, LogUniform, OneMinusLogUniform
 from gdbench.tracking import limits
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
@@ -198,7 +193,7 @@ def test_a_decay_ladder_holds_its_ends_and_readable_values_between(low: float, h
 
 
 @pytest.mark.parametrize("domain", [
-    LogUniform(1e-4, 1.0), spaces.Uniform(0.1, 0.9), spaces.Uniform(0.0, 1.0, 0.25),
+    LogUniform(1e-4, 1.0), domains.Uniform(0.1, 0.9), domains.Uniform(0.0, 1.0, 0.25),
     IntRange(1, 100, log=True), IntRange(0, 10, step=2), Choice((True, False)),
     OneMinusLogUniform(1e-3, 0.1),
 ], ids=repr)
@@ -311,7 +306,7 @@ warmup_steps = {low = 5, high = 10}
     schedule = setup.build_schedule()
     rates = [float(schedule(step)) for step in (0, 500, 999)]
     assert all(math.isfinite(rate) and rate >= 0 for rate in rates)
-    cyclical = spaces.resolve(spec.schedules[0].space["step_size"], 1000)
+    cyclical = domains.resolve(spec.schedules[0].space["step_size"], 1000)
     assert cyclical == IntRange(50, 250, log=True)
     assert spec.schedules[1].target.name == "cosine"
     assert spec.schedules[1].space["warmup_steps"] == IntRange(5, 10, log=True)
@@ -349,7 +344,7 @@ target = "cosine"
     assert (plain.label, cosine.label) == ("warmup", "warmup_cosine")
     assert cosine.target is not None and plain.target is None
     # Left out of `tune`: held at the middle of the default range, not searched.
-    assert cosine.space["warmup_steps"] == spaces.Steps(pytest.approx(math.sqrt(0.01 * 0.2)))
+    assert cosine.space["warmup_steps"] == domains.Steps(pytest.approx(math.sqrt(0.01 * 0.2)))
     assert set(spec.optimizers[0].space) == {"learning_rate"}
 
 

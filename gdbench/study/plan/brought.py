@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import gdbench.optimizers
@@ -16,8 +16,8 @@ from gdbench.study.spec.domains import Domain
 from gdbench.study.spec.fields import FieldReader, join, type_name
 from gdbench.study.spec.model import StudySpec
 
-__all__ = ["default_optimizer_space", "kept_keywords", "optimizer_notes", "read_source",
-           "refused_value", "searchable_defaults", "shared_keywords"]
+__all__ = ["default_optimizer_space", "found_entry", "kept_keywords", "named_entry", "optimizer_notes",
+           "read_source", "refused_value", "searchable_defaults", "shared_keywords"]
 
 
 def default_optimizer_space(source: gdbench.optimizers.OptimizerSource) -> Mapping[str, Domain]:
@@ -105,30 +105,10 @@ def read_source(reader: FieldReader, value: Any, field: str
     A rule of the user's is traced once as the population engines run it, so that a
     rule they cannot run is refused here, not in the middle of a study.
     """
-    registered = gdbench.optimizers.names()
-    if isinstance(value, dict):
-        if "name" not in value:
-            raise reader.error(join(field, "name"), f"required; one of: {', '.join(registered)}"
-                                                  " or an import path (module.Class, "
-                                                  "module:Class, file.py:Class)")
-        own = {key: item for key, item in value.items() if key != "name"}
-        identifier, name_field = value["name"], join(field, "name")
-    else:
-        identifier, own, name_field = value, {}, field
-    if not isinstance(identifier, str) or not identifier:
-        raise reader.error(name_field, f"expected an optimizer name or an import path, "
-                                     f"got {type_name(identifier)} {identifier!r}")
-    try:
-        source = gdbench.optimizers.source(identifier, base=reader.path.parent)
-    except KeyError:
-        close = difflib.get_close_matches(identifier.lower(), registered, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        known = registered + sorted(gdbench.optimizers.plugin_names())
-        raise reader.error(name_field, f"unknown optimizer {identifier!r}; {hint}accepted: "
-                                     f"{', '.join(known)}, or an import path (module.Class, "
-                                     "module:Class, file.py:Class)") from None
-    except (ValueError, TypeError) as error:
-        raise reader.error(name_field, str(error)) from None
+    source, own, name_field = found_entry(
+        reader, value, field, kind="optimizer", registered=gdbench.optimizers.names(),
+        plugins=sorted(gdbench.optimizers.plugin_names()), find=gdbench.optimizers.source,
+        forms="module.Class, module:Class, file.py:Class")
     try:
         source.build()
     except Exception as error:  # noqa: BLE001 - a user's constructor may raise anything
@@ -144,3 +124,50 @@ def read_source(reader: FieldReader, value: Any, field: str
         except ValueError as error:
             raise reader.error(name_field, str(error)) from None
     return source, own, name_field
+
+
+def found_entry(reader: FieldReader, value: Any, field: str, *, kind: str,
+                registered: list[str], plugins: list[str], find: Callable[..., Any],
+                forms: str) -> tuple[Any, dict[str, Any], str]:
+    """What a spec's entry names (``find(identifier, base=the spec's folder)``), the entry's
+    other keys and its name's field; an entry that names nothing ``find`` knows is refused
+    with the closest ``registered`` name and every accepted one.
+
+    Args:
+        reader: the spec's reader (names the file).
+        value: the entry: a name, or a table ``{name = "...", ...}``.
+        field: the entry's field.
+        kind: what it names (``"optimizer"``, ``"task"``).
+        registered: gdbench's own names; ``plugins``: the installed plugins' names.
+        find: ``gdbench.optimizers.source`` or ``gdbench.tasks.source``.
+        forms: the import paths accepted besides names (``module:Class, file.py:Class``).
+    """
+    paths = f"or an import path ({forms})"
+    identifier, own, name_field = named_entry(reader, value, field,
+                                              f"one of: {', '.join(registered)} {paths}")
+    if not isinstance(identifier, str) or not identifier:
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise reader.error(name_field, f"expected {article} {kind} name or an import path, got "
+                                       f"{type_name(identifier)} {identifier!r}")
+    try:
+        return find(identifier, base=reader.path.parent), own, name_field
+    except KeyError:
+        close = difflib.get_close_matches(identifier.lower(), registered, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise reader.error(name_field, f"unknown {kind} {identifier!r}; {hint}accepted: "
+                                       f"{', '.join(registered + plugins)}, {paths}") from None
+    except (ValueError, TypeError) as error:
+        raise reader.error(name_field, str(error)) from None
+
+
+def named_entry(reader: FieldReader, value: Any, field: str, accepted: str
+                ) -> tuple[Any, dict[str, Any], str]:
+    """An entry given as a name or as a table ``{name = "...", ...}``: its name, its other
+    keys and its name's field; a table without a name is refused, saying what is
+    ``accepted``."""
+    if not isinstance(value, dict):
+        return value, {}, field
+    if "name" not in value:
+        raise reader.error(join(field, "name"), f"required; {accepted}")
+    return value["name"], {key: item for key, item in value.items() if key != "name"}, join(
+        field, "name")

@@ -4,17 +4,14 @@ about it."""
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 import gdbench.tasks
-from gdbench.study.spec.fields import FieldReader, join, type_name
+from gdbench.study.plan.brought import found_entry
+from gdbench.study.spec.fields import FieldReader
 from gdbench.study.spec.model import StudySpec
 
 __all__ = ["check_population", "check_task", "read_task_source", "task_notes"]
-
-#: What a spec's ``task`` may name besides gdbench's tasks.
-_FORMS = f"or an import path ({gdbench.tasks.registry.PATH_FORMS})"
 
 
 def read_task_source(reader: FieldReader, value: Any, field: str
@@ -22,28 +19,10 @@ def read_task_source(reader: FieldReader, value: Any, field: str
     """The spec's task, found by name or import path (:func:`gdbench.tasks.source`; a
     file's path is relative to the spec's folder), its options, and its name's field;
     ``reader`` (the spec's) names the field of a bad entry."""
-    registered = gdbench.tasks.names()
-    if isinstance(value, dict):
-        if "name" not in value:
-            raise reader.error(join(field, "name"), f"required; one of: {', '.join(registered)}"
-                                                    f" {_FORMS}")
-        options = {key: item for key, item in value.items() if key != "name"}
-        identifier, name_field = value["name"], join(field, "name")
-    else:
-        identifier, options, name_field = value, {}, field
-    if not isinstance(identifier, str) or not identifier:
-        raise reader.error(name_field, f"expected a task name or a table with a name, got "
-                                       f"{type_name(identifier)} {identifier!r}")
-    try:
-        source = gdbench.tasks.source(identifier, base=reader.path.parent)
-    except KeyError:
-        close = difflib.get_close_matches(identifier.lower(), registered, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        known = registered + gdbench.tasks.plugin_names()
-        raise reader.error(name_field, f"unknown task {identifier!r}; {hint}accepted: "
-                                       f"{', '.join(known)} {_FORMS}") from None
-    except (ValueError, TypeError) as error:
-        raise reader.error(name_field, str(error)) from None
+    source, options, name_field = found_entry(
+        reader, value, field, kind="task", registered=gdbench.tasks.names(),
+        plugins=gdbench.tasks.plugin_names(), find=gdbench.tasks.source,
+        forms=gdbench.tasks.registry.PATH_FORMS)
     if not issubclass(source.task_class, (gdbench.tasks.ToyTask, gdbench.tasks.ImageTask)):
         raise reader.error(name_field, f"{source.name}: a study trains toy tasks (ToyTask, "
                                        "gdbench.tasks.toy_task) and Keras tasks (ImageTask, "

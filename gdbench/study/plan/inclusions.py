@@ -34,7 +34,7 @@ from typing import Any
 from optuna.distributions import CategoricalDistribution
 
 from gdbench.study.spec.model import OptimizerSpec, StudySpec
-from gdbench.study.spec.spaces import Domain, Fixed
+from gdbench.study.spec.domains import Domain, Fixed
 
 __all__ = ["INCLUSIONS", "Inclusion", "broken_inclusions", "holds", "largest",
            "warn_broken_inclusions"]

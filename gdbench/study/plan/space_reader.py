@@ -23,6 +23,7 @@ from optuna.distributions import (
 
 import gdbench.optimizers
 import gdbench.schedules
+from gdbench.study.spec import domains
 from gdbench.study.plan.build import SCHEDULE_PREFIX, TARGET_PREFIX, build_schedule
 from gdbench.study.spec import spaces
 from gdbench.study.plan.brought import (default_optimizer_space, read_source, refused_value,
@@ -318,14 +319,14 @@ class SpaceReader(FieldReader):
             origins[key] = join(field, key)
         target_setup = None
         if target is not None:
-            target_setup = (target.name, {key: spaces.resolve(domain, _NOMINAL_STEPS).nominal()
+            target_setup = (target.name, {key: domains.resolve(domain, _NOMINAL_STEPS).nominal()
                                           for key, domain in target.space.items()})
         fields = {SCHEDULE_PREFIX + key: origins.get(key, f"(default space of {name}).{key}")
                   for key in space}
         for key, domain in space.items():
-            resolved = spaces.resolve(domain, _NOMINAL_STEPS)
+            resolved = domains.resolve(domain, _NOMINAL_STEPS)
             for candidate, candidate_field in _candidates(resolved, fields[SCHEDULE_PREFIX + key]):
-                values = {other: spaces.resolve(d, _NOMINAL_STEPS).nominal()
+                values = {other: domains.resolve(d, _NOMINAL_STEPS).nominal()
                           for other, d in space.items() if other != key}
                 values[key] = candidate
                 try:
@@ -358,7 +359,7 @@ class SpaceReader(FieldReader):
         """
         first: dict[str, Named] = {}
         for entry in named:
-            domain = spaces.resolve(entry.domain, _NOMINAL_STEPS)
+            domain = domains.resolve(entry.domain, _NOMINAL_STEPS)
             if not domain.searched:
                 continue
             if entry.name not in first:

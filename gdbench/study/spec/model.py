@@ -102,7 +102,7 @@ from typing import Any
 
 import gdbench.tasks
 from gdbench.study.errors import SpecError
-from gdbench.study.spec.spaces import Domain
+from gdbench.study.spec.domains import Domain
 
 __all__ = [
     "DIRECTIONS", "MAX_NAME_LENGTH", "NAME_PATTERN", "CompareSpec",

@@ -30,24 +30,18 @@ from types import MappingProxyType
 from typing import Any
 
 from gdbench.study.spec.domains import (
-    Choice,
     Domain,
-    Fixed,
-    IntRange,
     LogUniform,
     OneMinusLogUniform,
     Steps,
     StepsList,
     StepsRange,
-    Suggester,
     Uniform,
-    resolve,
 )
 
 __all__ = [
-    "DECAY_KEYWORDS", "KEYWORD_SPACES", "OPTIMIZER_SPACES", "SCHEDULE_SPACES", "Choice", "Derived", "Domain",
-    "Fixed", "IntRange", "LogUniform", "OneMinusLogUniform", "ScheduleSpace", "Steps",
-    "StepsList", "StepsRange", "Suggester", "Uniform", "resolve", "signature_space",
+    "DECAY_KEYWORDS", "KEYWORD_SPACES", "OPTIMIZER_SPACES", "SCHEDULE_SPACES", "Derived",
+    "ScheduleSpace", "signature_space",
 ]
 
 #: Keywords that are decay rates β < 1, searched among β whose 1 − β are log-spaced.
