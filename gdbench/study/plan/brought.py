@@ -16,8 +16,9 @@ from gdbench.study.spec.domains import Domain
 from gdbench.study.spec.fields import FieldReader, join, type_name
 from gdbench.study.spec.model import StudySpec
 
-__all__ = ["default_optimizer_space", "found_entry", "kept_keywords", "named_entry", "optimizer_notes",
-           "read_source", "refused_value", "searchable_defaults", "shared_keywords"]
+__all__ = ["default_optimizer_space", "found_entry", "kept_keywords", "named_entry",
+           "optimizer_notes", "read_source", "refused_value", "searchable_defaults",
+           "shared_keywords"]
 
 
 def default_optimizer_space(source: gdbench.optimizers.OptimizerSource) -> Mapping[str, Domain]:

@@ -30,10 +30,9 @@ from optuna.distributions import CategoricalDistribution
 
 import gdbench.optimizers
 import gdbench.schedules
-from gdbench.study.spec import domains
 from gdbench.study.spec import spaces
 from gdbench.study.spec.model import StudySpec
-from gdbench.study.spec.domains import Domain, Fixed, Suggester
+from gdbench.study.spec.domains import Choice, Domain, Fixed, Suggester, resolve
 from gdbench.tracking.names import NO_SCHEDULE
 
 __all__ = [
@@ -205,7 +204,7 @@ def _sample(space: Mapping[str, Domain], trial: Suggester, prefix: str,
             total_steps: int) -> dict[str, Any]:
     values = {}
     for key, domain in space.items():
-        domain = domains.resolve(domain, total_steps)
+        domain = resolve(domain, total_steps)
         values[key] = domain.value if isinstance(domain, Fixed) else domain.suggest(
             trial, prefix + key)
     return values
@@ -303,23 +302,23 @@ def tracked_domains(spec: StudySpec, total_steps: int) -> dict[str, list[Domain]
         total_steps: the trial's optimizer steps (sizes the schedules).
     """
     domains: dict[str, list[Domain]] = {
-        "optimizer": [domains.Choice(tuple(o.label for o in spec.optimizers))],
-        "schedule": [domains.Choice(tuple(s.label for s in spec.schedules) or (NO_SCHEDULE,))],
+        "optimizer": [Choice(tuple(o.label for o in spec.optimizers))],
+        "schedule": [Choice(tuple(s.label for s in spec.schedules) or (NO_SCHEDULE,))],
     }
     for optimizer in spec.optimizers:
         values = {key: Fixed(value) for key, value in optimizer_defaults(optimizer.name).items()}
         values.update(optimizer.space)
         for key, domain in values.items():
-            domains.setdefault(key, []).append(domains.resolve(domain, total_steps))
+            domains.setdefault(key, []).append(resolve(domain, total_steps))
     for schedule in spec.schedules:
         for key, domain in schedule.space.items():
             domains.setdefault(SCHEDULE_PREFIX + key, []).append(
-                domains.resolve(domain, total_steps))
+                resolve(domain, total_steps))
         if schedule.target is not None:
             domains.setdefault(SCHEDULE_PREFIX + "target", []).append(Fixed(schedule.target.name))
             for key, domain in schedule.target.space.items():
                 domains.setdefault(TARGET_PREFIX + key, []).append(
-                    domains.resolve(domain, total_steps))
+                    resolve(domain, total_steps))
     return domains
 
 
@@ -346,6 +345,6 @@ def first_trial_params(spec: StudySpec, optimizer_label: str, schedule_label: st
         parts.append((TARGET_PREFIX, schedule.target.space))
     for prefix, space in parts:
         for key, domain in space.items():
-            if domains.resolve(domain, total_steps).searched:
-                params[prefix + key] = domains.resolve(domain.middle(), total_steps).nominal()
+            if resolve(domain, total_steps).searched:
+                params[prefix + key] = resolve(domain.middle(), total_steps).nominal()
     return params
