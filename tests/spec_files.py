@@ -32,10 +32,11 @@ class Study:
 
     @property
     def task(self) -> gdbench.tasks.Task:
+        """The task, a file's path read from the spec's folder as the study layer reads it."""
         task = self.table["task"]
-        if isinstance(task, str):
-            return gdbench.tasks.get(task)
-        return gdbench.tasks.get(task["name"], **{k: v for k, v in task.items() if k != "name"})
+        name, options = (task, {}) if isinstance(task, str) else (
+            task["name"], {k: v for k, v in task.items() if k != "name"})
+        return gdbench.tasks.source(name, base=self.path.parent).build(**options)
 
     @property
     def epochs(self) -> int | None:
@@ -63,7 +64,8 @@ class Study:
     def build(self, label: str, **keywords: Any) -> Any:
         """A fresh optimizer of entry ``label``, its fixed keywords overridden by ``keywords``."""
         entry = self.optimizer(label)
-        return gdbench.optimizers.get(entry.name, **{**entry.keywords, **keywords})
+        return gdbench.optimizers.source(entry.name, base=self.path.parent).build(
+            **{**entry.keywords, **keywords})
 
 
 def studies(path: Path) -> list[Study]:
