@@ -73,6 +73,8 @@ class ImageTask(Task):
     #: Whether it trains on softmax cross-entropy over logits with accuracy as its metric,
     #: the loss the image population engine computes.
     engine_loss: ClassVar[bool] = True
+    #: Whether its splits are arrays in memory, which the image population engine stacks.
+    in_memory: ClassVar[bool] = True
 
     def __init__(self, *, seed: int = 0, subset: int | None = None,
                  validation_size: int | None = None, test_size: int | None = None,
@@ -146,6 +148,12 @@ class ImageTask(Task):
             )
         return self._splits
 
+    def split_sizes(self) -> dict[str, int]:
+        """The rows of each split: ``train``, ``validation``, ``test``."""
+        splits = self.data()
+        return {"train": len(splits.y_train), "validation": len(splits.y_validation),
+                "test": len(splits.y_test)}
+
     def split_rows(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         """The validation rows and the training rows of a training set of ``size`` images.
 
@@ -198,6 +206,19 @@ class ImageTask(Task):
             .batch(batch_size, drop_remainder=self.deepobs)
         )
 
+    def validation_inputs(self) -> dict[str, Any]:
+        """The validation split as ``model.fit``'s keyword arguments."""
+        splits = self.data()
+        return {"validation_data": (splits.x_validation, splits.y_validation),
+                "validation_batch_size": EVALUATION_BATCH_SIZE}
+
+    def test_inputs(self) -> dict[str, Any] | None:
+        """The test split as ``model.evaluate``'s keyword arguments; ``None`` when empty."""
+        splits = self.data()
+        if not len(splits.y_test):
+            return None
+        return {"x": splits.x_test, "y": splits.y_test, "batch_size": EVALUATION_BATCH_SIZE}
+
     @custom_gradients_released()
     def fit(
         self,
@@ -221,16 +242,14 @@ class ImageTask(Task):
         epochs = self.resolve_epochs(epochs)
         batch_size = self.resolve_batch_size(batch_size)
         check_optimizer(optimizer)
-        splits = self.data()
 
         model = self.build_model()
         model.compile(optimizer=optimizer, **self.compile_arguments())
-        tested = [_TestEvaluator(splits)] if self.deepobs else []
+        tested = [_TestEvaluator(self.data())] if self.deepobs else []
         fitted = model.fit(
             self.training_data(batch_size),
             epochs=epochs,
-            validation_data=(splits.x_validation, splits.y_validation),
-            validation_batch_size=EVALUATION_BATCH_SIZE,
+            **self.validation_inputs(),
             shuffle=False,
             callbacks=[_LearningRateLogger(), *tested, keras.callbacks.TerminateOnNaN(),
                        *callbacks],
@@ -239,9 +258,9 @@ class ImageTask(Task):
         history = {key: [float(value) for value in values]
                    for key, values in fitted.history.items()}
         metrics = final_metrics(history)
-        if len(splits.y_test):
-            test = model.evaluate(splits.x_test, splits.y_test, batch_size=EVALUATION_BATCH_SIZE,
-                                  verbose=0, return_dict=True)
+        test_inputs = self.test_inputs()
+        if test_inputs is not None:
+            test = model.evaluate(**test_inputs, verbose=0, return_dict=True)
             metrics.update({f"test_{key}": float(value) for key, value in test.items()})
         return FitResult(history=history, metrics=metrics,
                          steps_per_epoch=self.steps_per_epoch(batch_size))

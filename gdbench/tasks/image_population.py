@@ -80,7 +80,7 @@ from gdbench.tasks.population import as_tensors, engine_inputs, initial_slots
 
 __all__ = [
     "COMPLETE", "DIVERGED", "HISTORY_KEYS", "STOPPED", "EpochReport", "ImagePopulationResult",
-    "fit_image_population", "supports_population",
+    "fit_image_population", "population_obstacle", "supports_population",
 ]
 
 #: The per-epoch logs of every member, in the order :meth:`ImageTask.fit`'s history has them.
@@ -162,18 +162,31 @@ class ImagePopulationResult:
         return [weight[index].copy() for weight in self.final_weights]
 
 
-def supports_population(task: Any) -> bool:
-    """Whether :func:`fit_image_population` can train ``task``: an image task with an MLP.
+def population_obstacle(task: Any) -> str | None:
+    """Why :func:`fit_image_population` cannot train ``task``, in words; ``None`` when it can.
 
-    True for ``digits_mlp``, ``fashion_mnist_mlp`` and ``mnist_mlp`` (a
-    ``Sequential`` of ``Flatten`` and ``Dense`` layers without regularizers);
-    False for the convolutional tasks, for a task on a loss of its own (a
-    :func:`~gdbench.tasks.keras_task` given ``loss``), for a task under ``protocol = "deepobs"``
-    (its per-epoch test evaluation is ``Task.fit``'s alone), and for anything
-    that is not an :class:`ImageTask`.
+    It trains ``digits_mlp``, ``fashion_mnist_mlp`` and ``mnist_mlp`` (a ``Sequential`` of
+    ``Flatten`` and ``Dense`` layers without regularizers); not the convolutional tasks, a
+    task on a loss of its own (a :func:`~gdbench.tasks.keras_task` given ``loss``), a task
+    fed by a ``tf.data`` pipeline, a task under ``protocol = "deepobs"`` (its per-epoch test
+    evaluation is ``Task.fit``'s alone), nor anything that is not an :class:`ImageTask`.
     """
-    return (isinstance(task, ImageTask) and not task.deepobs and task.engine_loss
-            and architecture_of(task.build_model()) is not None)
+    if not isinstance(task, ImageTask):
+        return "the image population engine trains image tasks only"
+    if not task.in_memory:
+        return ("a tf.data pipeline feeds one fit at a time; the population engine stacks "
+                "trials on arrays in memory")
+    if task.deepobs:
+        return "under DeepOBS's protocol the test set is evaluated each epoch, by Task.fit alone"
+    if not task.engine_loss or architecture_of(task.build_model()) is None:
+        return ("the population engine stacks Sequential models of Flatten and Dense layers "
+                "on the default loss only")
+    return None
+
+
+def supports_population(task: Any) -> bool:
+    """Whether :func:`fit_image_population` can train ``task`` (:func:`population_obstacle`)."""
+    return population_obstacle(task) is None
 
 
 def fit_image_population(

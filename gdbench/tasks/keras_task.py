@@ -16,9 +16,11 @@ builds an uncompiled ``keras.Model`` and of the data, so that a spec trains it a
 
 Data: a mapping (or a function of the options returning one) with ``"train"`` and
 optionally ``"validation"`` and ``"test"``, each a pair ``(x, y)`` of arrays of the same
-length; inputs are cast to Keras's float type, integer targets kept as class indices.
-Without ``"validation"``, gdbench draws ``validation_size`` rows (a fifth by default) out
-of the training rows by the seed.
+length, or each a ``tf.data.Dataset`` of ``(x, y)`` elements or batches
+(:mod:`gdbench.tasks._keras_data`). Arrays: inputs are cast to Keras's float type, integer
+targets kept as class indices; without ``"validation"``, gdbench draws ``validation_size``
+rows (a fifth by default) out of the training rows by the seed. Pipelines: used as they
+yield, ``"validation"`` required (gdbench cannot split a pipeline), no ``subset``.
 
 Loss: by default the image tasks' softmax cross-entropy over logits, with ``accuracy``: the
 model ends in one logit per class. ``loss`` (any Keras loss) and ``metrics`` (Keras's
@@ -28,11 +30,13 @@ ones after training.
 
 Seed: it moves the initial weights (Keras's random seed is set from it before the builder
 runs, and a builder that takes ``seed`` is given it), the validation split where gdbench
-draws it, and the batch order; the same seed gives the same curves.
+draws it, and the batch order; the same seed gives the same curves. A training pipeline of
+batches is iterated as given: the seed then moves only the initial weights
+(:meth:`KerasTask.pipeline_note`).
 
-Populations: a model of ``Flatten`` and ``Dense`` layers on the default loss trains in
-populations, as ``digits_mlp`` (:func:`~gdbench.tasks.image_population.supports_population`);
-any other one trial at a time.
+Populations: a model of ``Flatten`` and ``Dense`` layers on the default loss, on arrays,
+trains in populations, as ``digits_mlp``
+(:func:`~gdbench.tasks.image_population.population_obstacle`); any other one trial at a time.
 
 Options: the builder's and the data function's keyword-only parameters (the builder's
 ``seed`` aside) are the task's options, beside ``seed``, ``subset`` and ``validation_size``.
@@ -50,13 +54,11 @@ import numpy as np
 
 from gdbench import _validate
 from gdbench.tasks import _datasets
-from gdbench.tasks._base import INIT_STREAM, Task
-from gdbench.tasks._image_task import ImageSplits, ImageTask, derived_seed
+from gdbench.tasks._base import INIT_STREAM, SHUFFLE_STREAM, Task
+from gdbench.tasks._image_task import EVALUATION_BATCH_SIZE, ImageSplits, ImageTask, derived_seed
+from gdbench.tasks._keras_data import SPLITS, Pipeline, read_splits
 
 __all__ = ["SPLITS", "KerasTask", "keras_task"]
-
-#: The splits a task's data may hold; ``train`` is required.
-SPLITS = ("train", "validation", "test")
 
 #: The share of the training rows drawn for validation when the data hold no validation split.
 VALIDATION_SHARE = 0.2
@@ -64,8 +66,8 @@ VALIDATION_SHARE = 0.2
 #: Metric names ``model.compile`` reads itself rather than through ``keras.metrics.get``.
 _COMPILE_NAMES = ("accuracy", "acc", "crossentropy", "ce")
 
-#: A task class's data, loaded once per class and options.
-_LOADED: dict[tuple[type, str], dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+#: A task class's data (arrays or pipelines), loaded once per class and options.
+_LOADED: dict[tuple[type, str], dict[str, Any]] = {}
 
 
 class KerasTask(ImageTask):
@@ -73,8 +75,8 @@ class KerasTask(ImageTask):
 
     Args:
         seed: seeds the initial weights, the validation split gdbench draws and the
-            batch order.
-        subset: training rows to keep (1 … all); ``None`` keeps all.
+            batch order (not that of a pipeline of batches).
+        subset: training rows to keep (1 … all); ``None`` keeps all; arrays only.
         validation_size: rows drawn out of the training rows for validation, when the
             data hold no validation split; a fifth of them by default.
         **options: the builder's and the data function's keyword-only parameters.
@@ -101,9 +103,19 @@ class KerasTask(ImageTask):
                     raise ValueError(f"{key}: required by {self.name} (a keyword of its "
                                      "builder or data)")
                 options[key] = default
-        self.splits_given = _load(type(self), options)
-        train = len(self.splits_given["train"][1])
-        if "validation" in self.splits_given:
+        loaded = _load(type(self), options)
+        self.pipelines: dict[str, Pipeline] = {
+            split: value for split, value in loaded.items() if isinstance(value, Pipeline)}
+        self.splits_given = {split: value for split, value in loaded.items()
+                             if split not in self.pipelines}
+        if self.pipelines:
+            train = self.pipelines["train"].rows
+            if subset is not None:
+                raise ValueError("subset: gdbench cannot cut a tf.data pipeline; take() the "
+                                 "rows in it")
+        else:
+            train = len(self.splits_given["train"][1])
+        if "validation" in loaded:
             if validation_size is not None:
                 raise ValueError("validation_size: the data hold a validation split of their own")
             available = train
@@ -133,6 +145,11 @@ class KerasTask(ImageTask):
         return False
 
     @property
+    def in_memory(self) -> bool:  # type: ignore[override]
+        """Whether its splits are arrays rather than ``tf.data`` pipelines."""
+        return not self.pipelines
+
+    @property
     def engine_loss(self) -> bool:  # type: ignore[override]
         """Whether it trains on the default loss, the one the population engine computes."""
         return self.loss_identifier is None
@@ -155,7 +172,13 @@ class KerasTask(ImageTask):
 
     def data(self) -> ImageSplits:
         """The splits: the data's validation split where they hold one, else one drawn by
-        the seed (:meth:`~gdbench.tasks.ImageTask.split_rows`)."""
+        the seed (:meth:`~gdbench.tasks.ImageTask.split_rows`).
+
+        Raises:
+            ValueError: the data are ``tf.data`` pipelines, not arrays.
+        """
+        if self.pipelines:
+            raise ValueError(f"data: {self.name}'s splits are tf.data pipelines, not arrays")
         if self._splits is None:
             (x_train, y_train), (x_test, y_test) = self.load_arrays()
             if "validation" in self.splits_given:
@@ -169,6 +192,67 @@ class KerasTask(ImageTask):
                 x_validation=self.scale(x_validation), y_validation=self.labels(y_validation),
                 x_test=self.scale(x_test), y_test=self.labels(y_test))
         return self._splits
+
+    def pipeline_note(self) -> str | None:
+        """What gdbench does with a training pipeline and what the seed moves then, in
+        words; ``None`` for arrays."""
+        if not self.pipelines:
+            return None
+        train = self.pipelines["train"]
+        if train.batched:
+            return ("its training pipeline yields batches, used as given: the seed moves only "
+                    "the initial weights")
+        return ("its training pipeline yields single elements: the seed shuffles them each "
+                "epoch and moves the initial weights, and batch_size batches them")
+
+    def split_sizes(self) -> dict[str, int]:
+        if not self.pipelines:
+            return super().split_sizes()
+        return {split: self.pipelines[split].rows if split in self.pipelines else 0
+                for split in SPLITS}
+
+    def resolve_batch_size(self, batch_size: int | None) -> int:
+        """As :meth:`Task.resolve_batch_size`; a training pipeline of batches has its own.
+
+        Raises:
+            ValueError: as :meth:`Task.resolve_batch_size`, or a batch size asked of a
+                pipeline of batches.
+        """
+        train = self.pipelines.get("train")
+        if train is None or not train.batched:
+            return super().resolve_batch_size(batch_size)
+        if batch_size is not None and batch_size != train.largest:
+            raise ValueError(f"batch_size: {self.name}'s training pipeline yields batches of "
+                             f"its own ({train.largest} rows); leave batch_size out")
+        return train.largest
+
+    def steps_per_epoch(self, batch_size: int | None = None) -> int:
+        """As :meth:`ImageTask.steps_per_epoch`; a training pipeline of batches: its batches."""
+        train = self.pipelines.get("train")
+        if train is None or not train.batched:
+            return super().steps_per_epoch(batch_size)
+        self.resolve_batch_size(batch_size)
+        return train.batches
+
+    def training_data(self, batch_size: int | None = None) -> Any:
+        """As :meth:`ImageTask.training_data`; a training pipeline as
+        :meth:`~gdbench.tasks._keras_data.Pipeline.training` feeds it."""
+        if not self.pipelines:
+            return super().training_data(batch_size)
+        return self.pipelines["train"].training(self.resolve_batch_size(batch_size),
+                                                derived_seed(self.seed, SHUFFLE_STREAM))
+
+    def validation_inputs(self) -> dict[str, Any]:
+        if not self.pipelines:
+            return super().validation_inputs()
+        return {"validation_data": self.pipelines["validation"].evaluation(
+            EVALUATION_BATCH_SIZE)}
+
+    def test_inputs(self) -> dict[str, Any] | None:
+        if not self.pipelines:
+            return super().test_inputs()
+        test = self.pipelines.get("test")
+        return None if test is None else {"x": test.evaluation(EVALUATION_BATCH_SIZE)}
 
     def build_model(self) -> keras.Model:
         """The builder's model, its initial weights drawn from the seed.
@@ -212,7 +296,8 @@ class KerasTask(ImageTask):
 
     def tested_metrics(self) -> list[str]:
         """The ``test_`` metrics; none when the data hold no test split."""
-        return super().tested_metrics() if "test" in self.splits_given else []
+        given = "test" in self.splits_given or "test" in self.pipelines
+        return super().tested_metrics() if given else []
 
     def check(self) -> tuple[str, ...]:
         """Build the model and evaluate it on two training rows with the loss and metrics;
@@ -222,16 +307,23 @@ class KerasTask(ImageTask):
             ValueError: the builder raises or gives no model, or the model, loss and
                 metrics cannot take the data; the message says which.
         """
-        splits = self.data()
+        if self.pipelines:
+            rows = {"x": self.pipelines["train"].first_rows()}
+            form = f" (its training pipeline yields {self.pipelines['train'].form()})"
+        else:
+            splits = self.data()
+            rows, form = {"x": splits.x_train[:2], "y": splits.y_train[:2]}, ""
         model = self.build_model()
+        problem = self.pipelines and self.pipelines["train"].rank_problem(model)
+        if problem:
+            raise ValueError(f"data: train: {problem}")
         try:
             model.compile(**self.compile_arguments())
-            logs = model.evaluate(splits.x_train[:2], splits.y_train[:2], verbose=0,
-                                  return_dict=True)
+            logs = model.evaluate(**rows, verbose=0, return_dict=True)
         except Exception as error:  # noqa: BLE001 - a user's model may raise anything
             raise ValueError(f"data: {self.name}'s model, loss and metrics cannot take its "
-                             f"training rows: {type(error).__name__}: {_first_line(error)}"
-                             ) from None
+                             f"training rows{form}: {type(error).__name__}: "
+                             f"{_first_line(error)}") from None
         return ("loss", *(name for name in logs if name != "loss"))
 
 
@@ -244,8 +336,8 @@ def keras_task(build_model: Callable[..., Any], data: Any, *, loss: Any = None,
     Args:
         build_model: ``build_model(*, **options)`` → an uncompiled ``keras.Model``; a
             ``seed`` keyword, if it takes one, gets the task's initial-weights seed.
-        data: a mapping of :data:`SPLITS` to ``(x, y)`` pairs, or a function
-            ``data(*, **options)`` returning one.
+        data: a mapping of :data:`SPLITS` to ``(x, y)`` pairs of arrays or to ``tf.data``
+            pipelines of ``(x, y)``, or a function ``data(*, **options)`` returning one.
         loss: a Keras loss (name or object); ``None`` for softmax cross-entropy over
             logits with ``accuracy``.
         metrics: Keras metrics (names or objects), with ``loss`` only.
@@ -315,9 +407,9 @@ def _keywords(function: Callable[..., Any], field: str) -> dict[str, Any]:
     return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
 
 
-def _load(task_class: type[KerasTask], options: Mapping[str, Any]
-          ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The task's splits, checked: loaded once per class and options."""
+def _load(task_class: type[KerasTask], options: Mapping[str, Any]) -> dict[str, Any]:
+    """The task's splits, checked (arrays, or :class:`Pipeline` s): loaded once per class
+    and options."""
     key = (task_class, repr(sorted(options.items())))
     if key in _LOADED:
         return _LOADED[key]
@@ -329,34 +421,8 @@ def _load(task_class: type[KerasTask], options: Mapping[str, Any]
         except Exception as error:  # noqa: BLE001 - a user's data function may raise anything
             raise ValueError(f"data: {task_class.data_source.__name__} raised "
                              f"{type(error).__name__}: {_first_line(error)}") from None
-    if not isinstance(source, Mapping) or "train" not in source:
-        raise ValueError(f"data: expected a mapping with 'train' (and optionally 'validation', "
-                         f"'test'), each (x, y); got {type(source).__name__}")
-    extra = sorted(set(source) - set(SPLITS))
-    if extra:
-        raise ValueError(f"data: unknown split(s) {', '.join(map(str, extra))}; accepted: "
-                         f"{', '.join(SPLITS)}")
-    splits: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for split in SPLITS:
-        if split not in source:
-            continue
-        pair = source[split]
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise ValueError(f"data: {split}: expected a pair (x, y), got {type(pair).__name__}")
-        x, y = np.asarray(pair[0]), np.asarray(pair[1])
-        if x.ndim < 1 or y.ndim < 1 or len(x) != len(y) or not len(y):
-            raise ValueError(f"data: {split}: x has {len(x) if x.ndim else 0} rows and y "
-                             f"{len(y) if y.ndim else 0}; expected the same number, at least 1")
-        if splits and (x.shape[1:] != splits["train"][0].shape[1:]
-                       or y.shape[1:] != splits["train"][1].shape[1:]):
-            raise ValueError(f"data: {split}: rows of shape x {x.shape[1:]}, y {y.shape[1:]}; "
-                             f"train's are x {splits['train'][0].shape[1:]}, "
-                             f"y {splits['train'][1].shape[1:]}")
-        splits[split] = (x, y)
-    if len(splits["train"][1]) < 2:
-        raise ValueError("data: train: expected at least 2 rows")
-    _LOADED[key] = splits
-    return splits
+    _LOADED[key] = read_splits(source)
+    return _LOADED[key]
 
 
 def _fresh(identifier: Any, module: Any) -> Any:

@@ -22,7 +22,7 @@ import numpy as np
 import gdbench.optimizers
 import gdbench.tasks
 from gdbench.tasks.function_task import check_broadcasts
-from gdbench.tasks.image_population import supports_population
+from gdbench.tasks.image_population import population_obstacle
 from gdbench.tasks.optimizer_checks import FAIL, PASS, SKIP, CheckResult, format_results
 from gdbench.tasks.population import fit_population
 
@@ -96,14 +96,16 @@ class _Checker:
             return CheckResult("build", PASS, f"toy task of {len(task.parameter_names)} "
                                               f"parameters ({names}), {feeding}, "
                                               f"{task.default_epochs} epochs by default")
+        note = ""
         if isinstance(task, gdbench.tasks.KerasTask):
             task.check()
-        splits = task.data()
+            note = f"; {task.pipeline_note()}" if task.pipeline_note() else ""
+        rows = task.split_sizes()
         weights = sum(int(np.prod(w.shape)) for w in task.build_model().get_weights())
-        return CheckResult("build", PASS, f"Keras task: {len(splits.y_train)} training rows, "
-                                          f"{len(splits.y_validation)} validation, "
-                                          f"{len(splits.y_test)} test; a model of {weights} "
-                                          f"weights, {feeding}")
+        return CheckResult("build", PASS, f"Keras task: {rows['train']} training rows, "
+                                          f"{rows['validation']} validation, "
+                                          f"{rows['test']} test; a model of {weights} "
+                                          f"weights, {feeding}{note}")
 
     def fit(self) -> CheckResult:
         start = time.process_time()
@@ -117,17 +119,21 @@ class _Checker:
         return CheckResult("fit", PASS, summary)
 
     def seed(self) -> CheckResult:
+        task = self.task()
+        note = task.pipeline_note() if isinstance(task, gdbench.tasks.KerasTask) else None
         first = self.first or self.trained()
         again, other = self.trained(), self.trained(seed=1)
         for key, curve in first.history.items():
             if again.history.get(key) != curve:
-                return CheckResult("seed", FAIL, f"the same seed gave other curves: {key} "
-                                                 f"{curve} then {again.history.get(key)}")
+                hint = " (a tf.data pipeline must be deterministic itself)" if note else ""
+                return CheckResult("seed", FAIL, f"the same seed gave other curves{hint}: "
+                                                 f"{key} {curve} then {again.history.get(key)}")
+        suffix = f"; {note}" if note else ""
         if other.history == first.history:
             return CheckResult("seed", PASS, "the same seed gives the same curves; the seed "
-                                             "moves nothing (every seed gives these)")
+                                             f"moves nothing (every seed gives these){suffix}")
         return CheckResult("seed", PASS, "the same seed gives the same curves, another seed "
-                                         "other ones")
+                                         f"other ones{suffix}")
 
     def objectives(self) -> CheckResult:
         task = self.task()
@@ -158,9 +164,8 @@ class _Checker:
                                                            f"losses differ from the single fit's")
             return CheckResult("population", PASS, "trains in populations, equal to its "
                                                    "single fits (1e-9)")
-        if supports_population(task):
+        obstacle = population_obstacle(task)
+        if obstacle is None:
             return CheckResult("population", PASS, "trains in populations (Flatten and Dense "
                                                    "layers on the default loss)")
-        return CheckResult("population", SKIP, "trains one trial at a time: the population "
-                                               "engine stacks Sequential models of Flatten and "
-                                               "Dense layers on the default loss only")
+        return CheckResult("population", SKIP, f"trains one trial at a time: {obstacle}")

@@ -62,15 +62,19 @@ def task_notes(spec: StudySpec) -> list[str]:
     if spec.task.name in gdbench.tasks.REGISTRY:
         return []
     from gdbench.tasks.image_population import (
-        supports_population,  # keeps TensorFlow out of start-up
+        population_obstacle,  # keeps TensorFlow out of start-up
     )
 
     source = gdbench.tasks.source(spec.task.name)
     line = f"task {source.name} ({source.origin}): "
     if spec.population:
         return [line + "its trials train in populations"]
-    if spec.task.toy or supports_population(spec.task.build()):
+    if spec.task.toy:
         return [line + "its trials train one at a time (population = false)"]
-    return [line + "its trials train one at a time, not in populations: the population engine "
-                   "stacks Sequential models of Flatten and Dense layers on the default loss "
-                   "only"]
+    task = spec.task.build()
+    obstacle = population_obstacle(task)
+    if obstacle is None:
+        return [line + "its trials train one at a time (population = false)"]
+    note = task.pipeline_note() if isinstance(task, gdbench.tasks.KerasTask) else None
+    return [line + f"its trials train one at a time, not in populations: {obstacle}"
+            + (f"; {note}" if note else "")]
