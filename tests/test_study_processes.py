@@ -22,7 +22,7 @@ import servers
 from mlflow.tracking import MlflowClient
 from optuna.trial import TrialState
 
-from gdbench.study.keys import FAIL_REASON_ATTR, interrupted_reason
+from gdbench.study.keys import FAIL_REASON_ATTR, STALE_REASON, interrupted_reason
 from gdbench.study.trials.storage import counted_trials
 
 pytestmark = [pytest.mark.slow,
@@ -183,7 +183,7 @@ def test_a_killed_run_leaves_its_trial_to_be_run_again(place: Place) -> None:
     place.finish({"rerun": place.run(spec, "rerun")})
     study = place.check(spec, 5)
     (dead,) = [t for t in study.trials if t.state == TrialState.FAIL]
-    assert FAIL_REASON_ATTR not in dead.user_attrs  # failed by the heartbeat check
+    assert dead.user_attrs[FAIL_REASON_ATTR] == STALE_REASON  # failed by the heartbeat check
     (retry,) = [t for t in study.trials if dead.number in t.system_attrs.get("retry_history", ())]
     assert retry.params == dead.params and retry.state == TrialState.COMPLETE
     assert sum(t.state == TrialState.COMPLETE for t in study.trials) == 5
