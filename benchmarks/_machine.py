@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import platform
 
 
@@ -13,3 +16,23 @@ def cpu_model() -> str:
                         if line.startswith("model name"))
     except (OSError, StopIteration):
         return platform.processor() or "unknown CPU"
+
+
+def cpu_seconds(run: Callable[[], object]) -> float:
+    start = time.process_time()
+    run()
+    return time.process_time() - start
+
+
+def paired(first: Callable[[], object], second: Callable[[], object],
+           repeats: int) -> tuple[list[float], list[float]]:
+    """CPU seconds of each, run alternately, the order flipping each repeat."""
+    a, b = [], []
+    for index in range(repeats):
+        if index % 2 == 0:
+            a.append(cpu_seconds(first))
+            b.append(cpu_seconds(second))
+        else:
+            b.append(cpu_seconds(second))
+            a.append(cpu_seconds(first))
+    return a, b

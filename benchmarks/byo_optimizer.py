@@ -20,7 +20,6 @@ import argparse
 import os
 import platform
 import statistics
-import time
 from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -28,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
+from _machine import cpu_model, paired  # noqa: E402  (benchmarks/_machine.py)
 
 import gdbench.optimizers  # noqa: E402
 import gdbench.tasks  # noqa: E402
@@ -46,26 +45,6 @@ def heavy_ball(param, grad, slots, *, step, learning_rate, momentum):
 
 HeavyBall = gdbench.optimizers.rule_optimizer(heavy_ball, slots=("v",), learning_rate=0.01,
                                               momentum=0.9)
-
-
-def cpu_seconds(run: Callable[[], object]) -> float:
-    start = time.process_time()
-    run()
-    return time.process_time() - start
-
-
-def paired(first: Callable[[], object], second: Callable[[], object],
-           repeats: int) -> tuple[list[float], list[float]]:
-    """CPU seconds of each, run alternately, the order flipping each repeat."""
-    a, b = [], []
-    for index in range(repeats):
-        if index % 2 == 0:
-            a.append(cpu_seconds(first))
-            b.append(cpu_seconds(second))
-        else:
-            b.append(cpu_seconds(second))
-            a.append(cpu_seconds(first))
-    return a, b
 
 
 def step_ratio(repeats: int, steps: int) -> None:

@@ -18,7 +18,6 @@ import argparse
 import os
 import platform
 import statistics
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -27,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _machine import cpu_model  # noqa: E402  (benchmarks/_machine.py)
+from _machine import cpu_model, paired  # noqa: E402  (benchmarks/_machine.py)
 
 import gdbench.optimizers  # noqa: E402
 import gdbench.tasks  # noqa: E402
@@ -35,26 +34,6 @@ from gdbench.tasks.image_population import fit_image_population  # noqa: E402
 from gdbench.tasks.population import fit_population  # noqa: E402
 
 STUDIES = Path(__file__).resolve().parents[1] / "studies"
-
-
-def cpu_seconds(run: Callable[[], object]) -> float:
-    start = time.process_time()
-    run()
-    return time.process_time() - start
-
-
-def paired(first: Callable[[], object], second: Callable[[], object],
-           repeats: int) -> tuple[list[float], list[float]]:
-    """CPU seconds of each, run alternately, the order flipping each repeat."""
-    a, b = [], []
-    for index in range(repeats):
-        if index % 2 == 0:
-            a.append(cpu_seconds(first))
-            b.append(cpu_seconds(second))
-        else:
-            b.append(cpu_seconds(second))
-            a.append(cpu_seconds(first))
-    return a, b
 
 
 def toy_pair(trials: int, alone: int) -> tuple[Callable[[], object], Callable[[], object]]:
