@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -172,6 +173,38 @@ def test_ui_commands_serve_the_home_on_localhost(tmp_path: Path) -> None:
         assert command[command.index("--host") + 1] == "127.0.0.1"
     assert tools["tensorboard"][1][tools["tensorboard"][1].index("--logdir") + 1] == str(
         tmp_path.resolve() / "tensorboard")
+
+
+def _mlflow_job_processes(home: Path, environment: dict[str, str]) -> list[str]:
+    """Start ``gdbench ui`` on a home with an MLflow store only, wait until MLflow answers,
+    and return the command lines of the processes under it that run MLflow's jobs."""
+    import psutil
+    import servers
+
+    port = servers.free_port()
+    ui = subprocess.Popen(
+        [sys.executable, "-m", "gdbench", "ui", "--home", str(home), "--port-base", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
+    try:
+        servers.wait_until("mlflow", lambda: servers.http_ok(f"http://127.0.0.1:{port}/"),
+                           ui, home / "logs" / "mlflow.log")
+        lines = [" ".join(child.cmdline()) for child in psutil.Process(ui.pid).children(True)]
+    finally:
+        servers.stop_process(ui, first_signal=signal.SIGINT)
+    return [line for line in lines if "huey" in line or "mlflow.server.jobs" in line]
+
+
+@pytest.mark.slow
+def test_ui_starts_mlflow_without_its_job_runners_unless_asked(tmp_path: Path) -> None:
+    import servers
+
+    (tmp_path / "mlflow.db").touch()
+    environment = {key: value for key, value in servers.worker_environment().items()
+                   if key != "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"}
+    assert _mlflow_job_processes(tmp_path, environment) == []
+    # A user who sets MLflow's own switch gets MLflow's job runners back.
+    asked = {**environment, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "true"}
+    assert _mlflow_job_processes(tmp_path, asked) != []
 
 
 TWO_STUDIES = """\

@@ -20,6 +20,7 @@ import gdbench.schedules
 import gdbench.tasks
 from gdbench.tasks import _population_loop
 from gdbench.tasks.population import PopulationResult, fit_population
+from gdbench.tasks.trace import EFFECTIVE_LEARNING_RATES, effective_learning_rate_trace
 
 RTOL = 1e-9
 #: Parameters near zero are compared with this absolute tolerance as well.
@@ -297,3 +298,42 @@ SIGMOID = gdbench.tasks.get("sigmoid_neuron")
 def test_bad_input_raises_an_error_naming_the_field(call, error, field):
     with pytest.raises(error, match=field):
         call()
+
+
+@pytest.mark.parametrize("name", sorted(EFFECTIVE_LEARNING_RATES))
+def test_effective_learning_rates_recorded_by_the_engine_match_the_trace(name):
+    """The report's traces: the engine's slots and η, every step at once, against
+    effective_learning_rate_trace's Keras class stepped alone (its schedule evaluated
+    on all steps at once), with a decaying schedule and two trials of other values."""
+    task = gdbench.tasks.get("sigmoid_neuron", start=(-4.0, 4.0))
+    # A flag is shared by a population: Adam's bias correction on for both.
+    shared = True if "bias_correction" in OPTIMIZERS[name].defaults else None
+    rows = [{k: v for k, v in row.items() if k != "learning_rate"}
+            for row in _rows(name, shared)[:2]]
+    rate = OPTIMIZERS[name].defaults["learning_rate"]
+    schedule_rows = [{"initial_learning_rate": rate, "decay_steps": 15},
+                     {"initial_learning_rate": 3 * rate, "decay_steps": 25}]
+    result = fit_population(task, name, _columns(rows), epochs=30, schedule="cosine",
+                            schedule_parameters=_columns(schedule_rows), jit_compile=False,
+                            record_effective_learning_rates=True)
+    assert result.effective_learning_rates.shape == (2, 30, 2)
+    for index, (row, schedule_row) in enumerate(zip(rows, schedule_rows)):
+        optimizer = gdbench.optimizers.get(
+            name, learning_rate=gdbench.schedules.get("cosine", **schedule_row), **row)
+        traced = effective_learning_rate_trace(task, optimizer, epochs=30)
+        np.testing.assert_allclose(result.trial(index).effective_learning_rates, traced,
+                                   rtol=1e-12, atol=1e-300)
+
+
+def test_effective_learning_rates_are_none_unless_recorded_or_known():
+    task = gdbench.tasks.get("sigmoid_neuron")
+    plain = fit_population(task, "adam", {"learning_rate": [0.1, 0.2]}, epochs=3)
+    assert plain.effective_learning_rates is None
+    assert plain.trial(0).effective_learning_rates is None
+    def plain_step(param, grad, slots, *, step, learning_rate):
+        return param - learning_rate * grad, ()
+
+    # A rule of the user's: no formula of its effective learning rate.
+    unknown = fit_population(task, gdbench.optimizers.rule_optimizer(plain_step), {"learning_rate": [0.1, 0.2]}, epochs=3,
+                             record_effective_learning_rates=True)
+    assert unknown.effective_learning_rates is None

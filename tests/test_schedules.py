@@ -629,3 +629,25 @@ def test_optimizer_applies_the_rate_of_each_step():
     for _ in range(3):
         optimizer.apply_gradients([(ops.convert_to_tensor(1.0), weight)])
     assert float(ops.convert_to_numpy(weight)) == pytest.approx(10.0 - 0.5 - 0.25 - 0.125, rel=1e-7)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_schedule_evaluated_for_all_steps_at_once_matches_step_by_step(name):
+    """The traces evaluate a schedule once on the vector of steps; the optimizer evaluates it
+    at its iteration count, one step at a time: the same η at every step, to 1e-12."""
+    from gdbench.tasks.trace import schedule_learning_rates
+
+    for keywords in cases_of(name):
+        optimizer = gdbench.optimizers.get("gd", learning_rate=build(name, keywords))
+        at_once = schedule_learning_rates(optimizer, len(STEPS))
+        assert at_once.shape == (len(STEPS),) and at_once.dtype == np.float64
+        schedule = build(name, keywords)
+        one_by_one = [float(ops.convert_to_numpy(schedule(np.int64(step)))) for step in STEPS]
+        np.testing.assert_allclose(at_once, one_by_one,
+                                   **float64_tolerance(name, keywords, rtol=1e-12, atol=1e-15))
+        # As the optimizer reads it, at its own iteration count.
+        for step in boundary_steps(keywords):
+            optimizer.iterations.assign(step)
+            np.testing.assert_allclose(
+                at_once[step], float(ops.convert_to_numpy(optimizer.learning_rate)),
+                **float64_tolerance(name, keywords, rtol=1e-12, atol=1e-15))

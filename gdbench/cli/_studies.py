@@ -313,7 +313,7 @@ def _report(arguments: argparse.Namespace) -> int:
             print(f"\nbest after each budget of trials\n"
                   f"{format_budgets(budget_rows(study, compared))}")
         for path in write_report(study, out / study.study_name if several else out,
-                                 tracking_uri=tracking_uri):
+                                 tracking_uri=tracking_uri, quiet=False):
             print(f"wrote {path}")
     if several:
         try:

@@ -26,6 +26,12 @@ PAGES = {"mlflow": "", "tensorboard": "/#hparams", "optuna-dashboard": ""}
 #: Where, under HOME, the dashboards' own output goes (their start-up lines, warnings).
 LOG_FOLDER = "logs"
 
+#: Environment each dashboard starts with, besides the user's. MLflow's server
+#: otherwise starts its job runners (huey consumers for its GenAI jobs, about
+#: seven processes of some 240 MB each), which reading a home's runs never uses.
+#: A variable the user set keeps the user's value.
+ENVIRONMENT = {"mlflow": {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}}
+
 
 def add_command(commands: Any) -> None:
     ui = commands.add_parser(
@@ -113,12 +119,13 @@ def _ui(arguments: argparse.Namespace) -> int:
             print(f"gdbench: {tool} is not installed; skipped", file=sys.stderr)
             continue
         # Each tool leads its own process group, so that stopping it stops its
-        # workers too (mlflow server forks uvicorn and job runners). Its chatter
-        # goes to its log, not between the addresses.
+        # workers too (mlflow server forks uvicorn). Its chatter goes to its log,
+        # not between the addresses. The three start together, none waiting for another.
         with open(logs / f"{tool}.log", "ab") as log:
             processes.append((tool, port, subprocess.Popen(
                 [executable, *command[1:]], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)))
+                stdin=subprocess.DEVNULL, start_new_session=True,
+                env={**ENVIRONMENT.get(tool, {}), **os.environ})))
     for tool, port, _ in processes:
         print(f"{TITLES[tool]:<17} http://127.0.0.1:{port}{PAGES[tool]}")
     print(f"Ctrl-C stops them all; their logs are in {logs}.", flush=True)

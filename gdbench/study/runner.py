@@ -127,7 +127,7 @@ def run_study(
         # Local workers that ended together may have attached the figures already.
         attaches = workers == 1 or session.claim_figures(study, rdb)
         paths = report.write_study_report(spec, study, where, context,
-                                          tracker if attaches else None)
+                                          tracker if attaches else None, quiet=quiet)
         tracker.log_study_artifacts(paths, "report")
     except KeyboardInterrupt:
         tracker.finish("KILLED", metrics=session.study_metrics(study))

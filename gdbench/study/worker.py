@@ -208,7 +208,7 @@ def run_worker(
         # The first of the workers that end together draws the study's figures, and
         # attaches them to their trials' runs.
         if session.claim_figures(study, rdb):
-            report.write_study_report(spec, study, where, context, tracker)
+            report.write_study_report(spec, study, where, context, tracker, quiet=quiet)
     except BaseException:
         tracker.flush()
         raise

@@ -61,6 +61,9 @@ class FitResult:
         initial: the metrics a task's protocol evaluates before training
             (epoch 0, as DeepOBS does), keyed as ``history``; empty for a task
             that evaluates after each epoch only.
+        effective_learning_rates: toy tasks trained by the population engine
+            with it asked for only: ``[steps, P]``, each parameter's effective
+            learning rate at every step (:mod:`gdbench.tasks.trace`).
     """
 
     history: dict[str, list[float]]
@@ -69,6 +72,7 @@ class FitResult:
     trajectory: np.ndarray | None = None
     parameter_names: tuple[str, ...] = ()
     initial: dict[str, float] = dataclasses.field(default_factory=dict)
+    effective_learning_rates: np.ndarray | None = None
 
     @property
     def epochs(self) -> int:

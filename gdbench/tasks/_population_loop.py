@@ -134,13 +134,13 @@ def compiled_loop(
     task: ToyTask, optimizer_class: type[RuleOptimizer],
     schedule_class: type[RateSchedule] | None, rule_static: Mapping[str, Any],
     rate_static: Mapping[str, Any], layout: BatchLayout, evaluations: EvaluationLayout,
-    epochs: int, record_trajectory: bool, jit_compile: bool,
+    epochs: int, record_trajectory: bool, jit_compile: bool, record_slots: bool = False,
 ) -> Callable[..., Any]:
     """The training loop for this configuration, built once and kept for reuse."""
     key = (
         id(task), optimizer_class, schedule_class, tuple(sorted(rule_static.items())),
         tuple(sorted(rate_static.items())), layout, evaluations, epochs, record_trajectory,
-        jit_compile,
+        jit_compile, record_slots,
     )
     entry = _COMPILED.get(key)
     if entry is not None and entry[0] is task:
@@ -148,7 +148,7 @@ def compiled_loop(
         return entry[1]
     train = _training_loop(
         task, optimizer_class, schedule_class, dict(rule_static), dict(rate_static), layout,
-        evaluations, epochs, record_trajectory, jit_compile,
+        evaluations, epochs, record_trajectory, jit_compile, record_slots,
     )
     _COMPILED[key] = (task, train)
     while len(_COMPILED) > _CACHE_SIZE:
@@ -160,14 +160,16 @@ def _training_loop(
     task: ToyTask, optimizer_class: type[RuleOptimizer],
     schedule_class: type[RateSchedule] | None, rule_static: dict[str, Any],
     rate_static: dict[str, Any], layout: BatchLayout, evaluations: EvaluationLayout,
-    epochs: int, record_trajectory: bool, jit_compile: bool,
+    epochs: int, record_trajectory: bool, jit_compile: bool, record_slots: bool,
 ) -> Callable[..., Any]:
     """``train(parameters, slots, rule_inputs, rate_inputs, stacked_batches, evaluation_batches)``.
 
     Returns a ``tf.function`` giving the losses and learning rates ([epochs,
     K] each), the evaluated losses (key → [epochs + 1, K], row 0 before
-    training; a ``"loss"`` among them is also the losses) and, when
-    recording, the trajectory [steps + 1, K, P].
+    training; a ``"loss"`` among them is also the losses), when recording,
+    the trajectory [steps + 1, K, P], and, when recording slots, each slot
+    after every step (a tuple of [steps + 1, K, P], row 0 the start) with η
+    of every step ([steps, K, 1]); ``None`` for what is not recorded.
     """
     rule = optimizer_class.rule
     # As ToyTask.fit reports (tasks._base.reported_parameters): the iterate,
@@ -195,7 +197,7 @@ def _training_loop(
         )
         reported = parameters if iterate is None else iterate(
             parameters, slots, learning_rate=learning_rate, **rule_inputs, **rule_static)
-        return parameters, slots, reported
+        return parameters, tuple(slots), reported, learning_rate
 
     def steps_of(run_length: int) -> Any:
         # A run of one batch (full batch) stays unrolled: no inner loop to pay for.
@@ -219,6 +221,10 @@ def _training_loop(
         learning_rates = tf.TensorArray(tf.float64, size=epochs)
         path = tf.TensorArray(tf.float64, size=total_steps + 1 if record_trajectory else 1)
         path = path.write(0, parameters)
+        recorded = total_steps + 1 if record_slots else 1
+        slot_rows = tuple(tf.TensorArray(tf.float64, size=recorded).write(0, slot)
+                          for slot in slots)
+        step_rates = tf.TensorArray(tf.float64, size=max(recorded - 1, 1))
         reported = parameters
         iteration = tf.constant(0, tf.int64)
         runs = stacked_batches if not layout.whole_set else (None,) * len(layout.run_lengths)
@@ -229,12 +235,18 @@ def _training_loop(
                     batch = None if run is None else tf.nest.map_structure(
                         lambda stacked: stacked[source, position], run
                     )
-                    parameters, slots, reported = optimizer_step(
+                    parameters, slots, reported, rate = optimizer_step(
                         parameters, slots, iteration, batch, rule_inputs, rate_inputs
                     )
+                    if record_slots:
+                        step_rates = step_rates.write(tf.cast(iteration, tf.int32),
+                                                      tf.broadcast_to(rate, [size, 1]))
                     iteration += 1
                     if record_trajectory:
                         path = path.write(tf.cast(iteration, tf.int32), reported)
+                    if record_slots:
+                        slot_rows = tuple(rows.write(tf.cast(iteration, tf.int32), slot)
+                                          for rows, slot in zip(slot_rows, slots))
             values = evaluate(reported, epoch + 1, evaluation_batches)
             evaluated = tuple(array.write(epoch + 1, value)
                               for array, value in zip(evaluated, values.values()))
@@ -243,9 +255,11 @@ def _training_loop(
             rate = tf.broadcast_to(learning_rate_at(iteration, rate_inputs), [size, 1])
             learning_rates = learning_rates.write(epoch, rate[:, 0])
         trajectory = path.stack() if record_trajectory else None
+        recorded_slots = ((tuple(rows.stack() for rows in slot_rows), step_rates.stack())
+                          if record_slots else None)
         return (losses.stack(), learning_rates.stack(),
                 {key: array.stack() for key, array in zip(evaluations.keys, evaluated)},
-                trajectory)
+                trajectory, recorded_slots)
 
     return train
 

@@ -36,6 +36,9 @@ class PopulationResult:
             (all of them unless the loss became non-finite).
         trajectories: ``[K, steps + 1, P]``, the parameters after every step,
             row 0 the start; ``None`` unless recorded.
+        effective_learning_rates: ``[K, steps, P]``, each parameter's
+            effective learning rate at every step
+            (:mod:`gdbench.tasks.trace`); ``None`` unless recorded.
         steps_per_epoch: optimizer steps in one epoch.
         parameter_names: the name of each of the P parameters.
         evaluations: key → ``[K, epochs + 1]``, the losses the task's
@@ -54,6 +57,7 @@ class PopulationResult:
     steps_per_epoch: int
     parameter_names: tuple[str, ...]
     evaluations: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    effective_learning_rates: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -83,6 +87,9 @@ class PopulationResult:
         trajectory = None
         if self.trajectories is not None:
             trajectory = self.trajectories[index, : reported * self.steps_per_epoch + 1]
+        rates = None
+        if self.effective_learning_rates is not None:
+            rates = self.effective_learning_rates[index, : reported * self.steps_per_epoch]
         return FitResult(
             history=history,
             metrics={"loss": float(self.final_loss[index])},
@@ -90,6 +97,7 @@ class PopulationResult:
             trajectory=trajectory,
             parameter_names=self.parameter_names,
             initial={key: float(values[index, 0]) for key, values in self.evaluations.items()},
+            effective_learning_rates=rates,
         )
 
 
@@ -97,6 +105,7 @@ def population_result(
     losses: np.ndarray, learning_rates: np.ndarray, trajectories: np.ndarray | None,
     steps_per_epoch: int, parameter_names: tuple[str, ...],
     evaluations: dict[str, np.ndarray] | None = None,
+    effective_learning_rates: np.ndarray | None = None,
 ) -> PopulationResult:
     """The raw per-epoch arrays cut, per trial, where ToyTask.fit would have stopped.
 
@@ -107,6 +116,7 @@ def population_result(
         steps_per_epoch: optimizer steps in one epoch.
         parameter_names: the name of each of the P parameters.
         evaluations: key → ``[K, epochs + 1]``, column 0 before training.
+        effective_learning_rates: ``[K, steps, P]`` or ``None``.
     """
     size, epochs = losses.shape
     finite_epochs = np.isfinite(losses)
@@ -132,4 +142,5 @@ def population_result(
         steps_per_epoch=steps_per_epoch,
         parameter_names=parameter_names,
         evaluations=evaluated,
+        effective_learning_rates=effective_learning_rates,
     )

@@ -39,6 +39,7 @@ under ``keras.config.set_floatx("float64")``.
 
 from __future__ import annotations
 
+import types
 from typing import Any, Mapping
 
 import numpy as np
@@ -56,6 +57,7 @@ from gdbench.tasks._population_loop import (
     evaluation_layout,
 )
 from gdbench.tasks._population_result import PopulationResult, population_result
+from gdbench.tasks.trace import effective_learning_rates
 
 # The result type, the keyword checks and the compiled loop live in modules of their
 # own; these names stay importable from here.
@@ -136,6 +138,7 @@ def fit_population(
     schedule_parameters: Mapping[str, Any] | None = None,
     record_trajectory: bool = False,
     jit_compile: bool = True,
+    record_effective_learning_rates: bool = False,
 ) -> PopulationResult:
     """Train K trials of ``task`` at once, one hyperparameter set per row.
 
@@ -168,6 +171,11 @@ def fit_population(
             values; a sequence keyword (``boundaries``, ``values``) takes a
             sequence whose items are scalars or K values.
         record_trajectory: keep the parameters after every step.
+        record_effective_learning_rates: keep every parameter's effective
+            learning rate at every step, the factors of
+            :mod:`gdbench.tasks.trace` computed at once from the slots and η
+            the compiled loop records; for an optimizer with such a formula
+            (a registered one), else ``None``.
         jit_compile: compile the loop with XLA (faster on CPU and GPU; the
             first call with new shapes pays the compilation).
 
@@ -187,6 +195,8 @@ def fit_population(
     epochs = _validate.integer("epochs", epochs, low=1)
     batch_size = task.resolve_batch_size(batch_size)
     record_trajectory = _validate.flag("record_trajectory", record_trajectory)
+    record_rates = _validate.flag("record_effective_learning_rates",
+                                  record_effective_learning_rates)
     jit_compile = _validate.flag("jit_compile", jit_compile)
     inputs = engine_inputs(optimizer, hyperparameters, schedule, schedule_parameters)
 
@@ -199,8 +209,9 @@ def fit_population(
     train = compiled_loop(
         task, inputs.optimizer_class, inputs.schedule_class, inputs.rule_static,
         inputs.rate_static, layout, evaluations, epochs, record_trajectory, jit_compile,
+        record_rates,
     )
-    losses, learning_rates, evaluated, path = train(
+    losses, learning_rates, evaluated, path, recorded = train(
         tf.constant(parameters),
         tuple(tf.constant(slot) for slot in slots),
         as_tensors(inputs.rule_numbers),
@@ -213,4 +224,22 @@ def fit_population(
         None if path is None else np.transpose(path.numpy(), (1, 0, 2)),
         layout.steps_per_epoch, tuple(task.parameter_names),
         {key: values.numpy().T for key, values in evaluated.items()},
+        None if recorded is None else _effective_rates(inputs, recorded, parameters.shape),
     )
+
+
+def _effective_rates(inputs: EngineInputs, recorded: Any,
+                     shape: tuple[int, ...]) -> np.ndarray | None:
+    """``[K, steps, P]`` effective learning rates from the loop's slots and η, or ``None``
+    for an optimizer with no formula."""
+    slot_rows, step_rates = recorded
+    names = inputs.optimizer_class.slot_names
+    values = types.SimpleNamespace(**inputs.numbers, **inputs.static)
+    try:
+        rates = effective_learning_rates(
+            inputs.optimizer_class, {name: rows.numpy() for name, rows in zip(names, slot_rows)},
+            step_rates.numpy(), shape, values,
+        )
+    except ValueError:
+        return None
+    return np.transpose(rates, (1, 0, 2))

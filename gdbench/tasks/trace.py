@@ -42,7 +42,8 @@ from gdbench.tasks._base import check_optimizer, current_learning_rate
 from gdbench.tasks._toy import ToyTask
 from gdbench.tasks._gradients import custom_gradients_released
 
-__all__ = ["EFFECTIVE_LEARNING_RATES", "StepState", "effective_learning_rate_trace"]
+__all__ = ["EFFECTIVE_LEARNING_RATES", "StepState", "effective_learning_rate_trace",
+           "effective_learning_rates", "schedule_learning_rates"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,12 +56,17 @@ class StepState:
         step: t, counting from 1.
         learning_rate: η used at this step.
         optimizer: the optimizer, for its hyperparameters (ε, β2, ...).
+
+    Evaluated for many steps at once (:func:`effective_learning_rates`), each
+    value is an array with one row per step (``step`` a column of the counts)
+    and the optimizer's values may be per-trial columns: every formula is
+    NumPy arithmetic that broadcasts.
     """
 
     slots: Mapping[str, np.ndarray]
     previous_slots: Mapping[str, np.ndarray]
-    step: int
-    learning_rate: float
+    step: Any
+    learning_rate: Any
     optimizer: Any
 
 
@@ -118,6 +124,69 @@ EFFECTIVE_LEARNING_RATES: dict[str, Callable[[StepState], Any]] = {
 }
 
 
+def effective_learning_rates(
+    optimizer: Any,
+    slots: Mapping[str, np.ndarray],
+    learning_rates: np.ndarray,
+    shape: tuple[int, ...],
+    hyperparameters: Any = None,
+) -> np.ndarray:
+    """The effective learning rates of many steps at once, from the slots they left.
+
+    Every formula of the module's table is NumPy arithmetic, so it is evaluated
+    once for all steps (and, for a population, all trials): the slots stacked
+    step by step, η of every step, and the step counts as a column broadcast
+    against them.
+
+    Args:
+        optimizer: the optimizer or its class (its registered name picks the formula).
+        slots: slot name → ``[steps + 1, ...]`` values, row 0 before the first
+            step and row t after step t.
+        learning_rates: η of every step, ``[steps, ...]`` broadcasting against
+            ``shape``.
+        shape: the parameters' shape (``[P]``, or a population's ``[K, P]``).
+        hyperparameters: what the formulas read of the optimizer (ε, β2,
+            ``bias_correction``), as attributes; ``None`` for ``optimizer``
+            itself. Values may be arrays broadcasting against a slot's rows
+            (a population's ``[K, 1]`` columns).
+
+    Returns:
+        ``[steps, *shape]`` float64: row t − 1 is step t's effective learning rate.
+
+    Raises:
+        ValueError: an optimizer with no formula.
+    """
+    formula = EFFECTIVE_LEARNING_RATES[_registered_name(optimizer)]
+    values = {name: np.asarray(value, dtype=np.float64) for name, value in slots.items()}
+    learning_rates = np.asarray(learning_rates, dtype=np.float64)
+    steps, shape = len(learning_rates), tuple(shape)
+    counts = np.arange(1, steps + 1, dtype=np.float64).reshape((steps,) + (1,) * len(shape))
+    state = StepState(
+        slots={name: value[1:] for name, value in values.items()},
+        previous_slots={name: value[:-1] for name, value in values.items()},
+        step=counts,
+        learning_rate=learning_rates,
+        optimizer=optimizer if hyperparameters is None else hyperparameters,
+    )
+    return np.broadcast_to(formula(state), (steps,) + shape).astype(np.float64)
+
+
+def schedule_learning_rates(optimizer: keras.optimizers.Optimizer, steps: int) -> np.ndarray:
+    """η of the optimizer's first ``steps`` steps, ``[steps]`` float64.
+
+    A schedule is evaluated once, on the vector of the 0-based iteration
+    counts 0 … steps − 1 (every gdbench schedule broadcasts over its step); a
+    constant η is repeated.
+    """
+    # The optimizer's learning rate as given (a schedule or a variable): Keras
+    # keeps it as ``_learning_rate``; the public property evaluates one step only.
+    rate = optimizer._learning_rate
+    if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        values = keras.ops.convert_to_numpy(rate(np.arange(steps, dtype=np.int64)))
+        return np.broadcast_to(np.asarray(values, dtype=np.float64), (steps,)).copy()
+    return np.full(steps, current_learning_rate(optimizer), dtype=np.float64)
+
+
 @custom_gradients_released()
 def effective_learning_rate_trace(
     task: ToyTask,
@@ -131,8 +200,10 @@ def effective_learning_rate_trace(
     The loop is the toy tasks' own: a float64 variable starting at
     ``task.initial_parameters()``, for every batch of ``task.batches`` the
     gradient of ``task.loss`` by ``tf.GradientTape`` and
-    ``optimizer.apply_gradients``. After each step the optimizer's slots are
-    read and turned into the factor of the module's table.
+    ``optimizer.apply_gradients``. Each step returns the optimizer's slots;
+    η of every step is the schedule evaluated once on all of them
+    (:func:`schedule_learning_rates`), and the factors of the module's table
+    are computed once for all steps (:func:`effective_learning_rates`).
 
     Args:
         task: a toy task (:class:`gdbench.tasks.ToyTask`).
@@ -158,7 +229,7 @@ def effective_learning_rate_trace(
     epochs = _validate.integer("epochs", epochs, low=1)
     batch_size = task.resolve_batch_size(batch_size)
     check_optimizer(optimizer)
-    effective_learning_rate = EFFECTIVE_LEARNING_RATES[_registered_name(optimizer)]
+    _registered_name(optimizer)
     if optimizer.gradient_accumulation_steps:
         raise ValueError(
             "optimizer: gradient_accumulation_steps changes the slots only every few steps; "
@@ -171,40 +242,35 @@ def effective_learning_rate_trace(
     slots = optimizer._slots[optimizer._get_variable_index(parameters)]
 
     @tf.function(reduce_retracing=True)
-    def train_step(batch: Any) -> None:
+    def train_step(batch: Any) -> tuple[tf.Tensor, ...]:
         with tf.GradientTape() as tape:
             value = task.loss(parameters.value, batch)
         gradient = tape.gradient(value, parameters.value)
         optimizer.apply_gradients([(gradient, parameters)])
+        return tuple(tf.identity(slot) for slot in slots)
 
-    def read_slots() -> dict[str, np.ndarray]:
-        return {name: np.array(slot.numpy(), dtype=np.float64)
-                for name, slot in zip(slot_names, slots)}
-
-    rows = []
-    shape = parameters.shape
+    rows = [[np.array(slot.numpy(), dtype=np.float64) for slot in slots]]
     for epoch in range(epochs):
         for batch in task.batches(batch_size, epoch):
-            previous_slots = read_slots()
-            learning_rate = current_learning_rate(optimizer)
-            train_step(batch)
-            state = StepState(
-                slots=read_slots(), previous_slots=previous_slots,
-                step=int(optimizer.iterations.numpy()), learning_rate=learning_rate,
-                optimizer=optimizer,
-            )
-            rows.append(np.broadcast_to(effective_learning_rate(state), shape).astype(np.float64))
-    return np.stack(rows)
+            rows.append([np.asarray(value, dtype=np.float64) for value in train_step(batch)])
+    steps = len(rows) - 1
+    stacked = {name: np.stack([row[index] for row in rows])
+               for index, name in enumerate(slot_names)}
+    shape = tuple(parameters.shape)
+    learning_rates = schedule_learning_rates(optimizer, steps).reshape(
+        (steps,) + (1,) * len(shape))
+    return effective_learning_rates(optimizer, stacked, learning_rates, shape)
 
 
-def _registered_name(optimizer: keras.optimizers.Optimizer) -> str:
+def _registered_name(optimizer: Any) -> str:
     """The registry name of ``optimizer``'s class (or of its nearest registered base)."""
+    cls = optimizer if isinstance(optimizer, type) else type(optimizer)
     names_by_class = {cls: name for name, cls in gdbench_optimizers.REGISTRY.items()}
-    for cls in type(optimizer).__mro__:
-        name = names_by_class.get(cls)
+    for base in cls.__mro__:
+        name = names_by_class.get(base)
         if name in EFFECTIVE_LEARNING_RATES:
             return name
     raise ValueError(
-        f"optimizer: no effective-learning-rate formula for {type(optimizer).__name__}; "
+        f"optimizer: no effective-learning-rate formula for {cls.__name__}; "
         f"supported: {', '.join(EFFECTIVE_LEARNING_RATES)} (gdbench.optimizers.get(name))"
     )

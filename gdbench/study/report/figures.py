@@ -11,8 +11,12 @@ from what the stores hold:
   objective's curve as reported to Optuna;
 - paths on the error surface of a 2-D toy task, from training the trial again
   (deterministic: the same path);
-- the effective learning rate of every parameter, for toy tasks, traced step
-  by step (:func:`gdbench.tasks.trace.effective_learning_rate_trace`).
+- the effective learning rate of every parameter, for toy tasks, from the same
+  training again: the population engine records every step's slots and η and
+  the factors are computed at once for all steps
+  (:func:`gdbench.tasks.trace.effective_learning_rates`); a trial that trains
+  alone is traced by :func:`gdbench.tasks.trace.effective_learning_rate_trace`,
+  its schedule evaluated once for all steps.
 
 Each optimizer gets its figures (``best_<optimizer>_loss_curves.png``, ...),
 and the study a comparison of each optimizer's best trial (``best_loss_curves.png``,
@@ -40,6 +44,7 @@ from gdbench._files import written_whole
 from gdbench.study.keys import HYPERPARAMETERS_ATTR, SETUP_ATTR
 from gdbench.study.plan.build import TrialSetup
 from gdbench.study.trials import batches
+from gdbench.study.trials.progress import ReportProgress
 from gdbench.study.trials.session import StudyContext
 from gdbench.study.trials.storage import counted_trials
 from gdbench.study.trials.stored import trial_hyperparameters
@@ -53,8 +58,8 @@ __all__ = ["FIGURE_RANK", "MAX_TRACED_STEPS", "FigureTrial", "best_trials",
 #: The best this many complete trials of each optimizer (× schedule) get figures.
 FIGURE_RANK = 3
 
-#: Effective learning rates are traced one step at a time (about a millisecond
-#: each): a toy study of more steps a trial gets none.
+#: Effective learning rates are drawn for toy studies of at most this many steps
+#: a trial (a trial that trains alone is traced one step at a time).
 MAX_TRACED_STEPS = 2000
 
 #: The effective-learning-rate figure has one panel per parameter, at most this many.
@@ -125,6 +130,7 @@ def write_figures(
     metric: str,
     read_curves: CurveReader | None = None,
     tracker: StudyTracker | None = None,
+    progress: ReportProgress | None = None,
 ) -> list[Path]:
     """Draw the best trials' figures of every optimizer, and the comparison of their best.
 
@@ -144,21 +150,24 @@ def write_figures(
             nothing is stored.
         tracker: where given, each drawn trial gets its group's figures in its
             MLflow run and TensorBoard session.
+        progress: shows each phase and counts each file; ``None`` for none.
 
     Returns:
         The files written.
     """
+    progress = progress or ReportProgress(study.study_name, quiet=True)
     out_dir = Path(out_dir)
     best = best_trials(study)
     if not best:
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
+    progress.doing(f"training the best {sum(len(m) for m in best.values())} trials again")
     drawn = _collect(study, best, read_curves, context, metric)
     task = context.task
     written: list[Path] = []
     for group, members in drawn.items():
         files = _draw(members, out_dir, f"best_{_slug(group)}", task, metric,
-                      title=f"{group}: the best {len(members)}", shaded=True)
+                      title=f"{group}: the best {len(members)}", shaded=True, progress=progress)
         written += files.values()
         if tracker is not None:
             for member in members:
@@ -167,7 +176,7 @@ def write_figures(
                     tracker.log_trial_figure(member.number, path, name, step)
     leaders = [members[0] for members in drawn.values()]
     files = _draw(leaders, out_dir, "best", task, metric,
-                  title="the best trial of each", shaded=False)
+                  title="the best trial of each", shaded=False, progress=progress)
     return written + list(files.values())
 
 
@@ -193,15 +202,15 @@ def _collect(study: optuna.Study, best: Mapping[str, list[FrozenTrial]],
     task = context.task
     if isinstance(task, gdbench.tasks.ToyTask):
         draws_paths = context.draws_paths
-        again = [member for member in everyone if draws_paths or member.history is None]
+        traced = (len(task.parameter_names) <= MAX_TRACED_PARAMETERS
+                  and context.total_steps <= MAX_TRACED_STEPS)
+        again = [member for member in everyone
+                 if traced or draws_paths or member.history is None]
         for member, result in zip(again, _retrain(context, [m.setup for m in again],
-                                                  draws_paths)):
+                                                  draws_paths, traced)):
             member.history = member.history or _arrays(result.history)
             member.trajectory = result.trajectory if draws_paths else None
-        if (len(task.parameter_names) <= MAX_TRACED_PARAMETERS
-                and context.total_steps <= MAX_TRACED_STEPS):
-            for member in everyone:
-                member.learning_rates = _trace(context, member.setup)
+            member.learning_rates = result.effective_learning_rates if traced else None
     trials = {trial.number: trial for members in best.values() for trial in members}
     for member in everyone:
         reported = trials[member.number].intermediate_values
@@ -214,10 +223,12 @@ def _arrays(history: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
     return {key: np.asarray(values, dtype=np.float64) for key, values in history.items()}
 
 
-def _retrain(context: StudyContext, setups: Sequence[TrialSetup],
-             record_trajectory: bool) -> list[gdbench.tasks.FitResult]:
+def _retrain(context: StudyContext, setups: Sequence[TrialSetup], record_trajectory: bool,
+             record_rates: bool) -> list[gdbench.tasks.FitResult]:
     """Train toy trials again as the study trained them: by populations, a warm-up and a
-    Keras class that is no rule one by one (:func:`batches.trains_alone`)."""
+    Keras class that is no rule one by one (:func:`batches.trains_alone`); with
+    ``record_rates``, each result holds its effective learning rates where the
+    optimizer has a formula for them."""
     import keras
 
     results: dict[int, gdbench.tasks.FitResult] = {}
@@ -225,12 +236,15 @@ def _retrain(context: StudyContext, setups: Sequence[TrialSetup],
         members = [setups[index] for index in group]
         if batches.trains_alone(members[0]):
             for index in group:
-                results[index] = context.task.fit(setups[index].build_optimizer(),
-                                                  epochs=context.epochs,
-                                                  batch_size=context.batch_size)
+                result = context.task.fit(setups[index].build_optimizer(),
+                                          epochs=context.epochs, batch_size=context.batch_size)
+                if record_rates:
+                    result.effective_learning_rates = _trace(context, setups[index])
+                results[index] = result
                 keras.backend.clear_session(free_memory=False)
             continue
-        results.update(zip(group, batches.fit_group(context, members, record_trajectory)))
+        results.update(zip(group, batches.fit_group(context, members, record_trajectory,
+                                                    record_rates, once=True)))
     return [results[index] for index in range(len(setups))]
 
 
@@ -245,7 +259,7 @@ def _trace(context: StudyContext, setup: TrialSetup) -> np.ndarray | None:
 
 
 def _draw(members: Sequence[FigureTrial], out_dir: Path, prefix: str, task: Any, metric: str,
-          *, title: str, shaded: bool) -> dict[str, Path]:
+          *, title: str, shaded: bool, progress: ReportProgress) -> dict[str, Path]:
     """The loss curves, paths and learning rates of ``members``: figure name → file.
 
     Each file is written whole, as every file of the report: processes
@@ -257,27 +271,33 @@ def _draw(members: Sequence[FigureTrial], out_dir: Path, prefix: str, task: Any,
     files: dict[str, Path] = {}
     histories = {member.name: member.history for member in members if member.history}
     if histories:
+        progress.doing(f"{prefix}_loss_curves.png")
         shown = _curve_metric(histories.values(), metric)
         with written_whole(out_dir / f"{prefix}_loss_curves.png") as partial:
             plots.plot_loss_curves(histories, partial, metric=shown,
                                    title=f"{title}: {shown} per epoch", colors=colors)
         files["loss_curve"] = out_dir / f"{prefix}_loss_curves.png"
+        progress.wrote()
     paths = {member.name: member.trajectory for member in members
              if member.trajectory is not None}
     if paths:
+        progress.doing(f"{prefix}_paths.png")
         with written_whole(out_dir / f"{prefix}_paths.png") as partial:
             plots.plot_trajectories(task, paths, partial, kind="contour" if shaded else "both",
                                     title=f"{getattr(task, 'name', '')}: {title}",
                                     colors=colors)
         files["trajectory"] = out_dir / f"{prefix}_paths.png"
+        progress.wrote()
     rates = {member.name: member.learning_rates for member in members
              if member.learning_rates is not None}
     if rates:
+        progress.doing(f"{prefix}_learning_rates.png")
         with written_whole(out_dir / f"{prefix}_learning_rates.png") as partial:
             plots.plot_effective_learning_rates(rates, task.parameter_names, partial,
                                                 title=f"{title}: effective learning rates",
                                                 colors=colors)
         files["learning_rates"] = out_dir / f"{prefix}_learning_rates.png"
+        progress.wrote()
     return files
 
 

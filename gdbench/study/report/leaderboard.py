@@ -34,6 +34,7 @@ from gdbench.study.keys import (
 from gdbench.study.report import figures
 from gdbench.study.report.confirmed import write_confirm_report
 from gdbench.study.spec.model import StudySpec
+from gdbench.study.trials.progress import ReportProgress
 from gdbench.study.trials.session import Locations, StudyContext
 from gdbench.study.trials.storage import counted_trials
 from gdbench.study.trials.stored import (
@@ -168,7 +169,7 @@ def write_leaderboard_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
 
 
 def write_report(study: optuna.Study, out_dir: str | Path, *,
-                 tracking_uri: str | None = None) -> list[Path]:
+                 tracking_uri: str | None = None, quiet: bool = True) -> list[Path]:
     """Write the report of a stored study into ``out_dir``: what ``gdbench run`` writes.
 
     The leaderboard and Optuna's plots (:func:`write_optuna_report`), a
@@ -186,11 +187,21 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
         study: the study.
         out_dir: the folder, created if missing.
         tracking_uri: the MLflow store the study was tracked in; ``None`` if none.
+        quiet: no progress bar of the files written.
 
     Returns:
         The files written.
     """
-    written = write_optuna_report(study, out_dir)
+    progress = ReportProgress(study.study_name, quiet)
+    try:
+        return _write_report(study, out_dir, tracking_uri, progress)
+    finally:
+        progress.close()
+
+
+def _write_report(study: optuna.Study, out_dir: str | Path, tracking_uri: str | None,
+                  progress: ReportProgress) -> list[Path]:
+    written = write_optuna_report(study, out_dir, progress=progress)
     if SPEC_ATTR not in study.user_attrs:
         return written + write_confirm_report(study, out_dir)
     recorded = json.loads(study.user_attrs[SPEC_ATTR])
@@ -202,10 +213,11 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
     if context.epochs < 1:
         return written
     return written + _write_figures(study, out_dir, context=context, metric=recorded["metric"],
-                                    tracking_uri=tracking_uri)
+                                    tracking_uri=tracking_uri, progress=progress)
 
 
-def write_optuna_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
+def write_optuna_report(study: optuna.Study, out_dir: str | Path, *,
+                        progress: ReportProgress | None = None) -> list[Path]:
     """Write the leaderboard and Optuna's plots into ``out_dir``.
 
     Files: ``leaderboard.csv``; ``optimization_history.png``,
@@ -219,10 +231,12 @@ def write_optuna_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     Args:
         study: the study.
         out_dir: the folder, created if missing.
+        progress: counts each file written; ``None`` for none.
 
     Returns:
         The files written.
     """
+    progress = progress or ReportProgress(study.study_name, quiet=True)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = leaderboard(study)
@@ -250,9 +264,11 @@ def write_optuna_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     if len(complete) >= 2 and len(top) == 2:
         plots.append(("contour", lambda: optuna_plots.plot_contour(study, params=top)))
     for name, draw in plots:
+        progress.doing(f"{name}.png")
         path = _save_axes(draw, out_dir / f"{name}.png")
         if path is not None:
             written.append(path)
+            progress.wrote()
     return written
 
 
@@ -315,7 +331,8 @@ def _save_axes(draw: Callable[[], Any], path: Path) -> Path | None:
 
 
 def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
-                       context: StudyContext, tracker: StudyTracker | None = None) -> list[Path]:
+                       context: StudyContext, tracker: StudyTracker | None = None, *,
+                       quiet: bool = True) -> list[Path]:
     """The report of a study this process ran: the files of :func:`write_report`.
 
     A comparison adds its protocol note (:mod:`gdbench.study.compare.protocol`), and a
@@ -332,8 +349,19 @@ def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
         where: its locations (``report_dir``, ``tracking_uri``).
         context: its task and size.
         tracker: its tracker; ``None`` attaches nothing to the trials.
+        quiet: no progress bar of the files written.
     """
-    written = write_optuna_report(study, where.report_dir)
+    progress = ReportProgress(spec.name, quiet)
+    try:
+        return _write_study_report(spec, study, where, context, tracker, progress)
+    finally:
+        progress.close()
+
+
+def _write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
+                        context: StudyContext, tracker: StudyTracker | None,
+                        progress: ReportProgress) -> list[Path]:
+    written = write_optuna_report(study, where.report_dir, progress=progress)
     written += write_confirm_report(study, where.report_dir, context)
     if protocol.needs_protocol(spec):
         written.append(protocol.write_protocol(spec, where.report_dir))
@@ -344,15 +372,17 @@ def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
         tracker.flush()
     return written + _write_figures(study, where.report_dir, context=context,
                                     metric=spec.objective.metric,
-                                    tracking_uri=where.tracking_uri, tracker=tracker)
+                                    tracking_uri=where.tracking_uri, tracker=tracker,
+                                    progress=progress)
 
 
 def _write_figures(study: optuna.Study, out_dir: str | Path, *, context: StudyContext,
                    metric: str, tracking_uri: str | None,
-                   tracker: StudyTracker | None = None) -> list[Path]:
+                   tracker: StudyTracker | None = None,
+                   progress: ReportProgress | None = None) -> list[Path]:
     """The best trials' figures, their curves read from ``tracking_uri`` where it is given."""
     read_curves = None
     if tracking_uri is not None:
         read_curves = StoredStudy(tracking_uri, study.study_name).curves
     return figures.write_figures(study, out_dir, context=context, metric=metric,
-                                 read_curves=read_curves, tracker=tracker)
+                                 read_curves=read_curves, tracker=tracker, progress=progress)

@@ -99,14 +99,18 @@ def _engine_values(setups: Sequence[TrialSetup]) -> tuple[dict[str, Any], dict[s
 
 
 def fit_group(context: StudyContext, setups: Sequence[TrialSetup],
-              record_trajectory: bool) -> list[gdbench.tasks.FitResult]:
+              record_trajectory: bool,
+              record_effective_learning_rates: bool = False,
+              once: bool = False) -> list[gdbench.tasks.FitResult]:
     """Train one population of a toy task (setups of one group) and split the result into
-    each trial's fit.
+    each trial's fit (with each step's parameters and effective learning rates where asked).
 
     The training loop is compiled with XLA for trials of :data:`XLA_MIN_STEPS`
     steps or more: XLA's compilation (a few tenths of a second for each
     optimizer and population size) then pays for itself, running each step
-    several times faster; shorter trials run without it.
+    several times faster; shorter trials run without it, and so does a
+    population trained ``once`` (a report's few best trials), which would not
+    run the loop again to repay it.
     """
     from gdbench.tasks.population import (
         fit_population,  # keeps TensorFlow out of start-up
@@ -117,7 +121,8 @@ def fit_group(context: StudyContext, setups: Sequence[TrialSetup],
         context.task, setups[0].optimizer, hyperparameters, epochs=context.epochs,
         batch_size=context.batch_size, schedule=setups[0].schedule,
         schedule_parameters=schedule_parameters, record_trajectory=record_trajectory,
-        jit_compile=context.total_steps >= XLA_MIN_STEPS,
+        jit_compile=not once and context.total_steps >= XLA_MIN_STEPS,
+        record_effective_learning_rates=record_effective_learning_rates,
     )
     return [result.trial(index) for index in range(len(setups))]
 

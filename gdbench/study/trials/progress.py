@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 
 from gdbench.study.trials import storage
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "ReportProgress"]
 
 
 class Progress:
@@ -38,4 +38,37 @@ class Progress:
 
     def close(self) -> None:
         if self.bar is not None:
+            self.bar.close()
+
+
+class ReportProgress:
+    """A progress bar of the files a study's report writes (tqdm), with the one under way;
+    silent when quiet.
+
+    The report follows the trials: Optuna's plots, then the best trials trained
+    again and their figures drawn, seconds in all for a study of many optimizers.
+    """
+
+    def __init__(self, name: str, quiet: bool) -> None:
+        self.bar = None
+        if quiet:
+            return
+        from tqdm import tqdm
+
+        self.bar = tqdm(desc=f"{name} report", unit="file", file=sys.stderr,
+                        dynamic_ncols=True)
+
+    def doing(self, what: str) -> None:
+        """Show what the report does now (the file it draws, the trials it trains)."""
+        if self.bar is not None:
+            self.bar.set_postfix_str(what)
+
+    def wrote(self, count: int = 1) -> None:
+        """Count ``count`` more files written."""
+        if self.bar is not None:
+            self.bar.update(count)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str("")
             self.bar.close()
