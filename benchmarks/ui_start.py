@@ -4,7 +4,9 @@ A home with a study in it (``benchmarks/report_toy.toml``, run once, untimed,
 when the home has no ``optuna.db``) is served by ``gdbench ui --port-base P``,
 started as a user starts it. From the moment the command is launched, each
 dashboard's address is asked every 0.1 s until it answers HTTP 200; the
-figure is the time until the last of the three answers. Then the processes
+figure is the time until the last of the three answers, with the CPU time
+the processes under ``gdbench ui`` have spent by then (user + system: on a
+shared machine the figure that load changes least). Then the processes
 under ``gdbench ui`` are counted with their resident memory (PSS where Linux
 gives it, shared pages split between processes), and ``gdbench ui`` is
 stopped by SIGINT (Ctrl-C). Repeats give the median.
@@ -66,6 +68,17 @@ def _memory(process: psutil.Process) -> float:
         return 0.0
 
 
+def _cpu(tree: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in tree:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total
+
+
 def one_start(home: Path, port_base: int, timeout: float,
               extra: dict[str, str]) -> dict[str, object]:
     """Start ``gdbench ui``, wait for the three addresses, measure, stop it."""
@@ -82,6 +95,7 @@ def one_start(home: Path, port_base: int, timeout: float,
                 if name not in answered and _answers(f"http://127.0.0.1:{port_base + offset}{page}"):
                     answered[name] = time.monotonic() - started
             time.sleep(0.1)
+        cpu = _cpu([psutil.Process(ui.pid), *psutil.Process(ui.pid).children(recursive=True)])
         # The servers' background processes start beside the first answers: let them settle.
         time.sleep(2.0)
         tree = psutil.Process(ui.pid).children(recursive=True)
@@ -94,7 +108,7 @@ def one_start(home: Path, port_base: int, timeout: float,
             ui.kill()
             ui.wait()
     return {"answered": answered, "all": max(answered.values()) if len(answered) == 3 else None,
-            "processes": len(tree), "memory_mib": memory / 2**20}
+            "cpu": cpu, "processes": len(tree), "memory_mib": memory / 2**20}
 
 
 def main() -> None:
@@ -117,19 +131,21 @@ def main() -> None:
             times = "  ".join(f"{name} {seconds:.1f} s"
                               for name, seconds in row["answered"].items())
             shown = "-" if row["all"] is None else f"{row['all']:.1f}"
-            print(f"{arm:<12} all three: {shown} s ({times}); {row['processes']} processes, "
+            print(f"{arm:<12} all three: {shown} s ({times}); CPU {row['cpu']:.1f} s; "
+                  f"{row['processes']} processes, "
                   f"{row['memory_mib']:.0f} MiB (load average {os.getloadavg()[0]:.1f})",
                   flush=True)
     print(f"\n{os.cpu_count()} CPUs; median over {args.repeats} starts of each arm\n")
     print("| arm | until all three answer (s) | MLflow (s) | TensorBoard (s) | "
-          "optuna-dashboard (s) | processes | memory (MiB) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "optuna-dashboard (s) | CPU by then (s) | processes | memory (MiB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for arm, arm_rows in rows.items():
         done = [row["all"] for row in arm_rows if row["all"] is not None]
         each = [statistics.median(row["answered"][name] for row in arm_rows
                                   if name in row["answered"]) for name in PAGES]
         print(f"| {arm} | {statistics.median(done):.1f} | "
               + " | ".join(f"{value:.1f}" for value in each)
+              + f" | {statistics.median(row['cpu'] for row in arm_rows):.1f}"
               + f" | {statistics.median(row['processes'] for row in arm_rows):.0f} | "
               f"{statistics.median(row['memory_mib'] for row in arm_rows):.0f} |")
 
