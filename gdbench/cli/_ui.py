@@ -27,8 +27,8 @@ PAGES = {"mlflow": "", "tensorboard": "/#hparams", "optuna-dashboard": ""}
 LOG_FOLDER = "logs"
 
 #: Environment each dashboard starts with, besides the user's. MLflow's server
-#: otherwise starts its job runners (huey consumers for its GenAI jobs, about
-#: seven processes of some 240 MB each), which reading a home's runs never uses.
+#: otherwise starts its job runners (Huey consumers for its GenAI jobs, eight
+#: processes, about 600 MiB in all), which reading a home's runs never uses.
 #: A variable the user set keeps the user's value.
 ENVIRONMENT = {"mlflow": {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}}
 
