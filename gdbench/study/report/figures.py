@@ -161,7 +161,10 @@ def write_figures(
     if not best:
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
-    progress.doing(f"training the best {sum(len(m) for m in best.values())} trials again")
+    count = sum(len(members) for members in best.values())
+    progress.doing(f"training the best {count} trials again"
+                   if isinstance(context.task, gdbench.tasks.ToyTask)
+                   else f"reading the best {count} trials' curves")
     drawn = _collect(study, best, read_curves, context, metric)
     task = context.task
     written: list[Path] = []
