@@ -77,7 +77,7 @@ _EXTRA_COLORS = (
 #: An error surface's colour map: white (low) to mid grey (high). Grey, so that no
 #: optimizer's colour (all of them hued) melts into it; light, so that each shows.
 SURFACE_CMAP = mcolors.LinearSegmentedColormap.from_list(
-    "gdbench_surface", ["#ffffff", "#8c8c8c"])
+    "gdbench_surface", ["#ffffff", "#a0a0a0"])
 
 #: A value axis is logarithmic where its positive values span this many decades.
 LOG_DECADES = 2.0
