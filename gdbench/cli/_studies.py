@@ -344,6 +344,7 @@ def _confirm(arguments: argparse.Namespace) -> int:
         raise CommandError(f"--seeds: expected an integer >= 2, got {arguments.seeds}")
     from gdbench.study.compare import confirm
     from gdbench.study.defaults import TENSORBOARD_FOLDER
+    from gdbench.study.report.by_optimizer import write_comparison
     from gdbench.study.report.confirmed import write_confirm_report
     from gdbench.study.spec.model import ConfirmSpec
     from gdbench.study.trials import session
@@ -359,7 +360,8 @@ def _confirm(arguments: argparse.Namespace) -> int:
         tensorboard_root=Path(arguments.home).absolute() / TENSORBOARD_FOLDER)
     confirm.confirm_study(target, seeds)
     _print_confirmed(study)
-    for path in write_confirm_report(study, out):
+    _print_best_of_each(study)
+    for path in [*write_confirm_report(study, out), *write_comparison(study, out)]:
         print(f"wrote {path}")
     return 0
 

@@ -15,6 +15,7 @@ trial of some optimizer. Grouped here by the optimizer's label in the study
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +24,40 @@ from optuna.trial import FrozenTrial, TrialState
 
 from gdbench import comparison_plots
 from gdbench._files import written_whole
-from gdbench.study.keys import SETUP_ATTR
+from gdbench.study.keys import SETUP_ATTR, SPEC_ATTR
 from gdbench.study.plan.build import TrialSetup
 from gdbench.study.text import cell, markdown_table, text_table
 from gdbench.study.trials.storage import counted_trials
 from gdbench.study.trials.stored import trial_hyperparameters
 
 __all__ = ["BEST_OF_EACH_FILE", "SENSITIVITY_FILE", "best_of_each", "complete_by_group",
-           "format_best_of_each", "group_of", "write_best_of_each", "write_sensitivity"]
+           "format_best_of_each", "group_of", "objective_metric", "write_best_of_each",
+           "write_comparison", "write_sensitivity"]
 
 #: The best trial of each optimizer (× schedule) as a Markdown table, in the report.
 BEST_OF_EACH_FILE = "best_of_each.md"
 
 #: The learning-rate sensitivity plot, in the report.
 SENSITIVITY_FILE = "lr_sensitivity.png"
+
+
+def objective_metric(study: optuna.Study) -> str:
+    """The objective's metric the study recorded with its spec; ``"objective"`` without one."""
+    recorded = study.user_attrs.get(SPEC_ATTR)
+    return str(json.loads(recorded).get("metric", "objective")) if recorded else "objective"
+
+
+def write_comparison(study: optuna.Study, out_dir: str | Path,
+                     metric: str | None = None) -> list[Path]:
+    """Write :data:`BEST_OF_EACH_FILE` and :data:`SENSITIVITY_FILE` where the study has them.
+
+    Args:
+        study: the study.
+        out_dir: the report's folder, created if missing.
+        metric: the objective's metric; by default :func:`objective_metric`'s.
+    """
+    metric = metric or objective_metric(study)
+    return write_best_of_each(study, out_dir) + write_sensitivity(study, out_dir, metric)
 
 
 def _maximized(study: optuna.Study) -> bool:

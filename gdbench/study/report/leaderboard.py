@@ -185,7 +185,7 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
     if SPEC_ATTR not in study.user_attrs:
         return written + write_confirm_report(study, out_dir)
     recorded = json.loads(study.user_attrs[SPEC_ATTR])
-    written += _write_comparison(study, out_dir, recorded["metric"])
+    written += by_optimizer.write_comparison(study, out_dir, recorded["metric"])
     compared = budgets.stored_budgets(study)
     if compared is not None:
         written += budgets.write_budget_files(study, out_dir, compared, recorded["metric"])
@@ -222,12 +222,6 @@ def write_optuna_report(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     return written + optuna_plots.write_optuna_plots(study, out_dir, complete)
 
 
-def _write_comparison(study: optuna.Study, out_dir: str | Path, metric: str) -> list[Path]:
-    """The best trial of each optimizer as Markdown, and the learning-rate sensitivity plot."""
-    return (by_optimizer.write_best_of_each(study, out_dir)
-            + by_optimizer.write_sensitivity(study, out_dir, metric))
-
-
 def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
                        context: StudyContext, tracker: StudyTracker | None = None) -> list[Path]:
     """The report of a study this process ran: the files of :func:`write_report`.
@@ -249,7 +243,7 @@ def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
         tracker: its tracker; ``None`` attaches nothing to the trials.
     """
     written = write_optuna_report(study, where.report_dir)
-    written += _write_comparison(study, where.report_dir, spec.objective.metric)
+    written += by_optimizer.write_comparison(study, where.report_dir, spec.objective.metric)
     written += write_confirm_report(study, where.report_dir, context)
     if protocol.needs_protocol(spec):
         written.append(protocol.write_protocol(spec, where.report_dir))

@@ -18,7 +18,6 @@ is left out.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -32,8 +31,7 @@ from optuna.trial import FrozenTrial
 
 from gdbench._files import written_whole
 from gdbench.plots import spans_decades
-from gdbench.study.keys import SPEC_ATTR
-from gdbench.study.report.by_optimizer import complete_by_group
+from gdbench.study.report.by_optimizer import complete_by_group, objective_metric
 
 __all__ = ["MAX_CURVES", "MAX_LEGEND_ENTRIES", "slug", "write_optuna_plots"]
 
@@ -72,20 +70,15 @@ def write_optuna_plots(study: optuna.Study, out_dir: Path,
     groups = complete_by_group(study)
     if len(groups) > 1:
         for group, members in groups.items():
-            plots += _per_view(_view(study, members), f"_{slug(group)}", group, _metric(study))
+            plots += _per_view(_view(study, members), f"_{slug(group)}", group, objective_metric(study))
     else:
-        plots += _per_view(_view(study, list(complete)), "", None, _metric(study))
+        plots += _per_view(_view(study, list(complete)), "", None, objective_metric(study))
     written = []
     for name, draw in plots:
         path = _save_axes(draw, out_dir / f"{name}.png")
         if path is not None:
             written.append(path)
     return written
-
-
-def _metric(study: optuna.Study) -> str:
-    recorded = study.user_attrs.get(SPEC_ATTR)
-    return str(json.loads(recorded).get("metric", "objective")) if recorded else "objective"
 
 
 def _view(study: optuna.Study, trials: Sequence[FrozenTrial]) -> optuna.Study:
