@@ -42,6 +42,7 @@ def comparison_study(direction: str = "minimize", trials=TRIALS) -> optuna.Study
             distributions["epsilon"] = FloatDistribution(1e-9, 1e-2, log=True)
         study.add_trial(optuna.trial.create_trial(
             value=value, params=params, distributions=distributions,
+            intermediate_values={0: 0.5, 1: value},
             user_attrs={"setup": setup.to_json(), "hyperparameters": setup.hyperparameters()}))
     return study
 
@@ -124,6 +125,13 @@ def test_optunas_plots_are_drawn_per_optimizer_over_its_own_parameters(
     # The objective spans decades: its axes are logarithmic.
     (history,) = figures["optimization_history.png"].axes[:1]
     assert history.get_yscale() == "log"
+    # Each trial's curve in its optimizer's colour, one legend entry per optimizer.
+    (curves,) = figures["intermediate_values.png"].axes[:1]
+    assert curves.get_yscale() == "log"
+    colours = {line.get_label(): mcolors.to_hex(line.get_color()) for line in curves.get_lines()}
+    assert colours == {f"Trial{number}": plots.color_for(row[0])
+                       for number, row in enumerate(TRIALS)}
+    assert [t.get_text() for t in curves.get_legend().get_texts()] == ["adam", "gd"]
 
 
 def test_a_study_of_one_optimizer_keeps_one_parallel_coordinate_plot(

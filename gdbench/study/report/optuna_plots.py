@@ -30,7 +30,7 @@ import optuna
 from optuna.trial import FrozenTrial
 
 from gdbench._files import written_whole
-from gdbench.plots import spans_decades
+from gdbench.plots import color_for, spans_decades
 from gdbench.study.report.by_optimizer import complete_by_group, objective_metric
 
 __all__ = ["MAX_CURVES", "MAX_LEGEND_ENTRIES", "slug", "write_optuna_plots"]
@@ -63,11 +63,12 @@ def write_optuna_plots(study: optuna.Study, out_dir: Path,
     plots: list[tuple[str, Callable[[], Any]]] = [
         ("optimization_history",
          lambda: _log_axis(optuna_plots.plot_optimization_history(study), logarithmic)),
-        ("intermediate_values", lambda: _log_axis(_best_curves(study, complete), logarithmic)),
+        ("intermediate_values", lambda: _by_optimizer(
+            _log_axis(_best_curves(study, complete), logarithmic), groups)),
     ]
+    groups = complete_by_group(study)
     if importances:
         plots.append(("param_importances", lambda: optuna_plots.plot_param_importances(study)))
-    groups = complete_by_group(study)
     if len(groups) > 1:
         for group, members in groups.items():
             plots += _per_view(_view(study, members), f"_{slug(group)}", group, objective_metric(study))
@@ -131,6 +132,29 @@ def _widened(axes: Any, columns: int) -> Any:
     return axes
 
 
+def _by_optimizer(axes: Any, groups: dict[str, list[FrozenTrial]]) -> Any:
+    """Optuna's intermediate values, each trial's line in its optimizer's colour
+    (:func:`gdbench.plots.color_for`), one legend entry per optimizer."""
+    from matplotlib.lines import Line2D
+
+    if len(groups) < 2:
+        return axes
+    group_of_trial = {f"Trial{trial.number}": group
+                      for group, members in groups.items() for trial in members}
+    for ax in _all_axes(axes):
+        shown = {}
+        for line in ax.get_lines():
+            group = group_of_trial.get(str(line.get_label()))
+            if group is not None:
+                line.set_color(color_for(group))
+                line.set_markerfacecolor(color_for(group))
+                line.set_markeredgecolor(color_for(group))
+                shown[group] = None
+        ax.legend(handles=[Line2D([], [], color=color_for(group), lw=2, label=group)
+                           for group in sorted(shown)], loc="best", fontsize=8)
+    return axes
+
+
 def _titled(axes: Any, title: str) -> Any:
     for ax in _all_axes(axes):
         ax.set_title(title)
@@ -166,6 +190,11 @@ def _best_curves(study: optuna.Study, complete: Sequence[FrozenTrial]) -> Any:
     view = optuna.create_study(direction=study.direction)
     view.add_trials(best)
     axes = optuna_plots.plot_intermediate_values(view)
+    # The view numbers its trials 0, 1, …: each line is named by its own trial again.
+    for line in axes.get_lines():
+        label = str(line.get_label())
+        if label.startswith("Trial") and label[5:].isdigit() and int(label[5:]) < len(best):
+            line.set_label(f"Trial{best[int(label[5:])].number}")
     axes.set_title(f"Intermediate values: the {MAX_CURVES} best of {len(complete)} "
                    "complete trials")
     return axes
