@@ -211,6 +211,10 @@ def test_a_second_confirm_reruns_nothing_and_more_seeds_run_only_the_new(toy, ca
     assert len(mlflow_runs(home, name)) == runs_before
     out = capsys.readouterr().out
     assert f"confirmed over {SEEDS} seeds" in out and "± " in out
+    # Its report: the confirmation, and the best trial of each optimizer with its η sensitivity.
+    assert "best trial of each optimizer" in out
+    for file in ("confirmed.csv", "best_of_each.md", "lr_sensitivity.png"):
+        assert f"wrote {home / 'reports' / name / file}" in out
     assert cli.main(["report", name, "--home", str(home)]) == 0
     report = capsys.readouterr().out
     # The confirmed leaderboard comes first, then the single-seed trials.
