@@ -115,7 +115,9 @@ def _per_view(view: optuna.Study, suffix: str, group: str | None,
             optuna_plots.plot_parallel_coordinate(view, target=target, target_name=target_name),
             f"{who}{target_name} of {len(trials)} trials"), len(names) + 1))]
     if len(names) >= 2:
-        importances = _quietly(lambda: optuna.importance.get_param_importances(view)) or {}
+        # Importances (a random forest) only where there are more than two to choose from.
+        importances = (_quietly(lambda: optuna.importance.get_param_importances(view)) or {}
+                       if len(names) > 2 else {})
         top = [name for name in importances if name in names][:2] or names[:2]
         if len(top) == 2:
             plots.append((f"contour{suffix}", lambda: _titled(optuna_plots.plot_contour(
