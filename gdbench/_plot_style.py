@@ -1,8 +1,11 @@
 """The style every gdbench figure shares: its colours, its fonts, how it is saved.
 
 One optimizer keeps one colour in every figure (:func:`color_for`, several
-runs of it :func:`shades_for`); every figure is drawn under :data:`STYLE` and
-written as a PNG at :data:`DPI` by :func:`save_figure`.
+runs of it :func:`shades_for`), and every one of those colours stands out on
+an error surface's colour map (:data:`SURFACE_CMAP`, shades of grey). Numbers
+print as the leaderboard prints them (:func:`value_text`); a value axis goes
+logarithmic where its values span decades (:func:`spans_decades`). Every figure
+is drawn under :data:`STYLE` and written as a PNG at :data:`DPI` by :func:`save_figure`.
 """
 
 from __future__ import annotations
@@ -21,13 +24,17 @@ from matplotlib.figure import Figure
 
 __all__ = [
     "DPI",
+    "LOG_DECADES",
     "STYLE",
+    "SURFACE_CMAP",
     "color_for",
     "label_colors",
     "legend_columns",
     "png_path",
     "save_figure",
     "shades_for",
+    "spans_decades",
+    "value_text",
 ]
 
 DPI = 120
@@ -56,15 +63,40 @@ _OPTIMIZER_COLORS = {
     "amsgrad": "#393b79",
     "adamw": "#e7969c",
     "maxprop": "#637939",
-    "rprop": "#7f7f7f",
+    "rprop": "#000000",
 }
 
 # Colours for labels that name no registered optimizer: distinct from the
 # fixed ones and from each other.
 _EXTRA_COLORS = (
     "#843c39", "#3182bd", "#31a354", "#756bb1", "#e6550d",
-    "#636363", "#a55194", "#8ca252", "#bd9e39", "#6baed6",
+    "#17a589", "#a55194", "#8ca252", "#bd9e39", "#6baed6",
 )
+
+
+#: An error surface's colour map: white (low) to mid grey (high). Grey, so that no
+#: optimizer's colour (all of them hued) melts into it; light, so that each shows.
+SURFACE_CMAP = mcolors.LinearSegmentedColormap.from_list(
+    "gdbench_surface", ["#ffffff", "#a0a0a0"])
+
+#: A value axis is logarithmic where its positive values span this many decades.
+LOG_DECADES = 2.0
+
+
+def value_text(value: Any) -> str:
+    """A number as the leaderboard prints it: floats to 4 significant digits, nothing for
+    ``None`` or NaN, anything else as ``str`` gives it."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def spans_decades(values: Any, decades: float = LOG_DECADES) -> bool:
+    """Whether ``values``' finite ones are all > 0 and span ``decades`` decades or more."""
+    array = np.asarray(values, dtype=float).ravel()
+    finite = array[np.isfinite(array)]
+    return bool(finite.size and np.all(finite > 0)
+                and finite.max() >= finite.min() * 10.0 ** decades)
 
 
 def color_for(label: str) -> str:

@@ -19,7 +19,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from gdbench._plot_style import STYLE, label_colors, legend_columns, png_path, save_figure
+from gdbench._plot_style import (
+    STYLE,
+    SURFACE_CMAP,
+    label_colors,
+    legend_columns,
+    png_path,
+    save_figure,
+    value_text,
+)
 
 __all__ = [
     "TRAJECTORY_KINDS",
@@ -32,7 +40,6 @@ __all__ = [
 #: The accepted values of ``plot_trajectories(kind=...)``.
 TRAJECTORY_KINDS = ("contour", "surface", "both")
 
-_SURFACE_CMAP = "YlGnBu_r"
 _GRID_RESOLUTION = 121
 # Contour levels go log-spaced when the surface's range dwarfs the height above
 # the minimum of its lowest quarter (Rosenbrock's valley, Beale's corners):
@@ -61,6 +68,8 @@ def plot_trajectories(
     resolution: int = _GRID_RESOLUTION,
     view: tuple[float, float] = (30.0, -60.0),
     colors: Mapping[str, str] | None = None,
+    final_values: Mapping[str, float] | None = None,
+    value_name: str = "final loss",
 ) -> Path:
     """Draw optimizer paths on a 2-parameter task's error surface.
 
@@ -71,7 +80,9 @@ def plot_trajectories(
     bar; ``"surface"`` the 3-D surface; ``"both"`` the two side by side. Each
     path is a line from the start (a white circle) to a star (the end); the
     legend, set below the plot so that it covers no path, gives each label's
-    final loss. Paths drawn later are thinner, so that a shared stretch shows
+    final loss (``final_values``' where given), printed as the leaderboard prints
+    it (:func:`~gdbench.plots.value_text`). The surface's colour map is
+    :data:`~gdbench.plots.SURFACE_CMAP`, on which every optimizer's colour shows. Paths drawn later are thinner, so that a shared stretch shows
     every colour.
 
     Args:
@@ -88,6 +99,10 @@ def plot_trajectories(
         view: the 3-D panel's (elevation, azimuth) in degrees.
         colors: label → colour, for labels that should not get
             :func:`color_for`'s (several runs of one optimizer).
+        final_values: label → the value its legend entry prints (a trial's
+            objective, as the leaderboard holds it); the loss at the path's end
+            on the surface for a label left out.
+        value_name: what the legend calls that value.
 
     Returns:
         The path of the written PNG.
@@ -138,8 +153,11 @@ def plot_trajectories(
         # Every path starts from the task's initial parameters: one entry says so.
         start = Line2D([], [], color="white", lw=0, marker="o", ms=7, markeredgecolor="black",
                        markeredgewidth=0.9, label="start")
+        shown = dict(final_values or {})
         handles = [start] + [
-            _path_legend_handle(label, losses[-1], palette[label])
+            _path_legend_handle(f"{label} — {value_name} "
+                                f"{value_text(float(shown.get(label, losses[-1])))}",
+                                palette[label])
             for label, losses in path_losses.items()
         ]
         figure.legend(
@@ -273,9 +291,9 @@ def _draw_contour(
 ) -> None:
     masked = np.ma.masked_invalid(surface)
     filled = axes.contourf(grid_x, grid_y, masked, levels=levels, norm=norm,
-                           cmap=_SURFACE_CMAP)
-    axes.contour(grid_x, grid_y, masked, levels=levels, colors="white", linewidths=0.4,
-                 alpha=0.5)
+                           cmap=SURFACE_CMAP)
+    axes.contour(grid_x, grid_y, masked, levels=levels, colors="0.3", linewidths=0.4,
+                 alpha=0.35)
     colorbar = figure.colorbar(filled, ax=axes, shrink=0.9, pad=0.02)
     colorbar.set_label("loss")
     if isinstance(norm, mcolors.BoundaryNorm):
@@ -305,7 +323,7 @@ def _draw_surface(
     # The 3-D axes cannot clip, so the loss is capped at the plotted maximum
     # and parts of paths that leave the region are not drawn.
     shown = np.where(np.isfinite(surface), surface, top)
-    axes.plot_surface(grid_x, grid_y, shown, cmap=_SURFACE_CMAP, norm=norm, rstride=2,
+    axes.plot_surface(grid_x, grid_y, shown, cmap=SURFACE_CMAP, norm=norm, rstride=2,
                       cstride=2, linewidth=0, antialiased=False, alpha=0.85, zorder=1)
     (x_min, x_max), (y_min, y_max) = bounds
     for (label, points), width in zip(paths.items(), _line_widths(len(paths))):
@@ -339,10 +357,9 @@ def _draw_endpoints(axes: Axes, start: np.ndarray, end: np.ndarray, color: str) 
                  zorder=4)
 
 
-def _path_legend_handle(label: str, final_loss: float, color: str) -> Line2D:
+def _path_legend_handle(label: str, color: str) -> Line2D:
     return Line2D([], [], color=color, lw=2.2, marker="*", ms=10,
-                  markeredgecolor="black", markeredgewidth=0.6,
-                  label=f"{label} — final loss {final_loss:.3g}")
+                  markeredgecolor="black", markeredgewidth=0.6, label=label)
 
 def _line_widths(count: int) -> list[float]:
     # Optimizers often share a stretch of path (sign-like first steps of the

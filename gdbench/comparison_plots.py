@@ -1,9 +1,10 @@
-"""The comparison's pictures: curves over seeds, budgets, performance profiles, baselines.
+"""The comparison's pictures: curves over seeds, budgets, profiles, sensitivity, baselines.
 
 What :mod:`gdbench.study` draws when it compares optimizers (see
 ``docs/comparing.md``): each optimizer's mean curve over seeds with its
 spread (:func:`plot_seed_bands`), the best found against the trials spent
-(:func:`plot_best_so_far`), performance profiles (:func:`plot_performance_profiles`)
+(:func:`plot_best_so_far`), the objective against the learning rate
+(:func:`plot_learning_rate_sensitivity`), performance profiles (:func:`plot_performance_profiles`)
 and DeepOBS's published baselines behind a study's curves
 (:func:`draw_baselines`). As in :mod:`gdbench.plots`, whose colours and style
 they share, every figure is drawn on its own Agg
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,19 @@ from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from gdbench._plot_style import STYLE, color_for, png_path, save_figure
+from gdbench._plot_style import (
+    STYLE,
+    color_for,
+    legend_columns,
+    png_path,
+    save_figure,
+    spans_decades,
+    value_text,
+)
 
 __all__ = [
     "SEED_BANDS",
+    "plot_learning_rate_sensitivity",
     "draw_baselines",
     "plot_best_so_far",
     "plot_performance_profiles",
@@ -342,4 +352,80 @@ def plot_best_so_far(
         axes.grid(True, which="major", alpha=0.3)
         axes.legend(loc="best")
         axes.set_title(title if title is not None else f"best {metric} so far")
+        return save_figure(figure, target)
+
+
+def plot_learning_rate_sensitivity(
+    points: Mapping[str, Sequence[tuple[float, float]]],
+    path: str | os.PathLike[str],
+    *,
+    metric: str = "loss",
+    maximize: bool = False,
+    failed: Sequence[float] = (),
+    value_format: Callable[[Any], str] = value_text,
+    title: str | None = None,
+) -> Path:
+    """DeepOBS's learning-rate sensitivity: each run's objective against its η, per optimizer.
+
+    One colour per label (:func:`color_for`), each run a dot, the runs joined
+    in the order of η by a thin line; the label's best run is a large star,
+    and its legend entry prints that value and η. η is on a logarithmic axis;
+    the objective too where its values span decades (:func:`spans_decades`).
+
+    Args:
+        points: label → (η, objective) of each run.
+        path: the PNG file to write; missing folders are created.
+        metric: the objective's name, the y axis's label.
+        maximize: the best run is the largest (accuracy), else the smallest.
+        failed: the η of runs that gave no value (diverged, failed): ticks along the top.
+        value_format: how the legend prints a value (the leaderboard's format).
+        title: the figure's title; ``"<metric> against η"`` when omitted.
+
+    Returns:
+        The path of the written PNG.
+
+    Raises:
+        ValueError: no label, a label without points, or an η that is not > 0.
+    """
+    target = png_path(path)
+    if not isinstance(points, Mapping) or not points:
+        raise ValueError("points: expected a non-empty mapping label → (η, value) pairs")
+    arrays: dict[str, np.ndarray] = {}
+    for label, pairs in points.items():
+        array = np.asarray(pairs, dtype=float).reshape(-1, 2) if len(pairs) else np.empty((0, 2))
+        if not array.size:
+            raise ValueError(f"points[{label!r}]: expected one or more (η, value) pairs")
+        if not np.all(array[:, 0] > 0):
+            raise ValueError(f"points[{label!r}]: η must be > 0")
+        arrays[label] = array[np.argsort(array[:, 0], kind="stable")]
+    with matplotlib.rc_context(STYLE):
+        width = 7.6
+        figure = Figure(figsize=(width, 5.4), layout="constrained")
+        axes = figure.add_subplot()
+        for label, array in arrays.items():
+            color = color_for(label)
+            finite = array[np.isfinite(array[:, 1])]
+            axes.plot(finite[:, 0], finite[:, 1], color=color, lw=0.8, alpha=0.5)
+            axes.scatter(finite[:, 0], finite[:, 1], color=color, s=18, alpha=0.8, zorder=3)
+            if not finite.size:
+                continue
+            best = finite[np.argmax(finite[:, 1]) if maximize else np.argmin(finite[:, 1])]
+            axes.scatter(best[0], best[1], color=color, s=220, marker="*", edgecolors="black",
+                         linewidths=0.8, zorder=4,
+                         label=(f"{label}: best {value_format(float(best[1]))} "
+                                f"at η={value_format(float(best[0]))} ({len(array)} runs)"))
+        if len(failed):
+            axes.plot(np.asarray(failed, dtype=float), np.ones(len(failed)), "|", color="0.25",
+                      ms=10, transform=axes.get_xaxis_transform(), clip_on=False,
+                      label=f"failed or diverged ({len(failed)} runs, at their η)")
+        axes.set_xscale("log")
+        if spans_decades(np.concatenate([array[:, 1] for array in arrays.values()])):
+            axes.set_yscale("log")
+        axes.set_xlabel("learning rate η")
+        axes.set_ylabel(metric)
+        axes.grid(True, which="major", alpha=0.3)
+        handles, labels = axes.get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center", frameon=False,
+                      ncols=legend_columns(labels, width))
+        axes.set_title(title if title is not None else f"{metric} against η")
         return save_figure(figure, target)

@@ -21,7 +21,17 @@ to a fixed colour, and any other label to a colour derived from its text.
 from __future__ import annotations
 
 from gdbench._curve_plots import plot_effective_learning_rates, plot_loss_curves, plot_per_step
-from gdbench._plot_style import DPI, STYLE, color_for, png_path, save_figure, shades_for
+from gdbench._plot_style import (
+    DPI,
+    STYLE,
+    SURFACE_CMAP,
+    color_for,
+    png_path,
+    save_figure,
+    shades_for,
+    spans_decades,
+    value_text,
+)
 from gdbench._surface_plots import (
     TRAJECTORY_KINDS,
     SurfaceTask,
@@ -35,6 +45,7 @@ from gdbench._surface_plots import (
 __all__ = [
     "DPI",
     "STYLE",
+    "SURFACE_CMAP",
     "TRAJECTORY_KINDS",
     "SurfaceTask",
     "color_for",
@@ -46,5 +57,7 @@ __all__ = [
     "png_path",
     "save_figure",
     "shades_for",
+    "spans_decades",
     "surface_window",
+    "value_text",
 ]

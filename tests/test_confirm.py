@@ -16,7 +16,7 @@ from gdbench import cli
 from gdbench.study import SpecError, load_spec, run_study
 from gdbench.study.compare import confirm as confirming
 from gdbench.study.compare.stats import summarize
-from gdbench.study.keys import SETUP_ATTR
+from gdbench.study.keys import REUSED_ATTR, SETUP_ATTR
 from gdbench.study.plan.build import TrialSetup
 from gdbench.study.report.confirmed import confirmed, format_confirmed
 from gdbench.study.spec.model import ConfirmSpec
@@ -211,6 +211,10 @@ def test_a_second_confirm_reruns_nothing_and_more_seeds_run_only_the_new(toy, ca
     assert len(mlflow_runs(home, name)) == runs_before
     out = capsys.readouterr().out
     assert f"confirmed over {SEEDS} seeds" in out and "± " in out
+    # Its report: the confirmation, and the best trial of each optimizer with its η sensitivity.
+    assert "best trial of each optimizer" in out
+    for file in ("confirmed.csv", "best_of_each.md", "lr_sensitivity.png"):
+        assert f"wrote {home / 'reports' / name / file}" in out
     assert cli.main(["report", name, "--home", str(home)]) == 0
     report = capsys.readouterr().out
     # The confirmed leaderboard comes first, then the single-seed trials.
@@ -282,22 +286,63 @@ tensorboard = false
     assert all(branch.objective.n == 3 for branch in confirmed(study))
 
 
-def test_a_seed_that_changes_nothing_is_said_so(tmp_path: Path) -> None:
+def test_a_seed_that_moves_nothing_is_said_before_and_no_rerun_is_trained(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     spec = load_spec(write(tmp_path, """
 task = "sigmoid_neuron"
 epochs = 20
-trials = 2
-optimizer = "gd"
-confirm = {seeds = 2}
+trials = 4
+optimizers = ["gd", "adam"]
+confirm = {seeds = 3}
 [tracking]
 mlflow = false
 tensorboard = false
 """, "same_seed"))
-    study = run_study(spec, home=tmp_path / "home", quiet=True)
-    (branch,) = confirmed(study)
-    assert not branch.seed_varies
-    assert branch.objective.std == 0.0 and branch.objective.n == 2
-    assert "the seed changes nothing for gd on this task" in format_confirmed([branch])
+    with caplog.at_level("WARNING", logger="gdbench.study.compare.confirm"):
+        study = run_study(spec, home=tmp_path / "home", quiet=True)
+    (said,) = [r.getMessage() for r in caplog.records if "moves nothing" in r.getMessage()]
+    assert "task sigmoid_neuron" in said and "6 reruns skipped" in said
+    best = expected_best(study)
+    companion = optuna.load_study(study_name="same_seed.confirm",
+                                  storage=f"sqlite:///{tmp_path / 'home' / 'optuna.db'}")
+    reruns = companion.get_trials()
+    assert len(reruns) == 2 * 3
+    for rerun in reruns:
+        source = best[(rerun.user_attrs["optimizer"], rerun.user_attrs["schedule"])]
+        assert rerun.user_attrs[REUSED_ATTR] is True
+        assert rerun.user_attrs["source_trial"] == source.number
+        assert rerun.value == source.value  # the trial's own value, not a rerun's
+        # The curves: the configuration trained once more, the same run as the trial's.
+        assert rerun.user_attrs["curves"]["loss"][-1] == pytest.approx(source.value, rel=1e-9)
+    branches = confirmed(study)
+    assert {branch.reused for branch in branches} == {3}
+    assert all(branch.objective.std == 0.0 and branch.objective.n == 3 for branch in branches)
+    text = format_confirmed(branches)
+    assert "the seed moves nothing in this task" in text and "nothing was rerun for" in text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="gdbench.study.compare.confirm"):
+        url = f"sqlite:///{tmp_path / 'home' / 'optuna.db'}"
+        confirming.confirm_study(confirming.stored_target(study, url, tracking_uri=None,
+                                                          tensorboard_root=None), 3)
+    assert len(companion.get_trials()) == 6  # done already: nothing stored twice
+
+
+@pytest.mark.parametrize(("name", "options", "batch_size", "same"), [
+    ("sigmoid_neuron", {}, None, True),
+    ("sigmoid_neuron", {}, 1, False),  # stochastic: the order of the points is drawn
+    ("linear_regression", {}, None, False),  # the data are drawn
+    ("saddle", {}, None, True),
+    ("saddle", {"noise": 0.1}, None, False),  # the gradient noise is drawn
+], ids=["full_batch", "stochastic", "seeded_data", "surface", "noisy_surface"])
+def test_same_runs_tells_a_seed_that_moves_nothing(name: str, options: dict, batch_size,
+                                                   same: bool) -> None:
+    import gdbench.tasks
+    from gdbench.tasks.seeds import same_runs
+
+    first, second = (gdbench.tasks.get(name, **options, seed=seed) for seed in (0, 1))
+    assert same_runs(first, second, batch_size=batch_size, epochs=4) is same
+    assert same_runs(first, gdbench.tasks.get(name, **options, seed=0), batch_size=batch_size,
+                     epochs=4)
 
 
 @pytest.mark.parametrize("population", [True, False])

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 import gdbench.tasks
 from gdbench.study import load_spec, run_study, write_report
 from gdbench.study.report.figures import FIGURE_RANK, best_trials
+from gdbench.study.text import cell
 from gdbench.tracking import StoredStudy
 
 OPTIMIZERS = ("adam", "gd")
@@ -142,10 +143,13 @@ def test_report_writes_the_files_run_wrote(surface_study, tmp_path: Path, legend
     groups = best_trials(loaded)
     assert legends["best_gd_loss_curves.png"] == [expected_name(t) for t in groups["gd"]]
     # The paths trained again from what the study recorded (its task's start point
-    # among them) end where the run's did: the legends give each final loss.
+    # among them) end where the run's did: the legends give each trial's loss, as the
+    # leaderboard prints it.
     for name in ("best_paths.png", "best_adam_paths.png", "best_gd_paths.png"):
         assert legends[name] == drawn_by_run[name]
-    assert any("final loss" in text for text in legends["best_paths.png"])
+    assert legends["best_paths.png"][1:] == [f"{expected_name(members[0])} — loss "
+                                             f"{cell(members[0].value)}"
+                                             for members in groups.values()]
 
 
 @pytest.fixture(scope="module")

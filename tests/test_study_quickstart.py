@@ -94,6 +94,9 @@ def test_quickstart_shows_every_trial_in_optuna_mlflow_and_tensorboard(
         assert all(trial.state.is_finished() for trial in study.trials)
         assert (home / "reports" / name / "leaderboard.csv").is_file()
     assert (home / "reports" / "quickstart_sigmoid" / "best_paths.png").is_file()
+    # The comparison of seven optimizers: the best of each and the η sensitivity plot.
+    for name in ("best_of_each.md", "lr_sensitivity.png"):
+        assert (home / "reports" / "quickstart_sigmoid" / name).is_file()
 
     base = _free_port_base()
     ui = subprocess.Popen(

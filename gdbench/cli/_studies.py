@@ -224,6 +224,7 @@ def _run(arguments: argparse.Namespace) -> int:
         print(f"\nstudy {spec.name} ({spec.objective.label}, {spec.objective.direction})")
         _print_confirmed(study)
         print(format_leaderboard(leaderboard(study)))
+        _print_best_of_each(study)
         if spec.compare is not None:
             print(f"\nbest {spec.objective.metric} after each budget of trials")
             print(format_budgets(budget_rows(study, spec.compare.budgets)))
@@ -286,6 +287,15 @@ def _print_confirmed(study: Any) -> None:
         print(f"{text}\n")
 
 
+def _print_best_of_each(study: Any) -> None:
+    """The best trial of each optimizer (× schedule), when the study compares several."""
+    from gdbench.study.report.by_optimizer import format_best_of_each
+
+    text = format_best_of_each(study)
+    if text is not None:
+        print(f"\n{text}")
+
+
 def _report(arguments: argparse.Namespace) -> int:
     check_positive("--limit", arguments.limit)
     from gdbench.study import format_leaderboard, leaderboard, write_report
@@ -308,6 +318,7 @@ def _report(arguments: argparse.Namespace) -> int:
             print(f"\nstudy {study.study_name}")
         _print_confirmed(study)
         print(format_leaderboard(leaderboard(study), limit=arguments.limit))
+        _print_best_of_each(study)
         compared = stored_budgets(study)
         if compared is not None:
             print(f"\nbest after each budget of trials\n"
@@ -333,6 +344,7 @@ def _confirm(arguments: argparse.Namespace) -> int:
         raise CommandError(f"--seeds: expected an integer >= 2, got {arguments.seeds}")
     from gdbench.study.compare import confirm
     from gdbench.study.defaults import TENSORBOARD_FOLDER
+    from gdbench.study.report.by_optimizer import write_comparison
     from gdbench.study.report.confirmed import write_confirm_report
     from gdbench.study.spec.model import ConfirmSpec
     from gdbench.study.trials import session
@@ -348,7 +360,8 @@ def _confirm(arguments: argparse.Namespace) -> int:
         tensorboard_root=Path(arguments.home).absolute() / TENSORBOARD_FOLDER)
     confirm.confirm_study(target, seeds)
     _print_confirmed(study)
-    for path in write_confirm_report(study, out):
+    _print_best_of_each(study)
+    for path in [*write_confirm_report(study, out), *write_comparison(study, out)]:
         print(f"wrote {path}")
     return 0
 

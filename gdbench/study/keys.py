@@ -11,7 +11,8 @@ __all__ = [
     "BUDGET_ATTR", "COMPARE_BUDGETS_ATTR", "CONFIRM_HPARAM", "CONFIRM_TAG", "CURVES_ATTR",
     "EPOCHS_RUN_ATTR", "FAIL_REASON_ATTR", "FIGURES_ATTR", "HYPERPARAMETERS_ATTR",
     "INITIAL_ATTR", "INTERRUPTED_ATTR", "METRICS_ATTR", "OPTIMIZER_ATTR", "PROCESSES_ATTR",
-    "PRUNE_REASON_ATTR", "SCHEDULE_ATTR", "SEEDS_ATTR", "SEED_ATTR", "SEED_TAG", "SETUP_ATTR",
+    "PRUNE_REASON_ATTR", "REUSED_ATTR", "SCHEDULE_ATTR", "SEEDS_ATTR", "SEED_ATTR", "SEED_TAG",
+    "SETUP_ATTR",
     "SOURCE_ATTR", "SOURCE_TAG", "SPEC_ATTR", "SPEC_FILE_ATTR", "SPEC_TAG", "STALE_REASON",
     "TARGET_REACHED_ATTR", "interrupted_reason", "pruned_reason", "rerun_interrupted_reason",
     "stale_reason",
@@ -49,7 +50,8 @@ STALE_REASON = "its process stopped (heartbeat lost); queued again"
 
 #: A rerun's user attributes: the trial it reruns, its branch, its seed, its curves, the
 #: evaluation before training (epoch 0, where the task's protocol gives one), its final
-#: metrics, and whether an interrupt stopped it (then it is run again).
+#: metrics, whether an interrupt stopped it (then it is run again), and whether it was not
+#: run at all: the seed moves nothing in the task, so the trial's own value stands for it.
 SOURCE_ATTR = "source_trial"
 OPTIMIZER_ATTR = "optimizer"
 SCHEDULE_ATTR = "schedule"
@@ -58,6 +60,7 @@ CURVES_ATTR = "curves"
 INITIAL_ATTR = "initial"
 METRICS_ATTR = "metrics"
 INTERRUPTED_ATTR = "interrupted"
+REUSED_ATTR = "reused_trial_value"
 
 #: The companion study's user attribute: the seeds last asked for.
 SEEDS_ATTR = "confirm_seeds"

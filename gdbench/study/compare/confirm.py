@@ -12,7 +12,12 @@ initial weights, the validation split and the batch order; for toy tasks on
 data the data (``linear_regression``, ``logistic_regression``) or the batch
 order (mini-batches only), and for noisy surfaces the gradient noise. A toy
 task that draws nothing (the full-batch sigmoid neuron) gives the same run
-for every seed; the report says so rather than showing a spread of zero.
+for every seed: before any rerun, :func:`gdbench.tasks.seeds.same_runs`
+compares the study's task with the task of each seed (start point, data,
+batches, losses), and where every one is the same no rerun is trained: each
+(trial, seed) is stored with the trial's own value (attribute
+:data:`~gdbench.study.keys.REUSED_ATTR`), its curves from training the trial's
+configuration once more, and a warning says so before the confirmation starts.
 
 Each rerun is a trial of a companion Optuna study, ``<study>.confirm``, in the
 same storage, with user attributes :data:`~gdbench.study.keys.SOURCE_ATTR` (the trial rerun),
@@ -70,6 +75,7 @@ from gdbench.study.keys import (
     INTERRUPTED_ATTR,
     METRICS_ATTR,
     OPTIMIZER_ATTR,
+    REUSED_ATTR,
     SCHEDULE_ATTR,
     SEED_ATTR,
     SEED_TAG,
@@ -80,6 +86,7 @@ from gdbench.study.keys import (
 from gdbench.study.trials import batches, claiming, cycle, records, session, storage
 from gdbench.study.trials.outcomes import divergence_reason
 from gdbench.study.trials.session import StudyContext
+from gdbench.tasks.seeds import same_runs
 from gdbench.tracking import HParamDomain, StoredStudy, StudyTracker
 from gdbench.tracking.names import trial_run_name
 
@@ -298,6 +305,14 @@ def confirm_study(target: ConfirmTarget, seeds: int, *,
     companion = open_companion(study, rdb, create=True)
     companion.set_user_attr(SEEDS_ATTR, seeds)
     toy = isinstance(target.task(0), gdbench.tasks.ToyTask)
+    if toy and _seed_moves_nothing(target, seeds):
+        logger.warning(
+            "confirm %s: the seed moves nothing in task %s (seeds 0–%d give the study's start "
+            "point, data and batches): the best trial's value of each of the %d optimizers "
+            "stands for every seed; %d reruns skipped", target.study_name, target.task_name,
+            seeds - 1, len(branches), len(branches) * seeds)
+        _reuse_trials(target, companion, branches, seeds)
+        return companion
     tracker = _start_tracker(target, branches, seeds)
     confirmation = _Confirmation(target, study, companion, rdb, branches, seeds, tracker,
                                  heartbeat_interval, toy)
@@ -311,3 +326,57 @@ def confirm_study(target: ConfirmTarget, seeds: int, *,
         raise
     tracker.finish("FINISHED", metrics={"seeds": float(seeds), "branches": float(len(branches))})
     return companion
+
+
+def _seed_moves_nothing(target: ConfirmTarget, seeds: int) -> bool:
+    """Whether the task of every seed 0, …, ``seeds`` − 1 gives the study's task's runs."""
+    own = gdbench.tasks.get(target.task_name, **target.task_options)
+    return all(same_runs(own, target.task(seed), batch_size=target.batch_size,
+                         epochs=target.epochs) for seed in range(seeds))
+
+
+def _reuse_trials(target: ConfirmTarget, companion: optuna.Study, branches: Sequence[Branch],
+                  seeds: int) -> None:
+    """Store each missing (branch, seed) as complete with the trial's own value, nothing rerun.
+
+    The curves are the branch's configuration trained once more, as the study trained
+    it (by populations where it did): the task runs it the same for every seed.
+    """
+    taken = {(t.user_attrs.get(SOURCE_ATTR), t.user_attrs.get(SEED_ATTR))
+             for t in companion.get_trials(deepcopy=False) if _done(t)}
+    missing = [(branch, seed) for seed in range(seeds) for branch in branches
+               if (branch.trial.number, seed) not in taken]
+    needed = list({branch.trial.number: branch for branch, _ in missing}.values())
+    if not needed:
+        return
+    task = target.task(0)
+    setups = [branch.setup for branch in needed]
+    fits: dict[int, gdbench.tasks.FitResult] = {}
+    context = StudyContext(task=task, epochs=target.epochs, batch_size=target.batch_size,
+                           steps_per_epoch=task.steps_per_epoch(target.batch_size),
+                           study_params={})
+    for group in batches.groups(setups):
+        if target.population and not batches.trains_alone(setups[group[0]]):
+            fits.update(zip(group, batches.fit_group(context, [setups[i] for i in group],
+                                                     record_trajectory=False)))
+            continue
+        for index in group:
+            fits[index] = task.fit(setups[index].build_optimizer(), epochs=target.epochs,
+                                   batch_size=target.batch_size)
+    by_trial = {branch.trial.number: fits[index] for index, branch in enumerate(needed)}
+    trials = []
+    for branch, seed in missing:
+        fit = by_trial[branch.trial.number]
+        attrs: dict[str, Any] = {
+            SOURCE_ATTR: branch.trial.number, OPTIMIZER_ATTR: branch.optimizer,
+            SCHEDULE_ATTR: branch.schedule, SEED_ATTR: seed, REUSED_ATTR: True,
+            keys.SETUP_ATTR: branch.setup.to_json(),
+            CURVES_ATTR: {key: [float(v) for v in curve] for key, curve in fit.history.items()},
+            METRICS_ATTR: {key: float(v) for key, v in fit.metrics.items() if math.isfinite(v)},
+        }
+        if fit.initial:
+            attrs[INITIAL_ATTR] = {key: float(v) for key, v in fit.initial.items()}
+        trials.append(optuna.trial.create_trial(state=TrialState.COMPLETE,
+                                                value=float(branch.trial.value),
+                                                user_attrs=attrs))
+    companion.add_trials(trials)

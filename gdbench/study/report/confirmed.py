@@ -72,6 +72,8 @@ class ConfirmedBranch:
         best: metric → summary of its best epoch values.
         failed: reruns that failed (diverged), with their reasons.
         seed_varies: whether the seeds gave different runs at all.
+        reused: seeds not rerun: the seed moves nothing in the task, the trial's value
+            stands for each (:data:`~gdbench.study.keys.REUSED_ATTR`).
     """
 
     optimizer: str
@@ -88,6 +90,7 @@ class ConfirmedBranch:
     best: dict[str, stats.Summary]
     failed: tuple[str, ...]
     seed_varies: bool
+    reused: int = 0
 
 
 def _maximized(metric: str) -> bool:
@@ -153,7 +156,8 @@ def _summarized(branch: confirm.Branch,
               for key, runs in curves.items()},
         failed=tuple(str(t.user_attrs[FAIL_REASON_ATTR]) for t in trials
                      if t.state == TrialState.FAIL),
-        seed_varies=seed_varies)
+        seed_varies=seed_varies,
+        reused=sum(1 for t in trials if t.user_attrs.get(keys.REUSED_ATTR)))
 
 
 def format_confirmed(branches: Sequence[ConfirmedBranch], metric: str = "objective") -> str:
@@ -172,7 +176,13 @@ def format_confirmed(branches: Sequence[ConfirmedBranch], metric: str = "objecti
                       f"{cell(summary.mean)} ± {cell(summary.std)}",
                       f"[{cell(summary.low)}, {cell(summary.high)}]", seeds])
     lines = text_table(table)
-    same = [branch_label(b.optimizer, b.schedule) for b in branches if not b.seed_varies]
+    reused = [branch_label(b.optimizer, b.schedule) for b in branches if b.reused]
+    same = [branch_label(b.optimizer, b.schedule) for b in branches
+            if not b.seed_varies and not b.reused]
+    if reused:
+        lines.append(f"note: the seed moves nothing in this task (the same start, data and "
+                     f"batches for every seed): nothing was rerun for {', '.join(reused)}; "
+                     "the trial's value stands for each seed")
     if same:
         lines.append(f"note: the seed changes nothing for {', '.join(same)} on this task "
                      "(every seed gave the same run): no spread to show")

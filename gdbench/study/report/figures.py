@@ -29,20 +29,21 @@ trials run, and it is bounded by the optimizers compared, not the trials.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 import gdbench.tasks
 from gdbench import plots
 from gdbench._files import written_whole
 from gdbench.study.keys import HYPERPARAMETERS_ATTR, SETUP_ATTR
 from gdbench.study.plan.build import TrialSetup
+from gdbench.study.report.by_optimizer import complete_by_group
+from gdbench.study.report.optuna_plots import slug
 from gdbench.study.trials import batches
 from gdbench.study.trials.progress import ReportProgress
 from gdbench.study.trials.session import StudyContext
@@ -81,6 +82,7 @@ class FigureTrial:
         history: per-epoch curves; ``None`` where none is stored or computable.
         trajectory: ``[steps + 1, 2]`` parameters of a 2-D toy task's trial.
         learning_rates: ``[steps, P]`` effective learning rates of a toy trial.
+        value: its objective, as the leaderboard holds it (the paths' legends print it).
     """
 
     number: int
@@ -90,6 +92,7 @@ class FigureTrial:
     history: dict[str, np.ndarray] | None = None
     trajectory: np.ndarray | None = None
     learning_rates: np.ndarray | None = None
+    value: float | None = None
 
 
 def best_trials(study: optuna.Study, rank: int = FIGURE_RANK) -> dict[str, list[FrozenTrial]]:
@@ -104,22 +107,7 @@ def best_trials(study: optuna.Study, rank: int = FIGURE_RANK) -> dict[str, list[
     """
     if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
         raise ValueError(f"rank: expected an integer ≥ 1, got {rank!r}")
-    sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
-    complete = [trial for trial in counted_trials(study)
-                if trial.state == TrialState.COMPLETE and SETUP_ATTR in trial.user_attrs]
-    setups = {trial.number: TrialSetup.from_json(trial.user_attrs[SETUP_ATTR])
-              for trial in complete}
-    schedules = {setup.tracked_schedule for setup in setups.values()}
-    groups: dict[str, list[FrozenTrial]] = {}
-    for trial in sorted(complete, key=lambda trial: (sign * trial.value, trial.number)):
-        setup = setups[trial.number]
-        group = setup.optimizer_label
-        if len(schedules) > 1:
-            group = f"{group} + {setup.tracked_schedule}"
-        kept = groups.setdefault(group, [])
-        if len(kept) < rank:
-            kept.append(trial)
-    return dict(sorted(groups.items()))
+    return {group: members[:rank] for group, members in complete_by_group(study).items()}
 
 
 def write_figures(
@@ -169,7 +157,7 @@ def write_figures(
     task = context.task
     written: list[Path] = []
     for group, members in drawn.items():
-        files = _draw(members, out_dir, f"best_{_slug(group)}", task, metric,
+        files = _draw(members, out_dir, f"best_{slug(group)}", task, metric,
                       title=f"{group}: the best {len(members)}", shaded=True, progress=progress)
         written += files.values()
         if tracker is not None:
@@ -194,7 +182,8 @@ def _collect(study: optuna.Study, best: Mapping[str, list[FrozenTrial]],
     drawn = {group: [FigureTrial(trial.number,
                                  trial_run_name(trial.number, trial_hyperparameters(trial),
                                                 varying),
-                                 group, TrialSetup.from_json(trial.user_attrs[SETUP_ATTR]))
+                                 group, TrialSetup.from_json(trial.user_attrs[SETUP_ATTR]),
+                                 value=trial.value)
                      for trial in members]
              for group, members in best.items()}
     everyone = [member for members in drawn.values() for member in members]
@@ -288,7 +277,9 @@ def _draw(members: Sequence[FigureTrial], out_dir: Path, prefix: str, task: Any,
         with written_whole(out_dir / f"{prefix}_paths.png") as partial:
             plots.plot_trajectories(task, paths, partial, kind="contour" if shaded else "both",
                                     title=f"{getattr(task, 'name', '')}: {title}",
-                                    colors=colors)
+                                    colors=colors, value_name=metric,
+                                    final_values={member.name: member.value for member in members
+                                                  if member.value is not None})
         files["trajectory"] = out_dir / f"{prefix}_paths.png"
         progress.wrote()
     rates = {member.name: member.learning_rates for member in members
@@ -335,6 +326,4 @@ def _epochs_run(member: FigureTrial) -> int:
     return 0
 
 
-def _slug(label: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_") or "trials"
 

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import csv
 import json
-import logging
 import math
-import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +29,7 @@ from gdbench.study.keys import (
     EPOCHS_RUN_ATTR,
     SPEC_ATTR,
 )
-from gdbench.study.report import figures
+from gdbench.study.report import by_optimizer, figures, optuna_plots
 from gdbench.study.report.confirmed import write_confirm_report
 from gdbench.study.spec.model import StudySpec
 from gdbench.study.trials.progress import ReportProgress
@@ -50,18 +48,9 @@ if TYPE_CHECKING:
 __all__ = ["format_leaderboard", "leaderboard", "write_optuna_report", "write_report",
            "write_study_report"]
 
-logger = logging.getLogger(__name__)
-
 _FIRST_COLUMNS = ("rank", "trial", "state", "value", "optimizer", "schedule")
 _LAST_COLUMNS = ("epochs_run", "duration_s", "reason")
 _STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2}
-
-#: A plot legend of more entries than this is left out.
-MAX_LEGEND_ENTRIES = 12
-
-#: The intermediate-values plot of a larger study draws its best this many trials.
-MAX_CURVES = 50
-
 
 def leaderboard(study: optuna.Study) -> list[dict[str, Any]]:
     """Every finished trial that counts, best first: complete by value, then pruned, then failed.
@@ -172,7 +161,9 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
                  tracking_uri: str | None = None, quiet: bool = True) -> list[Path]:
     """Write the report of a stored study into ``out_dir``: what ``gdbench run`` writes.
 
-    The leaderboard and Optuna's plots (:func:`write_optuna_report`), a
+    The leaderboard and Optuna's plots (:func:`write_optuna_report`), the best
+    trial of each optimizer (``best_of_each.md``) and the learning-rate
+    sensitivity plot (``lr_sensitivity.png``, :mod:`gdbench.study.report.by_optimizer`), a
     budget-matched comparison's budget table and figure, a confirmation's
     ``confirmed.csv`` and figures (:mod:`gdbench.study.report.confirmed`), and the
     best trials' figures of every optimizer (:func:`gdbench.study.report.figures.write_figures`),
@@ -205,6 +196,7 @@ def _write_report(study: optuna.Study, out_dir: str | Path, tracking_uri: str | 
     if SPEC_ATTR not in study.user_attrs:
         return written + write_confirm_report(study, out_dir)
     recorded = json.loads(study.user_attrs[SPEC_ATTR])
+    written += by_optimizer.write_comparison(study, out_dir, recorded["metric"])
     compared = budgets.stored_budgets(study)
     if compared is not None:
         written += budgets.write_budget_files(study, out_dir, compared, recorded["metric"])
@@ -221,12 +213,9 @@ def write_optuna_report(study: optuna.Study, out_dir: str | Path, *,
     """Write the leaderboard and Optuna's plots into ``out_dir``.
 
     Files: ``leaderboard.csv``; ``optimization_history.png``,
-    ``intermediate_values.png`` (per-epoch objective of every trial, of the
-    :data:`MAX_CURVES` best in a larger study),
-    ``param_importances.png``, ``parallel_coordinate.png`` and
-    ``contour.png`` (the two most important parameters). A plot Optuna
-    cannot draw for this study (fewer than two complete trials, a single
-    parameter, ...) is left out.
+    ``intermediate_values.png``, ``param_importances.png``, and
+    ``parallel_coordinate.png`` and ``contour.png``, per optimizer where the
+    study compares several (:mod:`gdbench.study.report.optuna_plots`).
 
     Args:
         study: the study.
@@ -244,90 +233,7 @@ def write_optuna_report(study: optuna.Study, out_dir: str | Path, *,
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return written
-
-    from optuna.visualization import matplotlib as optuna_plots
-
-    searched = sorted({name for trial in complete for name in trial.params})
-    importances: dict[str, float] = {}
-    if len(complete) >= 2 and searched:
-        importances = _quietly(lambda: optuna.importance.get_param_importances(study)) or {}
-    top = [name for name in importances if name in searched][:2] or searched[:2]
-
-    plots: list[tuple[str, Callable[[], Any]]] = [
-        ("optimization_history", lambda: optuna_plots.plot_optimization_history(study)),
-        ("intermediate_values", lambda: _best_curves(study, complete)),
-    ]
-    if importances:
-        plots.append(("param_importances", lambda: optuna_plots.plot_param_importances(study)))
-    if len(complete) >= 2 and searched:
-        plots.append(("parallel_coordinate", lambda: optuna_plots.plot_parallel_coordinate(study)))
-    if len(complete) >= 2 and len(top) == 2:
-        plots.append(("contour", lambda: optuna_plots.plot_contour(study, params=top)))
-    for name, draw in plots:
-        progress.doing(f"{name}.png")
-        path = _save_axes(draw, out_dir / f"{name}.png")
-        if path is not None:
-            written.append(path)
-            progress.wrote()
-    return written
-
-
-def _best_curves(study: optuna.Study, complete: Sequence[FrozenTrial]) -> Any:
-    """Optuna's intermediate-values plot of the :data:`MAX_CURVES` best complete trials.
-
-    Every trial's curve is in TensorBoard; here a thousand curves would read
-    as one blot and take matplotlib seconds to draw.
-    """
-    from optuna.visualization import matplotlib as optuna_plots
-
-    if len(complete) <= MAX_CURVES:
-        return optuna_plots.plot_intermediate_values(study)
-    best = sorted(complete, key=lambda trial: trial.value,
-                  reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)[:MAX_CURVES]
-    view = optuna.create_study(direction=study.direction)
-    view.add_trials(best)
-    axes = optuna_plots.plot_intermediate_values(view)
-    axes.set_title(f"Intermediate values: the {MAX_CURVES} best of {len(complete)} "
-                   "complete trials")
-    return axes
-
-
-def _quietly(call: Callable[[], Any]) -> Any:
-    """``call()`` with Optuna's warnings silenced; ``None`` where Optuna cannot compute it."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            return call()
-        except (ValueError, RuntimeError, ZeroDivisionError) as error:
-            logger.info("skipped: %s", error)
-            return None
-
-
-def _save_axes(draw: Callable[[], Any], path: Path) -> Path | None:
-    """Save the figure ``draw()`` returns axes of; ``None`` when it drew nothing."""
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    axes = _quietly(draw)
-    if axes is None:
-        return None
-    all_axes = list(np.ravel(axes)) if isinstance(axes, np.ndarray) else [axes]
-    figure = all_axes[0].figure
-    try:
-        if not any(ax.has_data() for ax in all_axes):
-            return None
-        for ax in all_axes:
-            legend = ax.get_legend()
-            # One entry per trial (intermediate values): beyond a few it reads as
-            # nothing, and hundreds take matplotlib seconds to lay out.
-            if legend is not None and len(legend.get_texts()) > MAX_LEGEND_ENTRIES:
-                legend.remove()
-        with warnings.catch_warnings(), written_whole(path) as partial:
-            warnings.simplefilter("ignore")
-            figure.savefig(partial, dpi=110, bbox_inches="tight")
-        return path
-    finally:
-        plt.close(figure)
+    return written + optuna_plots.write_optuna_plots(study, out_dir, complete, progress)
 
 
 def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
@@ -335,7 +241,8 @@ def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
                        quiet: bool = True) -> list[Path]:
     """The report of a study this process ran: the files of :func:`write_report`.
 
-    A comparison adds its protocol note (:mod:`gdbench.study.compare.protocol`), and a
+    The best trial of each optimizer and the learning-rate sensitivity plot
+    as :func:`write_report` writes them. A comparison adds its protocol note (:mod:`gdbench.study.compare.protocol`), and a
     budget-matched one its budget table and figure (:mod:`gdbench.study.compare.budgets`).
 
     The figures are drawn from this run's task and size (``context``) and
@@ -362,6 +269,7 @@ def _write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
                         context: StudyContext, tracker: StudyTracker | None,
                         progress: ReportProgress) -> list[Path]:
     written = write_optuna_report(study, where.report_dir, progress=progress)
+    written += by_optimizer.write_comparison(study, where.report_dir, spec.objective.metric)
     written += write_confirm_report(study, where.report_dir, context)
     if protocol.needs_protocol(spec):
         written.append(protocol.write_protocol(spec, where.report_dir))
