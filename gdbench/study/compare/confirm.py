@@ -238,7 +238,7 @@ class _Confirmation:
 
 
 def _start_tracker(target: ConfirmTarget, branches: Sequence[Branch],
-                   seeds: int) -> StudyTracker:
+                   seeds: int, direction: str) -> StudyTracker:
     name = companion_name(target.study_name)
     nested_in = target.nested_in
     if nested_in is None and target.tracking_uri is not None:
@@ -264,7 +264,7 @@ def _start_tracker(target: ConfirmTarget, branches: Sequence[Branch],
         tracker.start(hparam_domains=domains, metrics=metrics, params={
             "study": target.study_name, "task": target.task_name, "epochs": target.epochs,
             "batch_size": target.batch_size, "objective": target.metric,
-        }, tags={CONFIRM_TAG: "true"})
+        }, tags={CONFIRM_TAG: "true"}, direction=direction)
     return tracker
 
 
@@ -298,7 +298,7 @@ def confirm_study(target: ConfirmTarget, seeds: int, *,
     companion = open_companion(study, rdb, create=True)
     companion.set_user_attr(SEEDS_ATTR, seeds)
     toy = isinstance(target.task(0), gdbench.tasks.ToyTask)
-    tracker = _start_tracker(target, branches, seeds)
+    tracker = _start_tracker(target, branches, seeds, study.direction.name.lower())
     confirmation = _Confirmation(target, study, companion, rdb, branches, seeds, tracker,
                                  heartbeat_interval, toy)
     try:
