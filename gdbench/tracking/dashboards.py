@@ -133,6 +133,8 @@ def study_view(study_name: str, objective: str, columns: Sequence[str], *,
         # The optimizer, then the objective, then the hyperparameters: MLflow's own order
         # puts the metrics first and the parameters by name.
         "columnOrder": [*selected[:1], selected[-1], *selected[1:-1]],
+        # Wide enough for a float's every digit and its exponent (1.9452399431e-31).
+        "columnWidths": {selected[-1]: 190},
     })
 
 
