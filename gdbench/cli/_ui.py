@@ -147,7 +147,12 @@ def _study_lines(tool: str, address: str, home: Path) -> list[str]:
     from gdbench.tracking import dashboards
 
     if tool == "mlflow":
-        links = dashboards.mlflow_links(f"sqlite:///{home / MLFLOW_FILE}", address)
+        try:
+            links = dashboards.mlflow_links(f"sqlite:///{home / MLFLOW_FILE}", address)
+        except Exception as error:  # noqa: BLE001 - the servers run on; only the links are lost
+            print(f"gdbench: the studies' MLflow links could not be read from "
+                  f"{home / MLFLOW_FILE}: {error}", file=sys.stderr)
+            return []
     elif tool == "tensorboard":
         links = dashboards.tensorboard_links(
             address, dashboards.tensorboard_studies(home / TENSORBOARD_FOLDER))
