@@ -97,3 +97,19 @@ def test_a_kind_chosen_by_hand_is_kept_and_a_guessed_one_replaced(tmp_path: Path
         client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, kind)
         run_study(uri, name)
         assert client.get_experiment(experiment_id).tags[EXPERIMENT_KIND_TAG] == kept
+
+
+def test_the_hparams_objective_says_what_it_is_in_the_study() -> None:
+    from gdbench.study.spec.model import ObjectiveSpec
+    from gdbench.study.trials.session import objective_text
+
+    assert objective_text(ObjectiveSpec("val_loss", "minimize")) == "val_loss"
+    assert objective_text(ObjectiveSpec("val_accuracy", "minimize", target=0.9, measure="epochs",
+                                        metric_direction="maximize")) == \
+        "epochs to val_accuracy ≥ 0.9"
+
+
+def test_a_bad_direction_is_named(tmp_path: Path) -> None:
+    tracker = StudyTracker(study_name="s", tracking_uri=None, tensorboard_dir=tmp_path)
+    with pytest.raises(ValueError, match="^direction: expected 'minimize' or 'maximize'"):
+        tracker.start(hparam_domains=DOMAINS, metrics=["loss"], direction="down")

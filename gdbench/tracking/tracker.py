@@ -173,6 +173,8 @@ class StudyTracker(RecordedTrials):
         """
         if direction not in ("minimize", "maximize"):
             raise ValueError(f"direction: expected 'minimize' or 'maximize', got {direction!r}")
+        if objective is not None and not isinstance(objective, str):
+            raise ValueError(f"objective: expected a string or None, got {objective!r}")
         for name, domain in check_mapping("hparam_domains", hparam_domains).items():
             if not isinstance(domain, HParamDomain):
                 raise ValueError(
@@ -203,10 +205,10 @@ class StudyTracker(RecordedTrials):
                                view_columns=columns, maximize=direction == "maximize")
         if self._tensorboard is not None:
             others = [m for m in dict.fromkeys(metrics) if m != OBJECTIVE_METRIC]
+            if objective is None:
+                objective = metrics[0] if metrics and metrics[0] != OBJECTIVE_METRIC else ""
             self._tensorboard.start(domains, [OBJECTIVE_METRIC, *others],
-                                    objective_metric=objective if objective is not None else (
-                                        metrics[0] if metrics and metrics[0] != OBJECTIVE_METRIC
-                                        else ""))
+                                    objective_metric=objective)
         self._domains = domains
         self._varying = varying
 
