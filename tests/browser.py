@@ -121,6 +121,26 @@ MLFLOW_ROWS = """(() => {
   return JSON.stringify(Object.keys(rows).sort((a, b) => a - b).map((key) => rows[key]));
 })()"""
 
+#: TensorBoard HParams, parallel-coordinates view: picks "Logarithmic" for the axes named in a
+#: JSON list (the clicks ``gdbench ui`` prints); how many were picked.
+LOG_SCALE = """(() => {
+  const names = %s;
+  let picked = 0;
+  const walk = (root) => {
+    for (const button of root.querySelectorAll("paper-radio-button[id^=logScaleButton_]")) {
+      if (names.includes(button.id.slice("logScaleButton_".length)) && !button.disabled) {
+        button.click();
+        picked++;
+      }
+    }
+    for (const element of root.querySelectorAll("*")) {
+      if (element.shadowRoot) { walk(element.shadowRoot); }
+    }
+  };
+  walk(document);
+  return picked;
+})()"""
+
 #: MLflow: closes the assistant panel a fresh profile opens beside the runs.
 CLOSE_ASSISTANT = "document.querySelector('button[aria-label=\"Close\"]')?.click()"
 

@@ -3,19 +3,21 @@
 ``gdbench run studies/quickstart.toml`` runs once into a fresh home (a
 population study of seven optimizers on the sigmoid neuron, Adam tuned on the
 digits), and ``gdbench ui`` serves it, started as a person starts it; the
-MLflow and TensorBoard pictures are those of the links it prints, with no
-click. Each test reads the page's DOM as a person sees it and holds it against
+MLflow and TensorBoard pictures are those of the links it prints (MLflow's
+with no click, TensorBoard's after the clicks it prints). Each test reads the page's DOM as a person sees it and holds it against
 the stores: MLflow's REST API, Optuna's storage.
 
 Set ``GDBENCH_SAVE_SCREENSHOTS=1`` to write the pictures of the demo that the
 README and ``docs/running.md`` show: ``docs/images/mlflow_ui.png``,
-``tensorboard_hparams.png`` and ``optuna_dashboard.png``; this is the one way
-they are made.
+``tensorboard_hparams.png`` (its parallel-coordinates view after the clicks
+``gdbench ui`` prints) and ``optuna_dashboard.png``; this is the one way they
+are made.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import socket
 import subprocess
@@ -34,6 +36,7 @@ from browser import (
     DASHBOARD_STATE,
     DEEP_TEXT,
     HEIGHT,
+    LOG_SCALE,
     MLFLOW_ROWS,
     WIDTH,
     Chromium,
@@ -281,18 +284,23 @@ def test_tensorboard_hparams_lists_every_trial_of_the_home_with_its_study_and_me
     assert {objective, "loss"} <= set(columns), columns
     assert "val_accuracy" not in columns
     browser.resize(WIDTH, HEIGHT)
-    time.sleep(2)
-    keep_screenshot(browser.screenshot(tmp_path / "tensorboard_hparams.png"))
 
-    # The click `gdbench ui` prints: every complete trial of both studies is a line,
-    # with every box of the metrics ticked.
-    assert demo.printed.hints["TensorBoard"].startswith("Parallel Coordinates View")
+    # The clicks `gdbench ui` prints: every complete trial of both studies is a line,
+    # with every box of the metrics ticked; then log axes for η and the objective.
+    assert demo.printed.hints["TensorBoard"] == (
+        "Parallel Coordinates View; above the plot, Logarithmic under learning_rate and "
+        "objective")
     assert browser.click_text("Parallel Coordinates View") == 1
     complete = sum(t.state == optuna.trial.TrialState.COMPLETE
                    for trials in demo.trials.values() for t in trials)
     state = browser.wait_for_json(DASHBOARD_STATE, lambda s: s["lines"] == complete,
                                   timeout_s=60)
     assert {objective, "loss", "optimizer", "study"} <= set(state["ticked"]), state
+    # Each view (parallel coordinates, scatter matrix) has its own scale buttons.
+    assert browser.evaluate(LOG_SCALE % json.dumps(["learning_rate", objective])) >= 2
+    browser.wait_for_json(DASHBOARD_STATE, lambda s: s["lines"] == complete, timeout_s=30)
+    time.sleep(2)
+    keep_screenshot(browser.screenshot(tmp_path / "tensorboard_hparams.png"))
 
 
 def test_optuna_dashboard_shows_the_digits_params_by_the_specs_names(
