@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import fcntl
 import json
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -101,6 +104,105 @@ UNTICK = """(() => {
   walk(document);
   return unticked;
 })()"""
+
+
+#: The MLflow runs table, top to bottom: each row's run id and its cells' text by column
+#: id (``params.`optimizer```, ``metrics.`objective```…), the pinned and the scrolled
+#: part of a row joined.
+MLFLOW_ROWS = """(() => {
+  const rows = {};
+  for (const row of document.querySelectorAll(".ag-row[row-id][row-index]")) {
+    const index = row.getAttribute("row-index");
+    const entry = rows[index] || (rows[index] = {run: row.getAttribute("row-id")});
+    for (const cell of row.querySelectorAll("[col-id]")) {
+      entry[cell.getAttribute("col-id")] = cell.textContent.trim();
+    }
+  }
+  return JSON.stringify(Object.keys(rows).sort((a, b) => a - b).map((key) => rows[key]));
+})()"""
+
+#: TensorBoard HParams, parallel-coordinates view: picks "Logarithmic" for the axes named in a
+#: JSON list (the clicks ``gdbench ui`` prints); how many were picked.
+LOG_SCALE = """(() => {
+  const names = %s;
+  let picked = 0;
+  const walk = (root) => {
+    for (const button of root.querySelectorAll("paper-radio-button[id^=logScaleButton_]")) {
+      if (names.includes(button.id.slice("logScaleButton_".length)) && !button.disabled) {
+        button.click();
+        picked++;
+      }
+    }
+    for (const element of root.querySelectorAll("*")) {
+      if (element.shadowRoot) { walk(element.shadowRoot); }
+    }
+  };
+  walk(document);
+  return picked;
+})()"""
+
+#: MLflow: closes the assistant panel a fresh profile opens beside the runs.
+CLOSE_ASSISTANT = "document.querySelector('button[aria-label=\"Close\"]')?.click()"
+
+
+@dataclasses.dataclass
+class PrintedLinks:
+    """What ``gdbench ui`` printed: each dashboard's address, and the lines under it.
+
+    Attributes:
+        address: dashboard title (``MLflow``…) → the address on its line.
+        links: dashboard title → (title, address) of each line under it.
+        hints: dashboard title → the text of its ``then:`` line ("" when none).
+    """
+
+    address: dict[str, str] = dataclasses.field(default_factory=dict)
+    links: dict[str, dict[str, str]] = dataclasses.field(default_factory=dict)
+    hints: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def gdbench_ui(home: Path, cwd: Path, port_base: int) -> Iterator[PrintedLinks]:
+    """``gdbench ui --home HOME --port-base P`` as a person starts it, until its last line
+    (``Ctrl-C stops them all…``); what it printed, once every dashboard answers.
+
+    Stopped (Ctrl-C, as a person does) on leaving.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gdbench", "ui", "--home", str(home), "--port-base",
+         str(port_base)], cwd=cwd, env=servers.worker_environment(), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    printed = PrintedLinks()
+    lines = []
+    try:
+        tool = ""
+        for raw in process.stdout:  # type: ignore[union-attr]
+            line = raw.decode().rstrip("\n")
+            lines.append(line)
+            if line.startswith("Ctrl-C"):
+                break
+            if not line.startswith(" "):
+                tool, address = line.rsplit(maxsplit=1)
+                printed.address[tool], printed.links[tool], printed.hints[tool] = address, {}, ""
+            elif line.strip().startswith("then: "):
+                printed.hints[tool] = line.strip()[len("then: "):]
+            else:
+                title, address = line.split()
+                printed.links[tool][title] = address
+        assert lines and lines[-1].startswith("Ctrl-C"), lines
+        ready = {"MLflow": "/health", "TensorBoard": "/data/runs",
+                 "optuna-dashboard": "/api/studies"}
+        for tool, address in printed.address.items():
+            base = address.split("/#")[0].rstrip("/")
+            servers.wait_until(tool, lambda url=base + ready[tool]: servers.http_ok(url),
+                               None, home / "logs" / f"{tool.lower()}.log")
+        yield printed
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                servers.stop_process(process)
 
 
 def require_chromium() -> None:

@@ -2,13 +2,16 @@
 
 ``gdbench run studies/quickstart.toml`` runs once into a fresh home (a
 population study of seven optimizers on the sigmoid neuron, Adam tuned on the
-digits), and the three dashboards serve it as ``gdbench ui`` starts them
-(:func:`gdbench.cli.ui_commands`). Each test reads the page's DOM as a person
-sees it and holds it against the stores: MLflow's REST API, Optuna's storage.
+digits), and ``gdbench ui`` serves it, started as a person starts it; the
+MLflow and TensorBoard pictures are those of the links it prints (MLflow's
+with no click, TensorBoard's after the clicks it prints). Each test reads the page's DOM as a person sees it and holds it against
+the stores: MLflow's REST API, Optuna's storage.
 
 Set ``GDBENCH_SAVE_SCREENSHOTS=1`` to write the pictures of the demo that the
 README and ``docs/running.md`` show: ``docs/images/mlflow_ui.png``,
-``tensorboard_hparams.png`` and ``optuna_dashboard.png``.
+``tensorboard_hparams.png`` (its parallel-coordinates view after the clicks
+``gdbench ui`` prints) and ``optuna_dashboard.png``; this is the one way they
+are made.
 """
 
 from __future__ import annotations
@@ -23,25 +26,27 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import optuna
 import pytest
 import servers
 from browser import (
+    CLOSE_ASSISTANT,
     DASHBOARD_STATE,
     DEEP_TEXT,
     HEIGHT,
-    UNTICK,
+    LOG_SCALE,
+    MLFLOW_ROWS,
     WIDTH,
     Chromium,
+    PrintedLinks,
     chromium,
+    gdbench_ui,
     keep_screenshot,
     require_chromium,
 )
 
-from gdbench.cli import ui_commands
 from gdbench.study.defaults import OPTUNA_FILE
 
 pytestmark = pytest.mark.slow
@@ -126,12 +131,14 @@ class Demo:
         urls: tool (``mlflow``, ``tensorboard``, ``optuna-dashboard``) → its address.
         trials: study → its Optuna trials.
         runs: study → its MLflow runs.
+        printed: what ``gdbench ui`` printed.
     """
 
     home: Path
     urls: dict[str, str]
     trials: dict[str, list[optuna.trial.FrozenTrial]]
     runs: dict[str, StudyRuns]
+    printed: PrintedLinks
 
 
 def _port_free(port: int) -> bool:
@@ -193,31 +200,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     storage = f"sqlite:///{home / OPTUNA_FILE}"
     trials = {study: optuna.load_study(study_name=study, storage=storage).trials
               for study in (SIGMOID, DIGITS)}
-    tools = ui_commands(home, free_port_base())
-    assert [tool for tool, _, _ in tools] == ["mlflow", "tensorboard", "optuna-dashboard"]
-    processes: list[subprocess.Popen[bytes]] = []
-    urls = {}
-    try:
-        for tool, port, command in tools:
-            executable = servers.VENV_BIN / command[0]
-            assert executable.is_file(), f"{tool} is not installed beside {sys.executable}"
-            log = root / f"{tool}.log"
-            with open(log, "wb") as output:
-                process = subprocess.Popen(
-                    [str(executable), *command[1:]], stdout=output, stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL, cwd=root, start_new_session=True)
-            processes.append(process)
-            urls[tool] = f"http://127.0.0.1:{port}"
-        ready = {"mlflow": "/api/2.0/mlflow/experiments/search?max_results=1",
-                 "tensorboard": "/data/runs", "optuna-dashboard": "/api/studies"}
-        for (tool, _, _), process in zip(tools, processes):
-            servers.wait_until(tool, lambda url=urls[tool] + ready[tool]: servers.http_ok(url),
-                               process, root / f"{tool}.log")
+    with gdbench_ui(home, root, free_port_base()) as printed:
+        urls = {tool: printed.address[title].split("/#")[0] for tool, title in (
+            ("mlflow", "MLflow"), ("tensorboard", "TensorBoard"),
+            ("optuna-dashboard", "optuna-dashboard"))}
         runs = {study: study_runs(urls["mlflow"], study) for study in (SIGMOID, DIGITS)}
-        yield Demo(home=home, urls=urls, trials=trials, runs=runs)
-    finally:
-        for process in reversed(processes):
-            servers.stop_process(process)
+        yield Demo(home=home, urls=urls, trials=trials, runs=runs, printed=printed)
 
 
 @pytest.fixture()
@@ -252,24 +240,27 @@ def test_mlflow_lists_every_trials_run_by_name_under_its_studys_run(
     assert shown == {parent_id: parent_name, **runs.trials}
 
 
-def test_mlflow_charts_compare_the_sigmoid_studys_best_trials(
-        demo: Demo, browser: Chromium, tmp_path: Path) -> None:
-    runs = demo.runs[SIGMOID]
-    # The trials' runs best first: the charts draw the first ten.
+@pytest.mark.parametrize("study", [SIGMOID, DIGITS])
+def test_mlflow_printed_link_ranks_the_studys_trials_with_their_optimizer(
+        demo: Demo, browser: Chromium, study: str, tmp_path: Path) -> None:
+    runs = demo.runs[study]
     best = servers.post_json(f"{demo.urls['mlflow']}/api/2.0/mlflow/runs/search", {
         "experiment_ids": [runs.experiment_id], "filter": "tags.`gdbench.role` = 'trial'",
-        "order_by": ["metrics.`objective` ASC"], "max_results": 10})
-    names = [run["info"]["run_name"] for run in best["runs"]]
-    view = urllib.parse.urlencode({
-        "searchFilter": "tags.`gdbench.role` = 'trial'",
-        "orderByKey": "metrics.`objective`", "orderByAsc": "true", "compareRunsMode": "CHART",
-    }, quote_via=urllib.parse.quote)
-    browser.open(f"{demo.urls['mlflow']}/#/experiments/{runs.experiment_id}/runs?{view}")
-    browser.wait_for_text([f"{len(runs.trials)} matching runs", "loss", "objective", *names])
-    # The assistant panel opens on a fresh profile; the charts need the room.
-    browser.evaluate("document.querySelector('button[aria-label=\"Close\"]')?.click()")
-    time.sleep(3)
-    keep_screenshot(browser.screenshot(tmp_path / "mlflow_ui.png"))
+        "order_by": ["metrics.`objective` ASC"], "max_results": 1000})["runs"]
+    browser.open(demo.printed.links["MLflow"][study])
+    browser.wait_for_text([f"{len(runs.trials)} matching runs", "Sort: objective"])
+    rows = browser.wait_for_json(MLFLOW_ROWS, lambda rows: len(rows) >= min(10, len(best)))
+    # Best first, the optimizer beside each: the rows drawn are the best ones.
+    assert [row["run"] for row in rows] == [run["info"]["run_id"] for run in best][:len(rows)]
+    params = {run["info"]["run_id"]: {p["key"]: p["value"] for p in run["data"]["params"]}
+              for run in best}
+    assert [row["params.`optimizer`"] for row in rows] == [
+        params[row["run"]]["optimizer"] for row in rows]
+    if study == SIGMOID:
+        # The assistant panel opens on a fresh profile only; the table needs the room.
+        browser.evaluate(CLOSE_ASSISTANT)
+        time.sleep(3)
+        keep_screenshot(browser.screenshot(tmp_path / "mlflow_ui.png"))
 
 
 def test_tensorboard_hparams_lists_every_trial_of_the_home_with_its_study_and_metrics(
@@ -280,40 +271,36 @@ def test_tensorboard_hparams_lists_every_trial_of_the_home_with_its_study_and_me
     assert len(expected) == sum(len(trials) for trials in demo.trials.values())
     # The table draws only the rows in view: tall enough for all of them.
     browser.resize(WIDTH, 600 + 70 * len(expected))
-    browser.open(f"{demo.urls['tensorboard']}/#hparams")
+    browser.open(demo.printed.address["TensorBoard"])
     table = browser.wait_for_json(HPARAMS_TABLE, lambda t: len(t["rows"]) >= len(expected),
                                   timeout_s=120)
     assert sorted(table["rows"]) == expected
     columns = table["columns"]
     assert {"study", "optimizer", "schedule", "learning_rate"} <= set(columns), columns
-    # Each study's metrics: the sigmoid's loss, the digits' validation metrics.
+    # The metrics every trial has; the objective named with what it is in each study.
     assert "loss" in demo.runs[SIGMOID].metrics
     assert {"val_loss", "val_accuracy"} <= demo.runs[DIGITS].metrics
-    assert {"objective", "loss", "val_loss", "val_accuracy"} <= set(columns), columns
+    objective = f"objective ({DIGITS}: val_loss; {SIGMOID}: loss)"
+    assert {objective, "loss"} <= set(columns), columns
+    assert "val_accuracy" not in columns
     browser.resize(WIDTH, HEIGHT)
+
+    # The clicks `gdbench ui` prints: every complete trial of both studies is a line,
+    # with every box of the metrics ticked; then log axes for η and the objective.
+    assert demo.printed.hints["TensorBoard"] == (
+        "Parallel Coordinates View; above the plot, Logarithmic under learning_rate and "
+        "objective")
+    assert browser.click_text("Parallel Coordinates View") == 1
+    complete = sum(t.state == optuna.trial.TrialState.COMPLETE
+                   for trials in demo.trials.values() for t in trials)
+    state = browser.wait_for_json(DASHBOARD_STATE, lambda s: s["lines"] == complete,
+                                  timeout_s=60)
+    assert {objective, "loss", "optimizer", "study"} <= set(state["ticked"]), state
+    # Each view (parallel coordinates, scatter matrix) has its own scale buttons.
+    assert browser.evaluate(LOG_SCALE % json.dumps(["learning_rate", objective])) >= 2
+    browser.wait_for_json(DASHBOARD_STATE, lambda s: s["lines"] == complete, timeout_s=30)
     time.sleep(2)
     keep_screenshot(browser.screenshot(tmp_path / "tensorboard_hparams.png"))
-
-    assert browser.click_text("Parallel Coordinates View") == 1
-    browser.wait_for_text(["Color by"])
-    complete = {study: sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-                for study, trials in demo.trials.items()}
-
-    def lines(count: int) -> dict[str, Any]:
-        return browser.wait_for_json(DASHBOARD_STATE, lambda s: s["lines"] == count, timeout_s=30)
-
-    # A trial is drawn when it has a value on every ticked axis: with the digits'
-    # own metrics ticked, only the digits trials that have an objective ...
-    state = lines(complete[DIGITS])
-    digits_only = [m for m in state["ticked"]
-                   if m in demo.runs[DIGITS].metrics - demo.runs[SIGMOID].metrics]
-    assert {"val_loss", "val_accuracy"} <= set(digits_only), state
-    # ... without them, every trial with an objective, gd's among them ...
-    assert browser.evaluate(UNTICK % json.dumps(digits_only)) == len(digits_only)
-    lines(sum(complete.values()))
-    # ... and without the objective, every trial: one line each.
-    assert browser.evaluate(UNTICK % json.dumps(["objective"])) == 1
-    lines(len(expected))
 
 
 def test_optuna_dashboard_shows_the_digits_params_by_the_specs_names(

@@ -105,9 +105,17 @@ def test_quickstart_shows_every_trial_in_optuna_mlflow_and_tensorboard(
     )
     mlflow_url, tensorboard_url, dashboard_url = (f"http://127.0.0.1:{base + i}" for i in range(3))
     try:
-        printed = [ui.stdout.readline().split() for _ in range(3)]  # type: ignore[union-attr]
-        assert printed == [["MLflow", mlflow_url], ["TensorBoard", f"{tensorboard_url}/#hparams"],
-                           ["optuna-dashboard", dashboard_url]]
+        lines: list[str] = []
+        while not lines or not lines[-1].startswith("Ctrl-C"):
+            lines.append(ui.stdout.readline())  # type: ignore[union-attr]
+        # Each dashboard's address, then (indented) its studies' links.
+        assert [line.split() for line in lines[:-1] if not line.startswith(" ")] == [
+            ["MLflow", mlflow_url], ["TensorBoard", f"{tensorboard_url}/#hparams"],
+            ["optuna-dashboard", dashboard_url]]
+        printed = [line.split() for line in lines if line.startswith(" ")]
+        study_links = {line[0]: line[1] for line in printed
+                       if len(line) == 2 and line[1].startswith(mlflow_url + "/#/experiments/")}
+        assert sorted(study_links) == sorted(expected)
         waiting = {mlflow_url: f"{mlflow_url}/health",
                    tensorboard_url: f"{tensorboard_url}/data/runs",
                    dashboard_url: f"{dashboard_url}/api/studies"}

@@ -128,6 +128,8 @@ def _ui(arguments: argparse.Namespace) -> int:
                 env={**ENVIRONMENT.get(tool, {}), **os.environ})))
     for tool, port, _ in processes:
         print(f"{TITLES[tool]:<17} http://127.0.0.1:{port}{PAGES[tool]}")
+        for line in _study_lines(tool, f"http://127.0.0.1:{port}", home.absolute()):
+            print(f"  {line}")
     print(f"Ctrl-C stops them all; their logs are in {logs}.", flush=True)
     # Ctrl-C, or SIGTERM from a service manager or `kill` (both raise KeyboardInterrupt,
     # see gdbench.cli.main): the dashboards go with it.
@@ -144,6 +146,30 @@ def _ui(arguments: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _stop(processes)
         return 0
+
+
+def _study_lines(tool: str, address: str, home: Path) -> list[str]:
+    """The lines under a dashboard's address: each study's view, what to click."""
+    # Imported here: the tracking package loads TensorBoard's protos, which --help needs not.
+    from gdbench.tracking import dashboards
+
+    if tool == "mlflow":
+        try:
+            links = dashboards.mlflow_links(f"sqlite:///{home / MLFLOW_FILE}", address)
+        except Exception as error:  # noqa: BLE001 - the servers run on; only the links are lost
+            print(f"gdbench: the studies' MLflow links could not be read from "
+                  f"{home / MLFLOW_FILE}: {error}", file=sys.stderr)
+            return []
+    elif tool == "tensorboard":
+        links = dashboards.tensorboard_links(
+            address, dashboards.tensorboard_studies(home / TENSORBOARD_FOLDER))
+    else:
+        return []
+    width = max((len(link.title) for link in links), default=0)
+    lines = [f"{link.title:<{width}}  {link.url}" for link in links]
+    if tool == "tensorboard":
+        lines.insert(0, f"then: {dashboards.TENSORBOARD_CLICKS}")
+    return lines
 
 
 def _stop(processes: list[tuple[str, int, subprocess.Popen[bytes]]]) -> None:

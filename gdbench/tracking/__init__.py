@@ -28,6 +28,9 @@ locations relative to it, so that a copied HOME serves its own files
 with one run directory per trial, named as its MLflow run
 (``adam · η=0.0216 · #7``); the folder holding the studies' log directories
 gets the HParams config of them all, every session carrying ``study``.
+What the dashboards open on (the experiment's kind, each study's saved view of
+its trials, the runs' colours, the links to them) is
+:mod:`gdbench.tracking.dashboards`.
 """
 
 from __future__ import annotations

@@ -9,11 +9,17 @@ reads: the union of every study's experiment, recomputed from all of them each
 time a study starts, under a lock, and replaced in one rename.
 
 The dashboard ticks its first five hyperparameters and its first five metrics
-(the hyperparameters sorted ``differs`` first, then by name). The union marks
-as ``differs`` the five it means to show: ``study``, ``optimizer`` and
-``schedule``, then the searched hyperparameters every study has (η first,
-then in the order of :data:`~gdbench.tracking.names.SYMBOLS`). Its metrics
-list the objective first, then the others, those more studies have first.
+(the hyperparameters sorted ``differs`` first, then by name), and its
+parallel-coordinates view draws no line for a session lacking a ticked
+metric. The union marks as ``differs`` the five it means to show: ``study``,
+``optimizer`` and ``schedule``, then the searched hyperparameters every study
+has (η first, then in the order of :data:`~gdbench.tracking.names.SYMBOLS`).
+It lists only the metrics every study has, the objective first: the digits'
+``val_accuracy`` would otherwise hide every trial of a sigmoid study. The
+objective is named with what it is in each study (``objective (quickstart_sigmoid:
+loss; quickstart_digits: val_loss)``), or once where all studies agree
+(``objective (val_loss)``); each study's experiment says it in the
+objective's description (``quickstart_digits: val_loss``).
 """
 
 from __future__ import annotations
@@ -81,23 +87,43 @@ def missing_value(domain: HParamDomain) -> bool | float | str:
     return MISSING_VALUES[_value_type(domain)]
 
 
-def study_experiment(domains: Mapping[str, HParamDomain],
-                     metrics: Sequence[str]) -> api_pb2.Experiment:
+def study_experiment(domains: Mapping[str, HParamDomain], metrics: Sequence[str],
+                     objective_meaning: str = "") -> api_pb2.Experiment:
     """One study's experiment: each hyperparameter's domain and type, its metrics.
 
     Args:
         domains: every hyperparameter of the study, ``study`` among them.
-        metrics: the metrics, in the order the dashboard lists them.
+        metrics: the metrics, in the order the dashboard lists them, the objective first.
+        objective_meaning: what the objective is in this study
+            (``quickstart_digits: val_loss``), its description.
     """
+    infos = [api_pb2.MetricInfo(name=api_pb2.MetricName(tag=m)) for m in metrics]
+    if infos and objective_meaning:
+        infos[0].description = objective_meaning
     return api_pb2.Experiment(
         hparam_infos=[_hparam_info(name, domain) for name, domain in domains.items()],
-        metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=m)) for m in metrics],
-        time_created_secs=time.time(),
+        metric_infos=infos, time_created_secs=time.time(),
     )
 
 
+def objective_title(objective: str, meanings: Sequence[str]) -> str:
+    """The objective's name in the dashboard, with what it is in each study.
+
+    >>> objective_title("objective", ["quickstart_sigmoid: loss", "quickstart_digits: val_loss"])
+    'objective (quickstart_sigmoid: loss; quickstart_digits: val_loss)'
+    >>> objective_title("objective", ["a: val_loss", "b: val_loss"])
+    'objective (val_loss)'
+    """
+    meanings = list(dict.fromkeys(m for m in meanings if m))
+    if not meanings:
+        return objective
+    metrics = {meaning.rpartition(": ")[2] for meaning in meanings}
+    shown = metrics.pop() if len(metrics) == 1 else "; ".join(meanings)
+    return f"{objective} ({shown})"
+
+
 def union(experiments: Sequence[api_pb2.Experiment], objective: str) -> api_pb2.Experiment:
-    """Every hyperparameter and metric of ``experiments``, merged by name.
+    """Every hyperparameter of ``experiments``, merged by name, and the metrics they all have.
 
     Discrete values of one type are joined; intervals, and numbers beside
     intervals, become the interval covering them all; a name whose types
@@ -116,15 +142,20 @@ def union(experiments: Sequence[api_pb2.Experiment], objective: str) -> api_pb2.
     for name, info in infos.items():
         info.differs = name in shown
     metrics: dict[str, int] = {}
+    meanings = []
     for experiment in experiments:
         for metric in dict.fromkeys(m.name.tag for m in experiment.metric_infos):
             metrics[metric] = metrics.get(metric, 0) + 1
-    ordered = sorted(metrics, key=lambda m: (m != objective, -metrics[m]))
-    return api_pb2.Experiment(
-        hparam_infos=list(infos.values()),
-        metric_infos=[api_pb2.MetricInfo(name=api_pb2.MetricName(tag=m)) for m in ordered],
-        time_created_secs=time.time(),
-    )
+        meanings += [m.description for m in experiment.metric_infos if m.name.tag == objective]
+    everywhere = [m for m in metrics if metrics[m] == len(experiments)]
+    ordered = sorted(everywhere, key=lambda m: m != objective)
+    metric_infos = [api_pb2.MetricInfo(name=api_pb2.MetricName(tag=m)) for m in ordered]
+    for info in metric_infos:
+        if info.name.tag == objective:
+            info.display_name = objective_title(objective, meanings)
+            info.description = "; ".join(dict.fromkeys(m for m in meanings if m))
+    return api_pb2.Experiment(hparam_infos=list(infos.values()), metric_infos=metric_infos,
+                              time_created_secs=time.time())
 
 
 def write_study(directory: Path, experiment: api_pb2.Experiment, objective: str,

@@ -57,6 +57,16 @@ from gdbench.tracking._mlflow_experiment import (
     params_to_add,
 )
 from gdbench.tracking._mlflow_trial import MlflowTrial
+from gdbench.tracking.dashboards import (
+    EXPERIMENT_KIND_TAG,
+    MODEL_TRAINING_KIND,
+    VIEW_TAG_PREFIX,
+    experiment_kind_to_set,
+    run_color_tags,
+    study_view,
+    view_key,
+)
+from gdbench.tracking.trial_tracker import OBJECTIVE_METRIC
 from gdbench.tracking.artifacts import local_artifact_folder
 
 # The experiment's look-up and the tags of a study's runs live in
@@ -126,7 +136,8 @@ class MlflowStudy:
         self.parent_run_id = ""
 
     def start(self, params: Mapping[str, object], tags: Mapping[str, str], *,
-              description: str = "", spec_file: Path | None = None) -> None:
+              description: str = "", spec_file: Path | None = None,
+              view_columns: Sequence[str] = (), maximize: bool = False) -> None:
         """Find or create the experiment and the parent run; log the study's parameters.
 
         Args:
@@ -135,6 +146,9 @@ class MlflowStudy:
             description: the experiment's and the parent run's description.
             spec_file: the spec file: the runs' ``mlflow.source.name``, and
                 its text the parent run's artifact ``spec.toml`` (where the file is here).
+            view_columns: the parameters the study's view in the UI shows
+                (:mod:`gdbench.tracking.dashboards`).
+            maximize: the view lists the highest objective first.
         """
         self._started_ms = now_ms()
         self._system_tags = system_tags(str(spec_file) if spec_file is not None else None)
@@ -142,6 +156,7 @@ class MlflowStudy:
             self.client, self.experiment_name, self.nested_in, self._artifact_location)
         if description:
             self.client.set_experiment_tag(self.experiment_id, DESCRIPTION_TAG, description)
+        self._set_view(view_columns, maximize)
         parent = self._get_or_create_parent()
         self.parent_run_id = parent.info.run_id
         self._artifact_uris[self.parent_run_id] = parent.info.artifact_uri
@@ -167,7 +182,7 @@ class MlflowStudy:
         The run starts now (its start time), whenever the writer creates it.
         """
         start_time = now_ms()
-        run_tags = {**self._system_tags, **tags, **self._trial_tags(number)}
+        run_tags = {**self._system_tags, **tags, **self._trial_tags(number, params)}
         run_params = [Param(key, str(value)) for key, value in params.items()]
 
         def create_run() -> str:
@@ -185,7 +200,7 @@ class MlflowStudy:
         """Queue a finished trial's whole run ``run_name``: created with ``tags``, its parameters
         and metrics (``name → [(step, value)…]``) in one batch, terminated with ``status``."""
         start_time = now_ms()
-        run_tags = {**self._system_tags, **self._trial_tags(number), **tags}
+        run_tags = {**self._system_tags, **self._trial_tags(number, params), **tags}
         run_params = [Param(key, str(value)) for key, value in params.items()]
         metrics = [Metric(key, value, start_time, step)
                    for key, points in curves.items() for step, value in points]
@@ -361,14 +376,26 @@ class MlflowStudy:
                 self.client.set_terminated(self.parent_run_id, status, end_time=end_time)
                 self._writer.shutdown()
 
+    def _set_view(self, columns: Sequence[str], maximize: bool) -> None:
+        """Open the experiment in the UI's model-training mode, and save the study's view."""
+        experiment_tags = self.client.get_experiment(self.experiment_id).tags
+        if experiment_kind_to_set(experiment_tags):
+            self.client.set_experiment_tag(self.experiment_id, EXPERIMENT_KIND_TAG,
+                                           MODEL_TRAINING_KIND)
+        view = study_view(self.study_name, OBJECTIVE_METRIC, columns, role_tag=ROLE_TAG,
+                          study_tag=STUDY_TAG, maximize=maximize)
+        key = VIEW_TAG_PREFIX + view_key(self.study_name)
+        if experiment_tags.get(key) != view:
+            self.client.set_experiment_tag(self.experiment_id, key, view)
+
     def _artifact_uri(self, run_id: str) -> str:
         if run_id not in self._artifact_uris:
             self._artifact_uris[run_id] = self.client.get_run(run_id).info.artifact_uri
         return self._artifact_uris[run_id]
 
-    def _trial_tags(self, number: int) -> dict[str, str]:
+    def _trial_tags(self, number: int, params: Mapping[str, object]) -> dict[str, str]:
         return {MLFLOW_PARENT_RUN_ID: self.parent_run_id, STUDY_TAG: self.study_name,
-                ROLE_TAG: "trial", TRIAL_NUMBER_TAG: str(number)}
+                ROLE_TAG: "trial", TRIAL_NUMBER_TAG: str(number), **run_color_tags(params)}
 
     def _record_failure(self, future: Future[Any]) -> None:
         error = future.exception()

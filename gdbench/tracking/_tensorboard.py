@@ -115,7 +115,8 @@ class TensorBoardStudy:
         self._domains: dict[str, HParamDomain] = {}
         self._runs: dict[int, str] = {}
 
-    def start(self, domains: Mapping[str, HParamDomain], metrics: Sequence[str]) -> None:
+    def start(self, domains: Mapping[str, HParamDomain], metrics: Sequence[str],
+              objective_metric: str = "") -> None:
         """Write the study's experiment and the one of the folder holding it.
 
         The study's experiment (every hyperparameter's domain, ``study``
@@ -127,6 +128,7 @@ class TensorBoardStudy:
         Args:
             domains: every hyperparameter of the trials, searched or fixed.
             metrics: every metric, the objective first.
+            objective_metric: the metric the objective is in this study (``val_loss``).
 
         Raises:
             ValueError: ``domains`` names ``study``, the hyperparameter of the
@@ -136,7 +138,8 @@ class TensorBoardStudy:
             raise ValueError(f"hparam_domains: {STUDY_HPARAM!r} is the study's name in "
                              "TensorBoard; track this value under another name")
         self._domains = {STUDY_HPARAM: HParamDomain.fixed(self.study_name), **domains}
-        experiment = _experiment.study_experiment(self._domains, metrics)
+        meaning = f"{self.study_name}: {objective_metric}" if objective_metric else ""
+        experiment = _experiment.study_experiment(self._domains, metrics, meaning)
         _experiment.write_study(self.directory, experiment, metrics[0] if metrics else "",
                                 _config_events)
 

@@ -24,7 +24,7 @@ from gdbench.tracking._recorded_trials import (
 )
 from gdbench.tracking._tensorboard import TensorBoardStudy
 from gdbench.tracking.limits import MAX_DESCRIPTION_LENGTH, length_problem
-from gdbench.tracking.names import trial_run_name
+from gdbench.tracking.names import LABEL_KEYS, trial_run_name
 from gdbench.tracking.trial_tracker import (
     MAX_REASON_LENGTH,
     OBJECTIVE_METRIC,
@@ -143,6 +143,8 @@ class StudyTracker(RecordedTrials):
         tags: Mapping[str, str] | None = None,
         description: str | None = None,
         spec_file: str | Path | None = None,
+        direction: str = "minimize",
+        objective: str | None = None,
     ) -> None:
         """Open the study's parent run and write TensorBoard's HParams config.
 
@@ -151,7 +153,8 @@ class StudyTracker(RecordedTrials):
                 fixed (:meth:`HParamDomain.fixed`), by name; the searched ones
                 name the trials' runs (:meth:`run_name`).
             metrics: every metric shown in the HParams dashboard, by name
-                (``"val_loss"``…); :data:`OBJECTIVE_METRIC` is added first.
+                (``"val_loss"``…), the one the objective is first;
+                :data:`OBJECTIVE_METRIC` is added first.
             params: study-level parameters, logged on the parent run.
             tags: tags of the parent run.
             description: what the study is about: the MLflow experiment's
@@ -159,10 +162,19 @@ class StudyTracker(RecordedTrials):
             spec_file: the study's spec file: the runs' source
                 (``mlflow.source.name``; the program when ``None``), and its
                 text the parent run's artifact ``spec.toml``.
+            direction: ``"minimize"`` or ``"maximize"`` the objective: the MLflow
+                view of the trials (:mod:`gdbench.tracking.dashboards`) lists the best first.
+            objective: what :data:`OBJECTIVE_METRIC` is in this study (``val_loss``,
+                ``epochs to val_accuracy ≥ 0.9``), shown beside it in the HParams
+                dashboard; the first of ``metrics`` when ``None``.
 
         Raises:
             ValueError: a bad argument; the message names it.
         """
+        if direction not in ("minimize", "maximize"):
+            raise ValueError(f"direction: expected 'minimize' or 'maximize', got {direction!r}")
+        if objective is not None and not isinstance(objective, str):
+            raise ValueError(f"objective: expected a string or None, got {objective!r}")
         for name, domain in check_mapping("hparam_domains", hparam_domains).items():
             if not isinstance(domain, HParamDomain):
                 raise ValueError(
@@ -182,14 +194,23 @@ class StudyTracker(RecordedTrials):
         if spec_file is not None and not isinstance(spec_file, (str, Path)):
             raise ValueError(f"spec_file: expected a path or None, got {spec_file!r}")
         domains = dict(hparam_domains)
+        varying = [name for name, domain in domains.items() if domain.varies]
         if self._mlflow is not None:
+            # The view's columns: the optimizer, the schedule where several, the searched ones.
+            columns = [key for key in LABEL_KEYS if key in domains
+                       and (key == "optimizer" or key in varying)]
+            columns += [name for name in varying if name not in LABEL_KEYS]
             self._mlflow.start(params, tags, description=description or "",
-                               spec_file=Path(spec_file) if spec_file is not None else None)
+                               spec_file=Path(spec_file) if spec_file is not None else None,
+                               view_columns=columns, maximize=direction == "maximize")
         if self._tensorboard is not None:
             others = [m for m in dict.fromkeys(metrics) if m != OBJECTIVE_METRIC]
-            self._tensorboard.start(domains, [OBJECTIVE_METRIC, *others])
+            if objective is None:
+                objective = metrics[0] if metrics and metrics[0] != OBJECTIVE_METRIC else ""
+            self._tensorboard.start(domains, [OBJECTIVE_METRIC, *others],
+                                    objective_metric=objective)
         self._domains = domains
-        self._varying = [name for name, domain in domains.items() if domain.varies]
+        self._varying = varying
 
     def run_name(self, number: int, params: Mapping[str, Any]) -> str:
         """Trial ``number``'s run name (:func:`~gdbench.tracking.names.trial_run_name`).

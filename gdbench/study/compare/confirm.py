@@ -245,7 +245,7 @@ class _Confirmation:
 
 
 def _start_tracker(target: ConfirmTarget, branches: Sequence[Branch],
-                   seeds: int) -> StudyTracker:
+                   seeds: int, direction: str) -> StudyTracker:
     name = companion_name(target.study_name)
     nested_in = target.nested_in
     if nested_in is None and target.tracking_uri is not None:
@@ -271,7 +271,7 @@ def _start_tracker(target: ConfirmTarget, branches: Sequence[Branch],
         tracker.start(hparam_domains=domains, metrics=metrics, params={
             "study": target.study_name, "task": target.task_name, "epochs": target.epochs,
             "batch_size": target.batch_size, "objective": target.metric,
-        }, tags={CONFIRM_TAG: "true"})
+        }, tags={CONFIRM_TAG: "true"}, direction=direction)
     return tracker
 
 
@@ -313,7 +313,7 @@ def confirm_study(target: ConfirmTarget, seeds: int, *,
             seeds - 1, len(branches), len(branches) * seeds)
         _reuse_trials(target, companion, branches, seeds)
         return companion
-    tracker = _start_tracker(target, branches, seeds)
+    tracker = _start_tracker(target, branches, seeds, study.direction.name.lower())
     confirmation = _Confirmation(target, study, companion, rdb, branches, seeds, tracker,
                                  heartbeat_interval, toy)
     try:

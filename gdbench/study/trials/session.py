@@ -48,7 +48,7 @@ from gdbench.study.keys import (
 )
 from gdbench.study.plan import build, samplers
 from gdbench.study.spec.domains import Domain
-from gdbench.study.spec.model import StudySpec, name_problem
+from gdbench.study.spec.model import ObjectiveSpec, StudySpec, name_problem
 from gdbench.study.trials import storage
 from gdbench.study.trials.spec_record import check_same_spec, summary
 from gdbench.tracking import HParamDomain, StudyTracker
@@ -377,8 +377,19 @@ def _start_tracker(spec: StudySpec, where: Locations, context: StudyContext) -> 
         },
         tags={SPEC_TAG: str(spec.source) if spec.source else ""},
         description=spec.description, spec_file=spec.source,
+        direction=spec.objective.direction, objective=objective_text(spec.objective),
     )
     return tracker
+
+
+def objective_text(objective: ObjectiveSpec) -> str:
+    """What a study's objective is: its metric, or the time its metric takes to reach
+    the target (``epochs to val_accuracy ≥ 0.9``)."""
+    if objective.target is None:
+        return objective.metric
+    direction = objective.metric_direction or objective.direction
+    return (f"{objective.measure} to {objective.metric} "
+            f"{'≥' if direction == 'maximize' else '≤'} {objective.target:g}")
 
 
 def study_metrics(study: optuna.Study) -> dict[str, float]:
