@@ -12,9 +12,10 @@ import gdbench.tasks
 from gdbench.study.errors import SpecError
 from gdbench.study.plan import brought_task, samplers
 from gdbench.study.plan.build import optimizer_defaults
+from gdbench.study.plan.first_look import TRACKING_KEYS
 from gdbench.study.plan.inclusions import holds
 from gdbench.study.plan.space_reader import Named, SpaceReader
-from gdbench.study.plan.tables import study_tables
+from gdbench.study.plan.tables import STUDY_KEYS, study_tables
 from gdbench.study.spec import objectives
 from gdbench.study.spec.fields import error_keyword, join, option_names
 from gdbench.study.spec.model import (
@@ -36,13 +37,6 @@ from gdbench.tracking.limits import MAX_DESCRIPTION_LENGTH, MAX_EXPERIMENT_NAME_
 
 __all__ = ["STUDY_KEYS", "load_spec", "load_specs", "read_specs"]
 
-STUDY_KEYS = (
-    "name", "description", "task", "epochs", "batch_size", "optimizer", "optimizers",
-    "schedule", "schedules", "search", "tune", "objective", "trials", "sampler", "pruner",
-    "storage", "tracking", "seed", "population", "trials_per_batch", "balance",
-    "confirm", "compare",
-)
-_TRACKING_KEYS = ("mlflow", "tracking_uri", "tensorboard", "tensorboard_dir", "experiment_name")
 
 
 def read_specs(path: Path) -> list[StudySpec]:
@@ -357,7 +351,7 @@ class _Reader(SpaceReader):
 
     def tracking(self, value: Any, field: str) -> TrackingSpec:
         table = self.table(value, field)
-        self.check_keys(table, _TRACKING_KEYS, field)
+        self.check_keys(table, TRACKING_KEYS, field)
         flags = {key: self.flag(table[key], join(field, key))
                  for key in ("mlflow", "tensorboard") if key in table}
         texts = {key: self.string(table[key], join(field, key))
