@@ -10,10 +10,10 @@ tensors, on which a Python test of the value is impossible under XLA.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterable
 from typing import Any, Sequence
 
-import keras
 import numpy as np
 
 
@@ -141,9 +141,11 @@ def number_list(name: str, values: Any) -> list[float]:
 
 def learning_rate(value: Any) -> None:
     """η: a number > 0, a ``LearningRateSchedule``, or a callable of the step."""
-    if isinstance(value, keras.optimizers.schedules.LearningRateSchedule) or callable(value):
+    if callable(value):  # a LearningRateSchedule is one
         return
-    if isinstance(value, keras.Variable):
+    # A Keras variable exists only once Keras is loaded: this module does not load it.
+    keras = sys.modules.get("keras")
+    if keras is not None and isinstance(value, keras.Variable):
         value = value.numpy()
     positive("learning_rate", value)
 

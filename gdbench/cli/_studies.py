@@ -8,6 +8,7 @@ so that ``--help`` answers without loading TensorFlow.
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -151,6 +152,23 @@ def _add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the study's TensorBoard folder (default: HOME/tensorboard/STUDY)")
 
 
+def _first_look(path: Path) -> None:
+    """Refuse a spec wrong in its TOML, its keys or its names before TensorFlow is imported
+    (:mod:`gdbench.study.plan.first_look`): the names are read from gdbench's sources."""
+    from gdbench import _sources
+    from gdbench.cli._listing import PackageSource
+    from gdbench.study.plan.first_look import OPTIMIZER_FORMS, Names, first_look
+
+    def names(package: str, kind: str, forms: str) -> Names:
+        source = PackageSource(package)
+        group = ast.literal_eval(source.constant("ENTRY_POINT_GROUP"))
+        return Names(kind, list(source.registry()), sorted(_sources.plugin_claims(group)), forms)
+
+    tasks = PackageSource("tasks")
+    first_look(Path(path), names("tasks", "task", ast.literal_eval(tasks.constant("PATH_FORMS"))),
+               names("optimizers", "optimizer", OPTIMIZER_FORMS))
+
+
 def _quiet_optuna() -> None:
     """Optuna's per-study info lines would interleave with the progress bar."""
     import optuna
@@ -181,6 +199,7 @@ def _run(arguments: argparse.Namespace) -> int:
     check_positive("--trials", arguments.trials)
     check_positive("--workers", arguments.workers)
     check_positive("--jobs", arguments.jobs)
+    _first_look(arguments.spec)
     if arguments.jobs > 1 and arguments.study is None:
         # Each study's process reads (and checks) its own spec: this one imports nothing
         # heavy before they start.

@@ -23,8 +23,10 @@ next run takes them first.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import optuna
@@ -49,6 +51,36 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["run_study"]
 
+#: The loggers whose information lines a quiet study holds back (beside Optuna's own, set
+#: through its API): MLflow's and its migrations' ("Creating initial MLflow database tables").
+_CHATTY_LOGGERS = ("mlflow", "alembic")
+
+
+@contextlib.contextmanager
+def _quiet_logs(quiet: bool) -> Iterator[None]:
+    """With ``quiet``, Optuna's verbosity and the chatty loggers at WARNING for the call, and
+    ``MLFLOW_LOGGING_LEVEL`` too (MLflow sets its logger's level when first imported); all
+    restored after."""
+    if not quiet:
+        yield
+        return
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(max(verbosity, optuna.logging.WARNING))
+    loggers = [logging.getLogger(name) for name in _CHATTY_LOGGERS]
+    levels = [each.level for each in loggers]
+    for each in loggers:
+        each.setLevel(max(each.getEffectiveLevel(), logging.WARNING))
+    variable = os.environ.get("MLFLOW_LOGGING_LEVEL")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+        for each, level in zip(loggers, levels):
+            each.setLevel(level)
+        if variable is None:
+            os.environ.pop("MLFLOW_LOGGING_LEVEL", None)
+
 
 def run_study(
     spec: StudySpec,
@@ -72,7 +104,8 @@ def run_study(
         trials: counted trials to reach, overriding the spec's.
         storage: the Optuna storage URL, overriding the spec's.
         tracking_uri: the MLflow tracking URI, overriding the spec's.
-        quiet: no progress bar.
+        quiet: no progress bar, and no information lines of Optuna's or MLflow's (their
+            loggers are set to WARNING for the call and restored after); warnings still show.
         workers: local ``gdbench worker`` processes sharing the study
             (:mod:`gdbench.study.worker`), started once the study exists.
         callbacks: called as ``callback(study, frozen_trial)`` after each
@@ -88,6 +121,17 @@ def run_study(
             existing study of another spec; nothing is created then.
         Interrupted: the study was stopped by a signal (``KeyboardInterrupt``).
     """
+    with _quiet_logs(quiet):
+        return _run_study(spec, home=home, trials=trials, storage=storage,
+                          tracking_uri=tracking_uri, quiet=quiet, workers=workers,
+                          callbacks=callbacks, heartbeat_interval=heartbeat_interval,
+                          grace_period=grace_period)
+
+
+def _run_study(spec: StudySpec, *, home: str | Path, trials: int | None, storage: str | None,
+               tracking_uri: str | None, quiet: bool, workers: int,
+               callbacks: Sequence[StudyCallback], heartbeat_interval: int,
+               grace_period: int) -> optuna.Study:
     budget = spec.trials if trials is None else session.positive_integer("trials", trials)
     workers = session.positive_integer("workers", workers)
     heartbeat_interval = session.positive_integer("heartbeat_interval", heartbeat_interval)

@@ -5,18 +5,23 @@ run`` prints about them.
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import gdbench.optimizers
+from gdbench.study.plan.first_look import (
+    OPTIMIZER_FORMS,
+    Names,
+    entry_name,
+    unknown_entry,
+)
 from gdbench.study.spec import spaces
 from gdbench.study.spec.domains import Domain
-from gdbench.study.spec.fields import FieldReader, join, type_name
+from gdbench.study.spec.fields import FieldReader
 from gdbench.study.spec.model import StudySpec
 
-__all__ = ["default_optimizer_space", "found_entry", "kept_keywords", "named_entry",
+__all__ = ["default_optimizer_space", "found_entry", "kept_keywords", "optimizer_names",
            "optimizer_notes", "read_source", "refused_value", "searchable_defaults",
            "shared_keywords"]
 
@@ -97,6 +102,12 @@ def shared_keywords(source: gdbench.optimizers.OptimizerSource) -> list[str]:
             if k != "weight_decay" or (k in own and source.refusal(k) is None)]
 
 
+def optimizer_names() -> Names:
+    """What a spec may name as an optimizer: gdbench's, the plugins', an import path."""
+    return Names("optimizer", gdbench.optimizers.names(),
+                 sorted(gdbench.optimizers.plugin_names()), OPTIMIZER_FORMS)
+
+
 def read_source(reader: FieldReader, value: Any, field: str
                 ) -> tuple[gdbench.optimizers.OptimizerSource, dict[str, Any], str]:
     """An entry's optimizer, found by name or import path (:func:`gdbench.optimizers.source`;
@@ -107,9 +118,7 @@ def read_source(reader: FieldReader, value: Any, field: str
     rule they cannot run is refused here, not in the middle of a study.
     """
     source, own, name_field = found_entry(
-        reader, value, field, kind="optimizer", registered=gdbench.optimizers.names(),
-        plugins=sorted(gdbench.optimizers.plugin_names()), find=gdbench.optimizers.source,
-        forms="module.Class, module:Class, file.py:Class")
+        reader, value, field, names=optimizer_names(), find=gdbench.optimizers.source)
     try:
         source.build()
     except Exception as error:  # noqa: BLE001 - a user's constructor may raise anything
@@ -127,48 +136,26 @@ def read_source(reader: FieldReader, value: Any, field: str
     return source, own, name_field
 
 
-def found_entry(reader: FieldReader, value: Any, field: str, *, kind: str,
-                registered: list[str], plugins: list[str], find: Callable[..., Any],
-                forms: str) -> tuple[Any, dict[str, Any], str]:
+def found_entry(reader: FieldReader, value: Any, field: str, *, names: Names,
+                find: Callable[..., Any]) -> tuple[Any, dict[str, Any], str]:
     """What a spec's entry names (``find(identifier, base=the spec's folder)``), the entry's
     other keys and its name's field; an entry that names nothing ``find`` knows is refused
-    with the closest ``registered`` name and every accepted one.
+    with the closest registered name and every accepted one
+    (:func:`~gdbench.study.plan.first_look.unknown_entry`, the first look's own line).
 
     Args:
         reader: the spec's reader (names the file).
         value: the entry: a name, or a table ``{name = "...", ...}``.
         field: the entry's field.
-        kind: what it names (``"optimizer"``, ``"task"``).
-        registered: gdbench's own names; ``plugins``: the installed plugins' names.
+        names: what may be named (gdbench's names, the plugins', the import paths' forms).
         find: ``gdbench.optimizers.source`` or ``gdbench.tasks.source``.
-        forms: the import paths accepted besides names (``module:Class, file.py:Class``).
     """
-    paths = f"or an import path ({forms})"
-    identifier, own, name_field = named_entry(reader, value, field,
-                                              f"one of: {', '.join(registered)} {paths}")
-    if not isinstance(identifier, str) or not identifier:
-        article = "an" if kind[0] in "aeiou" else "a"
-        raise reader.error(name_field, f"expected {article} {kind} name or an import path, got "
-                                       f"{type_name(identifier)} {identifier!r}")
+    identifier, own, name_field = entry_name(reader, value, field, names)
     try:
         return find(identifier, base=reader.path.parent), own, name_field
     except KeyError:
-        close = difflib.get_close_matches(identifier.lower(), registered, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise reader.error(name_field, f"unknown {kind} {identifier!r}; {hint}accepted: "
-                                       f"{', '.join(registered + plugins)}, {paths}") from None
+        raise unknown_entry(reader, name_field, identifier, names) from None
     except (ValueError, TypeError) as error:
         raise reader.error(name_field, str(error)) from None
 
 
-def named_entry(reader: FieldReader, value: Any, field: str, accepted: str
-                ) -> tuple[Any, dict[str, Any], str]:
-    """An entry given as a name or as a table ``{name = "...", ...}``: its name, its other
-    keys and its name's field; a table without a name is refused, saying what is
-    ``accepted``."""
-    if not isinstance(value, dict):
-        return value, {}, field
-    if "name" not in value:
-        raise reader.error(join(field, "name"), f"required; {accepted}")
-    return value["name"], {key: item for key, item in value.items() if key != "name"}, join(
-        field, "name")

@@ -8,6 +8,7 @@ from typing import Any
 
 import gdbench.tasks
 from gdbench.study.plan.brought import found_entry
+from gdbench.study.plan.first_look import Names
 from gdbench.study.spec.fields import FieldReader
 from gdbench.study.spec.model import StudySpec
 
@@ -19,10 +20,10 @@ def read_task_source(reader: FieldReader, value: Any, field: str
     """The spec's task, found by name or import path (:func:`gdbench.tasks.source`; a
     file's path is relative to the spec's folder), its options, and its name's field;
     ``reader`` (the spec's) names the field of a bad entry."""
-    source, options, name_field = found_entry(
-        reader, value, field, kind="task", registered=gdbench.tasks.names(),
-        plugins=gdbench.tasks.plugin_names(), find=gdbench.tasks.source,
-        forms=gdbench.tasks.registry.PATH_FORMS)
+    names = Names("task", gdbench.tasks.names(), gdbench.tasks.plugin_names(),
+                  gdbench.tasks.registry.PATH_FORMS)
+    source, options, name_field = found_entry(reader, value, field, names=names,
+                                              find=gdbench.tasks.source)
     if not issubclass(source.task_class, (gdbench.tasks.ToyTask, gdbench.tasks.ImageTask)):
         raise reader.error(name_field, f"{source.name}: a study trains toy tasks (ToyTask, "
                                        "gdbench.tasks.toy_task) and Keras tasks (ImageTask, "

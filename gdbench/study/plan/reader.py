@@ -12,9 +12,10 @@ import gdbench.tasks
 from gdbench.study.errors import SpecError
 from gdbench.study.plan import brought_task, samplers
 from gdbench.study.plan.build import optimizer_defaults
+from gdbench.study.plan.first_look import TRACKING_KEYS
 from gdbench.study.plan.inclusions import holds
 from gdbench.study.plan.space_reader import Named, SpaceReader
-from gdbench.study.plan.tables import study_tables
+from gdbench.study.plan.tables import STUDY_KEYS, study_tables
 from gdbench.study.spec import objectives
 from gdbench.study.spec.fields import error_keyword, join, option_names
 from gdbench.study.spec.model import (
@@ -29,19 +30,13 @@ from gdbench.study.spec.model import (
     StudySpec,
     TaskSpec,
     TrackingSpec,
+    default_trials_per_batch,
     name_problem,
 )
 from gdbench.tracking.limits import MAX_DESCRIPTION_LENGTH, MAX_EXPERIMENT_NAME_LENGTH
 
-__all__ = ["load_spec", "load_specs", "read_specs"]
+__all__ = ["STUDY_KEYS", "load_spec", "load_specs", "read_specs"]
 
-_STUDY_KEYS = (
-    "name", "description", "task", "epochs", "batch_size", "optimizer", "optimizers",
-    "schedule", "schedules", "search", "tune", "objective", "trials", "sampler", "pruner",
-    "storage", "tracking", "seed", "population", "trials_per_batch", "balance",
-    "confirm", "compare",
-)
-_TRACKING_KEYS = ("mlflow", "tracking_uri", "tensorboard", "tensorboard_dir", "experiment_name")
 
 
 def read_specs(path: Path) -> list[StudySpec]:
@@ -106,7 +101,7 @@ class _Reader(SpaceReader):
     """Reads every field of one spec file."""
 
     def study(self, table: dict[str, Any], prefix: str, *, default_name: str) -> StudySpec:
-        self.check_keys(table, _STUDY_KEYS, prefix)
+        self.check_keys(table, STUDY_KEYS, prefix)
         field = functools.partial(join, prefix)
 
         name = self.string(table.get("name", default_name), field("name"))
@@ -117,7 +112,7 @@ class _Reader(SpaceReader):
         if not isinstance(description, str):
             raise self.error(field("description"), f"expected a string, got {description!r}")
         self.check_length(description, field("description"), MAX_DESCRIPTION_LENGTH)
-        seed = self.integer(table.get("seed", 0), field("seed"), 0)
+        seed = self.integer(table.get("seed", StudySpec.seed), field("seed"), 0)
 
         if "task" not in table:
             raise self.error(field("task"), f"required; one of: {', '.join(gdbench.tasks.names())}")
@@ -151,19 +146,20 @@ class _Reader(SpaceReader):
                              "leave it out)")
         if population and task_spec.name not in gdbench.tasks.REGISTRY:
             brought_task.check_population(self, task, field("task"))
-        trials_per_batch = self.integer(table.get("trials_per_batch", 32),
-                                        field("trials_per_batch"), 1)
         objective = self.objective(table.get("objective"), field("objective"), task, population)
         compare = None
         if "compare" in table:
             compare = self.compare(table, prefix, optimizers, schedules, optimizer_domains)
         branches = len(optimizers) * max(1, len(schedules))
-        trials = self.integer(table.get("trials", 20) if compare is None else
+        trials = self.integer(table.get("trials", StudySpec.trials) if compare is None else
                               table.get("trials", max(compare.budgets) * branches),
                               field("trials"), 1)
-        balance = self.flag(table.get("balance", True), field("balance"))
+        balance = self.flag(table.get("balance", StudySpec.balance), field("balance"))
         sampler = self.sampler(table.get("sampler", "tpe" if compare is None else "random"),
                                field("sampler"), seed)
+        trials_per_batch = self.integer(
+            table.get("trials_per_batch", default_trials_per_batch(task_spec.toy, sampler.name)),
+            field("trials_per_batch"), 1)
         unpruned = compare is not None or objective.target is not None
         pruner = self.pruner(table.get("pruner", "none" if unpruned else "median"),
                              field("pruner"), epochs or task.default_epochs)
@@ -355,7 +351,7 @@ class _Reader(SpaceReader):
 
     def tracking(self, value: Any, field: str) -> TrackingSpec:
         table = self.table(value, field)
-        self.check_keys(table, _TRACKING_KEYS, field)
+        self.check_keys(table, TRACKING_KEYS, field)
         flags = {key: self.flag(table[key], join(field, key))
                  for key in ("mlflow", "tensorboard") if key in table}
         texts = {key: self.string(table[key], join(field, key))

@@ -2,11 +2,14 @@
 
 | sampler  | Optuna class       | needs (``pip install gdbench[EXTRA]``) |
 |----------|--------------------|----------------------------------------|
-| `tpe`    | `TPESampler`       |                                        |
+| `tpe`    | `TPESampler` (1)   |                                        |
 | `random` | `RandomSampler`    |                                        |
 | `grid`   | `GridSampler`      |                                        |
 | `cmaes`  | `CmaEsSampler`     | `cmaes`: the `cmaes` package           |
 | `gp`     | `GPSampler`        | `gp`: `torch` and `scipy`              |
+
+(1) as :class:`~gdbench.study.plan.fitted_tpe.FittedTPESampler`: the same draws, its fit on
+the finished trials made once for all the trials asked before the next one finishes.
 
 Pruners: `median`, `successive_halving`, `hyperband`, `none`.
 
@@ -27,6 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from gdbench.study.errors import StudyError
 from gdbench.study.plan.branches import BranchSampler
+from gdbench.study.plan.fitted_tpe import FittedTPESampler
 
 if TYPE_CHECKING:
     from gdbench.study.spec.model import StudySpec
@@ -39,7 +43,7 @@ __all__ = [
 
 #: Sampler name → Optuna class.
 SAMPLERS: Mapping[str, type[optuna.samplers.BaseSampler]] = MappingProxyType({
-    "tpe": optuna.samplers.TPESampler,
+    "tpe": FittedTPESampler,
     "random": optuna.samplers.RandomSampler,
     "grid": optuna.samplers.GridSampler,
     "cmaes": optuna.samplers.CmaEsSampler,

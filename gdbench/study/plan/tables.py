@@ -13,7 +13,15 @@ from typing import Any
 
 from gdbench.study.errors import SpecError
 
-__all__ = ["spec_text", "study_names", "study_tables"]
+__all__ = ["STUDY_KEYS", "spec_text", "study_names", "study_tables"]
+
+#: The keys of a study's table (docs/spec.md says what each means).
+STUDY_KEYS = (
+    "name", "description", "task", "epochs", "batch_size", "optimizer", "optimizers",
+    "schedule", "schedules", "search", "tune", "objective", "trials", "sampler", "pruner",
+    "storage", "tracking", "seed", "population", "trials_per_batch", "balance",
+    "confirm", "compare",
+)
 
 
 def spec_text(path: Path) -> str:

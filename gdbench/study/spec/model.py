@@ -29,7 +29,7 @@ Every key, with its default:
 | `tracking`          | `mlflow`, `tracking_uri`, `tensorboard`, `tensorboard_dir`, `experiment_name` | on, under HOME   |
 | `seed`              | seeds the sampler and the task (unless they set their own)            | 0                        |
 | `population`        | train a batch's trials together, as one population (see below)        | true where supported     |
-| `trials_per_batch`  | trials per population batch                                           | 32                       |
+| `trials_per_batch`  | trials per population batch                                           | see below                |
 | `balance`           | give every optimizer × schedule the same number of trials             | true                     |
 | `confirm`           | `{seeds = N}`, N ≥ 2: rerun each optimizer × schedule's best N times  | none                     |
 | `compare`           | `{budgets = [...]}`: a budget-matched comparison (`budgets` module)   | none                     |
@@ -67,6 +67,14 @@ pruner compares it with the trials that finished before its batch started.
 A convolutional model cannot be stacked: ``population = true`` is refused
 for it. ``population = false`` trains one trial at a time.
 
+``trials_per_batch`` defaults by the kind of task and the sampler
+(:data:`TRIALS_PER_BATCH`): a toy task searched by a sampler that does not
+learn from finished trials (``random``, ``grid``) trains 200 trials a batch,
+so that a batch's cost (one vectorized run, one transaction each way) is
+shared by many trials; a toy task under a sampler that learns (``tpe``,
+``cmaes``, ``gp``) and an image task train 32, so that the sampler sees
+results between batches and an image population keeps within memory.
+
 A file may hold several studies as an array of tables, ``[[study]]``, each
 with its own ``name``; they run one after the other.
 
@@ -98,6 +106,7 @@ import dataclasses
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import gdbench.tasks
@@ -105,10 +114,10 @@ from gdbench.study.errors import SpecError
 from gdbench.study.spec.domains import Domain
 
 __all__ = [
-    "DIRECTIONS", "MAX_NAME_LENGTH", "NAME_PATTERN", "CompareSpec",
-    "ConfirmSpec", "ObjectiveSpec", "OptimizerSpec", "PrunerSpec", "SamplerSpec", "ScheduleSpec",
+    "DIRECTIONS", "MAX_NAME_LENGTH", "NAME_PATTERN", "NON_LEARNING_SAMPLERS", "TRIALS_PER_BATCH",
+    "CompareSpec", "ConfirmSpec", "ObjectiveSpec", "OptimizerSpec", "PrunerSpec", "SamplerSpec", "ScheduleSpec",
     "SpecError", "StudySpec", "TaskSpec", "TrackingSpec",
-    "name_problem", "searched_domains",
+    "default_trials_per_batch", "name_problem", "searched_domains",
 ]
 
 DIRECTIONS = ("minimize", "maximize")
@@ -116,6 +125,30 @@ DIRECTIONS = ("minimize", "maximize")
 #: A study's name: it names files and folders (TensorBoard, reports), an MLflow
 #: experiment and an Optuna study, so it is kept to characters every one of them takes.
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.\-]*"
+
+#: ``trials_per_batch`` when a spec leaves it out: (toy task, sampler that does not learn
+#: from finished trials) → trials. The one place these defaults are written; the module
+#: docstring and docs/spec.md state them, and a test compares.
+TRIALS_PER_BATCH: Mapping[tuple[bool, bool], int] = MappingProxyType({
+    (True, True): 200,
+    (True, False): 32,
+    (False, True): 32,
+    (False, False): 32,
+})
+
+#: The samplers that draw a trial without reading the trials before it.
+NON_LEARNING_SAMPLERS = ("random", "grid")
+
+
+def default_trials_per_batch(toy: bool, sampler: str) -> int:
+    """``trials_per_batch`` for a spec that leaves it out (:data:`TRIALS_PER_BATCH`).
+
+    Args:
+        toy: whether the task is a toy task.
+        sampler: the sampler's name.
+    """
+    return TRIALS_PER_BATCH[toy, sampler in NON_LEARNING_SAMPLERS]
+
 
 #: The longest study name: a folder name of every file system, with room for suffixes.
 MAX_NAME_LENGTH = 120
@@ -289,7 +322,7 @@ class StudySpec:
     storage: str | None = None
     seed: int = 0
     population: bool = False
-    trials_per_batch: int = 32
+    trials_per_batch: int = TRIALS_PER_BATCH[False, False]
     balance: bool = True
     confirm: ConfirmSpec | None = None
     compare: CompareSpec | None = None

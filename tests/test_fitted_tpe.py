@@ -1,0 +1,73 @@
+"""The TPE sampler a spec's ``tpe`` builds draws what Optuna's TPESampler draws with the same
+seed, while fitting once per set of finished trials."""
+
+from __future__ import annotations
+
+import random
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+
+from gdbench.study.plan.fitted_tpe import FittedTPESampler
+from gdbench.study.plan.samplers import SAMPLERS
+
+RATE = FloatDistribution(1e-3, 10.0, log=True)
+SHARE = FloatDistribution(0.0, 1.0)
+
+
+def study_of(sampler: optuna.samplers.BaseSampler, finished: int) -> optuna.Study:
+    """An in-memory study holding ``finished`` trials (a few pruned), the same for every sampler."""
+    study = optuna.create_study(sampler=sampler)
+    draw = random.Random(0)
+    trials = []
+    for number in range(finished):
+        params = {"learning_rate": 10 ** draw.uniform(-3, 1), "share": draw.random()}
+        state = optuna.trial.TrialState.PRUNED if number % 7 == 3 else None
+        trials.append(optuna.trial.create_trial(
+            params=params, distributions={"learning_rate": RATE, "share": SHARE},
+            value=draw.random(), **({"state": state} if state else {})))
+    study.add_trials(trials)
+    return study
+
+
+def ask_batch(study: optuna.Study, count: int) -> list[tuple[float, float]]:
+    """``count`` trials asked before any is told, as a population batch is."""
+    drawn = []
+    for _ in range(count):
+        trial = study.ask()
+        drawn.append((trial.suggest_float("learning_rate", 1e-3, 10.0, log=True),
+                      trial.suggest_float("share", 0.0, 1.0)))
+    return drawn
+
+
+@pytest.mark.parametrize("options", [{}, {"multivariate": False}, {"constant_liar": False},
+                                     {"constant_liar": False, "multivariate": False}],
+                         ids=["defaults", "independent", "no_liar", "independent_no_liar"])
+def test_draws_are_optunas(options: dict[str, bool]) -> None:
+    ours = study_of(FittedTPESampler(seed=3, **options), 60)
+    theirs = study_of(optuna.samplers.TPESampler(seed=3, **options), 60)
+    assert ask_batch(ours, 12) == ask_batch(theirs, 12)
+    for study in (ours, theirs):  # a batch told, the next one fitted on it
+        for trial in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+            study.tell(trial.number, trial.params["share"])
+    assert ask_batch(ours, 12) == ask_batch(theirs, 12)
+
+
+def test_fits_once_per_set_of_finished_trials(monkeypatch: pytest.MonkeyPatch) -> None:
+    sampler = FittedTPESampler(seed=0, constant_liar=False)
+    study = study_of(sampler, 40)
+    fits = []
+    original = FittedTPESampler._build_parzen_estimator
+
+    def counted(self, *args, **kwargs):
+        fits.append(kwargs.get("handle_below"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(FittedTPESampler, "_build_parzen_estimator", counted)
+    ask_batch(study, 10)
+    assert fits == [True]  # the better trials' estimator, once for the batch
+
+
+def test_the_spec_tpe_is_the_fitted_one() -> None:
+    assert SAMPLERS["tpe"] is FittedTPESampler
