@@ -25,10 +25,10 @@ BACKEND_TESTS := tests/test_optimizers_reference.py tests/test_optimizers_keras.
 	tests/test_schedules.py tests/test_optimizer_rules_broadcast.py \
 	tests/test_optimizers_validation.py tests/test_precision.py tests/test_optimizers_registration.py
 
-# Test files run in parallel, on this many worker processes (pytest-xdist); a file's
-# tests, and the files sharing the session's servers, on one (tests/conftest.py).
+# Test files run in parallel, on this many worker processes (pytest-xdist), a file's
+# tests on one worker.
 TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test: $(STAMP)
 	$(PYTEST)

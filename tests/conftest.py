@@ -1,10 +1,9 @@
 """Shared test set-up: quiet TensorFlow, deterministic ops, a fresh Keras session per test.
 
-Run in parallel (``pytest -n 2 --dist loadgroup``, as ``make test`` does), a
+Run in parallel (``pytest -n 2 --dist loadfile``, as ``make test`` does), a
 test file goes to one worker whole, so that its module fixtures (a study
-several tests read) are built once; the files that share the session's
-servers (:func:`servers.shared_stack` and the studies :func:`servers.cached`
-keeps) go to one worker together, so that the servers start once.
+several tests read) are built once; each worker starts the session's servers
+(:func:`servers.shared_stack`, on free ports) for itself if its files need them.
 
 The backend is TensorFlow unless ``KERAS_BACKEND`` names another. Under JAX, x64
 is switched on: the float64 checks need float64, which JAX has only then
@@ -30,14 +29,3 @@ def _fresh_keras_session():
     keras.backend.clear_session(free_memory=False)
     yield
     keras.mixed_precision.set_global_policy("float32")
-
-
-#: The files whose tests use the session's servers and the studies kept beside them.
-SERVER_FILES = frozenset({"test_browser.py", "test_distributed.py", "test_study_processes.py"})
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test's ``xdist_group``: its file's name, or ``"servers"`` for :data:`SERVER_FILES`."""
-    for item in items:
-        group = "servers" if item.path.name in SERVER_FILES else item.path.name
-        item.add_marker(pytest.mark.xdist_group(group))
