@@ -25,11 +25,16 @@ BACKEND_TESTS := tests/test_optimizers_reference.py tests/test_optimizers_keras.
 	tests/test_schedules.py tests/test_optimizer_rules_broadcast.py \
 	tests/test_optimizers_validation.py tests/test_precision.py tests/test_optimizers_registration.py
 
+# Test files run in parallel, on this many worker processes (pytest-xdist), a file's
+# tests on one worker.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
 	@if $(BIN)/python -c "import torch" 2>/dev/null; then \
-		KERAS_BACKEND=torch $(BIN)/python -m pytest -q $(BACKEND_TESTS); \
+		KERAS_BACKEND=torch $(PYTEST) $(BACKEND_TESTS); \
 	else \
 		echo "PyTorch backend tests skipped: torch is not importable (PyPI's torch brings CUDA; pip install torch==2.13.0 for a CPU build)"; \
 	fi
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -q $(BACKEND_TESTS)
+	KERAS_BACKEND=jax $(PYTEST) $(BACKEND_TESTS)

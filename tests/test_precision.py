@@ -113,6 +113,9 @@ NO_X64 = textwrap.dedent("""
 
 
 @pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+# Its JAX process is set up whatever this process runs on: the TensorFlow pass runs it once.
+@pytest.mark.skipif(BACKEND != "tensorflow",
+                    reason="runs JAX in a process of its own, once, in the TensorFlow pass")
 def test_jax_without_x64_keeps_eta_in_float32_without_warnings() -> None:
     environment = {
         **os.environ, "KERAS_BACKEND": "jax", "JAX_ENABLE_X64": "0",

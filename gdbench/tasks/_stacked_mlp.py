@@ -62,7 +62,7 @@ class Program:
     train_epoch: Callable[..., Any]
     evaluate_split: Callable[..., Any]
 
-    def evaluate(self, weights: tuple[tf.Tensor, ...], batches: tf.data.Dataset, steps: int, *,
+    def evaluate(self, weights: tuple[tf.Variable, ...], batches: tf.data.Dataset, steps: int, *,
                  prefix: str) -> dict[str, tf.Tensor]:
         """Each member's ``{prefix}loss`` and ``{prefix}accuracy`` [K] on a split's batches."""
         loss, accuracy = self.evaluate_split(weights, iter(batches), tf.constant(steps))
@@ -152,36 +152,44 @@ def _build_program(
     # pays; on a CPU, XLA's batched matmuls are slower than TensorFlow's.
     @tf.function(jit_compile=jit_compile, autograph=False)
     def apply_rules(weights, gradients, slots, active, iteration, rule_inputs, rate_inputs):
-        """Every active member's weights and slots after one step; the others' as they were."""
+        """Every active member's weights and slots after one step, assigned in place.
+
+        The weights and slots are variables: under XLA their buffers are
+        updated where they lie, so that a step holds one copy of them (and the
+        gradients), not the old and the new side by side.
+        """
         learning_rate = learning_rate_at(iteration, rate_inputs)
         step = tf.cast(iteration + 1, dtype)
-        new_weights, new_slots = [], []
         for weight, gradient, slot in zip(weights, gradients, slots):
             rank = weight.shape.rank
 
             def shaped(column: tf.Tensor, rank: int = rank) -> tf.Tensor:
                 return tf.cast(tf.reshape(column, [-1] + [1] * (rank - 1)), dtype)
 
+            old = weight.read_value()
+            old_slots = tuple(variable.read_value() for variable in slot)
             value, slot_values = rule(
-                weight, gradient, slot, step=step, learning_rate=shaped(learning_rate),
+                old, gradient, old_slots, step=step, learning_rate=shaped(learning_rate),
                 **{name: shaped(column) for name, column in rule_inputs.items()}, **rule_static,
             )
             member_active = tf.reshape(active, [-1] + [1] * (rank - 1))
-            new_weights.append(tf.where(member_active, value, weight))
-            new_slots.append(tuple(tf.where(member_active, new, old)
-                                   for new, old in zip(slot_values, slot)))
-        return tuple(new_weights), tuple(new_slots)
+            weight.assign(tf.where(member_active, value, old))
+            for variable, new, previous in zip(slot, slot_values, old_slots):
+                variable.assign(tf.where(member_active, new, previous))
+        return iteration + 1
 
     @tf.function(autograph=False)
     def train_epoch(weights, slots, iterations, active, first_iteration, rule_inputs,
                     rate_inputs, batches, steps):
+        """One epoch of steps, the variables ``weights`` and ``slots`` updated in place."""
         zeros = tf.zeros(tf.shape(active), dtype)
 
-        def step(index, weights, slots, iterations, active, iteration, loss_sum, correct_sum,
-                 count):
+        def step(index, iterations, active, iteration, loss_sum, correct_sum, count):
             images, labels = next(batches)
-            gradients, losses, logits = gradients_of(weights, images, labels)
-            weights, slots = apply_rules(weights, gradients, slots, active, iteration,
+            gradients, losses, logits = gradients_of(
+                tuple(weight.read_value() for weight in weights), images, labels)
+            # Returned by the update, the next count orders the next step after it.
+            next_iteration = apply_rules(weights, gradients, slots, active, iteration,
                                          rule_inputs, rate_inputs)
             # Keras's running means: Σ batch loss · B / Σ B and Σ correct / Σ B.
             examples = tf.cast(tf.shape(labels)[0], dtype)
@@ -192,18 +200,18 @@ def _build_program(
             iterations += tf.cast(active, tf.int64)
             # Keras's TerminateOnNaN: the running loss after the batch, its update made.
             active = tf.logical_and(active, tf.math.is_finite(loss_sum / count))
-            return (index + 1, weights, slots, iterations, active, iteration + 1, loss_sum,
-                    correct_sum, count)
+            return (index + 1, iterations, active, next_iteration, loss_sum, correct_sum,
+                    count)
 
-        _, weights, slots, iterations, active, _, loss_sum, correct_sum, count = tf.while_loop(
+        _, iterations, active, _, loss_sum, correct_sum, count = tf.while_loop(
             lambda index, *_: index < steps, step,
-            (tf.constant(0, steps.dtype), weights, slots, iterations, active, first_iteration,
-             zeros, zeros, zeros))
+            (tf.constant(0, steps.dtype), iterations, active, first_iteration,
+             zeros, zeros, zeros), parallel_iterations=1)
         # η where each member stopped (a constant η is already [K, 1]).
         rates = learning_rate_at(iterations[:, tf.newaxis], rate_inputs)
         rates = tf.broadcast_to(rates, tf.shape(iterations[:, tf.newaxis]))[:, 0]
         logs = {"accuracy": correct_sum / count, "loss": loss_sum / count, "learning_rate": rates}
-        return weights, slots, iterations, active, logs
+        return iterations, active, logs
 
     @tf.function(autograph=False)
     def evaluate_split(weights, batches, steps):

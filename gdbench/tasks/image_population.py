@@ -34,7 +34,10 @@ middle of an epoch) would each need a custom train step and metric anyway, and
 ``fit`` drives every batch from Python. Instead one ``tf.function`` per epoch
 loops over the epoch's batches, the update rules compiled with XLA (the
 matmuls stay TensorFlow's: on a CPU XLA's batched ones are slower); functions
-are kept for reuse across populations of the same configuration. Stopped members
+are kept for reuse across populations of the same configuration. The stacked
+weights and slots are variables that each step updates in place (XLA writes
+the new values into their buffers), so that a step holds one copy of them
+and the gradients rather than the old values beside the new. Stopped members
 stay in the population with their updates masked (their weights frozen) until
 half of the members or more have stopped; the others are then trained as a
 smaller population. That costs one compilation for the new size (about a
@@ -264,13 +267,15 @@ def fit_image_population(
     numbers, static = inputs.numbers, inputs.static
 
     dtype = keras.config.floatx()
-    weights = tuple(tf.constant(np.broadcast_to(weight, (size, *weight.shape)).astype(dtype))
+    # Variables, updated in place by the program; tiled and broadcast by
+    # TensorFlow, so that no [K, …] array is built in NumPy first.
+    weights = tuple(_variable(tf.constant(weight, dtype), (size, *weight.shape))
                     for weight in model.get_weights())
     slots = tuple(
-        tuple(tf.constant(slot.astype(dtype)) for slot in initial_slots(
+        tuple(_variable(tf.constant(start, dtype), weight.shape) for start in initial_slots(
             optimizer_class, {name: _member_shaped(column, weight.shape.rank)
                               for name, column in numbers.items()},
-            static, tuple(weight.shape)))
+            static, (size,) + (1,) * (weight.shape.rank - 1)))
         for weight in weights
     )
     program = compiled_program(
@@ -300,11 +305,14 @@ def fit_image_population(
             # Half the rows or more only hold frozen members: drop their compute.
             _store(final_weights, weights, rows)
             kept = np.flatnonzero(active[rows])
-            weights, slots, iterations, rule_inputs, rate_inputs = tf.nest.map_structure(
+            weights, slots = tf.nest.map_structure(
+                lambda variable, kept=kept: _variable(tf.gather(variable, kept)),
+                (weights, slots))
+            iterations, rule_inputs, rate_inputs = tf.nest.map_structure(
                 lambda tensor, kept=kept: tf.gather(tensor, kept),
-                (weights, slots, iterations, rule_inputs, rate_inputs))
+                (iterations, rule_inputs, rate_inputs))
             rows = rows[kept]
-        weights, slots, iterations, row_active, row_logs = program.train_epoch(
+        iterations, row_active, row_logs = program.train_epoch(
             weights, slots, iterations, tf.constant(active[rows]),
             tf.constant(epoch * steps_per_epoch, tf.int64), rule_inputs, rate_inputs,
             next(epoch_batches), tf.constant(steps_per_epoch),
@@ -322,9 +330,16 @@ def fit_image_population(
         stop = _stop_mask(on_epoch, EpochReport(epoch, active.copy(), logs), size)
         status[still_active & stop] = STOPPED
         active = still_active & ~stop
-    _store(final_weights, weights, rows)
+    # The slots are done with: freed before the test split and the weights' copy.
+    del slots
     test = (program.evaluate(weights, *_evaluation_data(splits.x_test, splits.y_test),
                              prefix="test_") if len(splits.y_test) else {})
+    if len(rows) == size:
+        # Never compacted: the arrays take the variables' buffers, not a copy.
+        final_weights = [weight.read_value().numpy() for weight in weights]
+    else:
+        _store(final_weights, weights, rows)
+    del weights
     complete = status == COMPLETE
     test_metrics = {key: np.full(size, np.nan) for key in test}
     for key, values in test.items():
@@ -341,7 +356,14 @@ def fit_image_population(
     )
 
 
-def _store(final_weights: list[np.ndarray], weights: tuple[tf.Tensor, ...],
+def _variable(value: tf.Tensor, shape: tuple[int, ...] | None = None) -> tf.Variable:
+    """A variable holding ``value``, broadcast to ``shape`` when given."""
+    if shape is not None:
+        value = tf.broadcast_to(value, shape)
+    return tf.Variable(value, trainable=False)
+
+
+def _store(final_weights: list[np.ndarray], weights: tuple[tf.Variable, ...],
            rows: np.ndarray) -> None:
     """Copy the weights of the members the rows hold into the population's arrays."""
     for target, weight in zip(final_weights, weights):
