@@ -76,6 +76,10 @@ class StudyTracker(RecordedTrials):
             most this often (and at its end); TensorBoard is flushed every epoch.
         nested_in: the id of an MLflow run the study's parent run is nested in
             (a study's confirmation runs inside the study's own parent run).
+        journal_dir: the folder of the study's journal of finished trials' runs not
+            yet written (:mod:`gdbench.tracking._journal`): what a process that ended
+            left there is written by :func:`~gdbench.tracking.restore_runs`. ``None``:
+            no journal.
 
     Raises:
         ValueError: a bad argument; the message names it.
@@ -91,6 +95,7 @@ class StudyTracker(RecordedTrials):
         artifact_location: str | None = None,
         flush_interval_s: float = 5.0,
         nested_in: str | None = None,
+        journal_dir: str | Path | None = None,
     ) -> None:
         check_name("study_name", study_name)
         if nested_in is not None:
@@ -120,6 +125,7 @@ class StudyTracker(RecordedTrials):
                 artifact_location=artifact_location,
                 flush_interval_s=float(flush_interval_s),
                 nested_in=nested_in,
+                journal=None if journal_dir is None else Path(journal_dir),
             )
         self._tensorboard = (
             TensorBoardStudy(Path(tensorboard_dir), study_name)
@@ -347,16 +353,20 @@ class StudyTracker(RecordedTrials):
         if self._mlflow is not None:
             self._mlflow.log_artifacts(checked, artifact_path)
 
-    def flush(self) -> None:
+    def flush(self) -> bool:
         """Wait until every MLflow write queued so far is in the tracking store.
 
-        Trials' writes go through a background thread; read the store after this.
+        Trials' writes go through a background thread; read the store after
+        this. The wait is bounded (:data:`~gdbench.tracking._mlflow.WAIT_BOUND_S`).
+
+        Returns:
+            Whether every write was done in time (``False``: they are deferred, and
+            a warning says so).
 
         Raises:
             RuntimeError: some queued writes failed; the first failure is its cause.
         """
-        if self._mlflow is not None:
-            self._mlflow.drain()
+        return self._mlflow is None or self._mlflow.drain()
 
     def finish(
         self,

@@ -158,9 +158,11 @@ class TrialLoop:
         A process killed after a trial was told, but before its MLflow writer
         sent the run's end, leaves that run RUNNING; a process that found a
         trial dead, and died before closing its run, leaves that one. The next
-        process to end its loop closes both.
+        process to end its loop closes both; not this one when the tracking
+        store did not take the writes in time (they are deferred, and said so).
         """
-        self.tracker.flush()
+        if not self.tracker.flush():
+            return
         open_numbers = self.tracker.open_trial_numbers()
         finished = [trial for trial in self.study.get_trials(
             deepcopy=False, states=storage.FINISHED_STATES) if trial.number in open_numbers]

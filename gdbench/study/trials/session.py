@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,6 +33,7 @@ import gdbench.tasks
 from gdbench import _validate, tracking
 from gdbench.study.defaults import (
     DEFAULT_HOME,
+    JOURNAL_FOLDER,
     MLFLOW_FILE,
     OPTUNA_FILE,
     REPORTS_FOLDER,
@@ -57,9 +59,11 @@ from gdbench.tracking.names import NO_SCHEDULE
 __all__ = [
     "DEFAULT_HOME", "Locations", "StudyContext", "check_locations",
     "check_study_name", "claim_figures", "create_home", "in_home", "locations", "open_study",
-    "positive_integer", "start_tracker", "study_metrics", "task_metrics",
+    "positive_integer", "restore_tracking", "start_tracker", "study_metrics", "task_metrics",
     "tracker_setup",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 def positive_integer(name: str, value: Any) -> int:
@@ -357,9 +361,11 @@ def start_tracker(spec: StudySpec, where: Locations, context: StudyContext) -> S
 
 
 def _start_tracker(spec: StudySpec, where: Locations, context: StudyContext) -> StudyTracker:
+    restore_tracking(where.home, spec.name)
     tracker = StudyTracker(
         study_name=spec.name, tracking_uri=where.tracking_uri,
         tensorboard_dir=where.tensorboard_dir, experiment_name=spec.tracking.experiment_name,
+        journal_dir=where.home / JOURNAL_FOLDER / spec.name,
     )
     domains = {name: HParamDomain.fixed(value) for name, value in context.study_params.items()}
     domains.update({name: _hparam_domain(found)
@@ -379,6 +385,17 @@ def _start_tracker(spec: StudySpec, where: Locations, context: StudyContext) -> 
         description=spec.description, spec_file=spec.source,
     )
     return tracker
+
+
+def restore_tracking(home: Path, name: str) -> int:
+    """Write the MLflow runs of finished trials of study ``name`` that processes which ended
+    first left in HOME's journal (:func:`gdbench.tracking.restore_runs`); say how many."""
+    folder = home / JOURNAL_FOLDER / name
+    restored = tracking.restore_runs(folder)
+    if restored:
+        logger.warning("study %s: restored %d MLflow run(s) of finished trials that a process "
+                       "which ended first had left unwritten (from %s)", name, restored, folder)
+    return restored
 
 
 def study_metrics(study: optuna.Study) -> dict[str, float]:
