@@ -302,6 +302,8 @@ def _report(arguments: argparse.Namespace) -> int:
     out = _report_folder(arguments, arguments.out,
                          profiles.set_folder_name(names) if several else names[0])
     studies, _ = _stored_studies(arguments, names)
+    for name in names:
+        session.restore_tracking(Path(arguments.home).absolute(), name)
     tracking_uri = _home_mlflow(arguments.home)
     for study in studies:
         if several:
