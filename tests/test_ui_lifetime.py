@@ -16,6 +16,8 @@ from test_dashboards import free_port_base
 
 from gdbench.study.defaults import MLFLOW_FILE, OPTUNA_FILE, TENSORBOARD_FOLDER
 
+pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SADeprecationWarning")
+
 READY = {"mlflow": "/api/2.0/mlflow/experiments/search?max_results=1",
          "tensorboard": "/data/runs", "optuna-dashboard": "/api/studies"}
 

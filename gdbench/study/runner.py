@@ -110,6 +110,9 @@ def run_study(
                                     heartbeat_interval=heartbeat_interval,
                                     grace_period=grace_period)
     tracker = session.start_tracker(spec, where, context)
+    # The parent run says what happened to the study: an interrupt after its trials are all
+    # done (in the confirmation, which has a run of its own, or the report) leaves it FINISHED.
+    trials_done = False
     try:
         if workers == 1:
             loop.run_trials(spec, study, rdb, stale, tracker, context, budget, quiet=quiet,
@@ -119,6 +122,7 @@ def run_study(
             worker.run_local_workers(spec, where, budget, workers, quiet=quiet,
                                      heartbeat_interval=heartbeat_interval,
                                      grace_period=grace_period)
+        trials_done = True
         if spec.confirm is not None:
             confirm.confirm_study(
                 confirm.spec_target(spec, where, context, tracker.parent_run_id),
@@ -130,7 +134,8 @@ def run_study(
                                           tracker if attaches else None)
         tracker.log_study_artifacts(paths, "report")
     except KeyboardInterrupt:
-        tracker.finish("KILLED", metrics=session.study_metrics(study))
+        tracker.finish("FINISHED" if trials_done else "KILLED",
+                       metrics=session.study_metrics(study), interrupted=True)
         raise
     except BaseException:
         tracker.finish("FAILED", metrics=session.study_metrics(study))

@@ -209,8 +209,12 @@ def run_worker(
         # attaches them to their trials' runs.
         if session.claim_figures(study, rdb):
             report.write_study_report(spec, study, where, context, tracker)
+    except KeyboardInterrupt:
+        # The study's parent run, shared by its processes: interrupted here.
+        tracker.finish("KILLED", metrics=session.study_metrics(study), interrupted=True)
+        raise
     except BaseException:
-        tracker.flush()
+        tracker.finish("FAILED", metrics=session.study_metrics(study))
         raise
     tracker.finish("FINISHED", metrics=session.study_metrics(study))
     return study

@@ -369,11 +369,11 @@ class MlflowStudy:
             self.copy_artifact(self.parent_run_id, path, folder)
 
     def finish(self, status: str, metrics: Mapping[str, float], tags: Mapping[str, str], *,
-               worked: bool) -> bool:
+               worked: bool, interrupted: bool = False) -> bool:
         """Queue the study's results and the parent run's end after the trials' writes; wait.
 
         The wait lasts :data:`WAIT_BOUND_S` at most, :data:`INTERRUPTED_WAIT_BOUND_S`
-        when ``status`` is ``"KILLED"``, and a signal whose handler raises ends
+        when the study was ``interrupted``, and a signal whose handler raises ends
         it: what is left is deferred (the writer goes on while the process
         lives) and said so; finished trials' runs are in the journal.
 
@@ -389,7 +389,7 @@ class MlflowStudy:
                 terminated where it could be).
         """
         self.submit(self._finish_parent, status, metrics, tags, worked, now_ms())
-        bound = INTERRUPTED_WAIT_BOUND_S if status == "KILLED" else WAIT_BOUND_S
+        bound = INTERRUPTED_WAIT_BOUND_S if interrupted else WAIT_BOUND_S
         try:
             return self.drain(bound)
         except KeyboardInterrupt:

@@ -374,7 +374,8 @@ class StudyTracker(RecordedTrials):
         *,
         metrics: Mapping[str, float] | None = None,
         tags: Mapping[str, str] | None = None,
-    ) -> None:
+        interrupted: bool | None = None,
+    ) -> bool:
         """Wait for the trials' writes, log study-level results, terminate the parent run.
 
         The parent run ends its working time after its start, kept as its
@@ -390,6 +391,13 @@ class StudyTracker(RecordedTrials):
             status: ``"FINISHED"``, ``"FAILED"`` or ``"KILLED"``.
             metrics: study-level metrics (best value, trial counts…).
             tags: tags of the parent run.
+            interrupted: whether a signal stopped the study's process (the wait is then
+                shorter, :data:`~gdbench.tracking._mlflow.INTERRUPTED_WAIT_BOUND_S`);
+                ``None``: when ``status`` is ``"KILLED"``.
+
+        Returns:
+            Whether every MLflow write was done in time; if not, the rest is deferred
+            (:meth:`flush`), finished trials' runs kept in the journal.
 
         Raises:
             RuntimeError: some trials' MLflow writes failed (the parent run is
@@ -403,8 +411,11 @@ class StudyTracker(RecordedTrials):
         tags = {key: str(value) for key, value in check_mapping("tags", tags).items()}
         self._finished = True
         # A study whose start() failed has no parent run to terminate.
-        if self._mlflow is not None and self._mlflow.parent_run_id:
-            self._mlflow.finish(status, values, tags, worked=self._worked)
+        if self._mlflow is None or not self._mlflow.parent_run_id:
+            return True
+        return self._mlflow.finish(status, values, tags, worked=self._worked,
+                                   interrupted=status == "KILLED" if interrupted is None
+                                   else interrupted)
 
     def __enter__(self) -> StudyTracker:
         return self
@@ -420,7 +431,7 @@ class StudyTracker(RecordedTrials):
         if exc_type is None:
             self.finish("FINISHED")
         elif issubclass(exc_type, KeyboardInterrupt):
-            self.finish("KILLED")
+            self.finish("KILLED", interrupted=True)
         else:
             self.finish("FAILED")
 
