@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -84,8 +86,11 @@ def ui_commands(home: Path, port_base: int | None) -> list[tuple[str, int, list[
             "--host", "127.0.0.1", "--port", str(ports["tensorboard"]),
         ]))
     if (home / OPTUNA_FILE).is_file():
+        # A read-only HOME's database is opened read only (gdbench.study.trials.storage).
+        from gdbench.study.trials.storage import read_only_url
+
         tools.append(("optuna-dashboard", ports["optuna-dashboard"], [
-            "optuna-dashboard", f"sqlite:///{home / OPTUNA_FILE}",
+            "optuna-dashboard", read_only_url(f"sqlite:///{home / OPTUNA_FILE}")[0],
             "--host", "127.0.0.1", "--port", str(ports["optuna-dashboard"]),
         ]))
     return tools
@@ -105,7 +110,13 @@ def _ui(arguments: argparse.Namespace) -> int:
             raise CommandError(f"port {port} for {tool} is in use; pass --port-base P to use "
                                "P, P+1 and P+2")
     logs = home.absolute() / LOG_FOLDER
-    logs.mkdir(parents=True, exist_ok=True)
+    if os.access(logs if logs.is_dir() else home, os.W_OK):
+        logs.mkdir(parents=True, exist_ok=True)
+    else:
+        # A read-only HOME (an archive, a read-only mount) is shown; the logs go elsewhere.
+        logs = Path(tempfile.mkdtemp(prefix="gdbench-ui-logs-"))
+        print(f"gdbench: {home} cannot be written here: the dashboards' logs go to {logs}",
+              file=sys.stderr)
     processes: list[tuple[str, int, subprocess.Popen[bytes]]] = []
     for tool, port, command in tools:
         executable = _executable(command[0])

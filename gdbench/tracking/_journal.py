@@ -149,8 +149,11 @@ def restore_runs(folder: Path) -> int:
 
     Returns:
         How many runs were written.
+
+    Raises:
+        OSError: there are runs to write, and the folder cannot be written.
     """
-    if not folder.is_dir():
+    if not folder.is_dir() or not Journal(folder).left_behind():
         return 0
     # Two processes starting together would both write the runs.
     with file_lock(folder / ".restore.lock"):

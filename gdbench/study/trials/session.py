@@ -391,7 +391,12 @@ def restore_tracking(home: Path, name: str) -> int:
     """Write the MLflow runs of finished trials of study ``name`` that processes which ended
     first left in HOME's journal (:func:`gdbench.tracking.restore_runs`); say how many."""
     folder = home / JOURNAL_FOLDER / name
-    restored = tracking.restore_runs(folder)
+    try:
+        restored = tracking.restore_runs(folder)
+    except OSError as error:
+        logger.warning("study %s: the MLflow runs of finished trials waiting in %s are not "
+                       "written: %s", name, folder, error.strerror or error)
+        return 0
     if restored:
         logger.warning("study %s: restored %d MLflow run(s) of finished trials that a process "
                        "which ended first had left unwritten (from %s)", name, restored, folder)
