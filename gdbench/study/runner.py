@@ -134,11 +134,11 @@ def run_study(
                                           tracker if attaches else None)
         tracker.log_study_artifacts(paths, "report")
     except KeyboardInterrupt:
-        tracker.finish("FINISHED" if trials_done else "KILLED",
-                       metrics=session.study_metrics(study), interrupted=True)
+        session.finish_tracker(tracker, study, "FINISHED" if trials_done else "KILLED",
+                               interrupted=True)
         raise
     except BaseException:
-        tracker.finish("FAILED", metrics=session.study_metrics(study))
+        session.finish_tracker(tracker, study, "FAILED")
         raise
     tracker.finish("FINISHED", metrics=session.study_metrics(study))
     return study

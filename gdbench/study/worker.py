@@ -211,10 +211,10 @@ def run_worker(
             report.write_study_report(spec, study, where, context, tracker)
     except KeyboardInterrupt:
         # The study's parent run, shared by its processes: interrupted here.
-        tracker.finish("KILLED", metrics=session.study_metrics(study), interrupted=True)
+        session.finish_tracker(tracker, study, "KILLED", interrupted=True)
         raise
     except BaseException:
-        tracker.finish("FAILED", metrics=session.study_metrics(study))
+        session.finish_tracker(tracker, study, "FAILED")
         raise
     tracker.finish("FINISHED", metrics=session.study_metrics(study))
     return study

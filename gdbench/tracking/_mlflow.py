@@ -40,21 +40,14 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.entities import Param, Run, RunTag
 from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from gdbench.tracking._journal import MAX_BATCH_METRICS, RECORD_TAG, Journal, write_whole_run
-from gdbench.tracking._mlflow_context import (
-    WORK_INTERVALS_METRIC,
-    WORKING_TIME_METRIC,
-    new_work_intervals,
-    now_ms,
-    system_tags,
-    working_seconds,
-)
+from gdbench.tracking._mlflow_context import end_parent_run, now_ms, system_tags
 from gdbench.tracking._mlflow_experiment import (
     DESCRIPTION_TAG,
     ROLE_TAG,
@@ -298,6 +291,10 @@ class MlflowStudy:
             if not page_token:
                 return runs
 
+    def trial_numbers(self) -> set[int]:
+        """Numbers of the trials that have a run."""
+        return {int(run.data.tags[TRIAL_NUMBER_TAG]) for run in self.trial_runs()}
+
     def open_trial_numbers(self) -> set[int]:
         """Numbers of the trials whose run is still RUNNING."""
         return {int(run.data.tags[TRIAL_NUMBER_TAG]) for run in self.trial_runs(status="RUNNING")}
@@ -398,30 +395,10 @@ class MlflowStudy:
 
     def _finish_parent(self, status: str, metrics: Mapping[str, float],
                        tags: Mapping[str, str], worked: bool, timestamp: int) -> None:
-        end_time = None
         try:
-            parent = self.client.get_run(self.parent_run_id)
-            added = new_work_intervals(
-                parent, self.client.get_metric_history(self.parent_run_id,
-                                                       WORK_INTERVALS_METRIC),
-                # A new parent run starts once the store is ready: the interval not before.
-                (max(self._started_ms, parent.info.start_time), timestamp) if worked
-                else None)
-            self.client.log_batch(
-                self.parent_run_id,
-                metrics=[Metric(key, value, timestamp, 0) for key, value in metrics.items()]
-                + [Metric(WORK_INTERVALS_METRIC, float(end), timestamp, begin)
-                   for begin, end in added],
-                tags=[RunTag(key, value) for key, value in tags.items()],
-            )
-            # Read back after writing: a process ending at the same moment sees this one's.
-            seconds = working_seconds((m.step, int(m.value)) for m in
-                                      self.client.get_metric_history(
-                                          self.parent_run_id, WORK_INTERVALS_METRIC))
-            self.client.log_metric(self.parent_run_id, WORKING_TIME_METRIC, seconds, timestamp)
-            end_time = parent.info.start_time + round(seconds * 1000)
+            end_parent_run(self.client, self.parent_run_id, status, metrics, tags,
+                           self._started_ms if worked else None, timestamp)
         finally:
-            self.client.set_terminated(self.parent_run_id, status, end_time=end_time)
             if self.journal is not None:
                 self.journal.tidy()
 
@@ -438,7 +415,11 @@ class MlflowStudy:
         error = future.exception()
         if error is not None:
             self._failures.append(error)
-            _logger.error("MLflow write of study %r failed: %r", self.study_name, error)
+            if len(self._failures) == 1:  # the others are counted by drain()
+                _logger.error("MLflow write of study %r to %s failed: %s", self.study_name,
+                              self.tracking_uri,
+                              str(error).splitlines()[0] if str(error) else repr(error))
+
     def _get_or_create_parent(self) -> Run:
         """The study's parent run: the oldest one, created when there is none.
 

@@ -333,6 +333,12 @@ class StudyTracker(RecordedTrials):
         """Numbers of the trials whose MLflow run is still RUNNING (none without MLflow)."""
         return set() if self._mlflow is None else self._mlflow.open_trial_numbers()
 
+    def tracked_trial_numbers(self) -> set[int] | None:
+        """Numbers of the trials that have an MLflow run; ``None`` without MLflow."""
+        if self._mlflow is None:
+            return None
+        return self._mlflow.trial_numbers()
+
     def log_study_artifacts(
         self, paths: Sequence[str | Path], artifact_path: str = "report"
     ) -> None:

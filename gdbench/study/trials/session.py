@@ -58,7 +58,7 @@ from gdbench.tracking.names import NO_SCHEDULE
 
 __all__ = [
     "DEFAULT_HOME", "Locations", "StudyContext", "check_locations",
-    "check_study_name", "claim_figures", "create_home", "in_home", "locations", "open_study",
+    "check_study_name", "claim_figures", "create_home", "finish_tracker", "in_home", "locations", "open_study",
     "positive_integer", "restore_tracking", "start_tracker", "study_metrics", "task_metrics",
     "tracker_setup",
 ]
@@ -401,6 +401,19 @@ def restore_tracking(home: Path, name: str) -> int:
         logger.warning("study %s: restored %d MLflow run(s) of finished trials that a process "
                        "which ended first had left unwritten (from %s)", name, restored, folder)
     return restored
+
+
+def finish_tracker(tracker: StudyTracker, study: optuna.Study, status: str, *,
+                   interrupted: bool = False) -> None:
+    """End the study's tracker as ``status`` while an error or interrupt ends the study: a
+    failure of its own (a full disk) is logged at info level, and the error being handled
+    goes on to be told."""
+    try:
+        tracker.finish(status, metrics=study_metrics(study), interrupted=interrupted)
+    except Exception as error:  # noqa: BLE001 - the study's own error is the one to tell
+        # The next run of the study ends it (it finds it RUNNING, as a killed process leaves it).
+        logger.info("study %s: its MLflow parent run was not ended %s: %s",
+                       tracker.study_name, status, str(error).splitlines()[0])
 
 
 def study_metrics(study: optuna.Study) -> dict[str, float]:
