@@ -75,14 +75,18 @@ class Writer:
     def _run(self) -> None:
         while True:
             future, write, args, kwargs = self._queue.get()
-            try:
-                if future.set_running_or_notify_cancel():
-                    try:
-                        result = write(*args, **kwargs)
-                    except BaseException as error:  # noqa: BLE001 - handed to the future
-                        future.set_exception(error)
-                    else:
-                        future.set_result(result)
-            finally:
-                with self._lock:
-                    self._unfinished -= 1
+            error: BaseException | None = None
+            result = None
+            running = future.set_running_or_notify_cancel()
+            if running:
+                try:
+                    result = write(*args, **kwargs)
+                except BaseException as failure:  # noqa: BLE001 - handed to the future
+                    error = failure
+            # Counted before the future is done: a waiter woken by it sees the count.
+            with self._lock:
+                self._unfinished -= 1
+            if running and error is not None:
+                future.set_exception(error)
+            elif running:
+                future.set_result(result)
