@@ -35,7 +35,8 @@ def small_disk(folder: Path, size: str) -> Iterator[Path]:
     try:
         yield folder
     finally:
-        subprocess.run(["umount", str(folder)], check=True)
+        # Lazily: this process may still hold a database on it open.
+        subprocess.run(["umount", "--lazy", str(folder)], check=True)
 
 
 def gdbench(*arguments: str) -> subprocess.CompletedProcess[str]:

@@ -40,7 +40,7 @@ def read_only_view(source: Path, view: Path) -> Iterator[Path]:
                         f"{remounted.stderr.decode().strip()}")
         yield view
     finally:
-        subprocess.run(["umount", str(view)], check=True)
+        subprocess.run(["umount", "--lazy", str(view)], check=True)
 
 
 def gdbench(*arguments: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
