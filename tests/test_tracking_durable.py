@@ -9,6 +9,7 @@ of the study writes it.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sqlite3
 import subprocess
@@ -175,12 +176,13 @@ def test_finished_trials_keep_their_runs_whatever_ends_the_run(tmp_path: Path,
         wait_for_trials(home, name, 2, run)
         if outage == "paused_then_run_killed":
             # Writes hang on the stopped server while trials go on; then the run dies.
-            server.send_signal(signal.SIGSTOP)
+            # The whole group: the server answers from a child process.
+            os.killpg(server.pid, signal.SIGSTOP)
             before = len(finished_trials(home, name))
             wait_for_trials(home, name, before + 4, run)
             run.kill()
             run.wait()
-            server.send_signal(signal.SIGCONT)
+            os.killpg(server.pid, signal.SIGCONT)
         else:
             # The server is gone for good: its writes retry for minutes; Ctrl-C ends the run.
             stop_process(server, signal.SIGKILL)
