@@ -103,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="gdbench: %(message)s")
     for noisy in ("alembic", "mlflow", "absl", "tensorflow"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
+    # MLflow logs each failed store write with its traceback; gdbench says it in one line.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.DEBUG if debug else logging.CRITICAL)
     try:
         with interrupts_raised():
             return arguments.handler(arguments)
@@ -116,6 +118,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         if isinstance(error, (CommandError, StudyError)):
             print(f"gdbench: error: {error}", file=sys.stderr)
+            return USAGE_ERROR
+        from gdbench.cli._troubles import store_trouble
+
+        trouble = store_trouble(error, arguments)
+        if trouble is not None:
+            print(f"gdbench: error: {trouble} (run with --debug for the traceback)",
+                  file=sys.stderr)
             return USAGE_ERROR
         print(f"gdbench: error: {type(error).__name__}: {error} "
               "(run with --debug for the traceback)", file=sys.stderr)

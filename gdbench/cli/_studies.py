@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -272,6 +273,10 @@ def _stored_studies(arguments: argparse.Namespace, names: Sequence[str]) -> tupl
     if database is not None and not database.is_file():
         raise CommandError(f"no Optuna storage at {database}; pass --home or --storage")
     storage.check_database_url(url, "--storage", storage.STORAGE_BACKENDS)
+    url, read_only = storage.read_only_url(url)
+    if read_only:
+        print(f"gdbench: {database.parent} cannot be written here: {database.name} is read "
+              "as it is, read only", file=sys.stderr)
     _quiet_optuna()
     stored = [summary.study_name for summary in optuna.get_all_study_summaries(url)]
     for name in names:
@@ -330,7 +335,13 @@ def _report(arguments: argparse.Namespace) -> int:
     several = len(names) > 1
     out = _report_folder(arguments, arguments.out,
                          profiles.set_folder_name(names) if several else names[0])
+    writable = next(folder for folder in (out, *out.parents) if folder.exists())
+    if not os.access(writable, os.W_OK):
+        raise CommandError(f"--out: {out} cannot be written here ({writable} is read only); "
+                           "pass --out DIR to write the report's files elsewhere")
     studies, _ = _stored_studies(arguments, names)
+    for name in names:
+        session.restore_tracking(Path(arguments.home).absolute(), name)
     tracking_uri = _home_mlflow(arguments.home)
     for study in studies:
         if several:

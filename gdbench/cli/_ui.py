@@ -9,10 +9,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from gdbench.cli import _lifetime
 from gdbench.cli._common import CommandError, add_home_argument, shell_path
 from gdbench.study.defaults import MLFLOW_FILE, OPTUNA_FILE, TENSORBOARD_FOLDER
 
@@ -90,8 +92,11 @@ def ui_commands(home: Path, port_base: int | None) -> list[tuple[str, int, list[
             "--host", "127.0.0.1", "--port", str(ports["tensorboard"]),
         ]))
     if (home / OPTUNA_FILE).is_file():
+        # A read-only HOME's database is opened read only (gdbench.study.trials.storage).
+        from gdbench.study.trials.storage import read_only_url
+
         tools.append(("optuna-dashboard", ports["optuna-dashboard"], [
-            "optuna-dashboard", f"sqlite:///{home / OPTUNA_FILE}",
+            "optuna-dashboard", read_only_url(f"sqlite:///{home / OPTUNA_FILE}")[0],
             "--host", "127.0.0.1", "--port", str(ports["optuna-dashboard"]),
         ]))
     return tools
@@ -111,7 +116,13 @@ def _ui(arguments: argparse.Namespace) -> int:
             raise CommandError(f"port {port} for {tool} is in use; pass --port-base P to use "
                                "P, P+1 and P+2")
     logs = home.absolute() / LOG_FOLDER
-    logs.mkdir(parents=True, exist_ok=True)
+    if os.access(logs if logs.is_dir() else home, os.W_OK):
+        logs.mkdir(parents=True, exist_ok=True)
+    else:
+        # A read-only HOME (an archive, a read-only mount) is shown; the logs go elsewhere.
+        logs = Path(tempfile.mkdtemp(prefix="gdbench-ui-logs-"))
+        print(f"gdbench: {home} cannot be written here: the dashboards' logs go to {logs}",
+              file=sys.stderr)
     processes: list[tuple[str, int, subprocess.Popen[bytes]]] = []
     for tool, port, command in tools:
         executable = _executable(command[0])
@@ -119,33 +130,36 @@ def _ui(arguments: argparse.Namespace) -> int:
             print(f"gdbench: {tool} is not installed; skipped", file=sys.stderr)
             continue
         # Each tool leads its own process group, so that stopping it stops its
-        # workers too (mlflow server forks uvicorn). Its chatter goes to its log,
-        # not between the addresses. The three start together, none waiting for another.
-        with open(logs / f"{tool}.log", "ab") as log:
-            processes.append((tool, port, subprocess.Popen(
-                [executable, *command[1:]], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True,
-                env={**ENVIRONMENT.get(tool, {}), **os.environ})))
+        # workers too (mlflow server forks uvicorn), and ends when this process ends,
+        # however it ends (gdbench.cli._lifetime). Its chatter goes to its log, not
+        # between the addresses. The three start together, none waiting for another.
+        processes.append((tool, port, _lifetime.start_server(
+            [executable, *command[1:]], logs / f"{tool}.log",
+            env={**ENVIRONMENT.get(tool, {}), **os.environ})))
+    watchdog, _ = _lifetime.start_watchdog([process.pid for _, _, process in processes])
     for tool, port, _ in processes:
         print(f"{TITLES[tool]:<17} http://127.0.0.1:{port}{PAGES[tool]}")
         for line in _study_lines(tool, f"http://127.0.0.1:{port}", home.absolute()):
             print(f"  {line}")
-    print(f"Ctrl-C stops them all; their logs are in {logs}.", flush=True)
+    print(f"Ctrl-C stops them all, and they end with this command however it ends; "
+          f"their logs are in {logs}.", flush=True)
     # Ctrl-C, or SIGTERM from a service manager or `kill` (both raise KeyboardInterrupt,
-    # see gdbench.cli.main): the dashboards go with it.
+    # see gdbench.cli.main), or any error (an output pipe closed): the dashboards go with it.
     try:
-        running = list(processes)
-        while running:
+        while True:
             time.sleep(0.5)
-            for tool, port, process in list(running):
+            for tool, _, process in processes:
                 if process.poll() is not None:
-                    print(f"gdbench: {TITLES[tool]} exited with status {process.returncode}; "
-                          f"see {logs / (tool + '.log')}", file=sys.stderr)
-                    running.remove((tool, port, process))
-        return 1
+                    print(f"gdbench: {TITLES[tool]} exited with status {process.returncode} "
+                          f"(see {logs / (tool + '.log')}); stopping the others",
+                          file=sys.stderr)
+                    return 1
     except KeyboardInterrupt:
-        _stop(processes)
         return 0
+    finally:
+        _stop(processes)
+        watchdog.kill()
+        watchdog.wait()
 
 
 def _study_lines(tool: str, address: str, home: Path) -> list[str]:
@@ -175,20 +189,13 @@ def _study_lines(tool: str, address: str, home: Path) -> list[str]:
 def _stop(processes: list[tuple[str, int, subprocess.Popen[bytes]]]) -> None:
     """Terminate every tool's process group and wait (killing one that does not stop in 10 s)."""
     for _, _, process in processes:
-        _signal_group(process, signal.SIGTERM)
+        _lifetime.signal_group(process, signal.SIGTERM)
     deadline = time.monotonic() + 10
     for _, _, process in processes:
         try:
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            _signal_group(process, signal.SIGKILL)
+            _lifetime.signal_group(process, signal.SIGKILL)
             process.wait()
         # Workers of a tool that exited on its own may still hold a port.
-        _signal_group(process, signal.SIGKILL)
-
-
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
-    try:
-        os.killpg(process.pid, signum)
-    except ProcessLookupError:
-        pass
+        _lifetime.signal_group(process, signal.SIGKILL)

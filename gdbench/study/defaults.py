@@ -6,7 +6,7 @@ from pathlib import Path
 
 __all__ = [
     "DEFAULT_GRACE_PERIOD_S", "DEFAULT_HEARTBEAT_INTERVAL_S", "DEFAULT_HOME", "MLFLOW_FILE",
-    "OPTUNA_FILE", "REPORTS_FOLDER", "TENSORBOARD_FOLDER",
+    "JOURNAL_FOLDER", "OPTUNA_FILE", "REPORTS_FOLDER", "TENSORBOARD_FOLDER",
 ]
 
 #: The folder of a study's databases, logs and reports, relative to the working directory.
@@ -20,8 +20,10 @@ DEFAULT_HEARTBEAT_INTERVAL_S = 5
 DEFAULT_GRACE_PERIOD_S = 30
 
 #: What a study keeps under HOME by default: the Optuna storage, the MLflow store (its
-#: artifacts in ``mlartifacts/`` beside it), the TensorBoard logs and the reports.
+#: artifacts in ``mlartifacts/`` beside it), the TensorBoard logs, the reports, and the
+#: journal of finished trials' MLflow runs not yet written (:mod:`gdbench.tracking._journal`).
 OPTUNA_FILE = "optuna.db"
 MLFLOW_FILE = "mlflow.db"
 TENSORBOARD_FOLDER = "tensorboard"
 REPORTS_FOLDER = "reports"
+JOURNAL_FOLDER = "tracking-journal"

@@ -154,6 +154,9 @@ def _run_study(spec: StudySpec, *, home: str | Path, trials: int | None, storage
                                     heartbeat_interval=heartbeat_interval,
                                     grace_period=grace_period)
     tracker = session.start_tracker(spec, where, context)
+    # The parent run says what happened to the study: an interrupt after its trials are all
+    # done (in the confirmation, which has a run of its own, or the report) leaves it FINISHED.
+    trials_done = False
     try:
         if workers == 1:
             loop.run_trials(spec, study, rdb, stale, tracker, context, budget, quiet=quiet,
@@ -163,6 +166,7 @@ def _run_study(spec: StudySpec, *, home: str | Path, trials: int | None, storage
             worker.run_local_workers(spec, where, budget, workers, quiet=quiet,
                                      heartbeat_interval=heartbeat_interval,
                                      grace_period=grace_period)
+        trials_done = True
         if spec.confirm is not None:
             confirm.confirm_study(
                 confirm.spec_target(spec, where, context, tracker.parent_run_id),
@@ -174,10 +178,11 @@ def _run_study(spec: StudySpec, *, home: str | Path, trials: int | None, storage
                                           tracker if attaches else None, quiet=quiet)
         tracker.log_study_artifacts(paths, "report")
     except KeyboardInterrupt:
-        tracker.finish("KILLED", metrics=session.study_metrics(study))
+        session.finish_tracker(tracker, study, "FINISHED" if trials_done else "KILLED",
+                               interrupted=True)
         raise
     except BaseException:
-        tracker.finish("FAILED", metrics=session.study_metrics(study))
+        session.finish_tracker(tracker, study, "FAILED")
         raise
     tracker.finish("FINISHED", metrics=session.study_metrics(study))
     return study

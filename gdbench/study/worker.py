@@ -209,8 +209,12 @@ def run_worker(
         # attaches them to their trials' runs.
         if session.claim_figures(study, rdb):
             report.write_study_report(spec, study, where, context, tracker, quiet=quiet)
+    except KeyboardInterrupt:
+        # The study's parent run, shared by its processes: interrupted here.
+        session.finish_tracker(tracker, study, "KILLED", interrupted=True)
+        raise
     except BaseException:
-        tracker.flush()
+        session.finish_tracker(tracker, study, "FAILED")
         raise
     tracker.finish("FINISHED", metrics=session.study_metrics(study))
     return study

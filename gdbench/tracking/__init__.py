@@ -38,6 +38,7 @@ from __future__ import annotations
 from typing import Any
 
 from gdbench.tracking._domain import DOMAIN_KINDS, HParamDomain, HParamValue
+from gdbench.tracking._journal import restore_runs
 from gdbench.tracking._server import check_tracking_server
 from gdbench.tracking.artifacts import local_artifact_folder
 from gdbench.tracking._recorded_trials import MLFLOW_CURVE_POINTS, curve_steps
@@ -59,6 +60,7 @@ __all__ = [
     "check_tracking_server",
     "curve_steps",
     "local_artifact_folder",
+    "restore_runs",
 ]
 
 

@@ -12,9 +12,16 @@ three: create the run with its tags, one batch of parameters and metrics,
 terminate it. Each takes
 milliseconds of CPU, and on SQLite each commit waits for the disk and for the
 database lock, so none is made while the trial waits: they go, in order, to
-one writer thread and overlap with training. A trial's run id is known once
-the writer has created its run. The writer is drained when the study
-finishes, and at interpreter exit.
+one writer thread (:mod:`gdbench.tracking._writer`) and overlap with training.
+A trial's run id is known once the writer has created its run.
+
+Nothing finished is only in memory: with a journal folder, a trial's whole
+run goes to the journal (:mod:`gdbench.tracking._journal`) when it finishes,
+and the next process of the study replays what a process that ended left
+there (:func:`~gdbench.tracking._journal.restore_runs`). Waits are bounded: :meth:`MlflowStudy.finish` waits for the writer
+:data:`WAIT_BOUND_S` seconds at most (:data:`INTERRUPTED_WAIT_BOUND_S` for a
+study stopped by a signal, and a signal ends the wait); what is left is
+deferred, kept in the journal, and said so.
 
 Every run carries the system tags of MLflow's fluent API and
 ``gdbench.version`` (:mod:`gdbench.tracking._mlflow_context`); the parent run
@@ -29,24 +36,18 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.entities import Param, Run, RunTag
 from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from gdbench.tracking._mlflow_context import (
-    WORK_INTERVALS_METRIC,
-    WORKING_TIME_METRIC,
-    new_work_intervals,
-    now_ms,
-    system_tags,
-    working_seconds,
-)
+from gdbench.tracking._journal import MAX_BATCH_METRICS, RECORD_TAG, Journal, write_whole_run
+from gdbench.tracking._mlflow_context import end_parent_run, now_ms, system_tags
 from gdbench.tracking._mlflow_experiment import (
     DESCRIPTION_TAG,
     ROLE_TAG,
@@ -67,26 +68,32 @@ from gdbench.tracking.dashboards import (
     view_key,
 )
 from gdbench.tracking.trial_tracker import OBJECTIVE_METRIC
+from gdbench.tracking._writer import Writer
 from gdbench.tracking.artifacts import local_artifact_folder
 
 # The experiment's look-up and the tags of a study's runs live in
 # gdbench.tracking._mlflow_experiment; they stay importable from here.
 __all__ = [
     "DESCRIPTION_TAG",
+    "INTERRUPTED_WAIT_BOUND_S",
     "MAX_BATCH_METRICS",
     "ROLE_TAG",
     "SPEC_ARTIFACT",
     "STUDY_TAG",
     "TRIAL_NUMBER_TAG",
+    "WAIT_BOUND_S",
     "MlflowStudy",
     "default_artifact_location",
 ]
 
-#: MLflow's limit on the metrics of one ``log_batch``.
-MAX_BATCH_METRICS = 1000
-
 #: The spec file's name among the parent run's artifacts.
 SPEC_ARTIFACT = "spec.toml"
+
+#: The longest :meth:`MlflowStudy.finish` and :meth:`MlflowStudy.drain` wait for the writer.
+WAIT_BOUND_S = 60.0
+
+#: The longest :meth:`MlflowStudy.finish` waits for the writer when the study was interrupted.
+INTERRUPTED_WAIT_BOUND_S = 5.0
 
 #: Runs searched when looking for a study's parent run (MLflow's maximum page).
 _MAX_PARENTS = 50_000
@@ -107,6 +114,8 @@ class MlflowStudy:
         flush_interval_s: a trial's buffered metrics are sent at most this
             often (and always at its end).
         nested_in: the run the parent run is nested in (``mlflow.parentRunId``), or ``None``.
+        journal: the study's journal folder (:mod:`gdbench.tracking._journal`), or ``None``
+            for none: then what the writer has not written when the process ends is lost.
     """
 
     def __init__(
@@ -118,6 +127,7 @@ class MlflowStudy:
         artifact_location: str | None,
         flush_interval_s: float,
         nested_in: str | None = None,
+        journal: Path | None = None,
     ) -> None:
         os.environ.setdefault(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name, "true")
         self.client = MlflowClient(tracking_uri=tracking_uri)
@@ -127,7 +137,8 @@ class MlflowStudy:
         self.study_name = study_name
         self._artifact_location = artifact_location or default_artifact_location(tracking_uri)
         self._flush_interval_s = flush_interval_s
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gdbench-mlflow")
+        self._writer = Writer("gdbench-mlflow")
+        self.journal = Journal(journal) if journal is not None else None
         self._failures: list[BaseException] = []
         self._system_tags: dict[str, str] = {}
         self._artifact_uris: dict[str, str] = {}
@@ -184,6 +195,13 @@ class MlflowStudy:
         start_time = now_ms()
         run_tags = {**self._system_tags, **tags, **self._trial_tags(number, params)}
         run_params = [Param(key, str(value)) for key, value in params.items()]
+        entry = None
+        if self.journal is not None:
+            run_tags[RECORD_TAG] = Journal.new_id()
+            entry = {"id": run_tags[RECORD_TAG], "number": number, "run_name": run_name,
+                     "start_time": start_time, "tags": run_tags,
+                     "tracking_uri": self.tracking_uri, "experiment_id": self.experiment_id,
+                     "params": {param.key: param.value for param in run_params}}
 
         def create_run() -> str:
             run = self.client.create_run(
@@ -192,7 +210,8 @@ class MlflowStudy:
             self._artifact_uris[run.info.run_id] = run.info.artifact_uri
             return run.info.run_id
 
-        return MlflowTrial(self, self.submit(create_run), self._flush_interval_s, run_params)
+        return MlflowTrial(self, self.submit(create_run), self._flush_interval_s, run_params,
+                           entry)
 
     def record_trial(self, number: int, run_name: str, params: Mapping[str, object],
                      tags: Mapping[str, str], curves: Mapping[str, Sequence[tuple[int, float]]],
@@ -201,24 +220,28 @@ class MlflowStudy:
         and metrics (``name → [(step, value)…]``) in one batch, terminated with ``status``."""
         start_time = now_ms()
         run_tags = {**self._system_tags, **self._trial_tags(number, params), **tags}
-        run_params = [Param(key, str(value)) for key, value in params.items()]
-        metrics = [Metric(key, value, start_time, step)
-                   for key, points in curves.items() for step, value in points]
+        entry = {"number": number, "run_name": run_name, "start_time": start_time,
+                 "tracking_uri": self.tracking_uri, "experiment_id": self.experiment_id,
+                 "tags": run_tags, "params": {key: str(value) for key, value in params.items()},
+                 "metrics": [(key, value, start_time, step)
+                             for key, points in curves.items() for step, value in points],
+                 "status": status}
+        self.submit(self.write_run, self.journaled(entry))
 
-        def write_run() -> str:
-            run = self.client.create_run(self.experiment_id, start_time=start_time,
-                                         run_name=run_name, tags=run_tags)
-            run_id = run.info.run_id
-            try:
-                for first in range(0, max(len(metrics), len(run_params)), MAX_BATCH_METRICS):
-                    self.client.log_batch(
-                        run_id, metrics=metrics[first:first + MAX_BATCH_METRICS],
-                        params=run_params if first == 0 else [])
-            finally:
-                self.client.set_terminated(run_id, status)
-            return run_id
+    def journaled(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """``entry``, a whole run (``number``, ``run_name``, ``start_time``, ``tags``,
+        ``params``, ``metrics`` as ``(key, value, timestamp, step)``, ``status``), written to
+        the journal when there is one (its ``id`` the run's :data:`RECORD_TAG`, its file ``path``)."""
+        if self.journal is None:
+            return entry
+        entry.setdefault("id", Journal.new_id())
+        entry["tags"] = {**entry["tags"], RECORD_TAG: entry["id"]}
+        return {**entry, "path": str(self.journal.write(entry))}
 
-        self.submit(write_run)
+    def write_run(self, entry: dict[str, Any]) -> str:
+        """Write a whole run (:meth:`journaled`) now; forget its journal entry once written.
+        Its id."""
+        return write_whole_run(self.client, entry)
 
     def log_parent_artifact(self, content: bytes, file_name: str,
                             artifact_path: str | None) -> None:
@@ -283,6 +306,10 @@ class MlflowStudy:
             if not page_token:
                 return runs
 
+    def trial_numbers(self) -> set[int]:
+        """Numbers of the trials that have a run."""
+        return {int(run.data.tags[TRIAL_NUMBER_TAG]) for run in self.trial_runs()}
+
     def open_trial_numbers(self) -> set[int]:
         """Numbers of the trials whose run is still RUNNING."""
         return {int(run.data.tags[TRIAL_NUMBER_TAG]) for run in self.trial_runs(status="RUNNING")}
@@ -312,20 +339,40 @@ class MlflowStudy:
         future.add_done_callback(self._record_failure)
         return future
 
-    def drain(self) -> None:
-        """Wait for every queued write.
+    def drain(self, timeout_s: float | None = WAIT_BOUND_S) -> bool:
+        """Wait for every queued write, ``timeout_s`` at most (``None``: no bound).
+
+        Returns:
+            Whether they were all written in time; if not, they are deferred
+            (:meth:`tell_deferred`).
 
         Raises:
             RuntimeError: some writes failed; the first failure is its cause.
         """
-        # One worker runs writes in order: once this no-op ran, all before it have.
-        self._writer.submit(lambda: None).result()
+        written = self._writer.wait(timeout_s)
         if self._failures:
             failures, self._failures = self._failures, []
             raise RuntimeError(
                 f"{len(failures)} MLflow write(s) of study {self.study_name!r} failed; "
                 f"the first: {failures[0]!r}"
             ) from failures[0]
+        if not written:
+            self.tell_deferred(f"not written after {timeout_s:g} s")
+        return written
+
+    def tell_deferred(self, why: str) -> None:
+        """Warn of the writes not yet done, and where the finished trials' runs are kept."""
+        waiting = self._writer.unfinished
+        if not waiting:
+            return
+        kept = self.journal.pending() if self.journal is not None else []
+        _logger.warning(
+            "study %s: %d MLflow write(s) to %s %s; %s", self.study_name, waiting,
+            self.tracking_uri, why,
+            f"the runs of {len(kept)} finished trial(s) among them are kept in "
+            f"{self.journal.folder} and the next gdbench run, worker or report of the study "
+            "writes them" if self.journal is not None
+            else "they are lost if this process ends first")
 
     def log_artifacts(self, paths: Sequence[Path], artifact_path: str) -> None:
         """Copy files and folders into the parent run's artifacts."""
@@ -334,47 +381,41 @@ class MlflowStudy:
             self.copy_artifact(self.parent_run_id, path, folder)
 
     def finish(self, status: str, metrics: Mapping[str, float], tags: Mapping[str, str], *,
-               worked: bool) -> None:
-        """Wait for the trials' writes, log the study's results, terminate the parent run.
+               worked: bool, interrupted: bool = False) -> bool:
+        """Queue the study's results and the parent run's end after the trials' writes; wait.
+
+        The wait lasts :data:`WAIT_BOUND_S` at most, :data:`INTERRUPTED_WAIT_BOUND_S`
+        when the study was ``interrupted``, and a signal whose handler raises ends
+        it: what is left is deferred (the writer goes on while the process
+        lives) and said so; finished trials' runs are in the journal.
 
         The parent run ends its working time after its start
         (:mod:`gdbench.tracking._mlflow_context`): this invocation's time,
         from :meth:`start` to now, counts when it ``worked`` (ran trials).
 
+        Returns:
+            Whether everything was written in time.
+
         Raises:
-            RuntimeError: some trial writes failed (the parent run is still
-                terminated).
+            RuntimeError: some writes failed (the parent run is still
+                terminated where it could be).
         """
-        timestamp = now_ms()
+        self.submit(self._finish_parent, status, metrics, tags, worked, now_ms())
+        bound = INTERRUPTED_WAIT_BOUND_S if interrupted else WAIT_BOUND_S
         try:
-            self.drain()
+            return self.drain(bound)
+        except KeyboardInterrupt:
+            self.tell_deferred("not written: interrupted while waiting")
+            raise
+
+    def _finish_parent(self, status: str, metrics: Mapping[str, float],
+                       tags: Mapping[str, str], worked: bool, timestamp: int) -> None:
+        try:
+            end_parent_run(self.client, self.parent_run_id, status, metrics, tags,
+                           self._started_ms if worked else None, timestamp)
         finally:
-            end_time = None
-            try:
-                parent = self.client.get_run(self.parent_run_id)
-                added = new_work_intervals(
-                    parent, self.client.get_metric_history(self.parent_run_id,
-                                                           WORK_INTERVALS_METRIC),
-                    # A new parent run starts once the store is ready: the interval not before.
-                    (max(self._started_ms, parent.info.start_time), timestamp) if worked
-                    else None)
-                self.client.log_batch(
-                    self.parent_run_id,
-                    metrics=[Metric(key, value, timestamp, 0) for key, value in metrics.items()]
-                    + [Metric(WORK_INTERVALS_METRIC, float(end), timestamp, begin)
-                       for begin, end in added],
-                    tags=[RunTag(key, value) for key, value in tags.items()],
-                )
-                # Read back after writing: a process ending at the same moment sees this one's.
-                seconds = working_seconds((m.step, int(m.value)) for m in
-                                          self.client.get_metric_history(
-                                              self.parent_run_id, WORK_INTERVALS_METRIC))
-                self.client.log_metric(self.parent_run_id, WORKING_TIME_METRIC, seconds,
-                                       timestamp)
-                end_time = parent.info.start_time + round(seconds * 1000)
-            finally:
-                self.client.set_terminated(self.parent_run_id, status, end_time=end_time)
-                self._writer.shutdown()
+            if self.journal is not None:
+                self.journal.tidy()
 
     def _set_view(self, columns: Sequence[str], maximize: bool) -> None:
         """Open the experiment in the UI's model-training mode, and save the study's view."""
@@ -401,7 +442,11 @@ class MlflowStudy:
         error = future.exception()
         if error is not None:
             self._failures.append(error)
-            _logger.error("MLflow write of study %r failed: %r", self.study_name, error)
+            if len(self._failures) == 1:  # the others are counted by drain()
+                _logger.error("MLflow write of study %r to %s failed: %s", self.study_name,
+                              self.tracking_uri,
+                              str(error).splitlines()[0] if str(error) else repr(error))
+
     def _get_or_create_parent(self) -> Run:
         """The study's parent run: the oldest one, created when there is none.
 

@@ -16,9 +16,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from mlflow.entities import Metric, Run
+from mlflow.entities import Metric, Run, RunTag
+from mlflow.tracking import MlflowClient
 from mlflow.tracking.context.registry import resolve_tags
 from mlflow.utils.mlflow_tags import MLFLOW_SOURCE_NAME
 
@@ -86,3 +87,35 @@ def working_seconds(intervals: Iterable[tuple[int, int]]) -> float:
 def now_ms() -> int:
     """Now, as MLflow times runs and metrics: Unix time in milliseconds."""
     return int(time.time() * 1000)
+
+
+def end_parent_run(client: MlflowClient, run_id: str, status: str, metrics: Mapping[str, float],
+                   tags: Mapping[str, str], started_ms: int | None, timestamp: int) -> None:
+    """Log the study's results on its parent run ``run_id`` and terminate it as ``status``,
+    its end its working time after its start; this invocation's interval, from
+    ``started_ms`` to ``timestamp``, counts unless ``started_ms`` is ``None``.
+
+    The run is terminated even when logging fails.
+    """
+    end_time = None
+    try:
+        parent = client.get_run(run_id)
+        added = new_work_intervals(
+            parent, client.get_metric_history(run_id, WORK_INTERVALS_METRIC),
+            # A new parent run starts once the store is ready: the interval not before.
+            (max(started_ms, parent.info.start_time), timestamp) if started_ms is not None
+            else None)
+        client.log_batch(
+            run_id,
+            metrics=[Metric(key, value, timestamp, 0) for key, value in metrics.items()]
+            + [Metric(WORK_INTERVALS_METRIC, float(end), timestamp, begin)
+               for begin, end in added],
+            tags=[RunTag(key, value) for key, value in tags.items()],
+        )
+        # Read back after writing: a process ending at the same moment sees this one's.
+        seconds = working_seconds((m.step, int(m.value)) for m in
+                                  client.get_metric_history(run_id, WORK_INTERVALS_METRIC))
+        client.log_metric(run_id, WORKING_TIME_METRIC, seconds, timestamp)
+        end_time = parent.info.start_time + round(seconds * 1000)
+    finally:
+        client.set_terminated(run_id, status, end_time=end_time)

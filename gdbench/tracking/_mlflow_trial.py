@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import Metric, Param, RunTag
 
+from gdbench.tracking._journal import Journal
 from gdbench.tracking._mlflow_context import now_ms
 
 if TYPE_CHECKING:
@@ -27,11 +29,14 @@ class MlflowTrial:
         created_run: the queued creation of the child run, giving its id.
         flush_interval_s: buffered metrics are sent at most this often.
         params: the run's parameters.
+        entry: the run as the study's journal keeps it (its id, name, start, tags and
+            parameters), or ``None`` without a journal: every metric is added to it, and at
+            the end it is journaled whole (:meth:`MlflowStudy.journaled`).
     """
 
     def __init__(
         self, study: MlflowStudy, created_run: Future[str], flush_interval_s: float,
-        params: list[Param] | None = None,
+        params: list[Param] | None = None, entry: dict[str, Any] | None = None,
     ) -> None:
         self._study = study
         self._created_run = created_run
@@ -39,6 +44,8 @@ class MlflowTrial:
         self._params = list(params or [])
         self._pending: list[Metric] = []
         self._last_flush = time.monotonic()
+        self._entry = entry
+        self._logged: list[Metric] = []
 
     @property
     def run_id(self) -> str:
@@ -52,7 +59,7 @@ class MlflowTrial:
     def log_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
         """Buffer ``metrics`` at ``step``; send the buffer if the last send is old enough."""
         timestamp = now_ms()
-        self._pending.extend(Metric(key, value, timestamp, step) for key, value in metrics.items())
+        self._add(Metric(key, value, timestamp, step) for key, value in metrics.items())
         if time.monotonic() - self._last_flush >= self._flush_interval_s:
             self.flush()
 
@@ -80,15 +87,27 @@ class MlflowTrial:
         The run is terminated even when the batch fails, so it never stays RUNNING.
         """
         timestamp = now_ms()
-        self._pending.extend(Metric(key, value, timestamp, step) for key, value in metrics.items())
+        self._add(Metric(key, value, timestamp, step) for key, value in metrics.items())
+        journaled = None
+        if self._entry is not None:
+            journaled = self._study.journaled({
+                **self._entry, "tags": {**self._entry["tags"], **tags}, "status": status,
+                "metrics": [(m.key, m.value, m.timestamp, m.step) for m in self._logged]})
         self._submit_to_run(
             self._log_and_terminate,
             self._pending,
             [RunTag(key, value) for key, value in tags.items()],
             status,
             self._params,
+            None if journaled is None else journaled["path"],
         )
         self._pending, self._params = [], []
+
+    def _add(self, metrics: Iterable[Metric]) -> None:
+        added = list(metrics)
+        self._pending.extend(added)
+        if self._entry is not None:
+            self._logged.extend(added)
 
     def _submit_to_run(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         """Queue ``write(run_id, *args, **kwargs)``.
@@ -105,9 +124,11 @@ class MlflowTrial:
 
     def _log_and_terminate(
         self, run_id: str, metrics: list[Metric], tags: list[RunTag], status: str,
-        params: list[Param],
+        params: list[Param], journaled: str | None,
     ) -> None:
         try:
             self._study.client.log_batch(run_id, metrics=metrics, params=params, tags=tags)
         finally:
             self._study.client.set_terminated(run_id, status)
+        if journaled is not None:
+            Journal.done(Path(journaled))

@@ -76,6 +76,10 @@ class StudyTracker(RecordedTrials):
             most this often (and at its end); TensorBoard is flushed every epoch.
         nested_in: the id of an MLflow run the study's parent run is nested in
             (a study's confirmation runs inside the study's own parent run).
+        journal_dir: the folder of the study's journal of finished trials' runs not
+            yet written (:mod:`gdbench.tracking._journal`): what a process that ended
+            left there is written by :func:`~gdbench.tracking.restore_runs`. ``None``:
+            no journal.
 
     Raises:
         ValueError: a bad argument; the message names it.
@@ -91,6 +95,7 @@ class StudyTracker(RecordedTrials):
         artifact_location: str | None = None,
         flush_interval_s: float = 5.0,
         nested_in: str | None = None,
+        journal_dir: str | Path | None = None,
     ) -> None:
         check_name("study_name", study_name)
         if nested_in is not None:
@@ -120,6 +125,7 @@ class StudyTracker(RecordedTrials):
                 artifact_location=artifact_location,
                 flush_interval_s=float(flush_interval_s),
                 nested_in=nested_in,
+                journal=None if journal_dir is None else Path(journal_dir),
             )
         self._tensorboard = (
             TensorBoardStudy(Path(tensorboard_dir), study_name)
@@ -348,6 +354,12 @@ class StudyTracker(RecordedTrials):
         """Numbers of the trials whose MLflow run is still RUNNING (none without MLflow)."""
         return set() if self._mlflow is None else self._mlflow.open_trial_numbers()
 
+    def tracked_trial_numbers(self) -> set[int] | None:
+        """Numbers of the trials that have an MLflow run; ``None`` without MLflow."""
+        if self._mlflow is None:
+            return None
+        return self._mlflow.trial_numbers()
+
     def log_study_artifacts(
         self, paths: Sequence[str | Path], artifact_path: str = "report"
     ) -> None:
@@ -368,16 +380,20 @@ class StudyTracker(RecordedTrials):
         if self._mlflow is not None:
             self._mlflow.log_artifacts(checked, artifact_path)
 
-    def flush(self) -> None:
+    def flush(self) -> bool:
         """Wait until every MLflow write queued so far is in the tracking store.
 
-        Trials' writes go through a background thread; read the store after this.
+        Trials' writes go through a background thread; read the store after
+        this. The wait is bounded (:data:`~gdbench.tracking._mlflow.WAIT_BOUND_S`).
+
+        Returns:
+            Whether every write was done in time (``False``: they are deferred, and
+            a warning says so).
 
         Raises:
             RuntimeError: some queued writes failed; the first failure is its cause.
         """
-        if self._mlflow is not None:
-            self._mlflow.drain()
+        return self._mlflow is None or self._mlflow.drain()
 
     def finish(
         self,
@@ -385,7 +401,8 @@ class StudyTracker(RecordedTrials):
         *,
         metrics: Mapping[str, float] | None = None,
         tags: Mapping[str, str] | None = None,
-    ) -> None:
+        interrupted: bool | None = None,
+    ) -> bool:
         """Wait for the trials' writes, log study-level results, terminate the parent run.
 
         The parent run ends its working time after its start, kept as its
@@ -401,6 +418,13 @@ class StudyTracker(RecordedTrials):
             status: ``"FINISHED"``, ``"FAILED"`` or ``"KILLED"``.
             metrics: study-level metrics (best value, trial counts…).
             tags: tags of the parent run.
+            interrupted: whether a signal stopped the study's process (the wait is then
+                shorter, :data:`~gdbench.tracking._mlflow.INTERRUPTED_WAIT_BOUND_S`);
+                ``None``: when ``status`` is ``"KILLED"``.
+
+        Returns:
+            Whether every MLflow write was done in time; if not, the rest is deferred
+            (:meth:`flush`), finished trials' runs kept in the journal.
 
         Raises:
             RuntimeError: some trials' MLflow writes failed (the parent run is
@@ -414,8 +438,11 @@ class StudyTracker(RecordedTrials):
         tags = {key: str(value) for key, value in check_mapping("tags", tags).items()}
         self._finished = True
         # A study whose start() failed has no parent run to terminate.
-        if self._mlflow is not None and self._mlflow.parent_run_id:
-            self._mlflow.finish(status, values, tags, worked=self._worked)
+        if self._mlflow is None or not self._mlflow.parent_run_id:
+            return True
+        return self._mlflow.finish(status, values, tags, worked=self._worked,
+                                   interrupted=status == "KILLED" if interrupted is None
+                                   else interrupted)
 
     def __enter__(self) -> StudyTracker:
         return self
@@ -431,7 +458,7 @@ class StudyTracker(RecordedTrials):
         if exc_type is None:
             self.finish("FINISHED")
         elif issubclass(exc_type, KeyboardInterrupt):
-            self.finish("KILLED")
+            self.finish("KILLED", interrupted=True)
         else:
             self.finish("FAILED")
 

@@ -319,7 +319,7 @@ def confirm_study(target: ConfirmTarget, seeds: int, *,
     try:
         confirmation.run()
     except KeyboardInterrupt:
-        tracker.finish("KILLED")
+        tracker.finish("KILLED", interrupted=True)
         raise
     except BaseException:
         tracker.finish("FAILED")

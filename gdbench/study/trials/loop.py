@@ -158,9 +158,11 @@ class TrialLoop:
         A process killed after a trial was told, but before its MLflow writer
         sent the run's end, leaves that run RUNNING; a process that found a
         trial dead, and died before closing its run, leaves that one. The next
-        process to end its loop closes both.
+        process to end its loop closes both; not this one when the tracking
+        store did not take the writes in time (they are deferred, and said so).
         """
-        self.tracker.flush()
+        if not self.tracker.flush():
+            return
         open_numbers = self.tracker.open_trial_numbers()
         finished = [trial for trial in self.study.get_trials(
             deepcopy=False, states=storage.FINISHED_STATES) if trial.number in open_numbers]
@@ -171,6 +173,29 @@ class TrialLoop:
                 reason = (trial.user_attrs.get(keys.FAIL_REASON_ATTR)
                           or trial.user_attrs.get(keys.PRUNE_REASON_ATTR))
                 self.tracker.end_open_runs(trial.number, trial.state.name, reason)
+        self.track_untracked()
+
+    def track_untracked(self) -> None:
+        """Give every finished trial without any MLflow run one, from what Optuna holds.
+
+        The journal (:mod:`gdbench.tracking`) keeps the runs of trials that
+        finished; a trial whose end was recorded in Optuna while its tracking
+        could not be written at all (a full disk failed both) gets a run here:
+        its hyperparameters, state, objective value and reason, no curves.
+        """
+        tracked = self.tracker.tracked_trial_numbers()
+        if tracked is None:
+            return
+        for trial in self.study.get_trials(deepcopy=False, states=storage.FINISHED_STATES):
+            if trial.number in tracked:
+                continue
+            params = self.context.tracked_params(
+                self.spec, trial.user_attrs.get(keys.HYPERPARAMETERS_ATTR, {}))
+            self.tracker.record_trial(
+                trial.number, params, {}, trial.state.name,
+                value=trial.value if trial.state == TrialState.COMPLETE else None,
+                reason=trial_reason(trial) if trial.state != TrialState.COMPLETE else None)
+        self.tracker.flush()
 
     def tell(self, trial: optuna.Trial, state: TrialState, value: float | None = None,
              reason: str | None = None, epochs_run: int | None = None,

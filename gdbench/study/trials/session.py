@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,6 +33,7 @@ import gdbench.tasks
 from gdbench import _validate, tracking
 from gdbench.study.defaults import (
     DEFAULT_HOME,
+    JOURNAL_FOLDER,
     MLFLOW_FILE,
     OPTUNA_FILE,
     REPORTS_FOLDER,
@@ -56,10 +58,12 @@ from gdbench.tracking.names import NO_SCHEDULE
 
 __all__ = [
     "DEFAULT_HOME", "Locations", "StudyContext", "check_locations",
-    "check_study_name", "claim_figures", "create_home", "in_home", "locations", "open_study",
-    "positive_integer", "start_tracker", "study_metrics", "task_metrics",
+    "check_study_name", "claim_figures", "create_home", "finish_tracker", "in_home", "locations", "open_study",
+    "positive_integer", "restore_tracking", "start_tracker", "study_metrics", "task_metrics",
     "tracker_setup",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 def positive_integer(name: str, value: Any) -> int:
@@ -357,9 +361,11 @@ def start_tracker(spec: StudySpec, where: Locations, context: StudyContext) -> S
 
 
 def _start_tracker(spec: StudySpec, where: Locations, context: StudyContext) -> StudyTracker:
+    restore_tracking(where.home, spec.name)
     tracker = StudyTracker(
         study_name=spec.name, tracking_uri=where.tracking_uri,
         tensorboard_dir=where.tensorboard_dir, experiment_name=spec.tracking.experiment_name,
+        journal_dir=where.home / JOURNAL_FOLDER / spec.name,
     )
     domains = {name: HParamDomain.fixed(value) for name, value in context.study_params.items()}
     domains.update({name: _hparam_domain(found)
@@ -390,6 +396,35 @@ def objective_text(objective: ObjectiveSpec) -> str:
     direction = objective.metric_direction or objective.direction
     return (f"{objective.measure} to {objective.metric} "
             f"{'≥' if direction == 'maximize' else '≤'} {objective.target:g}")
+
+
+def restore_tracking(home: Path, name: str) -> int:
+    """Write the MLflow runs of finished trials of study ``name`` that processes which ended
+    first left in HOME's journal (:func:`gdbench.tracking.restore_runs`); say how many."""
+    folder = home / JOURNAL_FOLDER / name
+    try:
+        restored = tracking.restore_runs(folder)
+    except OSError as error:
+        logger.warning("study %s: the MLflow runs of finished trials waiting in %s are not "
+                       "written: %s", name, folder, error.strerror or error)
+        return 0
+    if restored:
+        logger.warning("study %s: restored %d MLflow run(s) of finished trials that a process "
+                       "which ended first had left unwritten (from %s)", name, restored, folder)
+    return restored
+
+
+def finish_tracker(tracker: StudyTracker, study: optuna.Study, status: str, *,
+                   interrupted: bool = False) -> None:
+    """End the study's tracker as ``status`` while an error or interrupt ends the study: a
+    failure of its own (a full disk) is logged at info level, and the error being handled
+    goes on to be told."""
+    try:
+        tracker.finish(status, metrics=study_metrics(study), interrupted=interrupted)
+    except Exception as error:  # noqa: BLE001 - the study's own error is the one to tell
+        # The next run of the study ends it (it finds it RUNNING, as a killed process leaves it).
+        logger.info("study %s: its MLflow parent run was not ended %s: %s",
+                       tracker.study_name, status, str(error).splitlines()[0])
 
 
 def study_metrics(study: optuna.Study) -> dict[str, float]:

@@ -48,7 +48,7 @@ __all__ = [
     "ClaimLock", "DEFAULT_GRACE_PERIOD_S", "DEFAULT_HEARTBEAT_INTERVAL_S", "FINISHED_STATES",
     "MAX_STALE_RETRIES", "StaleTrials", "budget_used", "check_database_url",
     "check_sqlite_file",
-    "counted_trials", "file_lock", "open_storage", "queue_again", "queue_all_again", "replaced_trials", "sqlite_path",
+    "counted_trials", "file_lock", "open_storage", "read_only_url", "queue_again", "queue_all_again", "replaced_trials", "sqlite_path",
 ]
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,21 @@ _SQLITE_PREFIX = "sqlite:///"
 def sqlite_path(url: str) -> Path | None:
     """The database file of a ``sqlite:///`` URL; ``None`` for any other URL."""
     return Path(url[len(_SQLITE_PREFIX):]) if url.startswith(_SQLITE_PREFIX) else None
+
+
+def read_only_url(url: str) -> tuple[str, bool]:
+    """``url`` to read a study from, and whether it is read only.
+
+    A SQLite database in a folder this process cannot write (a read-only
+    mount, an archive of another user's) cannot be opened as it is kept (in
+    WAL mode, whose index file goes beside it): it is opened read only and as
+    immutable, which SQLite may assume only while nothing writes it; nothing
+    can, where its folder is read only. Any other URL is returned as given.
+    """
+    database = sqlite_path(url)
+    if database is None or not database.is_file() or os.access(database.parent, os.W_OK):
+        return url, False
+    return f"{_SQLITE_PREFIX}file:{database}?mode=ro&immutable=1&uri=true", True
 
 
 def check_sqlite_file(database: Path, field: str) -> None:

@@ -1,0 +1,179 @@
+"""A study's journal of finished trials' MLflow runs not yet written: nothing finished only in memory.
+
+A trial's whole run (name, tags, parameters, every metric, its end) is
+written to a file of the journal when the trial finishes, before the study
+is told, and the file is deleted once the writer thread has written and
+terminated the run. A process that ends before that (killed, out of memory,
+stopped waiting for an unreachable tracking server) leaves its files; the next
+process of the study on this host replays them (:func:`restore_runs`).
+
+The journal is a folder, ``HOME/tracking-journal/<study>/``, with one folder
+per process, ``<host>-<pid>``, of one JSON file per run. Only folders of
+processes of this host that are gone are replayed: a live process's writer
+may still write its runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gdbench._files import file_lock
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+__all__ = ["MAX_BATCH_METRICS", "RECORD_TAG", "Journal", "restore_runs", "write_whole_run"]
+
+#: The MLflow tag naming a run's journal entry: a replay deletes the run it left half-written.
+RECORD_TAG = "gdbench.record"
+
+
+class Journal:
+    """One process's journal entries in a study's journal folder.
+
+    Args:
+        folder: the study's journal folder.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._host = socket.gethostname()
+        self._mine = folder / f"{self._host}-{os.getpid()}"
+
+    @staticmethod
+    def new_id() -> str:
+        """A fresh entry id, the run's :data:`RECORD_TAG`."""
+        return uuid.uuid4().hex
+
+    def write(self, entry: dict[str, Any]) -> Path:
+        """Write ``entry`` (with its ``"id"``) durably; its file."""
+        self._mine.mkdir(parents=True, exist_ok=True)
+        path = self._mine / f"{entry['id']}.json"
+        partial = path.with_suffix(".partial")
+        with open(partial, "w", encoding="utf-8") as file:
+            json.dump(entry, file)
+            file.flush()
+            os.fsync(file.fileno())
+        partial.replace(path)
+        return path
+
+    @staticmethod
+    def done(path: Path) -> None:
+        """The entry in ``path`` is written to MLflow: forget it."""
+        path.unlink(missing_ok=True)
+
+    def pending(self) -> list[Path]:
+        """This process's entries not yet written."""
+        return sorted(self._mine.glob("*.json")) if self._mine.is_dir() else []
+
+    def left_behind(self) -> list[tuple[Path, dict[str, Any]]]:
+        """The entries of this host's processes that are gone, oldest first, with their files.
+
+        An unreadable entry (its process died while writing it, before the
+        study was told) is deleted.
+        """
+        entries = []
+        for folder in sorted(self.folder.glob(f"{self._host}-*")) if self.folder.is_dir() else []:
+            pid = folder.name.rsplit("-", 1)[1]
+            if folder == self._mine or not pid.isdigit() or _alive(int(pid)):
+                continue
+            for path in folder.glob("*.json"):
+                try:
+                    entries.append((path, json.loads(path.read_text(encoding="utf-8"))))
+                except (OSError, ValueError):
+                    path.unlink(missing_ok=True)
+        return sorted(entries, key=lambda found: found[1].get("start_time", 0))
+
+    def tidy(self) -> None:
+        """Delete the folders of gone processes left empty, and this process's when empty."""
+        for folder in self.folder.glob(f"{self._host}-*") if self.folder.is_dir() else []:
+            pid = folder.name.rsplit("-", 1)[1]
+            if folder == self._mine or (pid.isdigit() and not _alive(int(pid))):
+                if not any(folder.glob("*.json")):
+                    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+#: MLflow's limit on the metrics of one ``log_batch``.
+MAX_BATCH_METRICS = 1000
+
+
+def write_whole_run(client: MlflowClient, entry: dict[str, Any]) -> str:
+    """Write a whole run now: created with its tags, its parameters and metrics in batches,
+    terminated; then its journal file (``path``, where there is one) deleted. Its id.
+
+    ``entry`` holds ``experiment_id``, ``run_name``, ``start_time``, ``tags``,
+    ``params`` (name → text), ``metrics`` (``[key, value, timestamp, step]``)
+    and ``status``.
+    """
+    from mlflow.entities import Metric, Param
+
+    params = [Param(key, value) for key, value in entry["params"].items()]
+    metrics = [Metric(key, value, timestamp, step)
+               for key, value, timestamp, step in entry["metrics"]]
+    run = client.create_run(entry["experiment_id"], start_time=entry["start_time"],
+                            run_name=entry["run_name"], tags=entry["tags"])
+    run_id = run.info.run_id
+    try:
+        for first in range(0, max(len(metrics), len(params)), MAX_BATCH_METRICS):
+            client.log_batch(run_id, metrics=metrics[first:first + MAX_BATCH_METRICS],
+                             params=params if first == 0 else [])
+    finally:
+        client.set_terminated(run_id, entry["status"])
+    if "path" in entry:
+        Journal.done(Path(entry["path"]))
+    return run_id
+
+
+def restore_runs(folder: Path) -> int:
+    """Write the runs that gone processes of this host left in the journal ``folder``.
+
+    A run one of them began (tagged :data:`RECORD_TAG` with the entry's id) is
+    deleted first: the entry holds it whole. Each run goes to the tracking
+    store and experiment its entry names, nested in the parent run it names.
+
+    Returns:
+        How many runs were written.
+
+    Raises:
+        OSError: there are runs to write, and the folder cannot be written.
+    """
+    if not folder.is_dir() or not Journal(folder).left_behind():
+        return 0
+    # Two processes starting together would both write the runs.
+    with file_lock(folder / ".restore.lock"):
+        return _restore_runs(Journal(folder))
+
+
+def _restore_runs(journal: Journal) -> int:
+    left = journal.left_behind()
+    if not left:
+        journal.tidy()
+        return 0
+    from mlflow.tracking import MlflowClient
+
+    clients: dict[str, MlflowClient] = {}
+    for path, entry in left:
+        client = clients.setdefault(entry["tracking_uri"],
+                                    MlflowClient(tracking_uri=entry["tracking_uri"]))
+        for run in client.search_runs([entry["experiment_id"]],
+                                      f"tags.`{RECORD_TAG}` = '{entry['id']}'"):
+            client.delete_run(run.info.run_id)
+        write_whole_run(client, {**entry, "path": str(path)})
+    journal.tidy()
+    return len(left)
