@@ -25,9 +25,11 @@ advance.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import sqlite3
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -154,24 +156,42 @@ def run_color_tags(params: Mapping[str, Any]) -> dict[str, str]:
 def mlflow_links(tracking_uri: str, address: str) -> list[Link]:
     """One link per study view saved in the store, titled by its study, in study order.
 
+    A SQLite store is read as it is, read only (no link where it does not exist
+    yet): the MLflow server started beside may be creating or upgrading it, which
+    opening it through MLflow's client would race.
+
     Args:
         tracking_uri: the MLflow store (``sqlite:///HOME/mlflow.db``).
         address: where the UI serves it (``http://127.0.0.1:5000``).
     """
+    links = [Link(title, mlflow_view_url(address, experiment_id, key[len(VIEW_TAG_PREFIX):]))
+             for experiment_id, key, value in _saved_views(tracking_uri)
+             if (title := _view_study(value)) is not None]
+    return sorted(links, key=lambda link: (link.title.endswith(".confirm"), link.title))
+
+
+def _saved_views(tracking_uri: str) -> list[tuple[str, str, str]]:
+    """(experiment id, tag key, view) of every gdbench view saved in the store's live experiments."""
+    prefix = VIEW_TAG_PREFIX + _VIEW_KEY_PREFIX
+    if tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri[len("sqlite:///"):])
+        if not path.is_file():
+            return []
+        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True,
+                                                timeout=10)) as connection:
+            rows = connection.execute(
+                "SELECT t.experiment_id, t.key, t.value FROM experiment_tags AS t "
+                "JOIN experiments AS e ON e.experiment_id = t.experiment_id "
+                "WHERE e.lifecycle_stage = 'active' AND substr(t.key, 1, ?) = ?",
+                (len(prefix), prefix)).fetchall()
+        return [(str(experiment_id), key, value) for experiment_id, key, value in rows]
     # mlflow takes seconds to import; only the dashboards' links need it here.
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
-    links = []
-    for experiment in client.search_experiments(max_results=50_000):
-        for key, value in experiment.tags.items():
-            if not key.startswith(VIEW_TAG_PREFIX + _VIEW_KEY_PREFIX):
-                continue
-            title = _view_study(value)
-            if title is not None:
-                links.append(Link(title, mlflow_view_url(
-                    address, experiment.experiment_id, key[len(VIEW_TAG_PREFIX):])))
-    return sorted(links, key=lambda link: (link.title.endswith(".confirm"), link.title))
+    return [(experiment.experiment_id, key, value)
+            for experiment in client.search_experiments(max_results=50_000)
+            for key, value in experiment.tags.items() if key.startswith(prefix)]
 
 
 def mlflow_view_url(address: str, experiment_id: str, key: str) -> str:
