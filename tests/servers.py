@@ -386,6 +386,14 @@ def worker_command(stack: Stack, spec_path: Path) -> list[str]:
             "--tracking-uri", stack.mlflow_uri, "--home", str(stack.home), *HEARTBEAT_ARGS]
 
 
+def start_ui(home: Path, port_base: int, log: Path) -> subprocess.Popen[bytes]:
+    """``gdbench ui --home HOME --port-base P``, its output in ``log``."""
+    with open(log, "wb") as log_file:
+        return subprocess.Popen([sys.executable, "-m", "gdbench", "ui", "--home", str(home),
+                                 "--port-base", str(port_base)], stdout=log_file,
+                                stderr=subprocess.STDOUT, env=worker_environment())
+
+
 def start_worker(stack: Stack, arguments: Sequence[str], log: Path,
                  runner: Sequence[str] = ("-m", "gdbench")) -> subprocess.Popen[bytes]:
     """One worker process, its output in ``log``."""

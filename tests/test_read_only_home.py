@@ -77,10 +77,7 @@ def test_a_read_only_home_is_reported_and_shown(tmp_path: Path) -> None:
 
         base = free_port_base()
         log = tmp_path / "ui.log"
-        with open(log, "wb") as output:
-            ui = subprocess.Popen([sys.executable, "-m", "gdbench", "ui", "--home", str(view),
-                                   "--port-base", str(base)], stdout=output,
-                                  stderr=subprocess.STDOUT, env=servers.worker_environment())
+        ui = servers.start_ui(view, base, log)
         try:
             studies = f"http://127.0.0.1:{base + 2}/api/studies"
             servers.wait_until("optuna-dashboard", lambda: servers.http_ok(studies), ui, log,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -57,10 +56,7 @@ def start_ui(tmp_path: Path) -> tuple[subprocess.Popen[bytes], set[int], Path]:
     MlflowClient(f"sqlite:///{home / MLFLOW_FILE}").create_experiment("s")
     base = free_port_base()
     log = tmp_path / "ui.log"
-    with open(log, "wb") as output:
-        ui = subprocess.Popen([sys.executable, "-m", "gdbench", "ui", "--home", str(home),
-                               "--port-base", str(base)], stdout=output,
-                              stderr=subprocess.STDOUT, env=servers.worker_environment())
+    ui = servers.start_ui(home, base, log)
     for offset, path in enumerate(READY.values()):
         servers.wait_until(f"dashboard on {base + offset}",
                            lambda url=f"http://127.0.0.1:{base + offset}{path}":
