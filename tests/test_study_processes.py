@@ -156,6 +156,29 @@ def running(study: optuna.Study) -> bool:
     return any(t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
 
 
+def kill_mid_trial(place: Place, spec: Path, process: subprocess.Popen[bytes],
+                   timeout_s: float = 120) -> None:
+    """SIGKILL ``process`` while the store holds its second (or later) trial as running.
+
+    A trial can end between a look at the store and the kill, so the process
+    is frozen first (SIGSTOP) and killed only where the store, which a frozen
+    process cannot change, still shows a trial running; otherwise it goes on
+    (SIGCONT) and the test looks again.
+    """
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        place.wait_for(spec, "a second trial running",
+                       lambda study: running(study) and len(study.trials) >= 2)
+        process.send_signal(signal.SIGSTOP)
+        study = place.study(spec)
+        if study is not None and running(study):
+            process.kill()
+            process.wait()
+            return
+        process.send_signal(signal.SIGCONT)
+    raise AssertionError(f"no trial was caught running:\n{place.log('first')}")
+
+
 def test_two_runs_started_together_share_the_budget(place: Place) -> None:
     spec = place.spec(SINGLE_SPEC, "together", 8)
     place.finish({"first": place.run(spec, "first"), "second": place.run(spec, "second")})
@@ -176,10 +199,7 @@ def test_a_second_run_started_mid_trial_takes_nothing_from_the_first(place: Plac
 def test_a_killed_run_leaves_its_trial_to_be_run_again(place: Place) -> None:
     spec = place.spec(SINGLE_SPEC, "killed", 5)
     first = place.run(spec, "first")
-    place.wait_for(spec, "a second trial running",
-                   lambda study: running(study) and len(study.trials) >= 2)
-    first.kill()
-    first.wait()
+    kill_mid_trial(place, spec, first)
     place.finish({"rerun": place.run(spec, "rerun")})
     study = place.check(spec, 5)
     (dead,) = [t for t in study.trials if t.state == TrialState.FAIL]

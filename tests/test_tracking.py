@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from mlflow.entities import Run, RunData, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
@@ -194,6 +195,45 @@ def test_workers_creating_the_parent_at_once_agree_on_the_oldest(
     parent, children = study_runs(tracking_uri, "race")  # the second parent was deleted
     assert parent.info.run_id == first.parent_run_id
     assert len(children) == 1
+
+
+def test_workers_logging_the_study_parameters_at_once_both_start(
+    tracking_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = StudyTracker(study_name="params-race", tracking_uri=tracking_uri,
+                         tensorboard_dir=None)
+    first.start(hparam_domains=DOMAINS, metrics=METRICS, params={"task": "digits"})
+    # The second worker read the parent with no parameters; the first one's insert
+    # landed between its read and its own insert, which the store refuses, as
+    # MLflow refuses a second row for a (run, key) pair that two sessions add at once.
+    parent = MlflowClient(tracking_uri=tracking_uri).get_run(first.parent_run_id)
+    stale = Run(parent.info, RunData(tags=[RunTag(k, v) for k, v in parent.data.tags.items()]))
+    lookups = iter([[stale]])
+    original = MlflowStudy._parents
+    monkeypatch.setattr(
+        MlflowStudy, "_parents", lambda self: next(lookups, None) or original(self)
+    )
+    refused = []
+    log_batch = MlflowClient.log_batch
+
+    def refuse_a_second_insert(self: MlflowClient, run_id: str, *args: Any, **kwargs: Any
+                               ) -> Any:
+        if kwargs.get("params") and not refused:
+            refused.append(kwargs["params"])
+            raise MlflowException('duplicate key value violates unique constraint "param_pk"')
+        return log_batch(self, run_id, *args, **kwargs)
+
+    monkeypatch.setattr(MlflowClient, "log_batch", refuse_a_second_insert)
+    second = StudyTracker(study_name="params-race", tracking_uri=tracking_uri,
+                          tensorboard_dir=None)
+    second.start(hparam_domains=DOMAINS, metrics=METRICS,
+                 params={"task": "digits", "trials": 8})
+    assert [param.key for param in refused[0]] == ["task", "trials"]
+    assert second.parent_run_id == first.parent_run_id
+    second.finish()
+    first.finish()
+    parent, _ = study_runs(tracking_uri, "params-race")
+    assert parent.data.params == {"task": "digits", "trials": "8"}
 
 
 def test_trials_in_threads_keep_their_own_runs(tracking_uri: str) -> None:

@@ -42,6 +42,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from mlflow.entities import Param, Run, RunTag
 from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
+from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
@@ -176,11 +177,9 @@ class MlflowStudy:
         run_tags = {**self._system_tags, **tags}
         if description:
             run_tags[DESCRIPTION_TAG] = description
-        self.client.log_batch(
-            self.parent_run_id,
-            params=params_to_add(parent, params, self.study_name),
-            tags=[RunTag(key, value) for key, value in run_tags.items()],
-        )
+        self.client.log_batch(self.parent_run_id,
+                              tags=[RunTag(key, value) for key, value in run_tags.items()])
+        self._log_parent_params(parent, params)
         if spec_file is not None and spec_file.is_file():
             self.log_parent_artifact(spec_file.read_bytes(), SPEC_ARTIFACT, None)
 
@@ -446,6 +445,22 @@ class MlflowStudy:
                 _logger.error("MLflow write of study %r to %s failed: %s", self.study_name,
                               self.tracking_uri,
                               str(error).splitlines()[0] if str(error) else repr(error))
+
+    def _log_parent_params(self, parent: Run, params: Mapping[str, object]) -> None:
+        """Log the study parameters the parent run lacks.
+
+        Two workers starting at once may both find a parameter missing and
+        both insert it; MLflow then refuses the second insert (a unique key),
+        although the values agree. The loser reads the run again and logs
+        what is still missing: nothing, where the values agree.
+        """
+        try:
+            self.client.log_batch(self.parent_run_id,
+                                  params=params_to_add(parent, params, self.study_name))
+        except MlflowException:
+            fresh = self.client.get_run(self.parent_run_id)
+            self.client.log_batch(self.parent_run_id,
+                                  params=params_to_add(fresh, params, self.study_name))
 
     def _get_or_create_parent(self) -> Run:
         """The study's parent run: the oldest one, created when there is none.
