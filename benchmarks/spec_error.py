@@ -1,8 +1,10 @@
-"""How long ``gdbench run`` takes to refuse a malformed spec: wall time of the whole command.
+"""How long ``gdbench run``, ``create`` and ``worker`` take to refuse a malformed spec: wall
+time of the whole command.
 
 Each malformed spec (an unknown key, an unknown optimizer, an unknown task,
-TOML that does not parse) is given to ``python -m gdbench run SPEC`` in a
-fresh process, ``--repeats`` times, the specs taking turns; the table gives
+TOML that does not parse) is given to each command (``python -m gdbench run SPEC``,
+``create SPEC --storage URL``, ``worker SPEC``) in a fresh process, ``--repeats``
+times, the specs and commands taking turns; the table gives
 the median wall time of each, from the process's start to its exit, its
 median CPU time (user + system, less disturbed by other jobs than the wall
 time on a shared machine), and whether it exited with status 2. Start-up of
@@ -11,6 +13,7 @@ other checkouts of gdbench in the same rounds, interleaved (``PYTHONPATH``
 set to each).
 
     python benchmarks/spec_error.py                            # the recorded table
+    python benchmarks/spec_error.py --commands run             # gdbench run alone
     python benchmarks/spec_error.py --trees . /path/to/other   # against another checkout
 """
 
@@ -37,10 +40,18 @@ MALFORMED = {
     "TOML that does not parse": GOOD + "trials = [\n",
 }
 
+#: Each command timed: its arguments after ``python -m gdbench`` (SPEC, HOME: the spec, a home).
+COMMANDS = {
+    "run": ["run", "SPEC", "--home", "HOME"],
+    "create": ["create", "SPEC", "--storage", "sqlite:///HOME/optuna.db", "--home", "HOME"],
+    "worker": ["worker", "SPEC", "--home", "HOME"],
+}
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--commands", nargs="+", choices=list(COMMANDS), default=list(COMMANDS))
     parser.add_argument("--trees", nargs="+", type=Path,
                         default=[Path(__file__).resolve().parents[1]])
     args = parser.parse_args()
@@ -49,32 +60,35 @@ def main() -> None:
     for index, (name, text) in enumerate(MALFORMED.items()):
         paths[name] = folder / f"broken{index}.toml"
         paths[name].write_text(text)
-    runs = [(name, tree.resolve()) for name in MALFORMED for tree in args.trees]
-    walls: dict[tuple[str, Path], list[float]] = {run: [] for run in runs}
-    cpus: dict[tuple[str, Path], list[float]] = {run: [] for run in runs}
-    statuses: dict[tuple[str, Path], set[int]] = {run: set() for run in runs}
+    runs = [(command, name, tree.resolve()) for command in args.commands for name in MALFORMED
+            for tree in args.trees]
+    walls: dict[tuple[str, str, Path], list[float]] = {run: [] for run in runs}
+    cpus: dict[tuple[str, str, Path], list[float]] = {run: [] for run in runs}
+    statuses: dict[tuple[str, str, Path], set[int]] = {run: set() for run in runs}
     load_before = os.getloadavg()
     for _ in range(args.repeats):
-        for name, tree in runs:
+        for command, name, tree in runs:
             environment = {**os.environ, "PYTHONPATH": str(tree)}
+            words = {"SPEC": str(paths[name]), "HOME": str(folder / "home")}
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "gdbench", "run", str(paths[name]),
-                                   "--home", str(folder / "home")], capture_output=True,
-                                  env=environment)
-            walls[name, tree].append(time.perf_counter() - start)
+            done = subprocess.run([sys.executable, "-m", "gdbench",
+                                   *(words.get(word, word) for word in COMMANDS[command])],
+                                  capture_output=True, env=environment)
+            walls[command, name, tree].append(time.perf_counter() - start)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpus[name, tree].append(after.ru_utime + after.ru_stime
-                                    - before.ru_utime - before.ru_stime)
-            statuses[name, tree].add(done.returncode)
+            cpus[command, name, tree].append(after.ru_utime + after.ru_stime
+                                             - before.ru_utime - before.ru_stime)
+            statuses[command, name, tree].add(done.returncode)
     load_after = os.getloadavg()
-    print(f"`gdbench run` on a malformed spec, {args.repeats} runs each, medians")
+    print(f"`gdbench {'`, `'.join(args.commands)}` on a malformed spec, {args.repeats} runs "
+          "each, medians")
     print()
-    print("| malformed spec | tree | wall s | CPU s | each run's wall s | exit status |")
-    print("|---|---|---:|---:|---|---|")
+    print("| command | malformed spec | tree | wall s | CPU s | each run's wall s | exit status |")
+    print("|---|---|---|---:|---:|---|---|")
     for run in runs:
         each = ", ".join(f"{wall:.2f}" for wall in walls[run])
-        print(f"| {run[0]} | {run[1]} | **{statistics.median(walls[run]):.2f}** | "
+        print(f"| {run[0]} | {run[1]} | {run[2]} | **{statistics.median(walls[run]):.2f}** | "
               f"{statistics.median(cpus[run]):.2f} | {each} | "
               f"{', '.join(map(str, sorted(statuses[run])))} |")
     print()

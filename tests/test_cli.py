@@ -43,7 +43,7 @@ def test_list_reads_from_the_source_what_the_imported_classes_say(package: str) 
     import importlib
     import inspect
 
-    from gdbench.cli._listing import REQUIRED, PackageSource
+    from gdbench._package_source import REQUIRED, PackageSource
 
     imported = importlib.import_module(f"gdbench.{package}")
     source = PackageSource(package)

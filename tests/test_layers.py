@@ -41,13 +41,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("gdbench.tasks",),
     ("gdbench.optimizers",),
     ("gdbench.schedules",),
-    ("gdbench._files", "gdbench._validate", "gdbench._precision", "gdbench._sources"),
+    ("gdbench._files", "gdbench._validate", "gdbench._precision", "gdbench._sources",
+     "gdbench._package_source"),
     ("gdbench",),
 )
 
 LIBRARY = ("gdbench.optimizers", "gdbench.schedules", "gdbench.tasks", "gdbench.plots",
            "gdbench.comparison_plots", "gdbench.baselines", "gdbench._files",
-           "gdbench._validate", "gdbench._precision", "gdbench._sources")
+           "gdbench._validate", "gdbench._precision", "gdbench._sources", "gdbench._package_source")
 
 # (importer prefix, imported prefix): never allowed.
 FORBIDDEN: tuple[tuple[tuple[str, ...], str], ...] = (

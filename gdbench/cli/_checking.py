@@ -43,16 +43,19 @@ def add_command(commands: Any) -> None:
 
 
 def _check(arguments: argparse.Namespace) -> int:
-    import gdbench.optimizers
     from gdbench.study import load_specs
+
+    # A spec is read first: a malformed one is refused before TensorFlow is imported.
+    specs = load_specs(arguments.optimizer) if arguments.optimizer.endswith(".toml") else None
+    import gdbench.optimizers
     from gdbench.tasks.optimizer_checks import FAIL, check_optimizer, format_results
 
     reference = None
     if arguments.reference is not None:
         reference = _reference(arguments.reference)
-    if arguments.optimizer.endswith(".toml"):
+    if specs is not None:
         targets = list(dict.fromkeys(
-            (o.label, o.name) for spec in load_specs(arguments.optimizer)
+            (o.label, o.name) for spec in specs
             for o in spec.optimizers if not gdbench.optimizers.source(o.name).built_in))
         if not targets:
             raise CommandError(f"optimizer: {arguments.optimizer} names only gdbench's own "
@@ -73,14 +76,17 @@ def _check(arguments: argparse.Namespace) -> int:
 
 
 def _check_task(arguments: argparse.Namespace) -> int:
-    import gdbench.tasks
     from gdbench.study import load_specs
+
+    # A spec is read first: a malformed one is refused before TensorFlow is imported.
+    specs = load_specs(arguments.task) if arguments.task.endswith(".toml") else None
+    import gdbench.tasks
     from gdbench.tasks.task_checks import FAIL, check_task, format_results
 
-    if arguments.task.endswith(".toml"):
+    if specs is not None:
         targets = list(dict.fromkeys(
             (spec.task.name, tuple((k, v) for k, v in spec.task.options.items() if k != "seed"))
-            for spec in load_specs(arguments.task)))
+            for spec in specs))
     else:
         targets = [(arguments.task, ())]
     failed = False

@@ -8,7 +8,6 @@ so that ``--help`` answers without loading TensorFlow.
 from __future__ import annotations
 
 import argparse
-import ast
 import os
 import sys
 from collections.abc import Sequence
@@ -153,23 +152,6 @@ def _add_tracking_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the study's TensorBoard folder (default: HOME/tensorboard/STUDY)")
 
 
-def _first_look(path: Path) -> None:
-    """Refuse a spec wrong in its TOML, its keys or its names before TensorFlow is imported
-    (:mod:`gdbench.study.plan.first_look`): the names are read from gdbench's sources."""
-    from gdbench import _sources
-    from gdbench.cli._listing import PackageSource
-    from gdbench.study.plan.first_look import OPTIMIZER_FORMS, Names, first_look
-
-    def names(package: str, kind: str, forms: str) -> Names:
-        source = PackageSource(package)
-        group = ast.literal_eval(source.constant("ENTRY_POINT_GROUP"))
-        return Names(kind, list(source.registry()), sorted(_sources.plugin_claims(group)), forms)
-
-    tasks = PackageSource("tasks")
-    first_look(Path(path), names("tasks", "task", ast.literal_eval(tasks.constant("PATH_FORMS"))),
-               names("optimizers", "optimizer", OPTIMIZER_FORMS))
-
-
 def _quiet_optuna() -> None:
     """Optuna's per-study info lines would interleave with the progress bar."""
     import optuna
@@ -200,7 +182,9 @@ def _run(arguments: argparse.Namespace) -> int:
     check_positive("--trials", arguments.trials)
     check_positive("--workers", arguments.workers)
     check_positive("--jobs", arguments.jobs)
-    _first_look(arguments.spec)
+    from gdbench.study.plan.first_look import first_look
+
+    first_look(arguments.spec)
     if arguments.jobs > 1 and arguments.study is None:
         # Each study's process reads (and checks) its own spec: this one imports nothing
         # heavy before they start.
@@ -400,6 +384,8 @@ def _confirm(arguments: argparse.Namespace) -> int:
 
 
 def _chosen_specs(path: Path, study: str | None) -> list[Any]:
+    """The studies of the spec file ``path`` (``study`` alone, when given); a malformed spec is
+    refused by its first look, before TensorFlow is imported."""
     from gdbench.study import load_specs
 
     specs = load_specs(path)
@@ -414,10 +400,11 @@ def _chosen_specs(path: Path, study: str | None) -> list[Any]:
 
 def _create(arguments: argparse.Namespace) -> int:
     check_positive("--trials", arguments.trials)
+    specs = _chosen_specs(arguments.spec, arguments.study)
     from gdbench.study.worker import create_study
 
     _quiet_optuna()
-    for spec in _chosen_specs(arguments.spec, arguments.study):
+    for spec in specs:
         study = create_study(spec, arguments.storage, trials=arguments.trials,
                              home=arguments.home, tracking_uri=arguments.tracking_uri,
                              tensorboard_dir=arguments.tensorboard_dir)
@@ -428,10 +415,6 @@ def _create(arguments: argparse.Namespace) -> int:
 
 def _worker(arguments: argparse.Namespace) -> int:
     check_positive("--trials", arguments.trials)
-    from gdbench.study import locations
-    from gdbench.study.worker import run_worker
-
-    _quiet_optuna()
     spec = None
     if arguments.spec is not None:
         specs = _chosen_specs(arguments.spec, arguments.study)
@@ -441,6 +424,10 @@ def _worker(arguments: argparse.Namespace) -> int:
         spec = specs[0]
     elif arguments.study is None or arguments.storage is None:
         raise CommandError("give SPEC, or --study NAME with --storage URL")
+    from gdbench.study import locations
+    from gdbench.study.worker import run_worker
+
+    _quiet_optuna()
     name = spec.name if spec is not None else arguments.study
     storage = arguments.storage or locations(spec, home=arguments.home).storage
     try:

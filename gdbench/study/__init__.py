@@ -66,7 +66,7 @@ _HOMES = {
     "ObjectiveSpec": "spec.model", "OptimizerSpec": "spec.model", "PrunerSpec": "spec.model",
     "SamplerSpec": "spec.model", "ScheduleSpec": "spec.model", "StudySpec": "spec.model",
     "TaskSpec": "spec.model", "TrackingSpec": "spec.model",
-    "load_spec": "plan.reader", "load_specs": "plan.reader",
+    "load_spec": "plan.loading", "load_specs": "plan.loading",
     "PruningCallback": "trials.pruning", "TrialSetup": "plan.build", "run_study": "runner",
     "format_leaderboard": "report.leaderboard", "leaderboard": "report.leaderboard",
     "write_report": "report.leaderboard", "study_names": "plan.tables",

@@ -37,7 +37,7 @@ from gdbench.study.defaults import (
 from gdbench.study.errors import StudyError
 from gdbench.study.keys import BUDGET_ATTR, SPEC_FILE_ATTR
 from gdbench.study.plan import inclusions, samplers
-from gdbench.study.plan.reader import load_specs
+from gdbench.study.plan.loading import load_specs
 from gdbench.study.plan.tables import spec_text
 from gdbench.study.report import leaderboard as report
 from gdbench.study.spec.model import StudySpec

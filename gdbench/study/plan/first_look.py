@@ -1,31 +1,36 @@
 """A spec's first look: what can be checked before any task, optimizer or schedule is imported.
 
-Reading a spec in full (:func:`~gdbench.study.plan.reader.load_specs`) builds
+Reading a spec in full (:func:`~gdbench.study.plan.reader.read_specs`) builds
 its task and optimizers, and so imports TensorFlow (seconds). The first look
 reads the file's TOML, the keys of each study (and of its ``tracking``
-table), and the names of its task and optimizers against the names it is
-given, which the command line reads from gdbench's sources without importing
-them; a spec wrong in any of these is refused in a fraction of a second, with
-the line the full reading would give. A name that is an import path, and every
-value beyond these, is left to the full reading.
+table), and the names of its task and optimizers against gdbench's own names
+(read from the packages' source, :func:`built_names`, without importing them)
+and the installed plugins'; a spec wrong in any of these is refused in a
+fraction of a second, with the line the full reading would give. A name that is
+an import path, and every value beyond these, is left to the full reading.
+Every reader of a spec file takes the first look first: :func:`~gdbench.study.load_specs`
+and :func:`~gdbench.study.load_spec` (and so every command that reads one).
 
 This module imports neither Keras nor TensorFlow.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
+import functools
 from pathlib import Path
 from typing import Any
 
 from gdbench import _sources
+from gdbench._package_source import PackageSource
 from gdbench.study.errors import SpecError
 from gdbench.study.plan.tables import STUDY_KEYS, study_tables
 from gdbench.study.spec.fields import FieldReader, join, type_name
 
-__all__ = ["OPTIMIZER_FORMS", "TRACKING_KEYS", "Names", "first_look", "named_entry",
-           "unknown_entry"]
+__all__ = ["OPTIMIZER_FORMS", "TRACKING_KEYS", "Names", "built_names", "first_look",
+           "named_entry", "unknown_entry"]
 
 #: The import paths a spec's optimizer may be named by, besides names.
 OPTIMIZER_FORMS = "module.Class, module:Class, file.py:Class"
@@ -85,13 +90,39 @@ def unknown_entry(reader: FieldReader, name_field: str, identifier: str,
                                     f"or an import path ({names.forms})")
 
 
-def first_look(path: Path, task_names: Names, optimizer_names: Names) -> None:
+def built_names() -> tuple[Names, Names]:
+    """What a spec may name as a task and as an optimizer: gdbench's own names, read from the
+    packages' source without importing them, and the installed plugins'."""
+    tasks = _package_source("tasks")
+    return (_names(tasks, "task", ast.literal_eval(tasks.constant("PATH_FORMS"))),
+            _names(_package_source("optimizers"), "optimizer", OPTIMIZER_FORMS))
+
+
+@functools.cache
+def _package_source(package: str) -> PackageSource:
+    return PackageSource(package)
+
+
+def _names(source: PackageSource, kind: str, forms: str) -> Names:
+    group = ast.literal_eval(source.constant("ENTRY_POINT_GROUP"))
+    return Names(kind, list(source.registry()), sorted(_sources.plugin_claims(group)), forms)
+
+
+def first_look(path: Path, task_names: Names | None = None,
+               optimizer_names: Names | None = None) -> None:
     """Refuse the spec file at ``path`` if its TOML, its keys, or the names of its task and
     optimizers are wrong (see the module docstring).
+
+    Args:
+        path: the spec file.
+        task_names, optimizer_names: what may be named; by default :func:`built_names`.
 
     Raises:
         SpecError: as the full reading would, naming the file and the field.
     """
+    if task_names is None or optimizer_names is None:
+        built = built_names()
+        task_names, optimizer_names = task_names or built[0], optimizer_names or built[1]
     reader = FieldReader(path)
     for prefix, table in study_tables(path):
         reader.check_keys(table, STUDY_KEYS, prefix)

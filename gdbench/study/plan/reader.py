@@ -1,4 +1,8 @@
-"""Reads a spec file: TOML, checked field by field into :class:`~gdbench.study.spec.model.StudySpec`."""
+"""Reads a spec file: TOML, checked field by field into :class:`~gdbench.study.spec.model.StudySpec`.
+
+Users read a spec through :func:`~gdbench.study.load_specs`, which takes the first look
+(:mod:`gdbench.study.plan.first_look`) before this module, and TensorFlow, is imported.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from types import MappingProxyType
 from typing import Any
 
 import gdbench.tasks
-from gdbench.study.errors import SpecError
 from gdbench.study.plan import brought_task, samplers
 from gdbench.study.plan.build import optimizer_defaults
 from gdbench.study.plan.first_look import TRACKING_KEYS
@@ -35,7 +38,7 @@ from gdbench.study.spec.model import (
 )
 from gdbench.tracking.limits import MAX_DESCRIPTION_LENGTH, MAX_EXPERIMENT_NAME_LENGTH
 
-__all__ = ["STUDY_KEYS", "load_spec", "load_specs", "read_specs"]
+__all__ = ["STUDY_KEYS", "read_specs"]
 
 
 
@@ -58,34 +61,6 @@ def read_specs(path: Path) -> list[StudySpec]:
             raise reader.error(f"study[{index}].name", f"{spec.name!r} is used twice in this file")
         seen.add(spec.name)
     return specs
-
-
-def load_specs(path: str | Path) -> list[StudySpec]:
-    """Every study of a spec file (one, or several as ``[[study]]`` tables).
-
-    Args:
-        path: the TOML file.
-
-    Raises:
-        SpecError: the file is missing, not TOML, or any field is wrong; the
-            message names the file, the field and what is accepted.
-    """
-    return read_specs(Path(path))
-
-
-def load_spec(path: str | Path) -> StudySpec:
-    """The one study of a spec file.
-
-    Args:
-        path: the TOML file.
-
-    Raises:
-        SpecError: as :func:`load_specs`, or the file holds several studies.
-    """
-    specs = load_specs(path)
-    if len(specs) > 1:
-        raise SpecError(path, "study", f"holds {len(specs)} studies; use load_specs")
-    return specs[0]
 
 
 def _image_population_supported(task: gdbench.tasks.Task) -> bool:
