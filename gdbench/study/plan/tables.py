@@ -1,6 +1,6 @@
 """A spec file's study tables, read without importing the tasks (nor TensorFlow).
 
-:func:`~gdbench.study.plan.reader.load_specs` reads each table into a spec;
+:func:`~gdbench.study.plan.reader.read_specs` reads each table into a spec;
 ``gdbench run --jobs`` needs only the studies' names, to start a process for
 each, which reads its own study in full.
 """
