@@ -24,15 +24,19 @@ import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from mlflow.entities import Run
-from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
-from mlflow.tracking import MlflowClient
 
-from gdbench.tracking._mlflow_experiment import ROLE_TAG, STUDY_TAG, TRIAL_NUMBER_TAG
 from gdbench.tracking.artifacts import CURVES_FOLDER, local_artifact_folder
 from gdbench.tracking.trial_tracker import OBJECTIVE_METRIC
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+
+# MLflow (about a second to import) is imported by the functions that read a study
+# back, not with this module: a command whose study is not tracked in MLflow
+# imports this module (through the report) but never reads one back.
 
 __all__ = ["StoredStudy"]
 
@@ -57,11 +61,15 @@ class StoredStudy:
                 raise ValueError(f"{field}: expected a non-empty string, got {value!r}")
         self.study_name = study_name
         self.tracking_uri = tracking_uri
+        from mlflow.tracking import MlflowClient
+
         self.client = MlflowClient(tracking_uri=tracking_uri)
         self._experiments = [experiment.experiment_id
                              for experiment in self.client.search_experiments()]
 
     def _runs(self, role: str) -> list[Run]:
+        from gdbench.tracking._mlflow_experiment import ROLE_TAG, STUDY_TAG
+
         if not self._experiments:
             return []
         runs: list[Run] = []
@@ -137,6 +145,8 @@ class StoredStudy:
                             arrays[key], dtype=np.float64)
 
     def _metric_histories(self, wanted: set[int]) -> dict[int, dict[str, np.ndarray]]:
+        from gdbench.tracking._mlflow_experiment import TRIAL_NUMBER_TAG
+
         found: dict[int, dict[str, np.ndarray]] = {}
         # A finished run last, so that it wins over one a dead process left behind.
         for run in sorted(self._runs("trial"), key=lambda run: run.info.status == "FINISHED"):
@@ -164,6 +174,8 @@ class StoredStudy:
 @contextlib.contextmanager
 def _quiet_download() -> Iterator[None]:
     """No MLflow progress bar on the terminal while artifacts are downloaded."""
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
+
     name = MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name
     before = os.environ.get(name)
     os.environ[name] = "false"

@@ -429,11 +429,14 @@ def run_trials(spec: StudySpec, study: optuna.Study, rdb: optuna.storages.RDBSto
                      poll_interval_s=poll_interval_s)
     # Objects alive now (TensorFlow, MLflow, the task's data) live as long as the study:
     # frozen, they are left out of the collections between trials, which then take
-    # milliseconds instead of half a second.
+    # milliseconds instead of half a second. Where the caller froze its own (the
+    # command line freezes what its imports left), they stay frozen after the study.
+    frozen_before = gc.get_freeze_count() > 0
     gc.collect()
     gc.freeze()
     try:
         loop.run()
     finally:
-        gc.unfreeze()
+        if not frozen_before:
+            gc.unfreeze()
     loop.close_orphan_runs()
