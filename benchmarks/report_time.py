@@ -14,9 +14,12 @@ Each repeat, in a fresh home:
    process CPU time as each trial is told; the figures are the wall and CPU
    seconds from the last trial to ``run_study``'s return: the report (Optuna's
    plots, the trials trained again, the figures, attaching them to the
-   trials' runs) and the tracking's last writes.
+   trials' runs) and the tracking's last writes. Its CPU time counts the
+   processes that write the figures (``gdbench/_figure_pool.py``) with the
+   study's own; ``own CPU`` is the study's process alone.
 2. ``gdbench report report_toy --home H``: its wall time, and its CPU time
-   (the child's user + system), start-up and imports included.
+   (the child's user + system, its figure workers' included), start-up and
+   imports included.
 
 With ``--baseline DIR`` (another checkout, e.g. the main branch), its
 ``gdbench`` runs the same two steps in a home of its own, alternating with
@@ -60,11 +63,13 @@ def run_child(home: Path) -> None:
     last: dict[str, float] = {}
 
     def told(study: object, trial: object) -> None:
-        last.update(wall=time.monotonic(), cpu=time.process_time())
+        last.update(wall=time.monotonic(), cpu=time.process_time(), children=_children_cpu())
 
     run_study(load_spec(SPEC), home=home, quiet=True, callbacks=[told])
+    own = time.process_time() - last["cpu"]
     print(json.dumps({"after last trial s": time.monotonic() - last["wall"],
-                      "after last trial CPU s": time.process_time() - last["cpu"]}))
+                      "after last trial CPU s": own + _children_cpu() - last["children"],
+                      "after last trial own CPU s": own}))
 
 
 def one_repeat(tree: Path, home: Path) -> dict[str, float]:

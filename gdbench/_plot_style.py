@@ -22,6 +22,8 @@ import numpy as np
 from matplotlib import colors as mcolors
 from matplotlib.figure import Figure
 
+from gdbench._figure_pool import save
+
 __all__ = [
     "DPI",
     "LOG_DECADES",
@@ -164,7 +166,8 @@ def png_path(path: str | os.PathLike[str]) -> Path:
 
 
 def save_figure(figure: Figure, target: Path) -> Path:
-    """Write ``figure`` as a PNG at ``target`` (its folders created) and return the path."""
+    """Write ``figure`` as a PNG at ``target`` (its folders created) and return the path;
+    inside :meth:`gdbench._figure_pool.FigurePool.write`, a worker writes it."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(target, format="png", dpi=DPI)
+    save(figure, target, format="png", dpi=DPI)
     return target

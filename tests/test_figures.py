@@ -10,6 +10,7 @@ import pytest
 from matplotlib.figure import Figure
 
 import gdbench.tasks
+from gdbench import _figure_pool
 from gdbench.study import load_spec, run_study, write_report
 from gdbench.study.report.figures import FIGURE_RANK, best_trials
 from gdbench.study.text import cell
@@ -55,11 +56,17 @@ def record_legends(found: dict[str, list[str]]):
     return savefig
 
 
+def written_here(patch: pytest.MonkeyPatch) -> None:
+    """The report's figures saved in this process (no worker), where ``savefig`` is watched."""
+    patch.setattr(_figure_pool, "default_workers", lambda: 0)
+
+
 @pytest.fixture
 def legends(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
     """File name → the legend texts of the figure saved there."""
     found: dict[str, list[str]] = {}
     monkeypatch.setattr(Figure, "savefig", record_legends(found))
+    written_here(monkeypatch)
     return found
 
 
@@ -77,6 +84,7 @@ def surface_study(tmp_path_factory: pytest.TempPathFactory):
     found: dict[str, list[str]] = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Figure, "savefig", record_legends(found))
+        written_here(patch)
         study = run_study(load_spec(write_spec(folder, "two_on_surface",
                                              '{name = "sigmoid_neuron", start = [-1.5, -2.0]}')),
                           home=folder / "home", quiet=True)
@@ -152,6 +160,25 @@ def test_report_writes_the_files_run_wrote(surface_study, tmp_path: Path, legend
                                              for members in groups.values()]
 
 
+def test_workers_write_the_files_written_here_byte_for_byte(
+    surface_study, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    study, home, _ = surface_study
+    tracking_uri = f"sqlite:///{home / 'mlflow.db'}"
+    written = {}
+    for workers in (2, 0):
+        monkeypatch.setattr(_figure_pool, "default_workers", lambda workers=workers: workers)
+        out = tmp_path / f"workers_{workers}"
+        written[workers] = write_report(study, out, tracking_uri=tracking_uri)
+        # Every file named is there, and nothing else (no partial file left behind).
+        assert sorted(path.name for path in out.iterdir()) == sorted(
+            path.name for path in written[workers])
+    assert [path.name for path in written[2]] == [path.name for path in written[0]]
+    assert len(figure_files(tmp_path / "workers_2")) >= 10
+    for path in written[0]:
+        assert (tmp_path / "workers_2" / path.name).read_bytes() == path.read_bytes(), path.name
+
+
 @pytest.fixture(scope="module")
 def stored_study(tmp_path_factory: pytest.TempPathFactory):
     """A two-optimizer study on a 3-parameter toy task: no path, curves stored in MLflow."""
@@ -197,6 +224,7 @@ def test_report_reads_stored_curves_and_trains_only_for_the_learning_rates(
         return save(figure, target, *args, **kwargs)
 
     monkeypatch.setattr(Figure, "savefig", savefig)
+    written_here(monkeypatch)
     write_report(study, tmp_path, tracking_uri=tracking_uri)
 
     # One population per optimizer, for its best trials' effective learning rates

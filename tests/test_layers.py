@@ -37,7 +37,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("gdbench.study",),
     ("gdbench.tracking",),
     ("gdbench.comparison_plots", "gdbench.baselines"),
-    ("gdbench.plots", "gdbench._curve_plots", "gdbench._surface_plots", "gdbench._plot_style"),
+    ("gdbench.plots", "gdbench._curve_plots", "gdbench._surface_plots", "gdbench._plot_style",
+     "gdbench._figure_pool"),
     ("gdbench.tasks",),
     ("gdbench.optimizers",),
     ("gdbench.schedules",),
@@ -47,8 +48,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 
 LIBRARY = ("gdbench.optimizers", "gdbench.schedules", "gdbench.tasks", "gdbench.plots",
-           "gdbench.comparison_plots", "gdbench.baselines", "gdbench._files",
-           "gdbench._validate", "gdbench._precision", "gdbench._sources", "gdbench._package_source")
+           "gdbench.comparison_plots", "gdbench.baselines", "gdbench._figure_pool",
+           "gdbench._files", "gdbench._validate", "gdbench._precision", "gdbench._sources",
+           "gdbench._package_source")
 
 # (importer prefix, imported prefix): never allowed.
 FORBIDDEN: tuple[tuple[tuple[str, ...], str], ...] = (

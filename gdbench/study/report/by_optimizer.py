@@ -23,6 +23,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from gdbench import comparison_plots
+from gdbench._figure_pool import FigurePool
 from gdbench._files import written_whole
 from gdbench.study.keys import SETUP_ATTR, SPEC_ATTR
 from gdbench.study.plan.build import TrialSetup
@@ -48,16 +49,18 @@ def objective_metric(study: optuna.Study) -> str:
 
 
 def write_comparison(study: optuna.Study, out_dir: str | Path,
-                     metric: str | None = None) -> list[Path]:
+                     metric: str | None = None, pool: FigurePool | None = None) -> list[Path]:
     """Write :data:`BEST_OF_EACH_FILE` and :data:`SENSITIVITY_FILE` where the study has them.
 
     Args:
         study: the study.
         out_dir: the report's folder, created if missing.
         metric: the objective's metric; by default :func:`objective_metric`'s.
+        pool: writes the figure (:class:`gdbench._figure_pool.FigurePool`); ``None``
+            writes it here.
     """
     metric = metric or objective_metric(study)
-    return write_best_of_each(study, out_dir) + write_sensitivity(study, out_dir, metric)
+    return write_best_of_each(study, out_dir) + write_sensitivity(study, out_dir, metric, pool)
 
 
 def _maximized(study: optuna.Study) -> bool:
@@ -144,7 +147,8 @@ def write_best_of_each(study: optuna.Study, out_dir: str | Path) -> list[Path]:
     return [path]
 
 
-def write_sensitivity(study: optuna.Study, out_dir: str | Path, metric: str) -> list[Path]:
+def write_sensitivity(study: optuna.Study, out_dir: str | Path, metric: str,
+                      pool: FigurePool | None = None) -> list[Path]:
     """Write :data:`SENSITIVITY_FILE`: every complete trial's objective against its η, per
     group, each group's best a star, its legend entry the leaderboard's value and η.
 
@@ -165,9 +169,9 @@ def write_sensitivity(study: optuna.Study, out_dir: str | Path, metric: str) -> 
               if trial.state == TrialState.FAIL and SETUP_ATTR in trial.user_attrs]
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     path = Path(out_dir) / SENSITIVITY_FILE
-    with written_whole(path) as partial:
-        comparison_plots.plot_learning_rate_sensitivity(
+    (pool or FigurePool(workers=0)).write(
+        path, lambda partial: comparison_plots.plot_learning_rate_sensitivity(
             points, partial, metric=metric, maximize=_maximized(study), failed=failed,
             value_format=cell,
-            title=f"{study.study_name}: final {metric} against the learning rate η")
+            title=f"{study.study_name}: final {metric} against the learning rate η"))
     return [path]

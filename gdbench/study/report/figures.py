@@ -22,8 +22,11 @@ Each optimizer gets its figures (``best_<optimizer>_loss_curves.png``, ...),
 and the study a comparison of each optimizer's best trial (``best_loss_curves.png``,
 ``best_paths.png``, ``best_learning_rates.png``). Legends name each trial as
 its MLflow run is named (:func:`gdbench.tracking.names.trial_run_name`).
-Drawing takes a few tenths of a second a figure: nothing of it happens while
-trials run, and it is bounded by the optimizers compared, not the trials.
+Drawing takes a few tenths of a second a figure, most of it ``savefig``, which
+worker processes do where the report gives a pool
+(:class:`gdbench._figure_pool.FigurePool`) while the best trials train again:
+nothing of it happens while trials run, and it is bounded by the optimizers
+compared, not the trials.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from optuna.trial import FrozenTrial
 
 import gdbench.tasks
 from gdbench import plots
-from gdbench._files import written_whole
+from gdbench._figure_pool import FigurePool
 from gdbench.study.keys import HYPERPARAMETERS_ATTR, SETUP_ATTR
 from gdbench.study.plan.build import TrialSetup
 from gdbench.study.report.by_optimizer import complete_by_group
@@ -119,6 +122,7 @@ def write_figures(
     read_curves: CurveReader | None = None,
     tracker: StudyTracker | None = None,
     progress: ReportProgress | None = None,
+    pool: FigurePool | None = None,
 ) -> list[Path]:
     """Draw the best trials' figures of every optimizer, and the comparison of their best.
 
@@ -139,11 +143,14 @@ def write_figures(
         tracker: where given, each drawn trial gets its group's figures in its
             MLflow run and TensorBoard session.
         progress: shows each phase and counts each file; ``None`` for none.
+        pool: writes the figures (:class:`gdbench._figure_pool.FigurePool`), each
+            counted and attached to its trials once written; ``None`` writes them here.
 
     Returns:
-        The files written.
+        The files written (by ``pool``'s workers, once it finishes).
     """
     progress = progress or ReportProgress(study.study_name, quiet=True)
+    pool = pool or FigurePool(workers=0)
     out_dir = Path(out_dir)
     best = best_trials(study)
     if not best:
@@ -156,18 +163,20 @@ def write_figures(
     drawn = _collect(study, best, read_curves, context, metric)
     task = context.task
     written: list[Path] = []
+    attached: list[tuple[FigureTrial, str, Path]] = []
     for group, members in drawn.items():
         files = _draw(members, out_dir, f"best_{slug(group)}", task, metric,
-                      title=f"{group}: the best {len(members)}", shaded=True, progress=progress)
+                      title=f"{group}: the best {len(members)}", shaded=True,
+                      pool=pool, progress=progress)
         written += files.values()
-        if tracker is not None:
-            for member in members:
-                for name, path in files.items():
-                    step = max(_epochs_run(member) - 1, 0)
-                    tracker.log_trial_figure(member.number, path, name, step)
+        attached += [(member, name, path) for member in members for name, path in files.items()]
     leaders = [members[0] for members in drawn.values()]
-    files = _draw(leaders, out_dir, "best", task, metric,
-                  title="the best trial of each", shaded=False, progress=progress)
+    files = _draw(leaders, out_dir, "best", task, metric, title="the best trial of each",
+                  shaded=False, pool=pool, progress=progress)
+    if tracker is not None:
+        pool.wait()
+        for member, name, path in attached:
+            tracker.log_trial_figure(member.number, path, name, max(_epochs_run(member) - 1, 0))
     return written + list(files.values())
 
 
@@ -251,8 +260,10 @@ def _trace(context: StudyContext, setup: TrialSetup) -> np.ndarray | None:
 
 
 def _draw(members: Sequence[FigureTrial], out_dir: Path, prefix: str, task: Any, metric: str,
-          *, title: str, shaded: bool, progress: ReportProgress) -> dict[str, Path]:
-    """The loss curves, paths and learning rates of ``members``: figure name → file.
+          *, title: str, shaded: bool, pool: FigurePool,
+          progress: ReportProgress) -> dict[str, Path]:
+    """The loss curves, paths and learning rates of ``members``: figure name → file, each
+    written by ``pool`` and counted by ``progress`` once written.
 
     Each file is written whole, as every file of the report: processes
     finishing one study together redraw the same figures.
@@ -261,37 +272,33 @@ def _draw(members: Sequence[FigureTrial], out_dir: Path, prefix: str, task: Any,
                        plots.shades_for(members[0].group, len(members))))
               if shaded else None)
     files: dict[str, Path] = {}
+
+    def write(name: str, suffix: str, draw: Callable[[Path], Any]) -> None:
+        path = out_dir / f"{prefix}_{suffix}.png"
+        progress.doing(path.name)
+        pool.write(path, draw, progress.wrote)
+        files[name] = path
+
     histories = {member.name: member.history for member in members if member.history}
     if histories:
-        progress.doing(f"{prefix}_loss_curves.png")
         shown = _curve_metric(histories.values(), metric)
-        with written_whole(out_dir / f"{prefix}_loss_curves.png") as partial:
-            plots.plot_loss_curves(histories, partial, metric=shown,
-                                   title=f"{title}: {shown} per epoch", colors=colors)
-        files["loss_curve"] = out_dir / f"{prefix}_loss_curves.png"
-        progress.wrote()
+        write("loss_curve", "loss_curves", lambda partial: plots.plot_loss_curves(
+            histories, partial, metric=shown, title=f"{title}: {shown} per epoch",
+            colors=colors))
     paths = {member.name: member.trajectory for member in members
              if member.trajectory is not None}
     if paths:
-        progress.doing(f"{prefix}_paths.png")
-        with written_whole(out_dir / f"{prefix}_paths.png") as partial:
-            plots.plot_trajectories(task, paths, partial, kind="contour" if shaded else "both",
-                                    title=f"{getattr(task, 'name', '')}: {title}",
-                                    colors=colors, value_name=metric,
-                                    final_values={member.name: member.value for member in members
-                                                  if member.value is not None})
-        files["trajectory"] = out_dir / f"{prefix}_paths.png"
-        progress.wrote()
+        write("trajectory", "paths", lambda partial: plots.plot_trajectories(
+            task, paths, partial, kind="contour" if shaded else "both",
+            title=f"{getattr(task, 'name', '')}: {title}", colors=colors, value_name=metric,
+            final_values={member.name: member.value for member in members
+                          if member.value is not None}))
     rates = {member.name: member.learning_rates for member in members
              if member.learning_rates is not None}
     if rates:
-        progress.doing(f"{prefix}_learning_rates.png")
-        with written_whole(out_dir / f"{prefix}_learning_rates.png") as partial:
-            plots.plot_effective_learning_rates(rates, task.parameter_names, partial,
-                                                title=f"{title}: effective learning rates",
-                                                colors=colors)
-        files["learning_rates"] = out_dir / f"{prefix}_learning_rates.png"
-        progress.wrote()
+        write("learning_rates", "learning_rates", lambda partial: plots.plot_effective_learning_rates(
+            rates, task.parameter_names, partial, title=f"{title}: effective learning rates",
+            colors=colors))
     return files
 
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from gdbench._figure_pool import FigurePool
 from gdbench._files import written_whole
 from gdbench.study.text import cell, text_table
 from gdbench.study.compare import budgets, protocol
@@ -181,22 +182,24 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
         quiet: no progress bar of the files written.
 
     Returns:
-        The files written.
+        The files written. Their figures are written by worker processes where
+        the machine has two cores or more (:class:`gdbench._figure_pool.FigurePool`).
     """
     progress = ReportProgress(study.study_name, quiet)
     try:
-        return _write_report(study, out_dir, tracking_uri, progress)
+        with FigurePool() as pool:
+            return _write_report(study, out_dir, tracking_uri, progress, pool)
     finally:
         progress.close()
 
 
 def _write_report(study: optuna.Study, out_dir: str | Path, tracking_uri: str | None,
-                  progress: ReportProgress) -> list[Path]:
-    written = write_optuna_report(study, out_dir, progress=progress)
+                  progress: ReportProgress, pool: FigurePool) -> list[Path]:
+    written = write_optuna_report(study, out_dir, progress=progress, pool=pool)
     if SPEC_ATTR not in study.user_attrs:
         return written + write_confirm_report(study, out_dir)
     recorded = json.loads(study.user_attrs[SPEC_ATTR])
-    written += by_optimizer.write_comparison(study, out_dir, recorded["metric"])
+    written += by_optimizer.write_comparison(study, out_dir, recorded["metric"], pool)
     compared = budgets.stored_budgets(study)
     if compared is not None:
         written += budgets.write_budget_files(study, out_dir, compared, recorded["metric"])
@@ -205,11 +208,12 @@ def _write_report(study: optuna.Study, out_dir: str | Path, tracking_uri: str | 
     if context.epochs < 1:
         return written
     return written + _write_figures(study, out_dir, context=context, metric=recorded["metric"],
-                                    tracking_uri=tracking_uri, progress=progress)
+                                    tracking_uri=tracking_uri, progress=progress, pool=pool)
 
 
 def write_optuna_report(study: optuna.Study, out_dir: str | Path, *,
-                        progress: ReportProgress | None = None) -> list[Path]:
+                        progress: ReportProgress | None = None,
+                        pool: FigurePool | None = None) -> list[Path]:
     """Write the leaderboard and Optuna's plots into ``out_dir``.
 
     Files: ``leaderboard.csv``; ``optimization_history.png``,
@@ -221,9 +225,11 @@ def write_optuna_report(study: optuna.Study, out_dir: str | Path, *,
         study: the study.
         out_dir: the folder, created if missing.
         progress: counts each file written; ``None`` for none.
+        pool: writes the figures (:class:`gdbench._figure_pool.FigurePool`); ``None``
+            writes them here.
 
     Returns:
-        The files written.
+        The files written (by ``pool``'s workers, once it finishes).
     """
     progress = progress or ReportProgress(study.study_name, quiet=True)
     out_dir = Path(out_dir)
@@ -233,7 +239,7 @@ def write_optuna_report(study: optuna.Study, out_dir: str | Path, *,
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if not complete:
         return written
-    return written + optuna_plots.write_optuna_plots(study, out_dir, complete, progress)
+    return written + optuna_plots.write_optuna_plots(study, out_dir, complete, progress, pool)
 
 
 def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
@@ -260,16 +266,18 @@ def write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
     """
     progress = ReportProgress(spec.name, quiet)
     try:
-        return _write_study_report(spec, study, where, context, tracker, progress)
+        with FigurePool() as pool:
+            return _write_study_report(spec, study, where, context, tracker, progress, pool)
     finally:
         progress.close()
 
 
 def _write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
                         context: StudyContext, tracker: StudyTracker | None,
-                        progress: ReportProgress) -> list[Path]:
-    written = write_optuna_report(study, where.report_dir, progress=progress)
-    written += by_optimizer.write_comparison(study, where.report_dir, spec.objective.metric)
+                        progress: ReportProgress, pool: FigurePool) -> list[Path]:
+    written = write_optuna_report(study, where.report_dir, progress=progress, pool=pool)
+    written += by_optimizer.write_comparison(study, where.report_dir, spec.objective.metric,
+                                             pool)
     written += write_confirm_report(study, where.report_dir, context)
     if protocol.needs_protocol(spec):
         written.append(protocol.write_protocol(spec, where.report_dir))
@@ -281,16 +289,18 @@ def _write_study_report(spec: StudySpec, study: optuna.Study, where: Locations,
     return written + _write_figures(study, where.report_dir, context=context,
                                     metric=spec.objective.metric,
                                     tracking_uri=where.tracking_uri, tracker=tracker,
-                                    progress=progress)
+                                    progress=progress, pool=pool)
 
 
 def _write_figures(study: optuna.Study, out_dir: str | Path, *, context: StudyContext,
                    metric: str, tracking_uri: str | None,
                    tracker: StudyTracker | None = None,
-                   progress: ReportProgress | None = None) -> list[Path]:
+                   progress: ReportProgress | None = None,
+                   pool: FigurePool | None = None) -> list[Path]:
     """The best trials' figures, their curves read from ``tracking_uri`` where it is given."""
     read_curves = None
     if tracking_uri is not None:
         read_curves = StoredStudy(tracking_uri, study.study_name).curves
     return figures.write_figures(study, out_dir, context=context, metric=metric,
-                                 read_curves=read_curves, tracker=tracker, progress=progress)
+                                 read_curves=read_curves, tracker=tracker, progress=progress,
+                                 pool=pool)

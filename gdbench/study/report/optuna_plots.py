@@ -29,7 +29,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from gdbench._files import written_whole
+from gdbench._figure_pool import FigurePool, save
 from gdbench.plots import color_for, spans_decades
 from gdbench.study.report.by_optimizer import complete_by_group, objective_metric
 from gdbench.study.trials.progress import ReportProgress
@@ -51,9 +51,10 @@ def slug(label: str) -> str:
 
 
 def write_optuna_plots(study: optuna.Study, out_dir: Path, complete: Sequence[FrozenTrial],
-                       progress: ReportProgress) -> list[Path]:
+                       progress: ReportProgress, pool: FigurePool | None = None) -> list[Path]:
     """Draw Optuna's plots of ``study``'s ``complete`` trials into ``out_dir``, each counted by
-    ``progress``; the files written."""
+    ``progress`` once written (by ``pool``'s workers where given); the files written."""
+    pool = pool or FigurePool(workers=0)
     from optuna.visualization import matplotlib as optuna_plots
 
     values = [trial.value for trial in complete]
@@ -79,10 +80,9 @@ def write_optuna_plots(study: optuna.Study, out_dir: Path, complete: Sequence[Fr
     written = []
     for name, draw in plots:
         progress.doing(f"{name}.png")
-        path = _save_axes(draw, out_dir / f"{name}.png")
+        path = _save_axes(draw, out_dir / f"{name}.png", pool, progress.wrote)
         if path is not None:
             written.append(path)
-            progress.wrote()
     return written
 
 
@@ -217,8 +217,10 @@ def _quietly(call: Callable[[], Any]) -> Any:
             return None
 
 
-def _save_axes(draw: Callable[[], Any], path: Path) -> Path | None:
-    """Save the figure ``draw()`` returns axes of; ``None`` when it drew nothing."""
+def _save_axes(draw: Callable[[], Any], path: Path, pool: FigurePool,
+               written: Callable[[], None]) -> Path | None:
+    """Save the figure ``draw()`` returns axes of, by ``pool``, ``written()`` once it is;
+    ``None`` when it drew nothing."""
     import matplotlib.pyplot as plt
 
     axes = _quietly(draw)
@@ -235,9 +237,8 @@ def _save_axes(draw: Callable[[], Any], path: Path) -> Path | None:
             # nothing, and hundreds take matplotlib seconds to lay out.
             if legend is not None and len(legend.get_texts()) > MAX_LEGEND_ENTRIES:
                 legend.remove()
-        with warnings.catch_warnings(), written_whole(path) as partial:
-            warnings.simplefilter("ignore")
-            figure.savefig(partial, dpi=110, bbox_inches="tight")
+        pool.write(path, lambda partial: save(figure, partial, quiet=True, dpi=110,
+                                              bbox_inches="tight"), written)
         return path
     finally:
         plt.close(figure)
