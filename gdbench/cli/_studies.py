@@ -332,6 +332,15 @@ def _print_best_of_each(study: Any) -> None:
 
 def _report(arguments: argparse.Namespace) -> int:
     check_positive("--limit", arguments.limit)
+    from gdbench._figure_pool import FigurePool
+
+    # The figures' workers start first: they import matplotlib while this
+    # process imports TensorFlow.
+    with FigurePool() as pool:
+        return _report_studies(arguments, pool)
+
+
+def _report_studies(arguments: argparse.Namespace, pool: Any) -> int:
     from gdbench.study import format_leaderboard, leaderboard, write_report
     from gdbench.study.compare import profiles
     from gdbench.study.compare.budgets import (
@@ -364,7 +373,7 @@ def _report(arguments: argparse.Namespace) -> int:
             print(f"\nbest after each budget of trials\n"
                   f"{format_budgets(budget_rows(study, compared))}")
         for path in write_report(study, out / study.study_name if several else out,
-                                 tracking_uri=tracking_uri, quiet=False):
+                                 tracking_uri=tracking_uri, quiet=False, pool=pool):
             print(f"wrote {path}")
     if several:
         try:

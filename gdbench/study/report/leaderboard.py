@@ -159,7 +159,8 @@ def write_leaderboard_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
 
 
 def write_report(study: optuna.Study, out_dir: str | Path, *,
-                 tracking_uri: str | None = None, quiet: bool = True) -> list[Path]:
+                 tracking_uri: str | None = None, quiet: bool = True,
+                 pool: FigurePool | None = None) -> list[Path]:
     """Write the report of a stored study into ``out_dir``: what ``gdbench run`` writes.
 
     The leaderboard and Optuna's plots (:func:`write_optuna_report`), the best
@@ -180,6 +181,8 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
         out_dir: the folder, created if missing.
         tracking_uri: the MLflow store the study was tracked in; ``None`` if none.
         quiet: no progress bar of the files written.
+        pool: writes the figures (:class:`gdbench._figure_pool.FigurePool`), waited
+            for before this returns; ``None`` for a pool of this call's own.
 
     Returns:
         The files written. Their figures are written by worker processes where
@@ -187,8 +190,12 @@ def write_report(study: optuna.Study, out_dir: str | Path, *,
     """
     progress = ReportProgress(study.study_name, quiet)
     try:
-        with FigurePool() as pool:
-            return _write_report(study, out_dir, tracking_uri, progress, pool)
+        if pool is not None:
+            written = _write_report(study, out_dir, tracking_uri, progress, pool)
+            pool.wait()
+            return written
+        with FigurePool() as own:
+            return _write_report(study, out_dir, tracking_uri, progress, own)
     finally:
         progress.close()
 
