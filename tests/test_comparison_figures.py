@@ -134,6 +134,18 @@ def test_optunas_plots_are_drawn_per_optimizer_over_its_own_parameters(
     assert [t.get_text() for t in curves.get_legend().get_texts()] == ["adam", "gd"]
 
 
+def test_optunas_style_stays_in_optunas_figures(tmp_path: Path) -> None:
+    import matplotlib
+
+    before = dict(matplotlib.rcParams)
+    write_optuna_report(comparison_study(), tmp_path)
+    # Optuna's matplotlib plots call plt.style.use("ggplot"), which would grey
+    # the background of every gdbench figure drawn after them.
+    assert matplotlib.rcParams["axes.facecolor"] == before["axes.facecolor"]
+    assert {key: value for key, value in matplotlib.rcParams.items()
+            if before.get(key) != value} == {}
+
+
 def test_a_study_of_one_optimizer_keeps_one_parallel_coordinate_plot(
         tmp_path: Path) -> None:
     study = comparison_study(trials=[row for row in TRIALS if row[0] == "adam"])

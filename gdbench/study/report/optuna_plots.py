@@ -207,8 +207,15 @@ def _best_curves(study: optuna.Study, complete: Sequence[FrozenTrial]) -> Any:
 
 
 def _quietly(call: Callable[[], Any]) -> Any:
-    """``call()`` with Optuna's warnings silenced; ``None`` where Optuna cannot compute it."""
-    with warnings.catch_warnings():
+    """``call()`` with Optuna's warnings silenced; ``None`` where Optuna cannot compute it.
+
+    Optuna's matplotlib plots switch the whole process to the ggplot style
+    (``plt.style.use``); the settings are put back after the call, so that
+    the figures drawn after it keep gdbench's own style.
+    """
+    import matplotlib
+
+    with warnings.catch_warnings(), matplotlib.rc_context():
         warnings.simplefilter("ignore")
         try:
             return call()
