@@ -15,6 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from optimizer_cases import OPTIMIZERS
 from test_population import SCHEDULE_TRIALS
 
@@ -316,6 +317,7 @@ def test_a_compacted_population_trains_its_members_as_the_full_one(float64):
                                     batch_size=BATCH_SIZE, on_epoch=prune, compact=compact)
 
     compacted, full = run(True), run(False)
+    assert not any(weight.flags.writeable for weight in compacted.final_weights)
     assert compacted.status == full.status == (COMPLETE, STOPPED, STOPPED, STOPPED)
     assert compacted.epochs_run.tolist() == full.epochs_run.tolist() == [3, 1, 1, 2]
     for index in range(len(rates)):
@@ -329,3 +331,43 @@ def test_a_compacted_population_trains_its_members_as_the_full_one(float64):
         reference, weights = _single_fit("momentum", {"learning_rate": rates[index]},
                                          stop_after=stop_after)
         _assert_member_matches(compacted, index, reference, weights)
+
+
+def test_one_step_moves_each_member_by_its_gradient_in_the_former_layout(float64):
+    # One full batch, one step of gd: each member's weights move by −η times
+    # the gradient of its own loss, taken here in one tape over the whole
+    # stacked model with the first layer as an einsum, the layout the engine
+    # had before its layer-by-layer update and broadcast matmul.
+    task = gdbench.tasks.get("digits_mlp", subset=64)
+    rates = np.array([0.5, 0.05])
+    result = fit_image_population(task, "gd", {"learning_rate": rates}, epochs=1, batch_size=64)
+    splits = task.data()
+    initial = [tf.constant(np.stack([weight] * len(rates)))
+               for weight in task.build_model().get_weights()]
+    images = tf.reshape(tf.constant(splits.x_train, tf.float64), [len(splits.y_train), -1])
+    labels = tf.broadcast_to(tf.constant(splits.y_train, tf.int64), [len(rates), 64])
+    with tf.GradientTape() as tape:
+        tape.watch(initial)
+        hidden = tf.nn.relu(tf.einsum("bi,kio->kbo", images, initial[0])
+                            + initial[1][:, tf.newaxis, :])
+        logits = tf.matmul(hidden, initial[2]) + initial[3][:, tf.newaxis, :]
+        losses = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits),
+                                axis=1)
+        total = tf.reduce_sum(losses)
+    gradients = tape.gradient(total, initial)
+    np.testing.assert_allclose(result.history["loss"][:, 0], losses.numpy(), rtol=1e-12)
+    for trained, start, gradient in zip(result.final_weights, initial, gradients):
+        shaped = rates.reshape((-1,) + (1,) * (start.shape.rank - 1))
+        np.testing.assert_allclose(trained, start.numpy() - shaped * gradient.numpy(),
+                                   rtol=1e-12, atol=1e-15)
+
+
+def test_the_final_weights_are_read_only_and_a_members_weights_its_own_copy():
+    result = fit_image_population(TASK, "gd", {"learning_rate": [0.1, 0.05]}, epochs=1,
+                                  batch_size=BATCH_SIZE)
+    assert not any(weight.flags.writeable for weight in result.final_weights)
+    with pytest.raises(ValueError, match="read-only"):
+        result.final_weights[0][0] = 0.0
+    copied = result.weights(0)
+    copied[0][...] = 0.0
+    assert result.final_weights[0][0].any()

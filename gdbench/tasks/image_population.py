@@ -37,9 +37,11 @@ matmuls stay TensorFlow's: on a CPU XLA's batched ones are slower); functions
 are kept for reuse across populations of the same configuration. The stacked
 weights and slots are variables that each step updates in place (XLA writes
 the new values into their buffers), so that a step holds one copy of them
-and the gradients rather than the old values beside the new. Stopped members
-stay in the population with their updates masked (their weights frozen) until
-half of the members or more have stopped; the others are then trained as a
+and the gradients rather than the old values beside the new; the first layer
+broadcasts the batch against the kernels rather than copying them transposed;
+the result's final weights are read-only views of the trained buffers, not a
+copy. Stopped members stay in the population with their updates masked (their
+weights frozen) until half of the members or more have stopped; the others are then trained as a
 smaller population. That costs one compilation for the new size (about a
 second on a CPU) and pays for the larger MLPs, whose compute grows with K: on
 ``fashion_mnist_mlp`` with 8 members of which 6 stop after the first of three
@@ -123,7 +125,8 @@ class ImagePopulationResult:
         test_metrics: ``"test_loss"``, ``"test_accuracy"`` → ``[K]``, NaN for
             members that did not complete.
         final_weights: the weights as ``model.get_weights()`` orders them,
-            each with the member axis first.
+            each with the member axis first; read-only (without compaction,
+            the trained buffers themselves); :meth:`weights` copies a member's.
     """
 
     status: tuple[str, ...]
@@ -330,15 +333,19 @@ def fit_image_population(
         stop = _stop_mask(on_epoch, EpochReport(epoch, active.copy(), logs), size)
         status[still_active & stop] = STOPPED
         active = still_active & ~stop
-    # The slots are done with: freed before the test split and the weights' copy.
+    # The slots are done with: freed before the test split.
     del slots
     test = (program.evaluate(weights, *_evaluation_data(splits.x_test, splits.y_test),
                              prefix="test_") if len(splits.y_test) else {})
     if len(rows) == size:
-        # Never compacted: the arrays take the variables' buffers, not a copy.
-        final_weights = [weight.read_value().numpy() for weight in weights]
+        # Never compacted: the arrays are views of the variables' buffers, not a
+        # copy (a copy would take new memory from the system while the buffers
+        # the slots held stay with TensorFlow's allocator).
+        final_weights = [np.asarray(weight.read_value()) for weight in weights]
     else:
         _store(final_weights, weights, rows)
+        for weight in final_weights:
+            weight.flags.writeable = False
     del weights
     complete = status == COMPLETE
     test_metrics = {key: np.full(size, np.nan) for key in test}
