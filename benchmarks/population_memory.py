@@ -3,8 +3,10 @@
 Each run trains one population with ``fit_image_population`` (Adam, every
 member its own η, log-spaced over [1e-4, 1e-2]; batches of 128) in a fresh
 interpreter, after the task's data are loaded, and reports the process's
-peak resident set size (``ru_maxrss``) and the fit's wall and CPU time. A
-member's cost is the marginal one: (peak at K − peak at K = 1) / (K − 1),
+peak resident set size (``ru_maxrss``) at the end of the fit and after its
+last epoch (training and validation, before the test split and the
+result's weights), and the fit's wall and CPU time. A member's cost is the
+marginal one: (peak at K − peak at K = 1) / (K − 1),
 both runs of the same round and the same source tree, so that what a
 population costs once (TensorFlow's runtime, the data, the traced
 programs) cancels. It is set beside the bytes of one member's weights and
@@ -51,12 +53,18 @@ def child(args: argparse.Namespace) -> None:
     task.data()  # loaded before the measured fit
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     rates = np.geomspace(1e-4, 1e-2, args.child_size) if args.child_size > 1 else [1e-3]
+    epoch_peaks = []
+
+    def record_peak(report: Any) -> None:
+        epoch_peaks.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
     wall, cpu = time.perf_counter(), time.process_time()
     result = fit_image_population(task, "adam", {"learning_rate": rates}, epochs=args.epochs,
-                                  batch_size=128)
+                                  batch_size=128, on_epoch=record_peak)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"before": before, "peak": peak, "wall": wall, "cpu": cpu,
+    print(json.dumps({"before": before, "peak": peak, "training_peak": max(epoch_peaks),
+                      "wall": wall, "cpu": cpu,
                       "complete": result.status.count("complete"),
                       "source": str(Path(gdbench.__file__).resolve().parent.parent)}))
 
@@ -137,8 +145,9 @@ def main() -> None:
     print(f"{args.task} ({options}), Adam, {args.epochs} epochs, batches of 128; "
           f"{args.rounds} rounds, medians\n")
     print("| engine | K | peak RSS, MiB | fit: wall s | fit: CPU s | members/min (wall) | "
-          "memory per member, MiB | × one member's weights + Adam slots |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "memory per member, MiB | × one member's weights + Adam slots | "
+          "memory per member after the last epoch, MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in sources:
         for size in sizes:
             peak = statistics.median(r[name, size]["peak"] for r in rounds)
@@ -146,7 +155,11 @@ def main() -> None:
             cpu = statistics.median(r[name, size]["cpu"] for r in rounds)
             grown = "" if size == 1 else statistics.median(
                 (r[name, size]["peak"] - r[name, 1]["peak"]) / (size - 1) for r in rounds)
-            cells = ["", ""] if grown == "" else [f"{grown / 2**20:.1f}", f"{grown / member:.2f}"]
+            trained = "" if size == 1 else statistics.median(
+                (r[name, size]["training_peak"] - r[name, 1]["training_peak"]) / (size - 1)
+                for r in rounds)
+            cells = (["", "", ""] if grown == "" else
+                     [f"{grown / 2**20:.1f}", f"{grown / member:.2f}", f"{trained / 2**20:.1f}"])
             print(f"| {name} | {size} | {peak / 2**20:.0f} | {wall:.1f} | {cpu:.1f} | "
                   f"{60 * size / wall:.1f} | " + " | ".join(cells) + " |")
     print(f"\n- one member's weights + Adam slots: {member / 2**20:.1f} MiB")
