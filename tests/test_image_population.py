@@ -337,7 +337,7 @@ def test_one_step_moves_each_member_by_its_gradient_in_the_former_layout(float64
     # One full batch, one step of gd: each member's weights move by −η times
     # the gradient of its own loss, taken here in one tape over the whole
     # stacked model with the first layer as an einsum, the layout the engine
-    # had before its layer-by-layer update and broadcast matmul.
+    # had before its broadcast matmul.
     task = gdbench.tasks.get("digits_mlp", subset=64)
     rates = np.array([0.5, 0.05])
     result = fit_image_population(task, "gd", {"learning_rate": rates}, epochs=1, batch_size=64)

@@ -158,8 +158,8 @@ def _build_program(
         The weights and slots are variables: under XLA their buffers are
         updated where they lie, so that a step holds one copy of them (and the
         gradients), not the old and the new side by side. (Updating each layer
-        as soon as its gradients exist, in one call per layer, measured more
-        memory a member under TensorFlow's default CPU allocator, not less.)
+        as soon as its gradients exist, one call per layer, saved no memory
+        under TensorFlow's default CPU allocator: ``benchmarks/RESULTS.md``.)
         """
         learning_rate = learning_rate_at(iteration, rate_inputs)
         step = tf.cast(iteration + 1, dtype)

@@ -41,11 +41,11 @@ and the gradients rather than the old values beside the new; the first layer
 broadcasts the batch against the kernels rather than copying them transposed;
 the result's final weights are read-only views of the trained buffers, not a
 copy. Stopped members stay in the population with their updates masked (their
-weights frozen) until half of the members or more have stopped; the others are then trained as a
-smaller population. That costs one compilation for the new size (about a
-second on a CPU) and pays for the larger MLPs, whose compute grows with K: on
-``fashion_mnist_mlp`` with 8 members of which 6 stop after the first of three
-epochs, it halves the time or better.
+weights frozen) until half of the members or more have stopped; the others are
+then trained as a smaller population. That costs one compilation for the new
+size (about a second on a CPU) and pays for the larger MLPs, whose compute
+grows with K: on ``fashion_mnist_mlp`` with 8 members of which 6 stop after
+the first of three epochs, it halves the time or better.
 
 Precision: under ``keras.config.set_floatx("float64")`` every member agrees
 with its own :meth:`ImageTask.fit` to rounding. Under float32 the rule sees the
