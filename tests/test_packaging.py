@@ -14,7 +14,7 @@ import pytest
 
 from gdbench.study.errors import SpecError, StudyError
 from gdbench.study.plan import samplers
-from gdbench.study.plan.reader import load_spec
+from gdbench.study.plan.loading import load_spec
 from gdbench.study.trials import storage
 
 ROOT = Path(__file__).resolve().parents[1]
