@@ -1,14 +1,16 @@
 """Nothing finished is lost, and an unreachable tracking server holds nothing: real processes.
 
 A finished trial's whole MLflow run is in HOME's journal until the writer has
-written it; a process that ends first (SIGKILL, or Ctrl-C while the server is
-gone) leaves it there, and the next ``gdbench run`` or ``gdbench report``
-of the study writes it.
+written it (a population batch's runs in one file, written and fsynced once);
+a process that ends first (SIGKILL, or Ctrl-C while the server is gone) leaves
+it there, and the next ``gdbench run`` or ``gdbench report`` of the study
+writes it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -55,6 +57,10 @@ for number in range(3):
     trial.finish("COMPLETE", value=0.5 + number)
 tracker.record_trial(3, {"learning_rate": 0.01}, {"loss": [3.0, 2.0, 1.0]}, "FAIL",
                      reason="loss diverged")
+with tracker.recording():  # a population batch's runs: one file
+    for number in range(4, 7):
+        tracker.record_trial(number, {"learning_rate": 0.001 * number},
+                             {"loss": [2.0, 1.0 / number]}, "COMPLETE", value=1.0 / number)
 os._exit(0)
 """
 
@@ -83,13 +89,13 @@ def test_a_process_dead_with_queued_writes_leaves_whole_runs_the_next_one_writes
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     assert trial_runs(uri, "durable") == {}  # nothing reached the store
     entries = list((tmp_path / "journal").glob("*/*.json"))
-    assert len(entries) == 4
+    assert len(entries) == 5  # a file a trial, and one for the batch recorded together
 
-    assert restore_runs(tmp_path / "journal") == 4
+    assert restore_runs(tmp_path / "journal") == 7
     assert restore_runs(tmp_path / "journal") == 0  # written once, forgotten
     assert not list((tmp_path / "journal").glob("*/*.json"))
     runs = trial_runs(uri, "durable")
-    assert sorted(runs) == [0, 1, 2, 3] and all(len(found) == 1 for found in runs.values())
+    assert sorted(runs) == list(range(7)) and all(len(found) == 1 for found in runs.values())
     client = MlflowClient(tracking_uri=uri)
     parent = [run for run in client.search_runs(
         [client.get_experiment_by_name("durable").experiment_id])
@@ -108,6 +114,69 @@ def test_a_process_dead_with_queued_writes_leaves_whole_runs_the_next_one_writes
     assert failed.info.status == "FAILED"
     assert failed.data.tags["gdbench.reason"] == "loss diverged"
     assert len(client.get_metric_history(failed.info.run_id, "loss")) == 3
+    for number in range(4, 7):
+        run = runs[number][0]
+        assert run.info.status == "FINISHED" and run.data.metrics["objective"] == 1.0 / number
+        assert [(m.step, m.value) for m in client.get_metric_history(
+            run.info.run_id, "loss")] == [(0, 2.0), (1, 1.0 / number)]
+
+
+BATCH_CHILD = r"""
+import os, signal, sys, threading, time
+from pathlib import Path
+from gdbench.tracking import HParamDomain, StudyTracker
+
+home = Path(sys.argv[1])
+synced = []
+fsync = os.fsync
+def counted(fd):
+    synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+    fsync(fd)
+os.fsync = counted
+tracker = StudyTracker(study_name="batch", tracking_uri=f"sqlite:///{home}/mlflow.db",
+                       tensorboard_dir=home / "tb", journal_dir=home / "journal")
+tracker.start(hparam_domains={"learning_rate": HParamDomain("float", 1e-4, 1.0, log=True)},
+              metrics=["loss"])
+tracker.flush()
+# The writer writes the batch's first run, then is held on the second.
+mlflow, written = tracker._mlflow, []
+write_run = mlflow.write_run
+def held(entry, file=None):
+    if written:
+        threading.Event().wait()
+    written.append(write_run(entry, file))
+mlflow.write_run = held
+with tracker.recording():
+    for number in range(5):
+        tracker.record_trial(number, {"learning_rate": 0.01 * (number + 1)},
+                             {"loss": [1.0, 0.5 / (number + 1)]}, "COMPLETE", value=number)
+while not written:
+    time.sleep(0.01)
+print(sum(str(home / "journal") in path for path in synced), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_batch_is_journaled_once_and_a_kill_while_its_runs_are_written_loses_none(
+        tmp_path: Path) -> None:
+    from gdbench.tracking import restore_runs
+
+    child = subprocess.run([sys.executable, "-c", BATCH_CHILD, str(tmp_path)],
+                           env=worker_environment(), capture_output=True, timeout=120, text=True)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert child.stdout.split() == ["1"]  # one fsync in the journal for the five runs
+    files = list((tmp_path / "journal").glob("*/*.json"))
+    assert len(files) == 1 and len(json.loads(files[0].read_text())) == 5
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    assert sorted(trial_runs(uri, "batch")) == [0]  # the first run was written
+
+    assert restore_runs(tmp_path / "journal") == 5
+    assert not list((tmp_path / "journal").glob("*/*.json"))
+    runs = trial_runs(uri, "batch")
+    assert sorted(runs) == list(range(5)) and all(len(found) == 1 for found in runs.values())
+    for number, (run,) in runs.items():
+        assert run.info.status == "FINISHED" and run.data.metrics["objective"] == number
+        assert run.data.params == {"learning_rate": str(0.01 * (number + 1))}
 
 
 # -- gdbench run against a tracking server that stops ------------------------------------
@@ -220,3 +289,75 @@ def test_finished_trials_keep_their_runs_whatever_ends_the_run(tmp_path: Path,
         for process in (run, server):
             if process.poll() is None:
                 stop_process(process, signal.SIGKILL)
+
+
+# -- a population batch killed after it was told, before any run was written ------------
+
+BATCH_SPEC = """\
+name = "{name}"
+task = "rosenbrock"
+optimizer = "gd"
+epochs = 30
+trials = 8
+trials_per_batch = 8
+sampler = "random"
+pruner = "none"
+
+[search]
+learning_rate = {{low = 0.0001, high = 0.001}}
+"""
+
+KILLED_AFTER_TELLING = r"""
+import json, os, signal, sys, threading
+from pathlib import Path
+from mlflow.tracking import MlflowClient
+from gdbench.study import load_spec, run_study
+from gdbench.study.trials.loop import TrialLoop
+
+spec, home, journal = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
+create_run = MlflowClient.create_run
+def held(self, *args, tags=None, **kwargs):  # no trial's run reaches the store
+    if (tags or {}).get("gdbench.role") == "trial":
+        threading.Event().wait()
+    return create_run(self, *args, tags=tags, **kwargs)
+MlflowClient.create_run = held
+tell_all = TrialLoop.tell_all
+def tell_then_die(self, outcomes):
+    files = sorted(journal.glob("*/*.json"))
+    print(json.dumps([len(json.loads(path.read_text())) for path in files]), flush=True)
+    tell_all(self, outcomes)
+    os.kill(os.getpid(), signal.SIGKILL)
+TrialLoop.tell_all = tell_then_die
+run_study(load_spec(spec), home=home, quiet=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_population_batch_told_then_killed_keeps_its_runs(tmp_path: Path) -> None:
+    from gdbench.tracking import restore_runs
+
+    name = "killed_batch"
+    spec = tmp_path / "spec.toml"
+    spec.write_text(BATCH_SPEC.format(name=name))
+    home = tmp_path / "home"
+    journal = home / JOURNAL_FOLDER / name
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_TELLING, str(spec), str(home), str(journal)],
+        env=worker_environment(), capture_output=True, timeout=300, text=True)
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    assert json.loads(child.stdout.splitlines()[-1]) == [8]  # one file, before the telling
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{home / 'optuna.db'}")
+    finished = study.get_trials(deepcopy=False, states=FINISHED_STATES)
+    assert len(finished) == 8
+    uri = f"sqlite:///{home / 'mlflow.db'}"
+    assert trial_runs(uri, name) == {}
+
+    assert restore_runs(journal) == 8
+    runs = trial_runs(uri, name)
+    for trial in finished:
+        (run,) = runs[trial.number]
+        assert run.info.status != "RUNNING"
+        assert run.data.tags["gdbench.state"] == trial.state.name
+        if trial.value is not None:
+            assert run.data.metrics["objective"] == pytest.approx(trial.value)
+    assert not list(journal.glob("*/*.json"))

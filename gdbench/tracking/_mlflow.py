@@ -16,9 +16,11 @@ one writer thread (:mod:`gdbench.tracking._writer`) and overlap with training.
 A trial's run id is known once the writer has created its run.
 
 Nothing finished is only in memory: with a journal folder, a trial's whole
-run goes to the journal (:mod:`gdbench.tracking._journal`) when it finishes,
-and the next process of the study replays what a process that ended left
-there (:func:`~gdbench.tracking._journal.restore_runs`). Waits are bounded: :meth:`MlflowStudy.finish` waits for the writer
+run goes to the journal (:mod:`gdbench.tracking._journal`) when it finishes
+(the trials recorded together in :meth:`MlflowStudy.recording`, a population
+batch's, in one file), and the next process of the study replays what a
+process that ended left there (:func:`~gdbench.tracking._journal.restore_runs`).
+Waits are bounded: :meth:`MlflowStudy.finish` waits for the writer
 :data:`WAIT_BOUND_S` seconds at most (:data:`INTERRUPTED_WAIT_BOUND_S` for a
 study stopped by a signal, and a signal ends the wait); what is left is
 deferred, kept in the journal, and said so.
@@ -33,12 +35,13 @@ progress, so :class:`MlflowStudy` switches that off
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from mlflow.entities import Param, Run, RunTag
 from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
@@ -47,7 +50,13 @@ from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 from mlflow.tracking import MlflowClient
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-from gdbench.tracking._journal import MAX_BATCH_METRICS, RECORD_TAG, Journal, write_whole_run
+from gdbench.tracking._journal import (
+    MAX_BATCH_METRICS,
+    RECORD_TAG,
+    Journal,
+    JournalFile,
+    write_whole_run,
+)
 from gdbench.tracking._mlflow_context import end_parent_run, now_ms, system_tags
 from gdbench.tracking._mlflow_experiment import (
     DESCRIPTION_TAG,
@@ -140,6 +149,8 @@ class MlflowStudy:
         self._flush_interval_s = flush_interval_s
         self._writer = Writer("gdbench-mlflow")
         self.journal = Journal(journal) if journal is not None else None
+        # The runs recorded inside recording(), journaled together when it ends.
+        self._recorded: list[dict[str, Any]] | None = None
         self._failures: list[BaseException] = []
         self._system_tags: dict[str, str] = {}
         self._artifact_uris: dict[str, str] = {}
@@ -225,22 +236,52 @@ class MlflowStudy:
                  "metrics": [(key, value, start_time, step)
                              for key, points in curves.items() for step, value in points],
                  "status": status}
-        self.submit(self.write_run, self.journaled(entry))
+        if self._recorded is not None:
+            self._recorded.append(entry)
+        else:
+            self.queue_runs([entry])
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[None]:
+        """The trials recorded inside (:meth:`record_trial`) are journaled together when it
+        ends (:meth:`queue_runs`), even when what it holds raises."""
+        if self._recorded is not None:  # already inside one
+            yield
+            return
+        self._recorded = []
+        try:
+            yield
+        finally:
+            entries, self._recorded = self._recorded, None
+            if entries:
+                self.queue_runs(entries)
+
+    def queue_runs(self, entries: list[dict[str, Any]]) -> None:
+        """Journal whole runs in one file (one write, one ``fsync``), then queue their writes.
+
+        An entry holds ``number``, ``run_name``, ``start_time``, ``tags``, ``params``,
+        ``metrics`` as ``(key, value, timestamp, step)`` and ``status``. The writes are
+        queued even when the journal could not be written (that error is raised after).
+        """
+        file = None
+        try:
+            if self.journal is not None:
+                file = self.journal.write_batch(entries)
+        finally:
+            for entry in entries:
+                self.submit(self.write_run, entry, file)
 
     def journaled(self, entry: dict[str, Any]) -> dict[str, Any]:
-        """``entry``, a whole run (``number``, ``run_name``, ``start_time``, ``tags``,
-        ``params``, ``metrics`` as ``(key, value, timestamp, step)``, ``status``), written to
-        the journal when there is one (its ``id`` the run's :data:`RECORD_TAG`, its file ``path``)."""
+        """``entry``, a whole run (:meth:`queue_runs`), written alone to the journal when
+        there is one (:meth:`Journal.write`), with its file's ``path``."""
         if self.journal is None:
             return entry
-        entry.setdefault("id", Journal.new_id())
-        entry["tags"] = {**entry["tags"], RECORD_TAG: entry["id"]}
-        return {**entry, "path": str(self.journal.write(entry))}
+        path = self.journal.write(entry)
+        return {**entry, "path": str(path)}
 
-    def write_run(self, entry: dict[str, Any]) -> str:
-        """Write a whole run (:meth:`journaled`) now; forget its journal entry once written.
-        Its id."""
-        return write_whole_run(self.client, entry)
+    def write_run(self, entry: dict[str, Any], file: JournalFile | None = None) -> str:
+        """Write a whole run now; tell its journal ``file``, where there is one. Its id."""
+        return write_whole_run(self.client, entry, file)
 
     def log_parent_artifact(self, content: bytes, file_name: str,
                             artifact_path: str | None) -> None:
@@ -364,11 +405,11 @@ class MlflowStudy:
         waiting = self._writer.unfinished
         if not waiting:
             return
-        kept = self.journal.pending() if self.journal is not None else []
+        kept = self.journal.pending() if self.journal is not None else 0
         _logger.warning(
             "study %s: %d MLflow write(s) to %s %s; %s", self.study_name, waiting,
             self.tracking_uri, why,
-            f"the runs of {len(kept)} finished trial(s) among them are kept in "
+            f"the runs of {kept} finished trial(s) among them are kept in "
             f"{self.journal.folder} and the next gdbench run, worker or report of the study "
             "writes them" if self.journal is not None
             else "they are lost if this process ends first")

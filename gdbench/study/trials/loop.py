@@ -365,7 +365,8 @@ class TrialLoop:
                           fits: Sequence[gdbench.tasks.FitResult]) -> None:
         """Track and tell a population's trials, together (each history ends where it diverged).
 
-        Each trial is recorded whole in the trackers, the batch's full curves
+        Each trial is recorded whole in the trackers, their MLflow runs
+        journaled together (one file, one ``fsync``), the batch's full curves
         go to one artifact, and Optuna gets every trial's attributes and
         reports in one transaction, then each trial's end.
         """
@@ -389,14 +390,17 @@ class TrialLoop:
         # them: a callback may stop the study between two trials.
         indices = range(len(members))
         for group in ([[index] for index in indices] if self.callbacks else [indices]):
-            for index in group:
-                (trial, setup), fit, outcome = members[index], fits[index], outcomes[index]
-                self.tracker.record_trial(
-                    trial.number, self.context.tracked_params(self.spec, setup.hyperparameters()),
-                    fit.history, outcome.state.name, value=outcome.value,
-                    metrics=fit.metrics if outcome.value is not None else None,
-                    reason=outcome.reason)
-                self.recorded[trial.number] = outcome
+            # The group's MLflow runs are journaled together (one fsync) before it is told.
+            with self.tracker.recording():
+                for index in group:
+                    (trial, setup), fit, outcome = members[index], fits[index], outcomes[index]
+                    self.tracker.record_trial(
+                        trial.number,
+                        self.context.tracked_params(self.spec, setup.hyperparameters()),
+                        fit.history, outcome.state.name, value=outcome.value,
+                        metrics=fit.metrics if outcome.value is not None else None,
+                        reason=outcome.reason)
+                    self.recorded[trial.number] = outcome
             self.tell_all([outcomes[index] for index in group])
 
 
