@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -726,6 +727,16 @@ def test_a_curve_written_in_one_block_reads_as_tensorboards_own_records(tmp_path
     curves = {"loss": loss, "learning_rate": np.full(17000, 0.5)}
     path = tmp_path / "events.out.tfevents.curve"
     path.write_bytes(_tensorboard._scalar_events(curves, 12.5))
+    # Each record's checksums are those of its own bytes (the rows' are computed at once).
+    content, start, records = path.read_bytes(), 0, 0
+    while start < len(content):
+        (length,) = struct.unpack("<Q", content[start:start + 8])
+        data = content[start + 12:start + 12 + length]
+        assert struct.unpack("<II", content[start + 8:start + 12]
+                             + content[start + 12 + length:start + 16 + length]) == (
+            masked_crc32c(content[start:start + 8]), masked_crc32c(data)), records
+        start, records = start + 16 + length, records + 1
+    assert records == 17000
     read = {"loss": {}, "learning_rate": {}}
     for raw in event_file_loader.RawEventFileLoader(str(path)).Load():
         event = event_pb2.Event.FromString(raw)
