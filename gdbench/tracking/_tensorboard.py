@@ -38,7 +38,7 @@ import socket
 import struct
 import time
 from pathlib import Path
-from typing import BinaryIO, Iterable, Mapping, Sequence
+from typing import Any, BinaryIO, Iterable, Mapping, Sequence
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
@@ -379,9 +379,8 @@ def _scalar_events(curves: Mapping[str, np.ndarray], wall_time: float) -> bytes:
         data_length = len(head) + 1 + width + len(tail)
         record = np.empty((count, 16 + data_length), dtype=np.uint8)
         record[:, :8] = np.frombuffer(struct.pack("<Q", data_length), dtype=np.uint8)
-        record[:, 8:12] = np.frombuffer(struct.pack("<I", _masked_crc32c(
-            np.frombuffer(struct.pack("<Q", data_length), dtype=np.uint8)[None])[0]),
-            dtype=np.uint8)
+        crc = _crc32c_of_bytes(struct.pack("<Q", data_length))
+        record[:, 8:12] = np.frombuffer(struct.pack("<I", _mask(crc)), dtype=np.uint8)
         data = record[:, 12:12 + data_length]
         data[:, :len(head)] = np.frombuffer(head, dtype=np.uint8)
         data[:, len(head)] = 0x10  # Event.step
@@ -428,8 +427,9 @@ def _crc32c_unmasked(rows: np.ndarray) -> np.ndarray:
     return crc ^ np.uint32(0xFFFFFFFF)
 
 
-def _mask(crc: np.ndarray) -> np.ndarray:
-    return ((crc >> 15) | (crc << 17)) + np.uint32(0xA282EAD8)
+def _mask(crc: Any) -> Any:
+    """TensorBoard's mask of a CRC (an integer, or an array of ``uint32``)."""
+    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
 
 
 def _masked_crc32c_of_rows(rows: np.ndarray, varying: Sequence[int]) -> np.ndarray:
