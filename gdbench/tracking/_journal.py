@@ -56,7 +56,8 @@ class Journal:
         return uuid.uuid4().hex
 
     def write(self, entry: dict[str, Any]) -> Path:
-        """Write ``entry`` durably, alone in its file (:meth:`write_batch`); its file."""
+        """Write ``entry`` durably, alone in its file, given its id as :meth:`write_batch`
+        does; its file."""
         return self._write_durably(f"{_stamp(entry)}.json", entry)
 
     def write_batch(self, entries: Sequence[dict[str, Any]]) -> JournalFile:
@@ -88,9 +89,14 @@ class Journal:
         path.unlink(missing_ok=True)
 
     def pending(self) -> int:
-        """How many of this process's runs are in its entries not yet written."""
-        return sum(len(_read(path)) for path in sorted(self._mine.glob("*.json"))
-                   ) if self._mine.is_dir() else 0
+        """How many of this process's runs are in its files not yet written."""
+        runs = 0
+        for path in self._mine.glob("*.json") if self._mine.is_dir() else []:
+            try:
+                runs += len(_read(path))
+            except (OSError, ValueError):  # written meanwhile, and deleted
+                continue
+        return runs
 
     def left_behind(self) -> list[tuple[Path, list[dict[str, Any]]]]:
         """The files of this host's processes that are gone, oldest first, with their runs.
