@@ -718,9 +718,10 @@ def test_a_curve_written_in_one_block_reads_as_tensorboards_own_records(tmp_path
     from tensorboard.util import tensor_util
 
     from gdbench.tracking import _tensorboard
+    from gdbench.tracking._crc32c import masked_crc32c as masked_crc32c_of_table
 
     rows = np.random.default_rng(0).integers(0, 256, (40, 53), dtype=np.uint8)
-    assert list(_tensorboard._masked_crc32c(rows)) == [masked_crc32c(r.tobytes()) for r in rows]
+    assert list(masked_crc32c_of_table(rows)) == [masked_crc32c(r.tobytes()) for r in rows]
     # Steps past 127 and 16383 take longer varints: records of three lengths.
     loss = np.linspace(2.0, 0.1, 17000)
     loss[[5, 300]] = np.nan, 1e300

@@ -38,7 +38,7 @@ import socket
 import struct
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Mapping, Sequence
+from typing import BinaryIO, Iterable, Mapping, Sequence
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
@@ -52,6 +52,7 @@ from tensorboard.summary.writer.record_writer import RecordWriter
 from tensorboard.util import tensor_util
 
 from gdbench.tracking import _experiment
+from gdbench.tracking._crc32c import crc32c_of_bytes, mask, masked_crc32c_of_rows
 from gdbench.tracking._domain import HParamDomain, HParamValue
 from gdbench.tracking._experiment import STUDY_HPARAM, missing_value, tensorboard_value
 from gdbench.tracking.names import trial_run_name
@@ -379,8 +380,8 @@ def _scalar_events(curves: Mapping[str, np.ndarray], wall_time: float) -> bytes:
         data_length = len(head) + 1 + width + len(tail)
         record = np.empty((count, 16 + data_length), dtype=np.uint8)
         record[:, :8] = np.frombuffer(struct.pack("<Q", data_length), dtype=np.uint8)
-        crc = _crc32c_of_bytes(struct.pack("<Q", data_length))
-        record[:, 8:12] = np.frombuffer(struct.pack("<I", _mask(crc)), dtype=np.uint8)
+        crc = crc32c_of_bytes(struct.pack("<Q", data_length))
+        record[:, 8:12] = np.frombuffer(struct.pack("<I", mask(crc)), dtype=np.uint8)
         data = record[:, 12:12 + data_length]
         data[:, :len(head)] = np.frombuffer(head, dtype=np.uint8)
         data[:, len(head)] = 0x10  # Event.step
@@ -397,74 +398,11 @@ def _scalar_events(curves: Mapping[str, np.ndarray], wall_time: float) -> bytes:
             at = summary_at + offset
             data[:, at:at + 4] = singles[start:stop, column:column + 1].view(np.uint8)
             varying += range(at, at + 4)
-        record[:, 12 + data_length:] = _masked_crc32c_of_rows(data, varying).astype(
+        record[:, 12 + data_length:] = masked_crc32c_of_rows(data, varying).astype(
             "<u4")[:, None].view(np.uint8)
         blocks.append(record.tobytes())
         start = stop
     return b"".join(blocks)
-
-
-def _crc32c_table() -> np.ndarray:
-    table = np.arange(256, dtype=np.uint32)
-    for _ in range(8):
-        table = np.where(table & 1, (table >> 1) ^ np.uint32(0x82F63B78), table >> 1)
-    return table.astype(np.uint32)
-
-
-_CRC32C_TABLE = _crc32c_table()
-_CRC32C_LIST = _CRC32C_TABLE.tolist()
-
-
-def _masked_crc32c(rows: np.ndarray) -> np.ndarray:
-    """TensorBoard's masked CRC32C of every row of a ``uint8`` array, one column at a time."""
-    return _mask(_crc32c_unmasked(rows))
-
-
-def _crc32c_unmasked(rows: np.ndarray) -> np.ndarray:
-    crc = np.full(len(rows), 0xFFFFFFFF, dtype=np.uint32)
-    for column in rows.T:
-        crc = _CRC32C_TABLE[(crc ^ column) & 0xFF] ^ (crc >> 8)
-    return crc ^ np.uint32(0xFFFFFFFF)
-
-
-def _mask(crc: Any) -> Any:
-    """TensorBoard's mask of a CRC (an integer, or an array of ``uint32``)."""
-    return (((crc >> 15) | (crc << 17)) + 0xA282EAD8) & 0xFFFFFFFF
-
-
-def _masked_crc32c_of_rows(rows: np.ndarray, varying: Sequence[int]) -> np.ndarray:
-    """:func:`_masked_crc32c` of rows that differ only in the columns ``varying``.
-
-    A CRC of messages of one length is affine in their bits: a row's is the
-    CRC of the rows' common bytes (``varying`` zeroed) XOR each varying
-    byte's own contribution at its place (:func:`_crc32c_contributions`), a
-    table look-up a column rather than a pass over every column.
-    """
-    base = rows[0].copy()
-    base[list(varying)] = 0
-    crc = np.uint32(_crc32c_of_bytes(base.tobytes()))
-    for column in varying:
-        crc = crc ^ _crc32c_contributions(rows.shape[1], column)[rows[:, column]]
-    return _mask(crc)
-
-
-def _crc32c_of_bytes(data: bytes) -> int:
-    """The CRC32C of one message, unmasked (Python integers: quicker than arrays of one)."""
-    table = _CRC32C_LIST
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-@functools.lru_cache(maxsize=1024)
-def _crc32c_contributions(length: int, column: int) -> np.ndarray:
-    """Byte value → what it adds (XOR) to the CRC32C of a message of ``length`` bytes
-    when it stands at ``column`` in place of a zero."""
-    crc = _CRC32C_TABLE.copy()
-    for _ in range(length - column - 1):
-        crc = _CRC32C_TABLE[crc & 0xFF] ^ (crc >> 8)
-    return crc
 
 
 def _histogram_value(tag: str, array: np.ndarray) -> summary_pb2.Summary.Value:
