@@ -21,6 +21,7 @@ from gdbench.study.trials.storage import (
     open_storage,
 )
 from gdbench.study.trials.claiming import Claimer
+from gdbench.tracking import StudyTracker, TrialTracker
 
 
 def write(tmp_path: Path, text: str, name: str) -> Path:
@@ -159,6 +160,47 @@ population = {str(population).lower()}
         assert run.info.status == "FAILED"
         assert run.data.tags["gdbench.reason"] == reason
         assert run.data.tags["gdbench.state"] == "FAIL"
+
+
+@pytest.mark.parametrize("population", [True, False], ids=["population", "one_by_one"])
+def test_an_interrupt_as_a_trial_ends_in_the_trackers_tells_optuna_what_they_were_told(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, population: bool) -> None:
+    home = tmp_path / "home"
+    spec = load_spec(write(tmp_path, f"""
+task = "sigmoid_neuron"
+optimizer = "gd"
+epochs = 20
+trials = 6
+trials_per_batch = 6
+sampler = "random"
+pruner = "none"
+population = {str(population).lower()}
+""", "ending"))
+    # The third trial's run is ended (journaled, queued) in the trackers, then the
+    # signal lands, before Optuna is told.
+    owner, name = (StudyTracker, "record_trial") if population else (TrialTracker, "finish")
+    original = getattr(owner, name)
+    ended = []
+
+    def end_then_interrupt(self: object, *args: object, **kwargs: object) -> object:
+        result = original(self, *args, **kwargs)
+        ended.append(True)
+        if len(ended) == 3:
+            raise Interrupted("SIGINT")
+        return result
+
+    monkeypatch.setattr(owner, name, end_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_study(spec, home=home, quiet=True)
+    monkeypatch.undo()
+    trials = optuna.load_study(study_name="ending", storage=f"sqlite:///{home / 'optuna.db'}"
+                               ).trials
+    _, children = mlflow_runs(home, "ending")
+    runs = {int(run.data.tags["gdbench.trial_number"]): run for run in children}
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
+    for trial in trials:
+        if trial.state.is_finished():
+            assert runs[trial.number].data.tags["gdbench.state"] == trial.state.name
 
 
 def run_study_parent_status(home: Path, name: str) -> str:

@@ -275,14 +275,21 @@ class TrialLoop:
         (:meth:`tell_all`), and an interrupt before then tells it from this record."""
         trial = outcome.trial
         value = outcome.value if outcome.state == TrialState.COMPLETE else None
+        # Recorded first: an interrupt inside the trackers' end (after the run is
+        # journaled, say) still tells Optuna what the trackers were told; a run
+        # the interrupt left unwritten is then ended from Optuna's record.
+        self.recorded[trial.number] = outcome
         self.open.pop(trial.number).finish(outcome.state.name, value=value, metrics=metrics,
                                            reason=outcome.reason)
-        self.recorded[trial.number] = outcome
 
     def finish(self, trial: optuna.Trial, state: str, *, value: float | None = None,
                metrics: Mapping[str, float] | None = None, reason: str | None = None,
                epochs_run: int | None = None, target_reached: bool | None = None) -> None:
         """End ``trial`` in the trackers, then in Optuna."""
+        # Recorded first, as in end_tracking: an interrupt inside the trackers' end
+        # tells Optuna what the trackers were told, not "interrupted".
+        self.recorded[trial.number] = Outcome(trial, TrialState[state], value, reason, epochs_run,
+                                              target_reached=target_reached)
         self.open.pop(trial.number).finish(state, value=value, metrics=metrics, reason=reason)
         self.tell(trial, TrialState[state], value, reason=reason, epochs_run=epochs_run,
                   target_reached=target_reached)
@@ -394,13 +401,13 @@ class TrialLoop:
             with self.tracker.recording():
                 for index in group:
                     (trial, setup), fit, outcome = members[index], fits[index], outcomes[index]
+                    self.recorded[trial.number] = outcome  # first: as in end_tracking
                     self.tracker.record_trial(
                         trial.number,
                         self.context.tracked_params(self.spec, setup.hyperparameters()),
                         fit.history, outcome.state.name, value=outcome.value,
                         metrics=fit.metrics if outcome.value is not None else None,
                         reason=outcome.reason)
-                    self.recorded[trial.number] = outcome
             self.tell_all([outcomes[index] for index in group])
 
 
