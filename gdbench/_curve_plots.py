@@ -28,6 +28,18 @@ __all__ = ["plot_effective_learning_rates", "plot_loss_curves", "plot_per_step"]
 
 _MAX_PARAMETER_PANELS = 16
 
+# The learning-rate figure's margins, in inches (at STYLE's font sizes): a panel's
+# y tick labels and label at its left, its title above it, its x tick labels and
+# label below it; one legend row; the figure's title; the right edge; the room
+# around the legend.
+_AXIS_LEFT = 0.78
+_PANEL_TITLE = 0.32
+_AXIS_BELOW = 0.58
+_LEGEND_ROW = 0.19
+_FIGURE_TITLE = 0.24
+_RIGHT = 0.12
+_LEGEND_PAD = 0.14
+
 
 def plot_loss_curves(
     histories: Mapping[str, Mapping[str, Sequence[float]]],
@@ -155,9 +167,24 @@ def plot_effective_learning_rates(
 
     columns = min(len(names), 3)
     rows = math.ceil(len(names) / columns)
+    legend_labels = list(arrays)
     with matplotlib.rc_context(STYLE):
         width = 4.4 * columns
-        figure = Figure(figsize=(width, 3.6 * rows + 0.6), layout="constrained")
+        legend_rows = math.ceil(len(legend_labels) / legend_columns(legend_labels, width))
+        height = 3.6 * rows + 0.6
+        # Margins fixed in inches rather than a layout engine, whose passes over
+        # every tick label cost about a third of this figure: room for the log
+        # axis' labels at the left of each panel, its title above, the step
+        # axis below, the legend's rows at the bottom and the title at the top.
+        bottom = _AXIS_BELOW + _LEGEND_PAD + legend_rows * _LEGEND_ROW
+        top = _PANEL_TITLE + (_FIGURE_TITLE if title is not None else 0.0)
+        panel_height = (height - bottom - top - (rows - 1) * (_AXIS_BELOW + _PANEL_TITLE)) / rows
+        panel_width = (width - _AXIS_LEFT - _RIGHT - (columns - 1) * _AXIS_LEFT) / columns
+        figure = Figure(figsize=(width, height))
+        figure.subplots_adjust(
+            left=_AXIS_LEFT / width, right=1 - _RIGHT / width,
+            bottom=bottom / height, top=1 - top / height,
+            wspace=_AXIS_LEFT / panel_width, hspace=(_AXIS_BELOW + _PANEL_TITLE) / panel_height)
         panels = figure.subplots(rows, columns, squeeze=False, sharex=True)
         for index, name in enumerate(names):
             axes = panels[index // columns][index % columns]
@@ -176,10 +203,11 @@ def plot_effective_learning_rates(
         for index in range(len(names), rows * columns):
             panels[index // columns][index % columns].set_visible(False)
         handles, labels = panels[0][0].get_legend_handles_labels()
-        figure.legend(handles, labels, loc="outside lower center",
+        figure.legend(handles, labels, loc="lower center",
+                      bbox_to_anchor=(0.5, _LEGEND_PAD / 2 / height),
                       ncols=legend_columns(labels, width), frameon=False)
         if title is not None:
-            figure.suptitle(title)
+            figure.suptitle(title, y=1 - 0.06 / height, va="top")
         return save_figure(figure, target)
 
 

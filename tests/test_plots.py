@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from matplotlib import image as mpimg
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 import gdbench.optimizers
 import gdbench.tasks
@@ -150,6 +151,42 @@ def test_effective_learning_rates_one_panel_per_parameter(tmp_path):
     with pytest.raises(ValueError, match=r"traces\['gd'\].*\[steps, 3\]"):
         plots.plot_effective_learning_rates({"gd": np.ones((5, 2))}, ("a", "b", "c"),
                                             tmp_path / "x.png")
+
+
+@pytest.mark.parametrize(("parameters", "runs", "title"), [
+    (1, 1, None), (2, 4, "the best trial of each: effective learning rates"), (5, 7, "five"),
+])
+def test_effective_learning_rates_fixed_margins_overlap_nothing(monkeypatch, tmp_path,
+                                                                parameters, runs, title):
+    # The figure is laid out by fixed margins, not a layout engine: every panel (its tick
+    # labels, axis labels and title), the legend and the title lie inside the figure, apart.
+    from gdbench import _plot_style
+
+    drawn = []
+
+    def keep(figure, target, **savefig):
+        figure.savefig(target, **savefig)
+        drawn.append(figure)
+
+    monkeypatch.setattr(_plot_style, "save", keep)
+    steps = np.arange(1, 1001)[:, None]
+    names = [f"w{index}" for index in range(parameters)]
+    traces = {f"adam, cosine · η={0.1 ** run:.3g} β1=0.9 β2=0.999 ε=1e-07 · #{run}":
+              10.0 ** -run / np.sqrt(steps * np.arange(1, parameters + 1)) ** (run + 1)
+              for run in range(runs)}
+    plots.plot_effective_learning_rates(traces, names, tmp_path / "rates.png", title=title)
+    canvas = FigureCanvasAgg(drawn[0])
+    canvas.draw()
+    figure, renderer = drawn[0], canvas.get_renderer()
+    boxes = [axes.get_tightbbox(renderer) for axes in figure.axes if axes.get_visible()]
+    boxes += [figure.legends[0].get_window_extent(renderer)]
+    boxes += [text.get_window_extent(renderer) for text in figure.texts if text.get_text()]
+    assert len(boxes) == parameters + 1 + (title is not None)
+    whole = figure.bbox
+    for index, box in enumerate(boxes):
+        assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 <= box.y1 <= whole.y1
+        for other in boxes[index + 1:]:
+            assert not box.overlaps(other), (box, other)
 
 
 def test_each_optimizer_keeps_its_colour():
