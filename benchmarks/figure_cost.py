@@ -45,7 +45,7 @@ def capture(home: Path, study: str, folder: Path) -> None:
     from gdbench import _figure_pool
     from gdbench.cli import main
 
-    def keep(figure, target, quiet, savefig):  # noqa: ANN001 - _savefig's arguments
+    def keep(figure, target, quiet, savefig):
         # The report writes at ``.<writer>.<name>`` (``written_whole``).
         name = Path(target).name.split(".", 2)[-1].removesuffix(".png")
         rc = {key: value for key, value in matplotlib.rcParams.items() if key != "backend"}

@@ -22,6 +22,7 @@ from gdbench._plot_style import (
     legend_columns,
     png_path,
     save_figure,
+    title_place,
 )
 
 __all__ = ["plot_effective_learning_rates", "plot_loss_curves", "plot_per_step"]
@@ -104,13 +105,15 @@ def plot_loss_curves(
             if validation is not None:
                 axes.plot(np.arange(1, len(validation) + 1), validation, color=color, lw=1.5,
                           ls="--", label=f"{label} (validation)")
-        if log_scale and finite.size and np.all(finite > 0):
+        logarithmic = bool(log_scale and finite.size and np.all(finite > 0))
+        if logarithmic:
             axes.set_yscale("log")
         axes.set_xlabel("epoch")
         axes.set_ylabel(metric)
         axes.grid(True, which="major", alpha=0.3)
         axes.legend(loc="best")
-        axes.set_title(title if title is not None else f"{metric} per epoch")
+        axes.set_title(title if title is not None else f"{metric} per epoch",
+                       **title_place(logarithmic))
         return save_figure(figure, target)
 
 
@@ -194,9 +197,10 @@ def plot_effective_learning_rates(
                           lw=1.8, label=label)
             stacked = np.concatenate(column)
             finite = stacked[np.isfinite(stacked)]
-            if finite.size and np.all(finite > 0):
+            logarithmic = bool(finite.size and np.all(finite > 0))
+            if logarithmic:
                 axes.set_yscale("log")
-            axes.set_title(f"parameter {name}")
+            axes.set_title(f"parameter {name}", **title_place(logarithmic))
             axes.set_xlabel("step")
             axes.set_ylabel("effective learning rate")
             axes.grid(True, which="major", alpha=0.3)
@@ -270,11 +274,12 @@ def plot_per_step(
             steps = np.arange(1, len(values) + 1) / units.get(label, 1)
             axes.plot(steps, values, color=color_for(label), lw=1.6, label=label,
                       marker="o" if len(values) <= 30 else None, ms=3)
-        if log_scale and finite.size and np.all(finite > 0):
+        logarithmic = bool(log_scale and finite.size and np.all(finite > 0))
+        if logarithmic:
             axes.set_yscale("log")
         axes.set_xlabel(xlabel)
         axes.set_ylabel(ylabel)
         axes.grid(True, which="major", alpha=0.3)
         axes.legend(loc="best")
-        axes.set_title(title)
+        axes.set_title(title, **title_place(logarithmic))
         return save_figure(figure, target)

@@ -189,6 +189,28 @@ def test_effective_learning_rates_fixed_margins_overlap_nothing(monkeypatch, tmp
             assert not box.overlaps(other), (box, other)
 
 
+@pytest.mark.parametrize("values", [np.geomspace(1e-9, 3.0, 500), np.geomspace(1.0001, 1.0003, 50)])
+def test_a_log_axis_title_placed_where_matplotlib_would_place_it(values):
+    # title_place skips matplotlib's search above a log axis: the title lands where the
+    # search would have put it.
+    from matplotlib.figure import Figure
+
+    from gdbench._plot_style import title_place
+
+    extents = []
+    for place in ({}, title_place(True)):
+        figure = Figure(figsize=(7.2, 4.8))
+        axes = figure.add_subplot()
+        axes.plot(np.arange(len(values)), values)
+        axes.set_yscale("log")
+        axes.set_title("effective learning rate", **place)
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        extents.append(axes.title.get_window_extent(canvas.get_renderer()).bounds)
+    assert extents[0] == extents[1]
+    assert title_place(False) == {}
+
+
 def test_each_optimizer_keeps_its_colour():
     names = gdbench.optimizers.names()
     colours = [plots.color_for(name) for name in names]
