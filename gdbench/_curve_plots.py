@@ -13,6 +13,7 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from gdbench._plot_style import (
@@ -179,6 +180,8 @@ def plot_effective_learning_rates(
         # every tick label cost about a third of this figure: room for the log
         # axis' labels at the left of each panel, its title above, the step
         # axis below, the legend's rows at the bottom and the title at the top.
+        # Where a panel's labels are not only powers of ten (:func:`_decade_labels`),
+        # constrained layout measures them instead.
         bottom = _AXIS_BELOW + _LEGEND_PAD + legend_rows * _LEGEND_ROW
         top = _PANEL_TITLE + (_FIGURE_TITLE if title is not None else 0.0)
         panel_height = (height - bottom - top - (rows - 1) * (_AXIS_BELOW + _PANEL_TITLE)) / rows
@@ -189,6 +192,7 @@ def plot_effective_learning_rates(
             bottom=bottom / height, top=1 - top / height,
             wspace=_AXIS_LEFT / panel_width, hspace=(_AXIS_BELOW + _PANEL_TITLE) / panel_height)
         panels = figure.subplots(rows, columns, squeeze=False, sharex=True)
+        fixed = True
         for index, name in enumerate(names):
             axes = panels[index // columns][index % columns]
             column = [array[:, index] for array in arrays.values()]
@@ -200,6 +204,7 @@ def plot_effective_learning_rates(
             logarithmic = bool(finite.size and np.all(finite > 0))
             if logarithmic:
                 axes.set_yscale("log")
+            fixed = fixed and logarithmic and _decade_labels(axes)
             axes.set_title(f"parameter {name}", **title_place(logarithmic))
             axes.set_xlabel("step")
             axes.set_ylabel("effective learning rate")
@@ -207,12 +212,24 @@ def plot_effective_learning_rates(
         for index in range(len(names), rows * columns):
             panels[index // columns][index % columns].set_visible(False)
         handles, labels = panels[0][0].get_legend_handles_labels()
-        figure.legend(handles, labels, loc="lower center",
-                      bbox_to_anchor=(0.5, _LEGEND_PAD / 2 / height),
-                      ncols=legend_columns(labels, width), frameon=False)
+        if fixed:
+            figure.legend(handles, labels, loc="lower center",
+                          bbox_to_anchor=(0.5, _LEGEND_PAD / 2 / height),
+                          ncols=legend_columns(labels, width), frameon=False)
+        else:
+            figure.set_layout_engine("constrained")
+            figure.legend(handles, labels, loc="outside lower center",
+                          ncols=legend_columns(labels, width), frameon=False)
         if title is not None:
-            figure.suptitle(title, y=1 - 0.06 / height, va="top")
+            figure.suptitle(title, **({"y": 1 - 0.06 / height, "va": "top"} if fixed else {}))
         return save_figure(figure, target)
+
+
+def _decade_labels(axes: Axes) -> bool:
+    """Whether ``axes``' log y axis labels only powers of ten (``10^{-3}``): its view holds
+    two of them or more, where Matplotlib's log formatter labels no minor tick."""
+    low, high = axes.get_ylim()
+    return bool(0 < low < high and math.floor(math.log10(high)) - math.ceil(math.log10(low)) >= 1)
 
 
 def plot_per_step(

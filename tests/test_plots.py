@@ -153,13 +153,19 @@ def test_effective_learning_rates_one_panel_per_parameter(tmp_path):
                                             tmp_path / "x.png")
 
 
-@pytest.mark.parametrize(("parameters", "runs", "title"), [
-    (1, 1, None), (2, 4, "the best trial of each: effective learning rates"), (5, 7, "five"),
+@pytest.mark.parametrize(("parameters", "runs", "title", "decay", "fixed"), [
+    (1, 1, None, 1.0, True),
+    (2, 4, "the best trial of each: effective learning rates", 1.0, True),
+    (5, 7, "five", 1.0, True),
+    (2, 3, "within a decade: minor ticks labelled", 0.05, False),
+    (2, 3, "across one power of ten", 0.25, False),
 ])
 def test_effective_learning_rates_fixed_margins_overlap_nothing(monkeypatch, tmp_path,
-                                                                parameters, runs, title):
-    # The figure is laid out by fixed margins, not a layout engine: every panel (its tick
-    # labels, axis labels and title), the legend and the title lie inside the figure, apart.
+                                                                parameters, runs, title,
+                                                                decay, fixed):
+    # The figure is laid out by fixed margins where its log axes label only powers of
+    # ten, by constrained layout elsewhere: either way every panel (its tick labels, axis
+    # labels and title), the legend and the title lie inside the figure, apart.
     from gdbench import _plot_style
 
     drawn = []
@@ -172,9 +178,11 @@ def test_effective_learning_rates_fixed_margins_overlap_nothing(monkeypatch, tmp
     steps = np.arange(1, 1001)[:, None]
     names = [f"w{index}" for index in range(parameters)]
     traces = {f"adam, cosine · η={0.1 ** run:.3g} β1=0.9 β2=0.999 ε=1e-07 · #{run}":
-              10.0 ** -run / np.sqrt(steps * np.arange(1, parameters + 1)) ** (run + 1)
+              (0.3 * 10.0 ** -run / np.sqrt(steps * np.arange(1, parameters + 1))
+               ** (run + 1)) ** decay
               for run in range(runs)}
     plots.plot_effective_learning_rates(traces, names, tmp_path / "rates.png", title=title)
+    assert (drawn[0].get_layout_engine() is None) == fixed
     canvas = FigureCanvasAgg(drawn[0])
     canvas.draw()
     figure, renderer = drawn[0], canvas.get_renderer()
