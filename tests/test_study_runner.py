@@ -209,7 +209,10 @@ def run_study_parent_status(home: Path, name: str) -> str:
     return parent.info.status
 
 
-def test_a_trial_whose_heartbeat_expired_is_failed_and_run_again(tmp_path: Path) -> None:
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("beat", [True, False], ids=["heartbeat_stopped", "never_beat"])
+def test_a_trial_whose_heartbeat_expired_is_failed_and_run_again(tmp_path: Path,
+                                                                 beat: bool) -> None:
     home = tmp_path / "home"
     spec = load_spec(write(tmp_path, """
 task = "sigmoid_neuron"
@@ -223,8 +226,11 @@ trials = 3
     study = optuna.load_study(study_name="stale", storage=storage)
     dead = study.ask()  # as a killed process leaves it: RUNNING, its heartbeat stopped
     dead.suggest_float("learning_rate", 1e-3, 10.0, log=True)
-    storage.record_heartbeat(dead._trial_id)
-    time.sleep(2.5)
+    if beat:
+        storage.record_heartbeat(dead._trial_id)
+        time.sleep(2.5)
+    # Else its process ended before its first heartbeat (a full disk): with none at
+    # all, Optuna would never take it for dead, and the run would wait for it for ever.
 
     study = run_study(spec, home=home, quiet=True, heartbeat_interval=1, grace_period=2)
     rows = leaderboard(study)

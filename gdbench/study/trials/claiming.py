@@ -67,6 +67,11 @@ class Claimer:
             ``take`` says.
         """
         with self.lock.held():
+            # A claim writes its trials' first heartbeat before it lets the lock go, so
+            # a running trial with none lost its process before that write: it gets
+            # one now, and is taken for dead once it is ``grace_period`` old.
+            records.record_heartbeats(self.storage, records.running_without_heartbeat(
+                self.storage, records.study_id(self.study)))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(self.study)

@@ -37,9 +37,9 @@ from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = [
-    "NewTrial", "TrialValues", "create_trials", "new_trial", "record_heartbeats", "set_running",
-    "storage_of", "study_id", "told_trials", "trial_by_id", "trial_id", "write_ended_attrs",
-    "write_trials",
+    "NewTrial", "TrialValues", "create_trials", "new_trial", "record_heartbeats",
+    "running_without_heartbeat", "set_running", "storage_of", "study_id", "told_trials",
+    "trial_by_id", "trial_id", "write_ended_attrs", "write_trials",
 ]
 
 #: A trial's values: its user attributes, its reports by step, and, to end it, its
@@ -234,6 +234,25 @@ def record_heartbeats(storage: optuna.storages.RDBStorage, trial_ids: Sequence[i
         new = [{"trial_id": trial_id} for trial_id in trial_ids if trial_id not in beating]
         if new:
             session.execute(sqlalchemy.insert(models.TrialHeartbeatModel), new)
+
+
+def running_without_heartbeat(storage: optuna.storages.RDBStorage, study_id: int) -> list[int]:
+    """The ids of the study's running trials that have no heartbeat at all.
+
+    Optuna takes a trial for dead only by its heartbeat's age, so such a
+    trial would stay running for ever: one whose process ended after creating
+    it and before its first heartbeat was written (a full disk, a kill).
+    """
+    from optuna.storages._rdb import models
+
+    with _transaction(storage) as session:
+        rows = session.query(models.TrialModel.trial_id).outerjoin(
+            models.TrialHeartbeatModel,
+            models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id,
+        ).filter(models.TrialModel.study_id == study_id,
+                 models.TrialModel.state == TrialState.RUNNING,
+                 models.TrialHeartbeatModel.trial_id.is_(None))
+        return [row[0] for row in rows]
 
 
 def told_trials(study: optuna.Study, trial_ids: Sequence[int]) -> list[FrozenTrial]:
