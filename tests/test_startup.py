@@ -61,7 +61,9 @@ def test_a_study_unfreezes_after_its_trials_only_what_it_froze_itself(
     study = run_study(spec, home=tmp_path / "home", quiet=True)
     assert len(study.trials) == 4
     if frozen_before:
-        assert gc.get_freeze_count() >= before > 0
+        # Still frozen: an unfreeze would leave none. (Frozen objects freed by their
+        # reference counts meanwhile make the count a little smaller.)
+        assert gc.get_freeze_count() > before // 2 > 0
     else:
         assert gc.get_freeze_count() == 0
 
