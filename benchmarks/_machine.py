@@ -18,6 +18,15 @@ def cpu_model() -> str:
         return platform.processor() or "unknown CPU"
 
 
+def print_machine(load_before: tuple[float, ...], load_after: tuple[float, ...]) -> None:
+    """Print the machine's line and the load averages before and after the runs."""
+    import os
+
+    print(f"- Machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}")
+    print(f"- load average (1, 5, 15 min): before {tuple(round(x, 2) for x in load_before)}, "
+          f"after {tuple(round(x, 2) for x in load_after)}")
+
+
 def cpu_seconds(run: Callable[[], object]) -> float:
     start = time.process_time()
     run()

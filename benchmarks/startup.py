@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
 import shutil
 import statistics
@@ -37,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _machine import cpu_model  # benchmarks/_machine.py
+from _machine import print_machine  # benchmarks/_machine.py
 
 SMALL_SPEC = """name = "s"
 task = "sigmoid_neuron"
@@ -104,9 +103,7 @@ def main() -> None:
               f"{statistics.median(cpus[run]):.1f} | {each_wall} | {each_cpu} | "
               f"{', '.join(map(str, sorted(statuses[run])))} |")
     print()
-    print(f"- Machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}")
-    print(f"- load average (1, 5, 15 min): before {tuple(round(x, 2) for x in load_before)}, "
-          f"after {tuple(round(x, 2) for x in load_after)}")
+    print_machine(load_before, load_after)
 
 
 if __name__ == "__main__":
