@@ -138,14 +138,13 @@ tracker = StudyTracker(study_name="batch", tracking_uri=f"sqlite:///{home}/mlflo
 tracker.start(hparam_domains={"learning_rate": HParamDomain("float", 1e-4, 1.0, log=True)},
               metrics=["loss"])
 tracker.flush()
-# The writer writes the batch's first run, then is held on the second.
+# The writer writes the batch's first run, then is held before the others.
 mlflow, written = tracker._mlflow, []
-write_run = mlflow.write_run
-def held(entry, file=None):
-    if written:
-        threading.Event().wait()
-    written.append(write_run(entry, file))
-mlflow.write_run = held
+write_runs = mlflow.write_runs
+def held(entries, file=None):
+    written.extend(write_runs(entries[:1], file))
+    threading.Event().wait()
+mlflow.write_runs = held
 with tracker.recording():
     for number in range(5):
         tracker.record_trial(number, {"learning_rate": 0.01 * (number + 1)},

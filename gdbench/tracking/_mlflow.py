@@ -6,10 +6,11 @@ process do not step on each other.
 
 A trial costs five store transactions: create the run, log its parameters, its
 metrics, its final tags, terminate it (plus one metrics batch every
-``flush_interval_s`` seconds of a long trial, and one per figure); a trial
-recorded whole (:meth:`MlflowStudy.record_trial`, a population trial) costs
-three: create the run with its tags, one batch of parameters and metrics,
-terminate it. Each takes
+``flush_interval_s`` seconds of a long trial, and one per figure). Trials
+recorded whole (:meth:`MlflowStudy.record_trial`, a population's) are written
+together: on a database store, a batch's runs in one transaction
+(:mod:`gdbench.tracking._run_rows`); elsewhere three a run, create the run with
+its tags, one batch of parameters and metrics, terminate it. Each takes
 milliseconds of CPU, and on SQLite each commit waits for the disk and for the
 database lock, so none is made while the trial waits: they go, in order, to
 one writer thread (:mod:`gdbench.tracking._writer`) and overlap with training.
@@ -55,7 +56,6 @@ from gdbench.tracking._journal import (
     RECORD_TAG,
     Journal,
     JournalFile,
-    write_whole_run,
 )
 from gdbench.tracking._mlflow_context import end_parent_run, now_ms, system_tags
 from gdbench.tracking._mlflow_experiment import (
@@ -68,6 +68,7 @@ from gdbench.tracking._mlflow_experiment import (
     params_to_add,
 )
 from gdbench.tracking._mlflow_trial import MlflowTrial
+from gdbench.tracking._run_rows import write_runs
 from gdbench.tracking.dashboards import (
     EXPERIMENT_KIND_TAG,
     MODEL_TRAINING_KIND,
@@ -268,8 +269,7 @@ class MlflowStudy:
             if self.journal is not None:
                 file = self.journal.write_batch(entries)
         finally:
-            for entry in entries:
-                self.submit(self.write_run, entry, file)
+            self.submit(self.write_runs, entries, file)
 
     def journaled(self, entry: dict[str, Any]) -> dict[str, Any]:
         """``entry``, a whole run (:meth:`queue_runs`), written alone to the journal when
@@ -279,9 +279,11 @@ class MlflowStudy:
         path = self.journal.write(entry)
         return {**entry, "path": str(path)}
 
-    def write_run(self, entry: dict[str, Any], file: JournalFile | None = None) -> str:
-        """Write a whole run now; tell its journal ``file``, where there is one. Its id."""
-        return write_whole_run(self.client, entry, file)
+    def write_runs(self, entries: list[dict[str, Any]],
+                   file: JournalFile | None = None) -> list[str]:
+        """Write whole runs now, together where the store allows it (:mod:`._run_rows`); tell
+        their journal ``file``, where there is one. Their ids."""
+        return write_runs(self.client, self.tracking_uri, entries, file)
 
     def log_parent_artifact(self, content: bytes, file_name: str,
                             artifact_path: str | None) -> None:
