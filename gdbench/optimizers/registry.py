@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import inspect
 from collections.abc import Mapping
 from pathlib import Path
@@ -135,12 +136,7 @@ class OptimizerSource:
         A rule's are the keywords it passes to the rule; a class's, its own
         keywords whose default is a number, a string or a boolean.
         """
-        defaults = self.defaults()
-        if issubclass(self.optimizer_class, RuleOptimizer):
-            keywords = ("learning_rate",) + tuple(self.optimizer_class.hyperparameter_names)
-            return {k: defaults[k] for k in keywords if k in defaults}
-        return {k: value for k, value in defaults.items()
-                if k not in BASE_KEYWORDS and isinstance(value, (bool, int, float, str))}
+        return dict(_hyperparameters(self))
 
     def refusal(self, keyword: str) -> str | None:
         """Why it refuses a keyword its signature lists (``weight_decay`` of gdbench's
@@ -152,6 +148,18 @@ class OptimizerSource:
     def build(self, **kwargs: Any) -> keras.optimizers.Optimizer:
         """An instance with ``kwargs``."""
         return self.optimizer_class(**kwargs)
+
+
+@functools.cache
+def _hyperparameters(source: OptimizerSource) -> dict[str, Any]:
+    """:meth:`OptimizerSource.hyperparameters`, read from the signature once (a study asks
+    them every trial)."""
+    defaults = source.defaults()
+    if issubclass(source.optimizer_class, RuleOptimizer):
+        keywords = ("learning_rate",) + tuple(source.optimizer_class.hyperparameter_names)
+        return {k: defaults[k] for k in keywords if k in defaults}
+    return {k: value for k, value in defaults.items()
+            if k not in BASE_KEYWORDS and isinstance(value, (bool, int, float, str))}
 
 
 def names() -> list[str]:

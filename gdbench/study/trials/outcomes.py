@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import optuna
 from optuna.trial import TrialState
 
@@ -57,7 +57,9 @@ class Outcome:
 def divergence_reason(history: Mapping[str, Sequence[float]], metric: str) -> str | None:
     """Why a trial's history is unusable: its first non-finite loss or objective; else ``None``."""
     for key in dict.fromkeys(("loss", metric)):
-        for epoch, value in enumerate(history.get(key, ())):
-            if not math.isfinite(value):
-                return f"{key} diverged: {value} at epoch {epoch + 1}"
+        values = np.asarray(history.get(key, ()), dtype=float)
+        unusable = np.flatnonzero(~np.isfinite(values))
+        if unusable.size:
+            epoch = int(unusable[0])
+            return f"{key} diverged: {float(values[epoch])} at epoch {epoch + 1}"
     return None
