@@ -101,9 +101,16 @@ def _engine_values(setups: Sequence[TrialSetup]) -> tuple[dict[str, Any], dict[s
 def fit_group(context: StudyContext, setups: Sequence[TrialSetup],
               record_trajectory: bool,
               record_effective_learning_rates: bool = False,
-              once: bool = False) -> list[gdbench.tasks.FitResult]:
+              once: bool = False, size: int | None = None) -> list[gdbench.tasks.FitResult]:
     """Train one population of a toy task (setups of one group) and split the result into
     each trial's fit (with each step's parameters and effective learning rates where asked).
+
+    ``size`` trains a smaller group as a population of that many, the missing members
+    copies of the first whose results are dropped: the training loop is compiled once
+    for each population size (a few tenths of a second), while a toy member costs
+    about 0.1 ms of a 1000-epoch loop, so a study's groups padded to its
+    ``trials_per_batch`` share one compiled loop per optimizer and schedule, whatever
+    their sizes.
 
     The training loop is compiled with XLA for trials of :data:`XLA_MIN_STEPS`
     steps or more: XLA's compilation (a few tenths of a second for each
@@ -116,7 +123,8 @@ def fit_group(context: StudyContext, setups: Sequence[TrialSetup],
         fit_population,  # keeps TensorFlow out of start-up
     )
 
-    hyperparameters, schedule_parameters = _engine_values(setups)
+    padded = list(setups) + [setups[0]] * max(0, (size or 0) - len(setups))
+    hyperparameters, schedule_parameters = _engine_values(padded)
     result = fit_population(
         context.task, setups[0].optimizer, hyperparameters, epochs=context.epochs,
         batch_size=context.batch_size, schedule=setups[0].schedule,

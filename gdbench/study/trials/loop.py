@@ -359,7 +359,7 @@ class TrialLoop:
             return
         try:
             fits = batches.fit_group(self.context, [setup for _, setup in members],
-                                     record_trajectory=False)
+                                     record_trajectory=False, size=self.spec.trials_per_batch)
         except Exception as error:  # noqa: BLE001 - one broken batch must not end the study
             reason = f"{type(error).__name__}: {error}"
             for trial, setup in members:
