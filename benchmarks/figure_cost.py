@@ -8,7 +8,8 @@ each tree's figures are written again, ``--repeats`` times, trees alternating an
 the order flipping each repeat, each figure's ``savefig`` timed in process CPU
 seconds (PNG to memory, at the report's DPI). A figure's kind is its file name
 without the optimizer it belongs to; medians over the repeats, summed over the
-figures of a kind.
+figures of a kind. Each tree's figures are written as its workers write them
+(``gdbench._figure_pool.share_mathtext`` where the tree has it).
 
     python benchmarks/figure_cost.py --baseline /work/main --repeats 5
     python benchmarks/figure_cost.py --home HOME --study NAME
@@ -62,7 +63,11 @@ def write(folder: Path) -> None:
     """In the child: each pickled figure of ``folder`` saved; its CPU seconds (JSON)."""
     import matplotlib
 
+    from gdbench import _figure_pool
+
     matplotlib.use("Agg")
+    # As the report's workers write them (a tree without it: as its workers do).
+    getattr(_figure_pool, "share_mathtext", lambda: None)()
     seconds = {}
     for path in sorted(folder.glob("*.pkl")):
         figure, savefig, rc = pickle.loads(path.read_bytes())

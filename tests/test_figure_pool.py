@@ -1,14 +1,18 @@
-"""Figures written by worker processes: the same files, errors and interruptions as written here."""
+"""Figures written by worker processes: the same files, errors and interruptions as written here;
+the workers' shared mathtext parser and the PNG compression level."""
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.backends import backend_agg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.ticker import FuncFormatter
 
 from gdbench import _figure_pool, plots
@@ -113,3 +117,51 @@ def test_no_worker_on_a_machine_of_one_core(monkeypatch: pytest.MonkeyPatch) -> 
                         raising=False)
     monkeypatch.setattr(_figure_pool.os, "cpu_count", lambda: 8)
     assert _figure_pool.default_workers() == _figure_pool.MAX_WORKERS
+
+
+def log_figure() -> Figure:
+    """A figure whose log axis labels its ticks in mathtext (``$\\mathdefault{10^{-3}}$``)."""
+    figure = Figure(figsize=(4, 3))
+    axes = figure.subplots()
+    axes.loglog([1e-3, 1.0, 1e3], [1e-4, 1e-1, 1e2])
+    axes.set_title("$\\eta$ against steps")
+    return figure
+
+
+def png_bytes(figure: Figure, **savefig: object) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", **savefig)
+    return buffer.getvalue()
+
+
+def test_shared_mathtext_parses_once_for_every_renderer_and_draws_the_same(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    renderer = backend_agg.RendererAgg
+    # Put back what share_mathtext changes, for the tests after this one.
+    monkeypatch.setattr(renderer, "__init__", renderer.__init__)
+    monkeypatch.setattr(renderer, "_shared_mathtext", None, raising=False)
+    before = png_bytes(log_figure())
+    assert renderer(10, 10, 72).mathtext_parser is not renderer(10, 10, 72).mathtext_parser
+    _figure_pool.share_mathtext()
+    first, second = renderer(10, 10, 72), renderer(20, 20, 110)
+    assert first.mathtext_parser is second.mathtext_parser
+    parsed = first.mathtext_parser.parse("$10^{-3}$", 110, FontProperties(size=9))
+    assert second.mathtext_parser.parse("$10^{-3}$", 110, FontProperties(size=9)) is parsed
+    assert second.mathtext_parser.parse("$10^{-3}$", 72, FontProperties(size=9)) is not parsed
+    _figure_pool.share_mathtext()
+    assert renderer(10, 10, 72).mathtext_parser is first.mathtext_parser
+    assert png_bytes(log_figure()) == before
+
+
+def test_save_writes_png_at_the_pools_compression_level(tmp_path: Path) -> None:
+    figure = log_figure()
+    save(figure, tmp_path / "fast.png")
+    save(figure, tmp_path / "asked.png", pil_kwargs={"compress_level": 9})
+    fast = (tmp_path / "fast.png").read_bytes()
+    assert fast == png_bytes(figure, pil_kwargs={"compress_level": _figure_pool.PNG_COMPRESS_LEVEL})
+    assert fast != png_bytes(figure)
+    assert (tmp_path / "asked.png").read_bytes() == png_bytes(figure,
+                                                              pil_kwargs={"compress_level": 9})
+    buffer = io.BytesIO()
+    save(figure, buffer, format="svg")
+    assert buffer.getvalue().lstrip().startswith(b"<?xml")

@@ -250,6 +250,42 @@ def test_report_without_stored_curves_trains_the_toy_trials_again(
     assert figure_files(tmp_path) == figure_files(home / "reports" / "two_stored")
 
 
+def test_each_optimizers_figures_are_drawn_before_the_next_optimizer_trains(
+    stored_study, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The pool's workers write one optimizer's figures while the next one trains.
+    study, _ = stored_study
+    events: list[str] = []
+    trains = Trains(monkeypatch)
+    count = trains.count
+    save = Figure.savefig
+
+    def savefig(figure: Figure, target, *args, **kwargs):
+        nonlocal count
+        if trains.count != count:
+            events.append(f"trained {trains.count - count}")
+            count = trains.count
+        events.append(final_name(target))
+        return save(figure, target, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    written_here(monkeypatch)
+    write_figures_only(study, tmp_path)
+    assert events == ["trained 1", "best_adam_loss_curves.png", "best_adam_learning_rates.png",
+                      "trained 1", "best_gd_loss_curves.png", "best_gd_learning_rates.png",
+                      "best_loss_curves.png", "best_learning_rates.png"]
+
+
+def write_figures_only(study: optuna.Study, folder: Path) -> None:
+    """The best trials' figures of ``study`` (trained again, nothing read from MLflow)."""
+    from gdbench.study.report.by_optimizer import objective_metric
+    from gdbench.study.report.figures import write_figures
+    from gdbench.study.trials.stored import stored_context
+
+    write_figures(study, folder, context=stored_context(study, None),
+                  metric=objective_metric(study))
+
+
 def stored_trials(direction: str, trials: list[tuple[str, str, float]]) -> optuna.Study:
     """An in-memory study of complete trials: (optimizer, schedule, value) each."""
     from gdbench.study.plan.build import TrialSetup

@@ -32,7 +32,7 @@ compared, not the trials.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -157,20 +157,25 @@ def write_figures(
         return []
     out_dir.mkdir(parents=True, exist_ok=True)
     count = sum(len(members) for members in best.values())
-    progress.doing(f"training the best {count} trials again"
-                   if isinstance(context.task, gdbench.tasks.ToyTask)
-                   else f"reading the best {count} trials' curves")
-    drawn = _collect(study, best, read_curves, context, metric)
+    collecting = (f"training the best {count} trials again"
+                  if isinstance(context.task, gdbench.tasks.ToyTask)
+                  else f"reading the best {count} trials' curves")
+    progress.doing(collecting)
     task = context.task
     written: list[Path] = []
     attached: list[tuple[FigureTrial, str, Path]] = []
-    for group, members in drawn.items():
+    drawn: dict[str, list[FigureTrial]] = {}
+    # Each group's figures go to the pool as soon as its trials are trained again:
+    # the workers write them while the next group trains.
+    for group, members in _collect(study, best, read_curves, context, metric):
+        drawn[group] = members
         files = _draw(members, out_dir, f"best_{slug(group)}", task, metric,
                       title=f"{group}: the best {len(members)}", shaded=True,
                       pool=pool, progress=progress)
         written += files.values()
         attached += [(member, name, path) for member in members for name, path in files.items()]
-    leaders = [members[0] for members in drawn.values()]
+        progress.doing(collecting)
+    leaders = [drawn[group][0] for group in best]
     files = _draw(leaders, out_dir, "best", task, metric, title="the best trial of each",
                   shaded=False, pool=pool, progress=progress)
     if tracker is not None:
@@ -182,10 +187,13 @@ def write_figures(
 
 def _collect(study: optuna.Study, best: Mapping[str, list[FrozenTrial]],
              read_curves: CurveReader | None, context: StudyContext,
-             metric: str) -> dict[str, list[FigureTrial]]:
-    """Each kept trial's curves (stored, else computed) and, for toy tasks, path and rates.
+             metric: str) -> Iterator[tuple[str, list[FigureTrial]]]:
+    """Each group with its kept trials' curves (stored, else computed) and, for toy tasks,
+    paths and rates, in the order of ``best``: a group as soon as its trials are done.
 
-    An image trial with no stored curve shows its objective as reported to Optuna.
+    Toy trials are trained again population by population, as one call would batch
+    them (:func:`_retrain`), the first group's first. An image trial with no stored
+    curve shows its objective as reported to Optuna.
     """
     varying = _varying(study)
     drawn = {group: [FigureTrial(trial.number,
@@ -200,24 +208,40 @@ def _collect(study: optuna.Study, best: Mapping[str, list[FrozenTrial]],
     for member in everyone:
         if member.number in stored:
             member.history = _arrays(stored[member.number])
+    trials = {trial.number: trial for members in best.values() for trial in members}
+    waiting = list(drawn)
+
+    def finished(done: set[int]) -> Iterator[tuple[str, list[FigureTrial]]]:
+        # The groups, in order, up to the first with a trial still to train.
+        while waiting and all(id(member) in done or id(member) not in pending
+                              for member in drawn[waiting[0]]):
+            group = waiting.pop(0)
+            for member in drawn[group]:
+                reported = trials[member.number].intermediate_values
+                if member.history is None and reported:
+                    member.history = {metric: np.array([reported[e] for e in sorted(reported)])}
+            yield group, drawn[group]
+
     task = context.task
+    pending: set[int] = set()
+    done: set[int] = set()
     if isinstance(task, gdbench.tasks.ToyTask):
         draws_paths = context.draws_paths
         traced = (len(task.parameter_names) <= MAX_TRACED_PARAMETERS
                   and context.total_steps <= MAX_TRACED_STEPS)
         again = [member for member in everyone
                  if traced or draws_paths or member.history is None]
-        for member, result in zip(again, _retrain(context, [m.setup for m in again],
-                                                  draws_paths, traced)):
-            member.history = member.history or _arrays(result.history)
-            member.trajectory = result.trajectory if draws_paths else None
-            member.learning_rates = result.effective_learning_rates if traced else None
-    trials = {trial.number: trial for members in best.values() for trial in members}
-    for member in everyone:
-        reported = trials[member.number].intermediate_values
-        if member.history is None and reported:
-            member.history = {metric: np.array([reported[e] for e in sorted(reported)])}
-    return drawn
+        pending.update(id(member) for member in again)
+        for population in batches.groups([member.setup for member in again]):
+            members = [again[index] for index in population]
+            for member, result in zip(members, _retrain(context, [m.setup for m in members],
+                                                        draws_paths, traced)):
+                member.history = member.history or _arrays(result.history)
+                member.trajectory = result.trajectory if draws_paths else None
+                member.learning_rates = result.effective_learning_rates if traced else None
+                done.add(id(member))
+            yield from finished(done)
+    yield from finished(done)
 
 
 def _arrays(history: Mapping[str, Sequence[float]]) -> dict[str, np.ndarray]:
