@@ -25,8 +25,10 @@ its MLflow run is named (:func:`gdbench.tracking.names.trial_run_name`).
 Drawing takes a few tenths of a second a figure, most of it ``savefig``, which
 worker processes do where the report gives a pool
 (:class:`gdbench._figure_pool.FigurePool`) while the best trials train again:
-nothing of it happens while trials run, and it is bounded by the optimizers
-compared, not the trials.
+each optimizer's figures are handed to the pool as soon as its trials are
+trained again, and written while the next optimizer's train. Nothing of it
+happens while trials run, and it is bounded by the optimizers compared, not
+the trials.
 """
 
 from __future__ import annotations
