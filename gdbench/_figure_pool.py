@@ -21,7 +21,7 @@ Two things make a worker's ``savefig`` cheaper, its file unchanged:
 - its renderers share one mathtext parser (:func:`share_mathtext`): Matplotlib
   gives each renderer a parser of its own, so a log axis' tick labels
   (``$\\mathdefault{10^{-3}}$``) are parsed again for every figure, about a
-  quarter of a report's ``savefig`` CPU;
+  fifth of a report's ``savefig`` CPU;
 - :func:`save` writes PNG files at zlib level :data:`PNG_COMPRESS_LEVEL` (Pillow's
   ``compress_level``, 6 by default): the encoding costs about 40 % less for
   files about a tenth larger (figures written in the caller get the same level).
