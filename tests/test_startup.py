@@ -88,3 +88,27 @@ def test_an_untracked_run_imports_no_mlflow_and_keeps_its_imports_frozen(tmp_pat
     assert not seen["mlflow"]
     assert seen["frozen"] > 100_000
     assert seen["enabled"]
+
+
+@pytest.mark.usefixtures("unfrozen")
+def test_a_study_keeps_what_was_alive_at_its_start_frozen_through_its_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gdbench.study.report import leaderboard
+
+    path = tmp_path / "small.toml"
+    path.write_text(UNTRACKED_SPEC, encoding="utf-8")
+    spec = load_spec(path)
+    alive = [[object()] for _ in range(1000)]
+    frozen_in_report = []
+    write = leaderboard.write_study_report
+
+    def counted(*args, **kwargs):
+        frozen_in_report.append(gc.get_freeze_count())
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(leaderboard, "write_study_report", counted)
+    run_study(spec, home=tmp_path / "home", quiet=True)
+    # The report's collections leave out what the study found alive: it is frozen.
+    assert frozen_in_report and frozen_in_report[0] >= len(alive)
+    assert gc.get_freeze_count() == 0

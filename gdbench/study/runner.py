@@ -121,7 +121,7 @@ def run_study(
             existing study of another spec; nothing is created then.
         Interrupted: the study was stopped by a signal (``KeyboardInterrupt``).
     """
-    with _quiet_logs(quiet):
+    with _quiet_logs(quiet), loop.objects_frozen():
         return _run_study(spec, home=home, trials=trials, storage=storage,
                           tracking_uri=tracking_uri, quiet=quiet, workers=workers,
                           callbacks=callbacks, heartbeat_interval=heartbeat_interval,
